@@ -1,0 +1,185 @@
+"""Which providers serve which Hub model, under which id, for which task, at what price.
+
+Three sources, merged per model (later sources win for the same provider):
+
+1. the built-in data file `hubroute/data/catalog.json` (real mappings and published prices),
+2. live Hub look-ups (`GET {hub}/api/models/{id}?expand[]=inferenceProviderMapping`) when an HF token
+   is configured; see `hubroute.hub`,
+3. the config's `models:` entries.
+
+Provider order inside an entry is the preference order used by `:preferred` (config first).
+Mappings that name a provider hubroute does not know, or whose status is `error`, are kept out of
+routing but never make loading fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from hubroute.config import ModelSettings
+
+log = logging.getLogger("hubroute.catalog")
+
+
+@dataclass(slots=True, frozen=True)
+class Pricing:
+    """USD per 1M tokens."""
+
+    input: float | None = None
+    output: float | None = None
+
+    def to_json(self) -> dict[str, float]:
+        return {k: v for k, v in (("input", self.input), ("output", self.output)) if v is not None}
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderMapping:
+    provider: str
+    provider_id: str
+    task: str = "conversational"
+    status: str = "live"
+    pricing: Pricing | None = None
+    context_length: int | None = None
+    supports_tools: bool | None = None
+    supports_structured_output: bool | None = None
+    #: published output throughput, tokens/s (used by :fastest until live figures exist)
+    throughput: float | None = None
+    #: published time to first token, seconds
+    latency: float | None = None
+    adapter: str | None = None
+    adapter_weights_path: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status != "error"
+
+
+@dataclass(slots=True)
+class ModelEntry:
+    id: str
+    task: str
+    providers: list[ProviderMapping] = field(default_factory=list)
+    owned_by: str | None = None
+    created: int | None = None
+
+    def mapping(self, provider: str) -> ProviderMapping | None:
+        for m in self.providers:
+            if m.provider == provider:
+                return m
+        return None
+
+    def merged(self, newer: Iterable[ProviderMapping], *, first: bool) -> ModelEntry:
+        """A copy where `newer` mappings replace same-provider ones; `first` puts them in front."""
+        newer = list(newer)
+        names = {m.provider for m in newer}
+        rest = [m for m in self.providers if m.provider not in names]
+        providers = newer + rest if first else [
+            next((n for n in newer if n.provider == m.provider), m) for m in self.providers
+        ] + [n for n in newer if self.mapping(n.provider) is None]
+        return replace(self, providers=providers)
+
+
+def mapping_from_json(provider: str, raw: dict[str, Any], default_task: str) -> ProviderMapping:
+    """One provider mapping from the data file or the Hub (camelCase or snake_case keys)."""
+    pricing = raw.get("pricing")
+    return ProviderMapping(
+        provider=provider,
+        provider_id=str(raw.get("providerId") or raw.get("provider_id") or ""),
+        task=str(raw.get("task") or default_task),
+        status=str(raw.get("status") or "live"),
+        pricing=Pricing(pricing.get("input"), pricing.get("output")) if isinstance(pricing, dict) else None,
+        context_length=raw.get("context_length") or raw.get("contextLength"),
+        supports_tools=raw.get("supports_tools", raw.get("supportsTools")),
+        supports_structured_output=raw.get("supports_structured_output", raw.get("supportsStructuredOutput")),
+        throughput=raw.get("throughput"),
+        latency=raw.get("latency"),
+        adapter=raw.get("adapter"),
+        adapter_weights_path=raw.get("adapterWeightsPath") or raw.get("adapter_weights_path"),
+    )
+
+
+class Catalog:
+    """The merged, in-memory catalog. Reads are plain dict look-ups; no I/O on the request path
+    except through `hubroute.hub.HubCatalog`, which wraps this class with bounded live look-ups."""
+
+    def __init__(self, entries: Iterable[ModelEntry] = ()) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        self._lower: dict[str, str] = {}
+        for entry in entries:
+            self.put(entry)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        return iter(self._entries.values())
+
+    def get(self, model_id: str) -> ModelEntry | None:
+        entry = self._entries.get(model_id)
+        if entry is None:
+            # Hub ids are case-insensitive; accept `meta-llama/llama-3.3-70b-instruct`
+            canonical = self._lower.get(model_id.lower())
+            entry = self._entries.get(canonical) if canonical else None
+        return entry
+
+    def put(self, entry: ModelEntry) -> None:
+        self._entries[entry.id] = entry
+        self._lower[entry.id.lower()] = entry.id
+
+    def merge(self, entry: ModelEntry, *, first: bool = False) -> ModelEntry:
+        """Fold `entry`'s mappings into the existing entry for its id (or add it)."""
+        current = self.get(entry.id)
+        merged = entry if current is None else current.merged(entry.providers, first=first)
+        if current is not None and entry.task and entry.task != current.task and first:
+            merged = replace(merged, task=entry.task)
+        self.put(merged)
+        return merged
+
+    # --- sources --------------------------------------------------------------------------------
+    @classmethod
+    def builtin(cls) -> Catalog:
+        data = orjson.loads(resources.files("hubroute.data").joinpath("catalog.json").read_bytes())
+        return cls(entries_from_json(data))
+
+    def add_config_models(self, models: Iterable[ModelSettings]) -> None:
+        for model in models:
+            mappings = [
+                ProviderMapping(
+                    provider=p.provider,
+                    provider_id=p.provider_id or model.id,
+                    task=p.task or model.task,
+                    status=p.status,
+                    pricing=Pricing(p.pricing.input, p.pricing.output) if p.pricing else None,
+                    context_length=p.context_length,
+                    supports_tools=p.supports_tools,
+                    supports_structured_output=p.supports_structured_output,
+                )
+                for p in model.providers
+            ]
+            self.merge(ModelEntry(id=model.id, task=model.task, providers=mappings), first=True)
+
+
+def entries_from_json(data: dict[str, Any]) -> list[ModelEntry]:
+    """Parse the data file: {"models": [{"id", "task", "providers": {name: mapping}}]}."""
+    out = []
+    for raw in data.get("models", []):
+        task = raw.get("task", "conversational")
+        providers = raw.get("providers") or {}
+        items = providers.items() if isinstance(providers, dict) else ((p["provider"], p) for p in providers)
+        out.append(
+            ModelEntry(
+                id=raw["id"],
+                task=task,
+                providers=[mapping_from_json(name, m, task) for name, m in items],
+                owned_by=raw.get("owned_by") or raw["id"].split("/")[0],
+                created=raw.get("created"),
+            )
+        )
+    return out

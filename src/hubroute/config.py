@@ -1,0 +1,257 @@
+"""The configuration file (YAML), validated at start.
+
+Every problem is reported as a `ConfigError` naming the dotted key and what is wrong with it; the CLI
+prints that one line and exits 2, never a traceback. Values of the form `os.environ/NAME` are read
+from the environment; a variable that is named but not set is an error (a silently missing master
+key would open the router to anyone).
+
+With no file at all, `Settings.from_env()` gives a router on 127.0.0.1:8080 with provider keys and
+HF_TOKEN read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from hubroute.errors import ConfigError
+
+ENV_PREFIX = "os.environ/"
+DEFAULT_HF_ROUTER = "https://router.huggingface.co"
+DEFAULT_HUB = "https://huggingface.co"
+Policy = Literal["fastest", "cheapest", "preferred"]
+POLICIES: tuple[str, ...] = ("fastest", "cheapest", "preferred")
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    master_key: str | None = None
+    #: listen on a non-loopback address with no key configured (refused unless set)
+    allow_unauthenticated: bool = False
+    #: seconds given to in-flight requests (streams included) after SIGTERM
+    shutdown_timeout: float = 30.0
+    access_log: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: largest accepted request body, bytes
+    max_request_bytes: int = 32 * 1024 * 1024
+
+
+class HuggingFaceSettings(_Strict):
+    token: str | None = None
+    base_url: str = DEFAULT_HF_ROUTER
+    #: the Hub API, for live provider mappings (defaults to $HF_ENDPOINT or https://huggingface.co)
+    hub_url: str | None = None
+    live_catalog: bool = True
+    catalog_ttl: float = 600.0
+    catalog_negative_ttl: float = 60.0
+    #: longest a request waits on a slow Hub before going on with what it knows
+    catalog_wait: float = 1.5
+
+
+class ProviderSettings(_Strict):
+    api_key: str | None = None
+    base_url: str | None = None
+    type: Literal["builtin", "openai-compatible"] = "builtin"
+    enabled: bool = True
+
+
+class PricingSettings(_Strict):
+    input: float | None = None
+    output: float | None = None
+
+
+class ModelProviderSettings(_Strict):
+    provider: str
+    provider_id: str | None = None
+    status: Literal["live", "staging", "error"] = "live"
+    task: str | None = None
+    pricing: PricingSettings | None = None
+    context_length: int | None = None
+    supports_tools: bool | None = None
+    supports_structured_output: bool | None = None
+
+
+class ModelSettings(_Strict):
+    id: str
+    task: str = "conversational"
+    providers: list[ModelProviderSettings] = msgspec.field(default_factory=list)
+
+
+class LiteLLMParams(msgspec.Struct, omit_defaults=True):  # LiteLLM has many keys; unknown ones pass
+    model: str
+    api_key: str | None = None
+    api_base: str | None = None
+
+
+class LiteLLMModel(msgspec.Struct, omit_defaults=True):
+    model_name: str
+    litellm_params: LiteLLMParams
+
+
+class TimeoutSettings(_Strict):
+    connect: float = 10.0
+    first_byte: float = 60.0
+    idle: float = 120.0
+
+
+class BreakerSettings(_Strict):
+    #: consecutive failures that open the circuit for a provider x model
+    failures: int = 5
+    #: seconds before an open circuit lets one probe request through
+    cooldown: float = 30.0
+
+
+class RoutingSettings(_Strict):
+    default_policy: Policy = "fastest"
+    #: provider order for `:preferred` (providers not listed follow in catalog order)
+    preferred: list[str] = msgspec.field(default_factory=list)
+    max_attempts: int = 3
+    #: overall seconds one request may spend across all its attempts
+    deadline: float = 180.0
+    timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
+    circuit_breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
+
+
+class Settings(_Strict):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    huggingface: HuggingFaceSettings = msgspec.field(default_factory=HuggingFaceSettings)
+    providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    models: list[ModelSettings] = msgspec.field(default_factory=list)
+    model_list: list[LiteLLMModel] = msgspec.field(default_factory=list)
+    #: alias -> model name (`org/model`, `org/model:provider`, `org/model:cheapest`, ...)
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+
+    # ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """The settings of a router started with no config file."""
+        settings = cls()
+        _apply_env_defaults(settings, environ)
+        settings.validate()
+        return settings
+
+    @classmethod
+    def load(cls, path: str | Path, environ: Mapping[str, str] = os.environ) -> Settings:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from None
+        return cls.parse(text, environ, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, environ: Mapping[str, str] = os.environ, source: str = "<config>") -> Settings:
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError("", f"{source} is not valid YAML{where}: {problem}") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError("", f"{source} must be a mapping of sections (server, providers, models, ...)")
+        raw = _resolve_env(raw, environ, "")
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise _config_error(str(exc)) from None
+        _apply_env_defaults(settings, environ)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 0 < self.server.port < 65536:
+            raise ConfigError("server.port", f"{self.server.port} is not a TCP port")
+        if self.server.master_key is not None and len(self.server.master_key) < 8:
+            raise ConfigError("server.master_key", "must be at least 8 characters")
+        if self.routing.max_attempts < 1:
+            raise ConfigError("routing.max_attempts", "must be at least 1")
+        for key in ("deadline",):
+            if getattr(self.routing, key) <= 0:
+                raise ConfigError(f"routing.{key}", "must be positive")
+        for key in ("connect", "first_byte", "idle"):
+            if getattr(self.routing.timeouts, key) <= 0:
+                raise ConfigError(f"routing.timeouts.{key}", "must be positive")
+        for name, prov in self.providers.items():
+            if prov.type == "openai-compatible" and not prov.base_url:
+                raise ConfigError(f"providers.{name}.base_url", "is required for an openai-compatible provider")
+            if prov.base_url is not None:
+                _check_url(f"providers.{name}.base_url", prov.base_url)
+        _check_url("huggingface.base_url", self.huggingface.base_url)
+        for i, model in enumerate(self.models):
+            if not model.id:
+                raise ConfigError(f"models[{i}].id", "must not be empty")
+        for i, entry in enumerate(self.model_list):
+            if not entry.litellm_params.model:
+                raise ConfigError(f"model_list[{i}].litellm_params.model", "must not be empty")
+        for policy in self.routing.preferred:
+            if not policy:
+                raise ConfigError("routing.preferred", "provider names must not be empty")
+
+    @property
+    def hub_url(self) -> str:
+        return (self.huggingface.hub_url or DEFAULT_HUB).rstrip("/")
+
+
+def _apply_env_defaults(settings: Settings, environ: Mapping[str, str]) -> None:
+    hf = settings.huggingface
+    if hf.token is None:
+        hf.token = environ.get("HF_TOKEN") or environ.get("HUGGING_FACE_HUB_TOKEN") or None
+    if hf.hub_url is None:
+        hf.hub_url = environ.get("HF_ENDPOINT") or DEFAULT_HUB
+    if settings.server.master_key is None:
+        settings.server.master_key = environ.get("HUBROUTE_MASTER_KEY") or None
+
+
+def _resolve_env(value: Any, environ: Mapping[str, str], path: str) -> Any:
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if name not in environ:
+            raise ConfigError(path, f"environment variable {name} is not set")
+        return environ[name]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(path, f"key {k!r} must be a string")
+            out[k] = _resolve_env(v, environ, f"{path}.{k}" if path else k)
+        return out
+    if isinstance(value, list):
+        return [_resolve_env(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def _config_error(message: str) -> ConfigError:
+    """msgspec says 'Expected `int`, got `str` - at `$.server.port`'; we say 'server.port: ...'."""
+    match = _AT.match(message)
+    assert match is not None
+    path = (match.group("path") or "").lstrip(".")
+    problem = match.group("problem")
+    if problem.startswith("Object contains unknown field"):
+        field = problem.split("`")[1]
+        return ConfigError(f"{path}.{field}" if path else field, "unknown key")
+    if problem.startswith("Object missing required field"):
+        field = problem.split("`")[1]
+        return ConfigError(f"{path}.{field}" if path else field, "is required")
+    return ConfigError(path, problem[0].lower() + problem[1:] if problem else "invalid value")
+
+
+def _check_url(key: str, url: str) -> None:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(key, f"{url!r} is not an http(s) URL")

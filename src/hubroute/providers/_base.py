@@ -1,0 +1,231 @@
+"""The shape every provider adapter shares.
+
+An adapter is a small, stateless object: it knows the provider's public API root, the route of each
+task it serves, how the provider wants to be authenticated, and its quirks, declared as class
+attributes (flags) rather than copied code. It builds requests and checks answers as pure functions:
+no network I/O and no sleeping here; `hubroute.transport` does all I/O.
+
+    build_chat(body, target)        -> HttpRequest    (OpenAI chat body in, provider body out)
+    build_completion(body, target)  -> HttpRequest    (OpenAI /v1/completions)
+    check_chat(data)                -> data           (validate / normalise a non-streamed answer)
+    adapt_chunk(obj)                -> obj            (normalise one streamed chunk, if flagged)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
+
+CHAT = "conversational"
+TEXT_GENERATION = "text-generation"
+
+JsonSchemaMode = Literal["native", "json_object", "json_object_with_schema", "flat_schema"]
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoint:
+    """Where and how one provider is reached for this deployment.
+
+    `base_url` is the root the adapter's routes are appended to: the provider's own API root for a
+    direct call, or `{huggingface.base_url}/{provider}` when going through Hugging Face's router.
+    """
+
+    base_url: str
+    api_key: str | None
+    via_hf: bool = False
+
+    def __repr__(self) -> str:  # never print the key
+        return f"Endpoint(base_url={self.base_url!r}, via_hf={self.via_hf}, api_key={'***' if self.api_key else None})"
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """One concrete candidate: this model, on this provider, under this provider id."""
+
+    provider: Provider
+    model: str
+    provider_model: str
+    task: str
+    endpoint: Endpoint
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+
+class Provider:
+    """Base adapter. Subclasses mostly set class attributes; few override a method."""
+
+    #: registry key, as Hugging Face names the provider
+    name: ClassVar[str] = ""
+    #: public API root for direct calls (None: reachable only through Hugging Face's router)
+    base_url: ClassVar[str | None] = None
+    #: environment variables that may hold the provider's own key, in order
+    env_keys: ClassVar[tuple[str, ...]] = ()
+    #: whether Hugging Face's router serves this provider (so an HF token reaches it)
+    hf_routed: ClassVar[bool] = True
+    #: task -> route appended to the endpoint's base_url; may contain {model}
+    routes: ClassVar[dict[str, str]] = {CHAT: "/v1/chat/completions"}
+    #: scheme of the Authorization header on direct calls ("Bearer", "Key", ...)
+    auth_scheme: ClassVar[str] = "Bearer"
+    #: headers every request to this provider carries
+    extra_headers: ClassVar[dict[str, str]] = {}
+
+    # --- quirks -------------------------------------------------------------------------------
+    #: how `response_format: {type: json_schema}` must be sent
+    json_schema_mode: ClassVar[JsonSchemaMode] = "native"
+    #: the provider rejects `stream_options`; usage is still read from its last chunk
+    drop_stream_options: ClassVar[bool] = False
+    #: non-standard key the provider uses for reasoning text, renamed to `reasoning_content`
+    reasoning_key: ClassVar[str | None] = None
+    #: body keys the provider rejects, removed before sending
+    unsupported_params: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *, name: str | None = None, base_url: str | None = None) -> None:
+        if name is not None:
+            self.name = name  # type: ignore[misc]
+        if base_url is not None:
+            self.base_url = base_url  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"<provider {self.name}>"
+
+    # --- capabilities ---------------------------------------------------------------------------
+    @property
+    def tasks(self) -> frozenset[str]:
+        return frozenset(self.routes)
+
+    def supports(self, task: str) -> bool:
+        return task in self.routes
+
+    @property
+    def rewrites_chunks(self) -> bool:
+        """Whether streamed chunks must be parsed and rewritten (else they pass through untouched)."""
+        return self.reasoning_key is not None
+
+    def env_api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        for var in self.env_keys:
+            value = environ.get(var)
+            if value:
+                return value
+        return None
+
+    # --- requests -------------------------------------------------------------------------------
+    def route(self, task: str, target: Target) -> str:
+        try:
+            template = self.routes[task]
+        except KeyError:
+            raise NotSupported(f"Provider '{self.name}' does not support task '{task}'") from None
+        return template.format(model=target.provider_model)
+
+    def url(self, task: str, target: Target) -> str:
+        return target.endpoint.base_url.rstrip("/") + self.route(task, target)
+
+    def headers(self, target: Target) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.extra_headers}
+        key = target.endpoint.api_key
+        if key:
+            scheme = "Bearer" if target.endpoint.via_hf else self.auth_scheme
+            headers["authorization"] = f"{scheme} {key}"
+        return headers
+
+    def build_chat(self, body: dict[str, Any], target: Target) -> HttpRequest:
+        payload = dict(body)
+        payload["model"] = target.provider_model
+        for key in self.unsupported_params:
+            payload.pop(key, None)
+        if "response_format" in payload:
+            payload["response_format"] = self.adapt_response_format(payload["response_format"])
+        if self.drop_stream_options:
+            payload.pop("stream_options", None)
+        self.adapt_chat_payload(payload, target)
+        return HttpRequest(
+            "POST",
+            self.url(CHAT, target),
+            self.headers(target),
+            orjson.dumps(payload),
+            stream=bool(payload.get("stream")),
+        )
+
+    def build_completion(self, body: dict[str, Any], target: Target) -> HttpRequest:
+        payload = dict(body)
+        payload["model"] = target.provider_model
+        if self.drop_stream_options:
+            payload.pop("stream_options", None)
+        return HttpRequest(
+            "POST",
+            self.url(TEXT_GENERATION, target),
+            self.headers(target),
+            orjson.dumps(payload),
+            stream=bool(payload.get("stream")),
+        )
+
+    def adapt_chat_payload(self, payload: dict[str, Any], target: Target) -> None:
+        """Hook for the rare provider whose body differs beyond the flags. Mutates in place."""
+
+    def adapt_response_format(self, fmt: Any) -> Any:
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or self.json_schema_mode == "native":
+            return fmt
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise InvalidRequest(
+                "response_format.json_schema.schema must be an object", param="response_format"
+            )
+        schema = spec["schema"]
+        if self.json_schema_mode == "json_object":
+            return {"type": "json_object"}
+        if self.json_schema_mode == "json_object_with_schema":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "schema": schema}  # flat_schema
+
+    # --- answers --------------------------------------------------------------------------------
+    def check_chat(self, data: Any) -> Any:
+        """Validate a non-streamed chat answer; rename quirky fields. Raises ProviderResponseError."""
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise ProviderResponseError(
+                f"{self.name} answered 200 without a 'choices' list", provider=self.name, status_code=200,
+                body=orjson.dumps(data)[:500].decode(errors="replace"),
+            )
+        if self.reasoning_key is not None:
+            for choice in data["choices"]:
+                message = choice.get("message") if isinstance(choice, dict) else None
+                if isinstance(message, dict):
+                    _rename(message, self.reasoning_key, "reasoning_content")
+        return data
+
+    def check_completion(self, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise ProviderResponseError(
+                f"{self.name} answered 200 without a 'choices' list", provider=self.name, status_code=200
+            )
+        return data
+
+    def adapt_chunk(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Normalise one streamed chat chunk. Called only when `rewrites_chunks` is true."""
+        if self.reasoning_key is not None:
+            for choice in obj.get("choices") or ():
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict):
+                    _rename(delta, self.reasoning_key, "reasoning_content")
+        return obj
+
+
+def _rename(obj: dict[str, Any], old: str, new: str) -> None:
+    if old in obj and new not in obj:
+        obj[new] = obj.pop(old)

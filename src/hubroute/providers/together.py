@@ -1,0 +1,9 @@
+from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider
+
+
+class Together(Provider):
+    name = "together"
+    base_url = "https://api.together.xyz"
+    env_keys = ("TOGETHER_API_KEY",)
+    routes = {CHAT: "/v1/chat/completions", TEXT_GENERATION: "/v1/completions"}
+    json_schema_mode = "flat_schema"
