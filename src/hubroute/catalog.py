@@ -129,6 +129,10 @@ class Catalog:
             entry = self._entries.get(canonical) if canonical else None
         return entry
 
+    async def resolve(self, model_id: str) -> ModelEntry | None:
+        """The routing interface (see hubroute.routing.router.CatalogSource): no live look-ups here."""
+        return self.get(model_id)
+
     def put(self, entry: ModelEntry) -> None:
         self._entries[entry.id] = entry
         self._lower[entry.id.lower()] = entry.id
