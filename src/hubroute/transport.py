@@ -12,13 +12,19 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
 
-from hubroute.errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderTimeout
+from hubroute.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderTimeout,
+)
 
 if TYPE_CHECKING:
     from hubroute.providers import HttpRequest
@@ -62,8 +68,9 @@ class UpstreamResponse:
             async for chunk in self._resp.content.iter_chunked(65536):
                 size += len(chunk)
                 if size > limit:
-                    raise ProviderError(
-                        f"{self.provider} answered more than {limit} bytes", provider=self.provider, status_code=self.status
+                    raise ProviderResponseError(
+                        f"{self.provider} answered more than {limit} bytes",
+                        provider=self.provider, status_code=self.status,
                     )
                 chunks.append(chunk)
             return b"".join(chunks)
@@ -76,7 +83,7 @@ class UpstreamResponse:
         finally:
             self._resp.release()
 
-    async def events(self) -> AsyncIterator[SSEEvent]:
+    async def events(self) -> AsyncGenerator[SSEEvent, None]:
         """Server-sent events as they arrive. Tolerates `data:x` without the space and CRLF lines."""
         data: list[bytes] = []
         event: str | None = None

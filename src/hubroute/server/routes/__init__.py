@@ -1,0 +1,7 @@
+"""The router's HTTP routes, one module per group."""
+
+from hubroute.server.routes.chat import chat_completions, completions
+from hubroute.server.routes.models import get_model, list_models
+from hubroute.server.routes.ops import health, metrics
+
+__all__ = ["chat_completions", "completions", "get_model", "health", "list_models", "metrics"]

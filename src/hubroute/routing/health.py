@@ -1,0 +1,128 @@
+"""What the router learns from live traffic: circuit breakers and speed figures, per provider x model.
+
+Circuit breaker, per (provider, model):
+
+    closed ──N consecutive failures──▶ open ──cool-down elapsed──▶ half-open (one probe at a time)
+      ▲                                  ▲                              │
+      └──────────── probe succeeds ──────┴──────── probe fails ─────────┘
+
+A provider's `Retry-After` keeps the circuit from probing before that time, even in the closed state.
+Speed figures are exponentially weighted moving averages of output tokens per second and time to
+first byte; `:fastest` reads them, falling back to catalog figures for pairs never measured.
+All state is in-process (one router instance); it is cheap enough to update on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Key = tuple[str, str]  # (provider, model)
+
+
+@dataclass(slots=True)
+class _Circuit:
+    failures: int = 0
+    opened_at: float | None = None
+    not_before: float = 0.0
+    probing: bool = False
+
+
+@dataclass(slots=True)
+class Speed:
+    throughput: float | None = None  # output tokens / s
+    ttfb: float | None = None  # seconds
+    samples: int = 0
+
+
+class Health:
+    def __init__(
+        self, *, failures: int = 5, cooldown: float = 30.0, alpha: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = failures
+        self.cooldown = cooldown
+        self.alpha = alpha
+        self._clock = clock
+        self._circuits: dict[Key, _Circuit] = {}
+        self._speed: dict[Key, Speed] = {}
+
+    # --- circuit breaker ------------------------------------------------------------------------
+    def state(self, key: Key) -> str:
+        c = self._circuits.get(key)
+        if c is None or c.opened_at is None:
+            return "closed"
+        if self._clock() - c.opened_at >= self.cooldown:
+            return "half-open"
+        return "open"
+
+    def allow(self, key: Key) -> bool:
+        """May a request go to this pair now? Claims the probe slot of a half-open circuit."""
+        c = self._circuits.get(key)
+        if c is None:
+            return True
+        now = self._clock()
+        if now < c.not_before:
+            return False
+        if c.opened_at is None:
+            return True
+        if now - c.opened_at < self.cooldown or c.probing:
+            return False
+        c.probing = True
+        return True
+
+    def retry_in(self, key: Key) -> float | None:
+        c = self._circuits.get(key)
+        if c is None:
+            return None
+        now = self._clock()
+        waits = [c.not_before - now]
+        if c.opened_at is not None:
+            waits.append(c.opened_at + self.cooldown - now)
+        wait = max(waits)
+        return wait if wait > 0 else None
+
+    def success(self, key: Key) -> None:
+        c = self._circuits.get(key)
+        if c is not None:
+            c.failures = 0
+            c.opened_at = None
+            c.probing = False
+
+    def failure(self, key: Key, retry_after: float | None = None) -> bool:
+        """Count a failure; returns True when this failure opened (or re-opened) the circuit."""
+        c = self._circuits.setdefault(key, _Circuit())
+        now = self._clock()
+        if retry_after:
+            c.not_before = max(c.not_before, now + retry_after)
+        c.failures += 1
+        if c.probing or (c.opened_at is None and c.failures >= self.threshold):
+            c.opened_at = now
+            c.probing = False
+            return True
+        return False
+
+    def release_probe(self, key: Key) -> None:
+        """The probe ended without a verdict (client went away): let another one through."""
+        c = self._circuits.get(key)
+        if c is not None:
+            c.probing = False
+
+    def open_circuits(self) -> list[Key]:
+        return [k for k in self._circuits if self.state(k) != "closed"]
+
+    # --- speed ----------------------------------------------------------------------------------
+    def observe(self, key: Key, *, ttfb: float | None = None, tokens: int | None = None,
+                seconds: float | None = None) -> None:
+        s = self._speed.setdefault(key, Speed())
+        a = self.alpha
+        if ttfb is not None:
+            s.ttfb = ttfb if s.ttfb is None else (1 - a) * s.ttfb + a * ttfb
+        if tokens and seconds and seconds > 0:
+            tps = tokens / seconds
+            s.throughput = tps if s.throughput is None else (1 - a) * s.throughput + a * tps
+            s.samples += 1
+
+    def speed(self, key: Key) -> Speed | None:
+        return self._speed.get(key)

@@ -1,0 +1,373 @@
+"""From a model name to an answer: plan the candidates, then try them in turn.
+
+`plan()` resolves aliases and suffixes, reads the catalog (live Hub data included), keeps the
+providers this deployment can reach for the task, and orders them by policy. `send()` and `stream()`
+try the candidates with failover:
+
+- a connection error, a connect or first-byte timeout, a 429, a 5xx, a 401/403/404 from the provider
+  (our credentials or its catalog are wrong, another may be right), or a 2xx that is not valid for
+  the API moves on to the next candidate;
+- any other 4xx is the client's mistake and is returned at once, unchanged in substance;
+- at most `routing.max_attempts` attempts within `routing.deadline` seconds; pairs whose circuit is
+  open are skipped without spending an attempt;
+- a stream is committed once its first event has arrived intact: after that nothing is retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from hubroute.catalog import ModelEntry, ProviderMapping
+from hubroute.config import Settings
+from hubroute.errors import (
+    HubrouteError,
+    ModelNotFound,
+    NoProviderAvailable,
+    NotSupported,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderResponseError,
+)
+from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
+from hubroute.routing import policy
+from hubroute.routing.health import Health
+from hubroute.routing.upstreams import Deployment, Upstreams
+from hubroute.transport import SSEEvent, Timeouts, Transport, UpstreamResponse
+
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+class CatalogSource(Protocol):
+    async def resolve(self, model_id: str) -> ModelEntry | None: ...
+
+
+class Observer(Protocol):
+    """Told about every attempt; metrics and (later) usage metering hang off this seam."""
+
+    def attempt_failed(self, target: Target, error: ProviderError) -> None: ...
+
+    def circuit_opened(self, target: Target) -> None: ...
+
+
+@dataclass(slots=True)
+class Plan:
+    requested: str
+    model: str
+    task: str
+    targets: list[Target]
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Answer:
+    target: Target
+    body: bytes
+    data: Any
+    ttfb: float
+    errors: list[ProviderError]
+
+
+@dataclass(slots=True)
+class StreamAnswer:
+    target: Target
+    first: SSEEvent
+    response: UpstreamResponse
+    ttfb: float
+    errors: list[ProviderError]
+
+    async def rest(self) -> AsyncIterator[SSEEvent]:
+        async for event in self.response.events():
+            yield event
+
+
+def task_matches(mapping: ProviderMapping, task: str, supports: Callable[[str], bool]) -> bool:
+    if not supports(task):
+        return False
+    if mapping.task == task:
+        return True
+    # a chat model served by a provider with a completions route also answers /v1/completions
+    return task == TEXT_GENERATION and mapping.task == CHAT
+
+
+class Router:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: CatalogSource,
+        upstreams: Upstreams,
+        transport: Transport,
+        health: Health,
+        observer: Observer,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.upstreams = upstreams
+        self.transport = transport
+        self.health = health
+        self.observer = observer
+        r = settings.routing
+        self.timeouts = Timeouts(r.timeouts.connect, r.timeouts.first_byte, r.timeouts.idle)
+
+    # --- planning -------------------------------------------------------------------------------
+    async def plan(self, name: str, task: str) -> Plan:
+        deployments = self.upstreams.deployments(name)
+        targets: list[Target] = []
+        skipped: list[str] = []
+        known_model = False
+        for dep in deployments:
+            found, got = await self._targets(dep, task, skipped)
+            known_model = known_model or found
+            targets.extend(got)
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for t in targets:
+            if (t.name, t.provider_model) not in seen:
+                seen.add((t.name, t.provider_model))
+                unique.append(t)
+        model = deployments[0].model
+        if not unique:
+            if not known_model:
+                raise ModelNotFound(
+                    f"The model '{model}' does not exist or is not served by any inference provider",
+                    param="model",
+                )
+            why = "; ".join(skipped) if skipped else "no provider maps it for this task"
+            raise NotSupported(
+                f"The requested model '{model}' is not supported by any provider you have enabled "
+                f"for task '{task}' ({why})",
+                param="model",
+            )
+        return Plan(name, model, task, unique, skipped)
+
+    async def _targets(self, dep: Deployment, task: str, skipped: list[str]) -> tuple[bool, list[Target]]:
+        ups = self.upstreams
+        if dep.provider_model is not None and dep.provider is not None:
+            provider = ups.provider(dep.provider)
+            endpoint = dep.endpoint or ups.endpoint(dep.provider)
+            if provider is None or endpoint is None:
+                skipped.append(f"{dep.provider}: {ups.why_unreachable(dep.provider)}")
+                return True, []
+            return True, [Target(provider, dep.model, dep.provider_model, task, endpoint)]
+
+        entry = await self.catalog.resolve(dep.model)
+        if entry is None:
+            # An explicitly named OpenAI-compatible server gets the id unchanged.
+            if dep.provider is not None:
+                provider = ups.provider(dep.provider)
+                endpoint = dep.endpoint or ups.endpoint(dep.provider)
+                if provider is not None and endpoint is not None and not provider.hf_routed \
+                        and provider.base_url is not None and provider.supports(task) \
+                        and ups.settings.providers.get(dep.provider) is not None:
+                    return True, [Target(provider, dep.model, dep.model, task, endpoint)]
+            return False, []
+
+        mappings = [m for m in entry.providers if dep.provider is None or m.provider == dep.provider]
+        if dep.provider is not None and not mappings:
+            skipped.append(f"{dep.provider} does not serve {entry.id}")
+        chosen = []
+        for m in mappings:
+            provider = ups.provider(m.provider)
+            if provider is None:
+                skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
+                continue
+            if not m.usable:
+                skipped.append(f"{m.provider}: mapping status is '{m.status}'")
+                continue
+            if not task_matches(m, task, provider.supports):
+                skipped.append(f"{m.provider}: serves it for '{m.task}', not '{task}'")
+                continue
+            endpoint = dep.endpoint or ups.endpoint(m.provider)
+            if endpoint is None:
+                skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
+                continue
+            chosen.append((m, provider, endpoint))
+        ordered = policy.order(
+            [m for m, _, _ in chosen],
+            dep.policy or self.settings.routing.default_policy,
+            model=entry.id,
+            health=self.health,
+            preferred=self.settings.routing.preferred,
+        )
+        by_provider = {m.provider: (p, e) for m, p, e in chosen}
+        extra = {}
+        targets = []
+        for m in ordered:
+            provider, endpoint = by_provider[m.provider]
+            if m.adapter_weights_path:
+                extra = {"adapter": m.adapter, "adapter_weights_path": m.adapter_weights_path}
+            targets.append(Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra))
+        return True, targets
+
+    # --- execution ------------------------------------------------------------------------------
+    def _timeouts(self, deadline: float) -> Timeouts | None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        t = self.timeouts
+        return Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
+
+    def _candidates(self, plan: Plan, errors: list[ProviderError]) -> list[Target]:
+        """Targets to try, in order: closed circuits first (up to max_attempts)."""
+        allowed = []
+        for target in plan.targets:
+            key = (target.name, target.model)
+            if self.health.allow(key):
+                allowed.append(target)
+            else:
+                err = ProviderError(
+                    f"circuit open after repeated failures; retrying in {self.health.retry_in(key) or 0:.0f}s",
+                    provider=target.name, retry_after=self.health.retry_in(key),
+                )
+                err.code = "circuit_open"
+                errors.append(err)
+        return allowed[: self.settings.routing.max_attempts]
+
+    def _failed(self, target: Target, error: ProviderError) -> None:
+        self.observer.attempt_failed(target, error)
+        if error.retryable and self.health.failure((target.name, target.model), error.retry_after):
+            self.observer.circuit_opened(target)
+
+    async def send(
+        self, plan: Plan, build: Callable[[Target], HttpRequest], check: Callable[[Target, Any], Any]
+    ) -> Answer:
+        """A non-streamed request with failover. `check` validates the decoded answer."""
+        deadline = time.monotonic() + self.settings.routing.deadline
+        errors: list[ProviderError] = []
+        candidates = self._candidates(plan, errors)
+        for i, target in enumerate(candidates):
+            timeouts = self._timeouts(deadline)
+            if timeouts is None:
+                break
+            key = (target.name, target.model)
+            try:
+                req = build(target)
+                resp = await self.transport.open(req, target.name, timeouts)
+                ttfb = time.perf_counter() - resp.started
+                if resp.status >= 400:
+                    raise await self.transport.error_from(resp)
+                raw = await resp.read(MAX_ANSWER_BYTES)
+                try:
+                    data = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    raise ProviderResponseError(
+                        f"{target.name} answered {resp.status} with a body that is not JSON",
+                        provider=target.name, status_code=resp.status, body=raw[:300].decode(errors="replace"),
+                    ) from None
+                checked = check(target, data)
+                body = orjson.dumps(checked) if target.provider.rewrites_chunks else raw
+            except ProviderError as exc:
+                self._failed(target, exc)
+                errors.append(exc)
+                if not exc.retryable:
+                    raise
+                continue
+            except BaseException:
+                self.health.release_probe(key)
+                raise
+            self.health.success(key)
+            total = time.perf_counter() - resp.started
+            usage = data.get("usage") if isinstance(data, dict) else None
+            tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+            self.health.observe(key, ttfb=ttfb, tokens=tokens if isinstance(tokens, int) else None,
+                                seconds=total)
+            del i
+            return Answer(target, body, checked, ttfb, errors)
+        raise NoProviderAvailable(plan.model, errors)
+
+    async def stream(self, plan: Plan, build: Callable[[Target], HttpRequest]) -> StreamAnswer:
+        """Open a stream with failover, up to and including its first event."""
+        deadline = time.monotonic() + self.settings.routing.deadline
+        errors: list[ProviderError] = []
+        for target in self._candidates(plan, errors):
+            timeouts = self._timeouts(deadline)
+            if timeouts is None:
+                break
+            key = (target.name, target.model)
+            resp: UpstreamResponse | None = None
+            try:
+                req = build(target)
+                resp = await self.transport.open(req, target.name, timeouts)
+                if resp.status >= 400:
+                    raise await self.transport.error_from(resp)
+                if resp.content_type != "text/event-stream":
+                    body = (await resp.read(65536)).decode(errors="replace")
+                    raise ProviderResponseError(
+                        f"{target.name} answered a stream request with '{resp.content_type}', not an event stream",
+                        provider=target.name, status_code=resp.status, body=body[:300],
+                    )
+                first = await self._first_event(target, resp, timeouts, deadline)
+            except ProviderError as exc:
+                if resp is not None:
+                    resp.close()
+                self._failed(target, exc)
+                errors.append(exc)
+                if not exc.retryable:
+                    raise
+                continue
+            except BaseException:
+                if resp is not None:
+                    resp.close()
+                self.health.release_probe(key)
+                raise
+            return StreamAnswer(target, first, resp, time.perf_counter() - resp.started, errors)
+        raise NoProviderAvailable(plan.model, errors)
+
+    async def _first_event(
+        self, target: Target, resp: UpstreamResponse, timeouts: Timeouts, deadline: float
+    ) -> SSEEvent:
+        import asyncio
+
+        events = resp.events()
+        try:
+            async with asyncio.timeout(max(0.001, min(timeouts.first_byte, deadline - time.monotonic()))):
+                first = await anext(events)
+        except StopAsyncIteration:
+            raise ProviderResponseError(
+                f"{target.name} closed the stream before sending any event", provider=target.name, status_code=200
+            ) from None
+        except TimeoutError:
+            from hubroute.errors import ProviderTimeout
+
+            raise ProviderTimeout(
+                f"{target.name} sent no event within {timeouts.first_byte:g}s", provider=target.name
+            ) from None
+        finally:
+            await events.aclose()
+        error = stream_error(target.name, first)
+        if error is not None:
+            raise error
+        if first.data == b"[DONE]":
+            raise ProviderResponseError(
+                f"{target.name} ended the stream before sending any chunk", provider=target.name, status_code=200
+            )
+        return first
+
+
+def stream_error(provider: str, event: SSEEvent) -> ProviderError | None:
+    """An error reported inside a 200 stream (`event: error`, or a data object with an `error` key)."""
+    data = event.data
+    if event.event != "error" and not data.startswith(b'{"error"') and b'"error"' not in data[:64]:
+        return None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if event.event == "error":
+            return ProviderHTTPError(provider=provider, status_code=502, body=data[:500].decode(errors="replace"))
+        return None
+    if not isinstance(obj, dict) or ("error" not in obj and event.event != "error"):
+        return None
+    err = obj.get("error", obj)
+    status = 502
+    if isinstance(err, dict):
+        code = err.get("code") or err.get("status")
+        if isinstance(code, int) and 400 <= code < 600:
+            status = code
+    return ProviderHTTPError(provider=provider, status_code=status, body=orjson.dumps(obj).decode())
+
+
+__all__ = ["Answer", "HubrouteError", "Plan", "Router", "StreamAnswer", "stream_error"]

@@ -1,0 +1,90 @@
+"""Small ASGI helpers for the request path: read a bounded body, send JSON, the request context.
+
+The router answers its hot routes straight from ASGI instead of through a framework's routing:
+measured here, Starlette's Request/Route/Response layer added ~45 µs per request at one connection
+and cut single-core throughput from ~34k to ~12k requests/s, which alone would spend a fifth of the
+0.25 ms added-latency budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from hubroute.errors import InvalidRequest
+
+Scope = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Everything the access log, metrics and error handler need about one request."""
+
+    request_id: str
+    method: str
+    path: str
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    status: int = 0
+    model: str | None = None
+    provider: str | None = None
+    attempts: int = 0
+    ttfb: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    principal: str | None = None
+    error: str | None = None
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    query: bytes = b""
+
+    def response_headers(self, extra: Headers = ()) -> Headers:  # type: ignore[assignment]
+        out: Headers = [(b"x-request-id", self.request_id.encode())]
+        if self.provider:
+            out.append((b"x-inference-provider", self.provider.encode()))
+        out.extend(extra)
+        return out
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client went away")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise InvalidRequest(f"request body is larger than {limit} bytes", code="request_too_large")
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+async def send_bytes(send: Any, ctx: Ctx, status: int, body: bytes, headers: Headers = JSON_HEADERS) -> None:
+    ctx.status = status
+    headers = ctx.response_headers([*headers, (b"content-length", str(len(body)).encode())])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Any, ctx: Ctx, status: int, obj: Any, headers: Headers = ()) -> None:  # type: ignore[assignment]
+    await send_bytes(send, ctx, status, orjson.dumps(obj), [*JSON_HEADERS, *headers])

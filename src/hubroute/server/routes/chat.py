@@ -1,0 +1,194 @@
+"""POST /v1/chat/completions and POST /v1/completions: validate, route, relay.
+
+The client's body passes to the provider as it came, but for the model id and the adapter's quirks;
+every OpenAI parameter we do not know is forwarded untouched. Streams are relayed event by event as
+they arrive (never buffered), with `data:[DONE]` normalised and error events inside a 200 stream
+turned into one OpenAI-shaped error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hubroute.errors import InvalidRequest, ProviderError
+from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
+from hubroute.routing.router import Answer, Plan, stream_error
+from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
+from hubroute.server.routes.validate import validate_chat, validate_completion
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+DONE = b"data: [DONE]\n\n"
+
+
+async def chat_completions(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+    body = parse_json_object(await read_body(receive, app.max_body))
+    validate_chat(body)
+    await _serve(app, ctx, receive, send, body, CHAT)
+
+
+async def completions(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+    body = parse_json_object(await read_body(receive, app.max_body))
+    validate_completion(body)
+    await _serve(app, ctx, receive, send, body, TEXT_GENERATION)
+
+
+async def _serve(app: App, ctx: Ctx, receive: Any, send: Any, body: dict[str, Any], task: str) -> None:
+    plan = await app.router.plan(body["model"], task)
+    ctx.model = plan.model
+    build: Callable[[Target], HttpRequest]
+    if task == CHAT:
+        def build(t: Target) -> HttpRequest:
+            return t.provider.build_chat(body, t)
+
+        def check(t: Target, data: Any) -> Any:
+            return t.provider.check_chat(data)
+    else:
+        def build(t: Target) -> HttpRequest:
+            return t.provider.build_completion(body, t)
+
+        def check(t: Target, data: Any) -> Any:
+            return t.provider.check_completion(data)
+
+    if body.get("stream"):
+        wants_usage = _wants_usage(body)
+        if not wants_usage:
+            # Ask for usage anyway (metering needs it); its extra chunk is not forwarded.
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        await relay_stream(app, ctx, plan, build, receive, send, wants_usage=wants_usage)
+        return
+    answer = await app.router.send(plan, build, check)
+    _record(app, ctx, answer)
+    await send_bytes(send, ctx, 200, answer.body)
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and bool(opts.get("include_usage"))
+
+
+def _record(app: App, ctx: Ctx, answer: Answer) -> None:
+    ctx.provider = answer.target.name
+    ctx.ttfb = answer.ttfb
+    ctx.attempts = len(answer.errors) + 1
+    app.metrics.ttft.labels(ctx.provider).observe(answer.ttfb)
+    usage = answer.data.get("usage") if isinstance(answer.data, dict) else None
+    _usage(app, ctx, answer.target, usage)
+
+
+def _usage(app: App, ctx: Ctx, target: Target, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int):
+        ctx.prompt_tokens = prompt
+        app.metrics.tokens.labels(target.model, target.name, "prompt").inc(prompt)
+    if isinstance(completion, int):
+        ctx.completion_tokens = completion
+        app.metrics.tokens.labels(target.model, target.name, "completion").inc(completion)
+
+
+async def relay_stream(
+    app: App, ctx: Ctx, plan: Plan, build: Callable[[Target], HttpRequest], receive: Any, send: Any,
+    *, wants_usage: bool,
+) -> None:
+    answer = await app.router.stream(plan, build)
+    target = answer.target
+    key = (target.name, target.model)
+    ctx.provider = target.name
+    ctx.ttfb = answer.ttfb
+    ctx.attempts = len(answer.errors) + 1
+    app.metrics.ttft.labels(target.name).observe(answer.ttfb)
+    rewrite = target.provider.rewrites_chunks
+
+    ctx.status = 200
+    await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(SSE_HEADERS)})
+
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    started = time.perf_counter()
+    chunks = 0
+    usage: Any = None
+    finished = False
+    try:
+        event = answer.first
+        events = answer.rest()
+        while True:
+            data = event.data
+            if data == b"[DONE]":
+                finished = True
+                break
+            error = stream_error(target.name, event)
+            if error is not None:
+                raise error
+            forward = True
+            if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
+                obj = orjson.loads(data)
+                if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
+                    usage = obj["usage"]
+                    forward = wants_usage or bool(obj.get("choices"))
+                    if forward and not wants_usage:
+                        obj.pop("usage")
+                        data = orjson.dumps(target.provider.adapt_chunk(obj) if rewrite else obj)
+                    elif rewrite:
+                        data = orjson.dumps(target.provider.adapt_chunk(obj))
+            elif rewrite and data.startswith(b"{"):
+                data = orjson.dumps(target.provider.adapt_chunk(orjson.loads(data)))
+            if forward:
+                chunks += 1
+                await send({"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True})
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                finished = True  # ended without [DONE]: treat the close as the end
+                break
+        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+    except ProviderError as exc:
+        ctx.error = exc.code
+        app.router._failed(target, exc)
+        body = orjson.dumps(exc.to_openai())
+        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        ctx.error = "client_disconnected"
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        answer.response.close()
+    if finished:
+        app.health.success(key)
+        seconds = time.perf_counter() - started
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        app.health.observe(key, ttfb=answer.ttfb, tokens=tokens if isinstance(tokens, int) else chunks,
+                           seconds=seconds if seconds > 0 else None)
+        _usage(app, ctx, target, usage)
+    elif ctx.error == "client_disconnected":
+        app.health.release_probe(key)
+
+
+__all__ = ["InvalidRequest", "chat_completions", "completions", "relay_stream"]

@@ -1,0 +1,81 @@
+"""GET /v1/models and GET /v1/models/{id}, in the JSON shape of Hugging Face's router:
+
+    {"object": "list", "data": [{"id", "object": "model", "created", "owned_by",
+      "architecture": {"input_modalities", "output_modalities"},
+      "providers": [{"provider", "status", "context_length", "pricing": {"input", "output"},
+                     "supports_tools", "supports_structured_output"}]}]}
+
+Only providers this deployment can reach are listed; models with none are left out of the list
+(but `GET /v1/models/{id}` still answers for them, with an empty `providers`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+from hubroute.catalog import ModelEntry
+from hubroute.errors import ModelNotFound
+from hubroute.server.asgi import Ctx, Scope, send_json
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+
+_MODALITIES = {
+    "conversational": (["text"], ["text"]),
+    "text-generation": (["text"], ["text"]),
+}
+
+
+def model_card(app: App, entry: ModelEntry) -> dict[str, Any]:
+    providers = []
+    for m in entry.providers:
+        if app.upstreams.endpoint(m.provider) is None or not m.usable:
+            continue
+        p: dict[str, Any] = {"provider": m.provider, "status": m.status}
+        if m.context_length is not None:
+            p["context_length"] = m.context_length
+        if m.pricing is not None and m.pricing.to_json():
+            p["pricing"] = m.pricing.to_json()
+        if m.supports_tools is not None:
+            p["supports_tools"] = m.supports_tools
+        if m.supports_structured_output is not None:
+            p["supports_structured_output"] = m.supports_structured_output
+        providers.append(p)
+    inputs, outputs = _MODALITIES.get(entry.task, (["text"], ["text"]))
+    lowered = entry.id.lower()
+    if entry.task == "conversational" and ("vision" in lowered or "-vl" in lowered):
+        inputs = ["text", "image"]
+    return {
+        "id": entry.id,
+        "object": "model",
+        "created": entry.created or 0,
+        "owned_by": entry.owned_by or entry.id.split("/")[0],
+        "task": entry.task,
+        "architecture": {"input_modalities": inputs, "output_modalities": outputs},
+        "providers": providers,
+    }
+
+
+async def list_models(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+    query = parse_qs(ctx.query.decode(errors="replace"))
+    task = query.get("task", [""])[0] or None
+    data = []
+    for entry in app.catalog:
+        if task and entry.task != task:
+            continue
+        card = model_card(app, entry)
+        if card["providers"]:
+            data.append(card)
+    for alias in app.upstreams.aliases:
+        data.append({"id": alias, "object": "model", "created": 0, "owned_by": "hubroute", "providers": []})
+    await send_json(send, ctx, 200, {"object": "list", "data": data})
+
+
+async def get_model(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+    prefix = "/v1/models/" if ctx.path.startswith("/v1/") else "/models/"
+    model_id = unquote(ctx.path[len(prefix):])
+    entry = await app.catalog_source.resolve(model_id)
+    if entry is None:
+        raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
+    await send_json(send, ctx, 200, model_card(app, entry))

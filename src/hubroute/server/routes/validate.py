@@ -1,0 +1,103 @@
+"""Checks on client bodies: a malformed request gets a 400 naming the field, before any provider is
+called. Only the fields the router itself relies on, or whose wrong type every provider would reject,
+are checked; everything else is forwarded as it came."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubroute.errors import InvalidRequest
+
+_NUMBER = (int, float)
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "stream": ((bool,), "a boolean"),
+    "temperature": (_NUMBER, "a number"),
+    "top_p": (_NUMBER, "a number"),
+    "frequency_penalty": (_NUMBER, "a number"),
+    "presence_penalty": (_NUMBER, "a number"),
+    "max_tokens": ((int,), "an integer"),
+    "max_completion_tokens": ((int,), "an integer"),
+    "n": ((int,), "an integer"),
+    "seed": ((int,), "an integer"),
+    "stop": ((str, list), "a string or a list of strings"),
+    "stream_options": ((dict,), "an object"),
+    "tools": ((list,), "a list"),
+    "tool_choice": ((str, dict), "a string or an object"),
+    "response_format": ((dict,), "an object"),
+    "logit_bias": ((dict,), "an object"),
+    "user": ((str,), "a string"),
+}
+_ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
+_FORMATS = {"text", "json_object", "json_schema"}
+
+
+def _field(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    types, label = _TYPES[name]
+    if isinstance(value, bool) and bool not in types:
+        raise InvalidRequest(f"'{name}' must be {label}, got a boolean", param=name)
+    if not isinstance(value, types):
+        raise InvalidRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
+
+
+def _common(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("model"), str) or not body["model"].strip():
+        raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
+    for name in _TYPES:
+        _field(body, name)
+    n = body.get("n")
+    if n is not None and n < 1:
+        raise InvalidRequest("'n' must be at least 1", param="n")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and max_tokens < 1:
+        raise InvalidRequest("'max_tokens' must be at least 1", param="max_tokens")
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise InvalidRequest("'stream_options' is only allowed with 'stream': true", param="stream_options")
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    _common(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' is required and must be a non-empty list", param="messages")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"'{where}' must be an object", param=where)
+        role = message.get("role")
+        if role not in _ROLES:
+            raise InvalidRequest(
+                f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}", param=f"{where}.role"
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise InvalidRequest(f"'{where}.content' must be a string or a list of parts", param=f"{where}.content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise InvalidRequest(
+                        f"'{where}.content[{j}]' must be an object with a 'type'", param=f"{where}.content[{j}]"
+                    )
+    for i, tool in enumerate(body.get("tools") or ()):
+        if not isinstance(tool, dict) or not isinstance((tool.get("function") or {}).get("name"), str):
+            raise InvalidRequest(f"'tools[{i}]' must be {{type: function, function: {{name, ...}}}}",
+                                 param=f"tools[{i}]")
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type")
+        if kind not in _FORMATS:
+            raise InvalidRequest(
+                f"'response_format.type' must be one of {', '.join(sorted(_FORMATS))}, got {kind!r}",
+                param="response_format.type",
+            )
+        if kind == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
+            raise InvalidRequest("'response_format.json_schema' must be an object", param="response_format.json_schema")
+
+
+def validate_completion(body: dict[str, Any]) -> None:
+    _common(body)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, (str, list)) or (isinstance(prompt, list) and not prompt):
+        raise InvalidRequest("'prompt' is required and must be a string or a non-empty list", param="prompt")
