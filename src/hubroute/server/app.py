@@ -8,9 +8,10 @@ the one error handler) live in `App.__call__`, so every route gets them the same
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from hubroute.catalog import Catalog
@@ -55,6 +56,7 @@ class App:
         *,
         catalog: CatalogSource | None = None,
         authenticator: Authenticator | None = None,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.settings = settings
         self.transport = Transport()
@@ -62,7 +64,7 @@ class App:
             failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown
         )
         self.metrics = Metrics(self.health)
-        self.upstreams = Upstreams(settings)
+        self.upstreams = Upstreams(settings, environ)
         self.catalog = Catalog.builtin()
         self.catalog.add_config_models(settings.models)
         self.catalog_source: CatalogSource = catalog or self._live_catalog()

@@ -1,0 +1,105 @@
+"""Shared fixtures: mock providers on real sockets, and the real router served by uvicorn on a real
+socket inside the test's event loop (the same ASGI app and server `hubroute serve` runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+
+from hubroute.config import Settings
+from hubroute.server.app import App
+from tests.mocks import MockProvider
+
+
+@dataclass
+class RunningRouter:
+    url: str
+    app: App
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    def client(self, **kw: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=kw.pop("timeout", 30), **kw)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 30)
+
+
+class Mocks:
+    def __init__(self) -> None:
+        self.started: list[MockProvider] = []
+
+    async def start(self, name: str = "mock", **kw: Any) -> MockProvider:
+        mock = MockProvider(name=name, **kw)
+        await mock.start()
+        self.started.append(mock)
+        return mock
+
+
+@pytest.fixture
+async def mocks() -> AsyncIterator[Mocks]:
+    m = Mocks()
+    yield m
+    for mock in m.started:
+        await mock.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RouterFactory:
+    def __init__(self) -> None:
+        self.running: list[RunningRouter] = []
+
+    async def start(self, config: str = "", environ: Mapping[str, str] | None = None, **app_kw: Any) -> RunningRouter:
+        env = dict(environ or {})
+        settings = Settings.parse(config, env)
+        settings.server.shutdown_timeout = 5
+        app = App(settings, environ=env, **app_kw)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=port, loop="none", http="httptools", lifespan="on",
+            access_log=False, log_config=None, timeout_graceful_shutdown=5,
+        ))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        assert server.started, "router did not start"
+        running = RunningRouter(f"http://127.0.0.1:{port}", app, server, task)
+        self.running.append(running)
+        return running
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[RouterFactory]:
+    factory = RouterFactory()
+    yield factory
+    for running in factory.running:
+        await running.stop()
+
+
+def provider_config(mock: MockProvider, *, name: str | None = None, models: str = "") -> str:
+    """YAML for one OpenAI-compatible mock provider."""
+    return f"""
+providers:
+  {name or mock.name}:
+    type: openai-compatible
+    base_url: {mock.url}/v1
+{models}
+"""

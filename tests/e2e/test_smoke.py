@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from tests.conftest import Mocks, RouterFactory, provider_config
+from tests.mocks import json_reply, sse_reply, stream_events
+
+MODELS = """
+models:
+  - id: acme/chat-model
+    providers:
+      - {provider: a, provider_id: a-model}
+      - {provider: b, provider_id: b-model}
+routing: {default_policy: preferred, preferred: [a, b]}
+"""
+
+
+def two_providers(a, b) -> str:
+    return f"""
+providers:
+  a: {{type: openai-compatible, base_url: "{a.url}/v1"}}
+  b: {{type: openai-compatible, base_url: "{b.url}/v1"}}
+{MODELS}
+"""
+
+
+async def test_chat_roundtrip_sends_provider_model_id(mocks: Mocks, router: RouterFactory) -> None:
+    mock = await mocks.start("local")
+    r = await router.start(provider_config(mock, models="""
+models:
+  - id: acme/chat-model
+    providers: [{provider: local, provider_id: served-name}]
+"""))
+    async with r.client() as c:
+        resp = await c.post("/v1/chat/completions", json={
+            "model": "acme/chat-model", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2,
+            "some_future_param": {"x": 1}})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-inference-provider"] == "local"
+    assert resp.headers["x-request-id"]
+    assert resp.json()["choices"][0]["message"]["content"] == "Hello from the mock"
+    sent = mock.received[0]
+    assert sent.path == "/v1/chat/completions"
+    assert sent.json["model"] == "served-name"
+    assert sent.json["some_future_param"] == {"x": 1}
+    assert sent.json["temperature"] == 0.2
+
+
+async def test_failover_on_5xx(mocks: Mocks, router: RouterFactory) -> None:
+    a, b = await mocks.start("a"), await mocks.start("b")
+    a.enqueue(json_reply({"error": {"message": "overloaded"}}, status=503))
+    r = await router.start(two_providers(a, b))
+    async with r.client() as c:
+        resp = await c.post("/v1/chat/completions", json={
+            "model": "acme/chat-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 200
+    assert resp.headers["x-inference-provider"] == "b"
+    assert a.hits == 1 and b.hits == 1
+
+
+async def test_stream_relayed_and_usage_stripped_unless_asked(mocks: Mocks, router: RouterFactory) -> None:
+    a, b = await mocks.start("a"), await mocks.start("b")
+    r = await router.start(two_providers(a, b))
+    async with r.client() as c:
+        async with c.stream("POST", "/v1/chat/completions", json={
+                "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+            body = (await resp.aread()).decode()
+    assert resp.headers["x-inference-provider"] == "a"
+    frames = [f for f in body.split("\n\n") if f]
+    assert frames[-1] == "data: [DONE]"
+    assert '"usage"' not in body
+    assert a.received[0].json["stream_options"] == {"include_usage": True}
+    async with r.client() as c:
+        async with c.stream("POST", "/v1/chat/completions", json={
+                "model": "acme/chat-model", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "hi"}]}) as resp:
+            body = (await resp.aread()).decode()
+    assert '"usage"' in body
+
+
+async def test_mid_stream_disconnect_sends_error_event(mocks: Mocks, router: RouterFactory) -> None:
+    a, b = await mocks.start("a"), await mocks.start("b")
+    a.enqueue(sse_reply(stream_events(["one", "two", "three"]), break_after=2))
+    r = await router.start(two_providers(a, b))
+    async with r.client() as c:
+        async with c.stream("POST", "/v1/chat/completions", json={
+                "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+            body = (await resp.aread()).decode()
+    frames = [f for f in body.split("\n\n") if f]
+    assert '"one"' in frames[0] and '"two"' in frames[1]
+    assert '"error"' in frames[-1] and "[DONE]" not in body
+    assert b.hits == 0  # never retried after the first byte went out
