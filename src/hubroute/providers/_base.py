@@ -25,7 +25,13 @@ from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 CHAT = "conversational"
 TEXT_GENERATION = "text-generation"
 
-JsonSchemaMode = Literal["native", "json_object", "json_object_with_schema", "flat_schema"]
+#: how `response_format: {type: json_schema, json_schema: {schema}}` is sent:
+#:   native                   unchanged (OpenAI's shape)
+#:   json_object              `{type: json_object}`; the schema is dropped (the provider has JSON mode only)
+#:   json_object_with_schema  `{type: json_object, schema}`
+#:   json_object_with_value   `{type: json_object, value: schema}` (TGI's grammar shape)
+#:   flat_schema              `{type: json_schema, schema}`
+JsonSchemaMode = Literal["native", "json_object", "json_object_with_schema", "json_object_with_value", "flat_schema"]
 
 
 @dataclass(slots=True)
@@ -50,7 +56,8 @@ class Endpoint:
     via_hf: bool = False
 
     def __repr__(self) -> str:  # never print the key
-        return f"Endpoint(base_url={self.base_url!r}, via_hf={self.via_hf}, api_key={'***' if self.api_key else None})"
+        key = "***" if self.api_key else None
+        return f"Endpoint(base_url={self.base_url!r}, via_hf={self.via_hf}, api_key={key})"
 
 
 @dataclass(slots=True, frozen=True)
@@ -192,6 +199,8 @@ class Provider:
             return {"type": "json_object"}
         if self.json_schema_mode == "json_object_with_schema":
             return {"type": "json_object", "schema": schema}
+        if self.json_schema_mode == "json_object_with_value":
+            return {"type": "json_object", "value": schema}
         return {"type": "json_schema", "schema": schema}  # flat_schema
 
     # --- answers --------------------------------------------------------------------------------
