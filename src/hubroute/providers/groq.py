@@ -1,3 +1,6 @@
+"""Groq. Its OpenAI-compatibility page lists `logprobs`, `logit_bias` and `top_logprobs` as fields that
+fail with a 400, so they are dropped; reasoning models answer in a `reasoning` field."""
+
 from hubroute.providers._base import CHAT, Provider
 
 
@@ -6,3 +9,5 @@ class Groq(Provider):
     base_url = "https://api.groq.com"
     env_keys = ("GROQ_API_KEY",)
     routes = {CHAT: "/openai/v1/chat/completions"}
+    reasoning_key = "reasoning"
+    unsupported_params = frozenset({"logprobs", "logit_bias", "top_logprobs"})
