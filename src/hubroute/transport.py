@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -154,9 +155,7 @@ class Transport:
         HTTP error statuses are not raised here: the caller reads the body and decides.
         """
         started = time.perf_counter()
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, connect=timeouts.connect, sock_read=timeouts.idle
-        )
+        timeout = _client_timeout(timeouts.connect, timeouts.idle)
         try:
             async with asyncio.timeout(timeouts.first_byte):
                 resp = await self.session.request(
@@ -190,6 +189,11 @@ class Transport:
             provider=resp.provider, status_code=resp.status, body=body,
             retry_after=parse_retry_after(resp.headers.get("retry-after")),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _client_timeout(connect: float, idle: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect, sock_read=idle)
 
 
 def parse_retry_after(value: str | None) -> float | None:

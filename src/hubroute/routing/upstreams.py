@@ -40,6 +40,7 @@ class Upstreams:
         self.settings = settings
         self.environ = environ
         self.providers: dict[str, Provider] = dict(REGISTRY)
+        self._endpoints: dict[str, Endpoint | None] = {}
         self.disabled: set[str] = set()
         hf = settings.huggingface
         self.hf_token = hf.token
@@ -72,7 +73,15 @@ class Upstreams:
         return None if name in self.disabled else self.providers.get(name)
 
     def endpoint(self, name: str) -> Endpoint | None:
-        """How `name` is reached, or None when it cannot be (no key, no HF route, disabled)."""
+        """How `name` is reached, or None when it cannot be (no key, no HF route, disabled).
+        Keys are read once: the environment does not change under a running router."""
+        try:
+            return self._endpoints[name]
+        except KeyError:
+            endpoint = self._endpoints[name] = self._resolve_endpoint(name)
+            return endpoint
+
+    def _resolve_endpoint(self, name: str) -> Endpoint | None:
         provider = self.provider(name)
         if provider is None:
             return None

@@ -7,6 +7,8 @@ the one error handler) live in `App.__call__`, so every route gets them the same
 
 from __future__ import annotations
 
+import gc
+import itertools
 import logging
 import os
 import time
@@ -86,6 +88,9 @@ class App:
         return source
 
     async def startup(self) -> None:
+        # Everything allocated so far lives as long as the process: keep it out of GC passes.
+        gc.collect()
+        gc.freeze()
         log.info("hubroute ready: %d catalog models, %d providers", len(self.catalog), len(self.upstreams.known()))
 
     async def shutdown(self) -> None:
@@ -153,17 +158,22 @@ class App:
         finally:
             self.inflight -= 1
             elapsed = time.perf_counter() - ctx.started
-            self.metrics.requests.labels(route, ctx.model or "unknown", ctx.provider or "none", str(ctx.status)).inc()
-            if route in ("chat", "completions"):
-                self.metrics.latency.labels(route, ctx.provider or "none").observe(elapsed)
+            self.metrics.request_done(route, ctx.model or "unknown", ctx.provider or "none", ctx.status,
+                                      elapsed if route in ("chat", "completions") else None)
             if self.access_log:
                 access_log(ctx, elapsed)
 
 
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ids = itertools.count(1)
+
+
 def _request_id(given: bytes | None) -> str:
+    """The client's id when it is sane, else a process-unique one (random prefix + counter: a uuid4
+    per request measured ~1.5% of the router's CPU)."""
     if given and 0 < len(given) <= 128 and given.isascii() and given.replace(b"-", b"").replace(b"_", b"").isalnum():
         return given.decode()
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
 def _no_route(method: str, path: str) -> HubrouteError:

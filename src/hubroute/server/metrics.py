@@ -44,8 +44,29 @@ class Metrics:
         self.tokens = Counter(
             "hubroute_tokens", "Tokens reported by providers", ("model", "provider", "kind"), registry=r,
         )
+        self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self._ttft_children: dict[str, Histogram] = {}
         open_circuits = Gauge("hubroute_open_circuits", "Provider x model circuits currently open", registry=r)
         open_circuits.set_function(lambda: len(health.open_circuits()))
+
+    def request_done(self, route: str, model: str, provider: str, status: int, elapsed: float | None) -> None:
+        """Count one answered request; label children are cached (labels() costs a lock + hashing)."""
+        key = (route, model, provider, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = (
+                self.requests.labels(route, model, provider, str(status)),
+                self.latency.labels(route, provider),
+            )
+        child[0].inc()
+        if elapsed is not None:
+            child[1].observe(elapsed)
+
+    def first_byte(self, provider: str, seconds: float) -> None:
+        child = self._ttft_children.get(provider)
+        if child is None:
+            child = self._ttft_children[provider] = self.ttft.labels(provider)
+        child.observe(seconds)
 
     # Observer protocol (hubroute.routing.router)
     def attempt_failed(self, target: Target, error: ProviderError) -> None:

@@ -83,7 +83,7 @@ def _record(app: App, ctx: Ctx, answer: Answer) -> None:
     ctx.provider = answer.target.name
     ctx.ttfb = answer.ttfb
     ctx.attempts = len(answer.errors) + 1
-    app.metrics.ttft.labels(ctx.provider).observe(answer.ttfb)
+    app.metrics.first_byte(answer.target.name, answer.ttfb)
     usage = answer.data.get("usage") if isinstance(answer.data, dict) else None
     _usage(app, ctx, answer.target, usage)
 
@@ -110,7 +110,7 @@ async def relay_stream(
     ctx.provider = target.name
     ctx.ttfb = answer.ttfb
     ctx.attempts = len(answer.errors) + 1
-    app.metrics.ttft.labels(target.name).observe(answer.ttfb)
+    app.metrics.first_byte(target.name, answer.ttfb)
     rewrite = target.provider.rewrites_chunks
 
     ctx.status = 200
