@@ -43,12 +43,12 @@ def test_openai_platform_only_params_are_dropped():
     }
 
 
-def test_reasoning_field_is_renamed_in_answers_and_chunks():
-    assert P.rewrites_chunks
-    answer = P.check_chat({"choices": [{"message": {"content": "Hi", "reasoning": "greet"}}]})
-    assert answer["choices"][0]["message"] == {"content": "Hi", "reasoning_content": "greet"}
-    chunk = P.adapt_chunk({"choices": [{"delta": {"reasoning": "thinking"}}]})
-    assert chunk["choices"][0]["delta"] == {"reasoning_content": "thinking"}
+def test_reasoning_field_passes_through():
+    # the provider already uses `reasoning`, hubroute's field: chunks need no parsing
+    assert P.reasoning_key is None
+    assert not P.rewrites_chunks
+    answer = P.check_chat({"choices": [{"message": {"content": "Hi", "reasoning": "r"}}]})
+    assert answer["choices"][0]["message"] == {"content": "Hi", "reasoning": "r"}
 
 
 def test_recorded_traffic_replays():

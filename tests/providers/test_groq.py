@@ -41,9 +41,9 @@ def test_fields_groq_rejects_with_400_are_dropped():
     assert payload == {"messages": [{"role": "user", "content": "hi"}], "seed": 1, "model": "llama-3.3-70b-versatile"}
 
 
-def test_parsed_reasoning_is_renamed():
-    assert P.rewrites_chunks
-    answer = P.check_chat({"choices": [{"message": {"content": "42", "reasoning": "6*7"}}]})
-    assert answer["choices"][0]["message"] == {"content": "42", "reasoning_content": "6*7"}
-    chunk = P.adapt_chunk({"choices": [{"delta": {"reasoning": "6"}}], "x_groq": {"id": "req"}})
-    assert chunk == {"choices": [{"delta": {"reasoning_content": "6"}}], "x_groq": {"id": "req"}}
+def test_reasoning_passes_through():
+    # the provider already uses `reasoning`, hubroute's field: chunks need no parsing
+    assert P.reasoning_key is None
+    assert not P.rewrites_chunks
+    answer = P.check_chat({"choices": [{"message": {"content": "Hi", "reasoning": "r"}}]})
+    assert answer["choices"][0]["message"] == {"content": "Hi", "reasoning": "r"}

@@ -96,7 +96,7 @@ def test_routes(p: Provider):
 def test_auth_and_quirk_flags_are_well_formed(p: Provider):
     assert re.fullmatch(r"[A-Za-z][A-Za-z-]*", p.auth_scheme)
     assert p.json_schema_mode in get_args(JsonSchemaMode)
-    assert p.reasoning_key != "reasoning_content"
+    assert p.reasoning_key != "reasoning"  # renaming the canonical field to itself would be a no-op
     assert not p.unsupported_params & {"model", "messages", "stream", "prompt"}
     for name in p.extra_headers:
         assert name == name.lower()
@@ -191,6 +191,6 @@ def test_checks_answers(p: Provider):
 
 @each
 def test_standard_chunks_pass_through(p: Provider):
-    chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi", "reasoning_content": "r"}}]}
+    chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi", "reasoning": "r"}}]}
     assert p.adapt_chunk(orjson.loads(orjson.dumps(chunk))) == chunk
     assert p.rewrites_chunks is (p.reasoning_key is not None)

@@ -30,11 +30,12 @@ def test_json_schema_is_flattened():
     assert sent(chat(P, direct(P), body))["response_format"] == {"type": "json_schema", "schema": SCHEMA}
 
 
-def test_reasoning_field_is_renamed():
-    answer = P.check_chat({"choices": [{"message": {"content": "9.9", "reasoning": "compare"}}]})
-    assert answer["choices"][0]["message"] == {"content": "9.9", "reasoning_content": "compare"}
-    chunk = P.adapt_chunk({"choices": [{"delta": {"reasoning": "hm", "token_id": 1}}]})
-    assert chunk["choices"][0]["delta"] == {"reasoning_content": "hm", "token_id": 1}
+def test_reasoning_field_passes_through():
+    # the provider already uses `reasoning`, hubroute's field: chunks need no parsing
+    assert P.reasoning_key is None
+    assert not P.rewrites_chunks
+    answer = P.check_chat({"choices": [{"message": {"content": "Hi", "reasoning": "r"}}]})
+    assert answer["choices"][0]["message"] == {"content": "Hi", "reasoning": "r"}
 
 
 def test_recorded_chat_traffic_replays():

@@ -38,6 +38,8 @@ def test_json_schema_falls_back_to_json_mode():
     assert payload == {"messages": body["messages"], "response_format": {"type": "json_object"}, "model": "glm-4.6"}
 
 
-def test_reasoning_content_is_already_standard():
-    assert P.reasoning_key is None
-    assert not P.rewrites_chunks
+def test_reasoning_content_is_renamed_to_reasoning():
+    answer = P.check_chat({"choices": [{"message": {"content": "42", "reasoning_content": "6*7"}}]})
+    assert answer["choices"][0]["message"] == {"content": "42", "reasoning": "6*7"}
+    chunk = P.adapt_chunk({"choices": [{"delta": {"reasoning_content": "6"}}]})
+    assert chunk == {"choices": [{"delta": {"reasoning": "6"}}]}

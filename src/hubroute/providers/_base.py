@@ -99,7 +99,8 @@ class Provider:
     json_schema_mode: ClassVar[JsonSchemaMode] = "native"
     #: the provider rejects `stream_options`; usage is still read from its last chunk
     drop_stream_options: ClassVar[bool] = False
-    #: non-standard key the provider uses for reasoning text, renamed to `reasoning_content`
+    #: the provider's key for reasoning text when it is not `reasoning` (the field Hugging Face's
+    #: router and huggingface_hub's types use); renamed to `reasoning` in answers and chunks
     reasoning_key: ClassVar[str | None] = None
     #: body keys the provider rejects, removed before sending
     unsupported_params: ClassVar[frozenset[str]] = frozenset()
@@ -215,7 +216,7 @@ class Provider:
             for choice in data["choices"]:
                 message = choice.get("message") if isinstance(choice, dict) else None
                 if isinstance(message, dict):
-                    _rename(message, self.reasoning_key, "reasoning_content")
+                    _rename(message, self.reasoning_key, "reasoning")
         return data
 
     def check_completion(self, data: Any) -> Any:
@@ -231,7 +232,7 @@ class Provider:
             for choice in obj.get("choices") or ():
                 delta = choice.get("delta") if isinstance(choice, dict) else None
                 if isinstance(delta, dict):
-                    _rename(delta, self.reasoning_key, "reasoning_content")
+                    _rename(delta, self.reasoning_key, "reasoning")
         return obj
 
 

@@ -1,5 +1,6 @@
 """Cerebras Inference. Its last stream chunk carries `usage` and `time_info` unasked; reasoning models
-answer in a `reasoning` field; it rejects OpenAI's platform-only `store` and `service_tier` with a 400."""
+answer in `reasoning`, the field hubroute uses too;
+it rejects OpenAI's platform-only `store` and `service_tier` with a 400."""
 
 from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider
 
@@ -9,5 +10,4 @@ class Cerebras(Provider):
     base_url = "https://api.cerebras.ai"
     env_keys = ("CEREBRAS_API_KEY",)
     routes = {CHAT: "/v1/chat/completions", TEXT_GENERATION: "/v1/completions"}
-    reasoning_key = "reasoning"
     unsupported_params = frozenset({"store", "service_tier"})

@@ -1,5 +1,5 @@
-"""Together AI. A JSON schema is sent flat (`{type: json_schema, schema}`); reasoning models answer in a
-`reasoning` field."""
+"""Together AI. A JSON schema is sent flat (`{type: json_schema, schema}`); reasoning models answer in
+`reasoning`, as hubroute does."""
 
 from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider
 
@@ -10,4 +10,3 @@ class Together(Provider):
     env_keys = ("TOGETHER_API_KEY",)
     routes = {CHAT: "/v1/chat/completions", TEXT_GENERATION: "/v1/completions"}
     json_schema_mode = "flat_schema"
-    reasoning_key = "reasoning"
