@@ -164,6 +164,14 @@ class Settings(_Strict):
         if not isinstance(raw, dict):
             raise ConfigError("", f"{source} must be a mapping of sections (server, providers, models, ...)")
         raw = _resolve_env(raw, environ, "")
+        # msgspec names a dict entry "[...]"; check named entries one by one to name them.
+        providers = raw.get("providers")
+        if isinstance(providers, dict):
+            for name, value in providers.items():
+                try:
+                    msgspec.convert(value, ProviderSettings, strict=False)
+                except msgspec.ValidationError as exc:
+                    raise _config_error(str(exc), prefix=f"providers.{name}") from None
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
@@ -237,11 +245,11 @@ def _resolve_env(value: Any, environ: Mapping[str, str], path: str) -> Any:
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
-def _config_error(message: str) -> ConfigError:
+def _config_error(message: str, prefix: str = "") -> ConfigError:
     """msgspec says 'Expected `int`, got `str` - at `$.server.port`'; we say 'server.port: ...'."""
     match = _AT.match(message)
     assert match is not None
-    path = (match.group("path") or "").lstrip(".")
+    path = prefix + (match.group("path") or "") if prefix else (match.group("path") or "").lstrip(".")
     problem = match.group("problem")
     if problem.startswith("Object contains unknown field"):
         field = problem.split("`")[1]
