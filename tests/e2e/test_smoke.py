@@ -59,20 +59,18 @@ async def test_failover_on_5xx(mocks: Mocks, router: RouterFactory) -> None:
 async def test_stream_relayed_and_usage_stripped_unless_asked(mocks: Mocks, router: RouterFactory) -> None:
     a, b = await mocks.start("a"), await mocks.start("b")
     r = await router.start(two_providers(a, b))
-    async with r.client() as c:
-        async with c.stream("POST", "/v1/chat/completions", json={
-                "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
-            body = (await resp.aread()).decode()
+    async with r.client() as c, c.stream("POST", "/v1/chat/completions", json={
+            "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+        body = (await resp.aread()).decode()
     assert resp.headers["x-inference-provider"] == "a"
     frames = [f for f in body.split("\n\n") if f]
     assert frames[-1] == "data: [DONE]"
     assert '"usage"' not in body
     assert a.received[0].json["stream_options"] == {"include_usage": True}
-    async with r.client() as c:
-        async with c.stream("POST", "/v1/chat/completions", json={
-                "model": "acme/chat-model", "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": "hi"}]}) as resp:
-            body = (await resp.aread()).decode()
+    async with r.client() as c, c.stream("POST", "/v1/chat/completions", json={
+            "model": "acme/chat-model", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "hi"}]}) as resp:
+        body = (await resp.aread()).decode()
     assert '"usage"' in body
 
 
@@ -80,10 +78,9 @@ async def test_mid_stream_disconnect_sends_error_event(mocks: Mocks, router: Rou
     a, b = await mocks.start("a"), await mocks.start("b")
     a.enqueue(sse_reply(stream_events(["one", "two", "three"]), break_after=2))
     r = await router.start(two_providers(a, b))
-    async with r.client() as c:
-        async with c.stream("POST", "/v1/chat/completions", json={
-                "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
-            body = (await resp.aread()).decode()
+    async with r.client() as c, c.stream("POST", "/v1/chat/completions", json={
+            "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+        body = (await resp.aread()).decode()
     frames = [f for f in body.split("\n\n") if f]
     assert '"one"' in frames[0] and '"two"' in frames[1]
     assert '"error"' in frames[-1] and "[DONE]" not in body
