@@ -55,6 +55,8 @@ class ProviderMapping:
     latency: float | None = None
     adapter: str | None = None
     adapter_weights_path: str | None = None
+    #: where the mapping came from: "builtin" (data file), "hub" (live look-up) or "config"
+    source: str = "builtin"
 
     @property
     def usable(self) -> bool:
@@ -164,6 +166,7 @@ class Catalog:
                     context_length=p.context_length,
                     supports_tools=p.supports_tools,
                     supports_structured_output=p.supports_structured_output,
+                    source="config",
                 )
                 for p in model.providers
             ]
