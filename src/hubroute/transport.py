@@ -47,7 +47,7 @@ class SSEEvent:
 
 
 class UpstreamResponse:
-    """An open upstream response. Read it whole with `read()`, or event by event with `events()`."""
+    """An open upstream response. Read it whole with `read()`, or as events with `event_batches()`."""
 
     __slots__ = ("_resp", "headers", "provider", "started", "status")
 
@@ -84,30 +84,24 @@ class UpstreamResponse:
         finally:
             self._resp.release()
 
-    async def events(self) -> AsyncGenerator[SSEEvent, None]:
-        """Server-sent events as they arrive. Tolerates `data:x` without the space and CRLF lines."""
-        data: list[bytes] = []
-        event: str | None = None
-        content = self._resp.content
+    async def event_batches(self) -> AsyncGenerator[list[SSEEvent], None]:
+        """Server-sent events as they arrive, grouped by network read: every complete event that one
+        read delivered comes in one list, so the relay can forward them in one write. Tolerates
+        `data:x` without the space and CRLF / CR line ends."""
+        buffer = b""
         try:
-            while True:
-                line = await content.readline()
-                if not line:
-                    break
-                line = line.rstrip(b"\r\n")
-                if not line:
-                    if data:
-                        yield SSEEvent(b"\n".join(data), event)
-                    data, event = [], None
-                    continue
-                if line.startswith(b"data:"):
-                    value = line[5:]
-                    data.append(value[1:] if value.startswith(b" ") else value)
-                elif line.startswith(b"event:"):
-                    event = line[6:].strip().decode(errors="replace")
-                # comments (":keep-alive"), id: and retry: lines are ignored
-            if data:
-                yield SSEEvent(b"\n".join(data), event)
+            async for chunk in self._resp.content.iter_any():
+                buffer += chunk
+                end = _last_event_end(buffer)
+                if end:
+                    events = parse_sse(buffer[:end])
+                    buffer = buffer[end:]
+                    if events:
+                        yield events
+            if buffer.strip():
+                events = parse_sse(buffer)
+                if events:
+                    yield events
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeout(f"{self.provider} stream went silent", provider=self.provider) from exc
         except aiohttp.ClientError as exc:
@@ -189,6 +183,36 @@ class Transport:
             provider=resp.provider, status_code=resp.status, body=body,
             retry_after=parse_retry_after(resp.headers.get("retry-after")),
         )
+
+
+def _last_event_end(buffer: bytes) -> int:
+    """Index just past the last blank line (end of the last complete event), or 0."""
+    best = 0
+    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        i = buffer.rfind(sep)
+        if i >= 0 and i + len(sep) > best:
+            best = i + len(sep)
+    return best
+
+
+def parse_sse(block: bytes) -> list[SSEEvent]:
+    """The events of a block of complete SSE text; comments, `id:` and `retry:` lines are ignored."""
+    events: list[SSEEvent] = []
+    data: list[bytes] = []
+    event: str | None = None
+    for line in block.splitlines():
+        if not line:
+            if data:
+                events.append(SSEEvent(b"\n".join(data), event))
+            data, event = [], None
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode(errors="replace")
+    if data:
+        events.append(SSEEvent(b"\n".join(data), event))
+    return events
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,8 +15,9 @@ try the candidates with failover:
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ from hubroute.errors import (
     ProviderError,
     ProviderHTTPError,
     ProviderResponseError,
+    ProviderTimeout,
 )
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.routing import policy
@@ -74,15 +76,15 @@ class Answer:
 
 @dataclass(slots=True)
 class StreamAnswer:
+    """A committed stream: `first` is the first batch of events (its first event checked), `rest`
+    the batches still to come."""
+
     target: Target
-    first: SSEEvent
+    first: list[SSEEvent]
+    rest: AsyncGenerator[list[SSEEvent], None]
     response: UpstreamResponse
     ttfb: float
     errors: list[ProviderError]
-
-    async def rest(self) -> AsyncIterator[SSEEvent]:
-        async for event in self.response.events():
-            yield event
 
 
 def task_matches(mapping: ProviderMapping, task: str, supports: Callable[[str], bool]) -> bool:
@@ -211,25 +213,33 @@ class Router:
         t = self.timeouts
         return Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
 
-    def _candidates(self, plan: Plan, errors: list[ProviderError]) -> list[Target]:
-        """Targets to try, in order: closed circuits first (up to max_attempts)."""
-        allowed = []
+    def _candidates(self, plan: Plan, errors: list[ProviderError]) -> Iterator[Target]:
+        """The targets to try, in order, lazily: a circuit is asked (and a half-open one's probe slot
+        claimed) only when its turn comes. Open circuits are skipped without spending an attempt."""
+        tried = 0
         for target in plan.targets:
+            if tried >= self.settings.routing.max_attempts:
+                return
             key = (target.name, target.model)
-            if self.health.allow(key):
-                allowed.append(target)
-            else:
+            if not self.health.allow(key):
+                wait = self.health.retry_in(key)
                 err = ProviderError(
-                    f"circuit open after repeated failures; retrying in {self.health.retry_in(key) or 0:.0f}s",
-                    provider=target.name, retry_after=self.health.retry_in(key),
+                    f"circuit open after repeated failures; retrying in {wait or 0:.0f}s",
+                    provider=target.name, retry_after=wait,
                 )
                 err.code = "circuit_open"
                 errors.append(err)
-        return allowed[: self.settings.routing.max_attempts]
+                continue
+            tried += 1
+            yield target
 
-    def _failed(self, target: Target, error: ProviderError) -> None:
+    def attempt_failed(self, target: Target, error: ProviderError) -> None:
+        """Count a failed attempt (metrics, circuit breaker)."""
         self.observer.attempt_failed(target, error)
-        if error.retryable and self.health.failure((target.name, target.model), error.retry_after):
+        key = (target.name, target.model)
+        if not error.retryable:
+            self.health.release_probe(key)  # the provider answered; the request was at fault
+        elif self.health.failure(key, error.retry_after):
             self.observer.circuit_opened(target)
 
     async def send(
@@ -238,8 +248,7 @@ class Router:
         """A non-streamed request with failover. `check` validates the decoded answer."""
         deadline = time.monotonic() + self.settings.routing.deadline
         errors: list[ProviderError] = []
-        candidates = self._candidates(plan, errors)
-        for i, target in enumerate(candidates):
+        for target in self._candidates(plan, errors):
             timeouts = self._timeouts(deadline)
             if timeouts is None:
                 break
@@ -261,7 +270,7 @@ class Router:
                 checked = check(target, data)
                 body = orjson.dumps(checked) if target.provider.rewrites_chunks else raw
             except ProviderError as exc:
-                self._failed(target, exc)
+                self.attempt_failed(target, exc)
                 errors.append(exc)
                 if not exc.retryable:
                     raise
@@ -275,7 +284,6 @@ class Router:
             tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
             self.health.observe(key, ttfb=ttfb, tokens=tokens if isinstance(tokens, int) else None,
                                 seconds=total)
-            del i
             return Answer(target, body, checked, ttfb, errors)
         raise NoProviderAvailable(plan.model, errors)
 
@@ -300,11 +308,12 @@ class Router:
                         f"{target.name} answered a stream request with '{resp.content_type}', not an event stream",
                         provider=target.name, status_code=resp.status, body=body[:300],
                     )
-                first = await self._first_event(target, resp, timeouts, deadline)
+                batches = resp.event_batches()
+                first = await self._first_batch(target, batches, timeouts, deadline)
             except ProviderError as exc:
                 if resp is not None:
                     resp.close()
-                self._failed(target, exc)
+                self.attempt_failed(target, exc)
                 errors.append(exc)
                 if not exc.retryable:
                     raise
@@ -314,34 +323,27 @@ class Router:
                     resp.close()
                 self.health.release_probe(key)
                 raise
-            return StreamAnswer(target, first, resp, time.perf_counter() - resp.started, errors)
+            return StreamAnswer(target, first, batches, resp, time.perf_counter() - resp.started, errors)
         raise NoProviderAvailable(plan.model, errors)
 
-    async def _first_event(
-        self, target: Target, resp: UpstreamResponse, timeouts: Timeouts, deadline: float
-    ) -> SSEEvent:
-        import asyncio
-
-        events = resp.events()
+    async def _first_batch(
+        self, target: Target, batches: AsyncGenerator[list[SSEEvent], None], timeouts: Timeouts, deadline: float
+    ) -> list[SSEEvent]:
         try:
             async with asyncio.timeout(max(0.001, min(timeouts.first_byte, deadline - time.monotonic()))):
-                first = await anext(events)
+                first = await anext(batches)
         except StopAsyncIteration:
             raise ProviderResponseError(
                 f"{target.name} closed the stream before sending any event", provider=target.name, status_code=200
             ) from None
         except TimeoutError:
-            from hubroute.errors import ProviderTimeout
-
             raise ProviderTimeout(
                 f"{target.name} sent no event within {timeouts.first_byte:g}s", provider=target.name
             ) from None
-        finally:
-            await events.aclose()
-        error = stream_error(target.name, first)
+        error = stream_error(target.name, first[0])
         if error is not None:
             raise error
-        if first.data == b"[DONE]":
+        if first[0].data == b"[DONE]":
             raise ProviderResponseError(
                 f"{target.name} ended the stream before sending any chunk", provider=target.name, status_code=200
             )

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hubroute.errors import InvalidRequest, ProviderError
+from hubroute.errors import ProviderError
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.routing.router import Answer, Plan, stream_error
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.routes.validate import validate_chat, validate_completion
+from hubroute.transport import SSEEvent
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -74,6 +75,47 @@ async def _serve(app: App, ctx: Ctx, receive: Any, send: Any, body: dict[str, An
     await send_bytes(send, ctx, 200, answer.body)
 
 
+class _Relay:
+    """Turns a batch of upstream events into the bytes the client gets, noting usage on the way."""
+
+    __slots__ = ("chunks", "done", "error", "provider", "rewrite", "usage", "wants_usage")
+
+    def __init__(self, target: Target, wants_usage: bool) -> None:
+        self.provider = target.provider
+        self.rewrite = target.provider.rewrites_chunks
+        self.wants_usage = wants_usage
+        self.usage: Any = None
+        self.chunks = 0
+        self.done = False
+        self.error: ProviderError | None = None
+
+    def frames(self, batch: list[SSEEvent]) -> bytes:
+        out = []
+        for event in batch:
+            data = event.data
+            if data == b"[DONE]":
+                self.done = True
+                break
+            error = stream_error(self.provider.name, event)
+            if error is not None:
+                self.error = error  # what came before it in the batch still goes out
+                break
+            if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
+                obj = orjson.loads(data)
+                if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
+                    self.usage = obj["usage"]
+                    if not self.wants_usage:
+                        if not obj.get("choices"):
+                            continue  # the usage-only chunk the client did not ask for
+                        del obj["usage"]
+                    data = orjson.dumps(self.provider.adapt_chunk(obj) if self.rewrite else obj)
+            elif self.rewrite and data.startswith(b"{"):
+                data = orjson.dumps(self.provider.adapt_chunk(orjson.loads(data)))
+            self.chunks += 1
+            out.append(b"data: " + data + b"\n\n")
+        return b"".join(out)
+
+
 def _wants_usage(body: dict[str, Any]) -> bool:
     opts = body.get("stream_options")
     return isinstance(opts, dict) and bool(opts.get("include_usage"))
@@ -111,7 +153,6 @@ async def relay_stream(
     ctx.ttfb = answer.ttfb
     ctx.attempts = len(answer.errors) + 1
     app.metrics.first_byte(target.name, answer.ttfb)
-    rewrite = target.provider.rewrites_chunks
 
     ctx.status = 200
     await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(SSE_HEADERS)})
@@ -129,45 +170,23 @@ async def relay_stream(
 
     watcher = asyncio.create_task(watch())
     started = time.perf_counter()
-    chunks = 0
-    usage: Any = None
-    finished = False
+    relay = _Relay(target, wants_usage)
     try:
-        event = answer.first
-        events = answer.rest()
-        while True:
-            data = event.data
-            if data == b"[DONE]":
-                finished = True
+        batch: list[SSEEvent] | None = answer.first
+        while batch is not None:
+            out = relay.frames(batch)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            if relay.error is not None:
+                raise relay.error
+            if relay.done:
                 break
-            error = stream_error(target.name, event)
-            if error is not None:
-                raise error
-            forward = True
-            if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
-                obj = orjson.loads(data)
-                if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
-                    usage = obj["usage"]
-                    forward = wants_usage or bool(obj.get("choices"))
-                    if forward and not wants_usage:
-                        obj.pop("usage")
-                        data = orjson.dumps(target.provider.adapt_chunk(obj) if rewrite else obj)
-                    elif rewrite:
-                        data = orjson.dumps(target.provider.adapt_chunk(obj))
-            elif rewrite and data.startswith(b"{"):
-                data = orjson.dumps(target.provider.adapt_chunk(orjson.loads(data)))
-            if forward:
-                chunks += 1
-                await send({"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True})
-            try:
-                event = await anext(events)
-            except StopAsyncIteration:
-                finished = True  # ended without [DONE]: treat the close as the end
-                break
+            batch = await anext(answer.rest, None)
+        relay.done = True  # a close without [DONE] also ends the stream
         await send({"type": "http.response.body", "body": DONE, "more_body": False})
     except ProviderError as exc:
         ctx.error = exc.code
-        app.router._failed(target, exc)
+        app.router.attempt_failed(target, exc)
         body = orjson.dumps(exc.to_openai())
         await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n", "more_body": False})
     except asyncio.CancelledError:
@@ -179,16 +198,14 @@ async def relay_stream(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await answer.rest.aclose()
         answer.response.close()
-    if finished:
+    if relay.done and ctx.error is None:
         app.health.success(key)
         seconds = time.perf_counter() - started
-        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        app.health.observe(key, ttfb=answer.ttfb, tokens=tokens if isinstance(tokens, int) else chunks,
+        tokens = relay.usage.get("completion_tokens") if isinstance(relay.usage, dict) else None
+        app.health.observe(key, ttfb=answer.ttfb, tokens=tokens if isinstance(tokens, int) else relay.chunks,
                            seconds=seconds if seconds > 0 else None)
-        _usage(app, ctx, target, usage)
+        _usage(app, ctx, target, relay.usage)
     elif ctx.error == "client_disconnected":
         app.health.release_probe(key)
-
-
-__all__ = ["InvalidRequest", "chat_completions", "completions", "relay_stream"]

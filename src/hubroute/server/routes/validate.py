@@ -81,7 +81,8 @@ def validate_chat(body: dict[str, Any]) -> None:
                         f"'{where}.content[{j}]' must be an object with a 'type'", param=f"{where}.content[{j}]"
                     )
     for i, tool in enumerate(body.get("tools") or ()):
-        if not isinstance(tool, dict) or not isinstance((tool.get("function") or {}).get("name"), str):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise InvalidRequest(f"'tools[{i}]' must be {{type: function, function: {{name, ...}}}}",
                                  param=f"tools[{i}]")
     fmt = body.get("response_format")
