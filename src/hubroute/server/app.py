@@ -94,6 +94,9 @@ class App:
         log.info("hubroute ready: %d catalog models, %d providers", len(self.catalog), len(self.upstreams.known()))
 
     async def shutdown(self) -> None:
+        close = getattr(self.catalog_source, "aclose", None)
+        if close is not None:
+            await close()  # cancel Hub look-ups still running
         await self.transport.close()
 
     # --- ASGI -----------------------------------------------------------------------------------
