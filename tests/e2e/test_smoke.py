@@ -85,3 +85,24 @@ async def test_mid_stream_disconnect_sends_error_event(mocks: Mocks, router: Rou
     assert '"one"' in frames[0] and '"two"' in frames[1]
     assert '"error"' in frames[-1] and "[DONE]" not in body
     assert b.hits == 0  # never retried after the first byte went out
+
+
+async def test_unknown_model_goes_unchanged_to_configured_openai_compatible_servers(
+        mocks: Mocks, router: RouterFactory) -> None:
+    vllm = await mocks.start("vllm")
+    r = await router.start(provider_config(vllm))
+    async with r.client() as c:
+        resp = await c.post("/v1/chat/completions", json={
+            "model": "my-org/finetune-7b", "messages": [{"role": "user", "content": "hi"}]})
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-inference-provider"] == "vllm"
+        assert vllm.received[0].json["model"] == "my-org/finetune-7b"
+        pinned = await c.post("/v1/chat/completions", json={
+            "model": "my-org/finetune-7b:vllm", "messages": [{"role": "user", "content": "hi"}]})
+        assert pinned.status_code == 200
+    r2 = await router.start("")
+    async with r2.client() as c:
+        resp = await c.post("/v1/chat/completions", json={
+            "model": "my-org/finetune-7b", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == "model_not_found"

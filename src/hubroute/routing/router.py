@@ -158,15 +158,16 @@ class Router:
 
         entry = await self.catalog.resolve(dep.model)
         if entry is None:
-            # An explicitly named OpenAI-compatible server gets the id unchanged.
-            if dep.provider is not None:
-                provider = ups.provider(dep.provider)
-                endpoint = dep.endpoint or ups.endpoint(dep.provider)
-                if provider is not None and endpoint is not None and not provider.hf_routed \
-                        and provider.base_url is not None and provider.supports(task) \
-                        and ups.settings.providers.get(dep.provider) is not None:
-                    return True, [Target(provider, dep.model, dep.model, task, endpoint)]
-            return False, []
+            # A model no catalog knows goes, id unchanged, to the OpenAI-compatible servers of the
+            # config (vLLM, TGI, Ollama...): the one named by the suffix, or each in config order.
+            names = [dep.provider] if dep.provider is not None else ups.custom
+            targets = []
+            for name in names:
+                provider = ups.provider(name) if name in ups.custom else None
+                endpoint = dep.endpoint or ups.endpoint(name)
+                if provider is not None and endpoint is not None and provider.supports(task):
+                    targets.append(Target(provider, dep.model, dep.model, task, endpoint))
+            return bool(targets), targets
 
         mappings = [m for m in entry.providers if dep.provider is None or m.provider == dep.provider]
         if dep.provider is not None and not mappings:

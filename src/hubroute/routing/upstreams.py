@@ -41,6 +41,8 @@ class Upstreams:
         self.environ = environ
         self.providers: dict[str, Provider] = dict(REGISTRY)
         self._endpoints: dict[str, Endpoint | None] = {}
+        #: the config's OpenAI-compatible servers, in config order
+        self.custom: list[str] = []
         self.disabled: set[str] = set()
         hf = settings.huggingface
         self.hf_token = hf.token
@@ -49,6 +51,8 @@ class Upstreams:
             if conf.type == "openai-compatible":
                 assert conf.base_url is not None  # checked by Settings.validate
                 self.providers[name] = OpenAICompatible(name=name, base_url=conf.base_url)
+                if conf.enabled:
+                    self.custom.append(name)
             elif name not in REGISTRY:
                 known = ", ".join(sorted(REGISTRY))
                 raise ConfigError(

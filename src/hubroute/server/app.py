@@ -18,7 +18,7 @@ from typing import Any
 
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
-from hubroute.errors import HubrouteError, InvalidRequest
+from hubroute.errors import HubrouteError, InvalidRequest, ProviderError
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Router
 from hubroute.routing.upstreams import Upstreams
@@ -145,6 +145,8 @@ class App:
             await handler(self, ctx, scope, receive, send)
         except HubrouteError as exc:
             ctx.error = exc.code
+            if isinstance(exc, ProviderError):
+                ctx.provider = exc.provider  # the provider that answered names itself, errors too
             if ctx.status == 0:
                 extra = [(k.encode(), v.encode()) for k, v in exc.headers().items()]
                 await send_json(send, ctx, exc.status, exc.to_openai(), extra)
