@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Mocks, RouterFactory, RunningRouter
-from tests.mocks import MockProvider, chat_completion, json_reply
 from tests.e2e.support import MODEL, assert_error, chat, config
+from tests.mocks import MockProvider, chat_completion, json_reply
 
 COOLDOWN = 0.4
 BREAKER = {"circuit_breaker": {"failures": 2, "cooldown": COOLDOWN}}
