@@ -21,27 +21,44 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
-import json
 import os
-import platform
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from harness import (
+    BUSY_PERCENT,
+    CONNECTIONS,
+    LAYOUTS,
+    MODEL,
+    MODES,
+    UPSTREAM_MODEL,
+    BenchError,
+    Layout,
+    Placement,
+    Processes,
+    Target,
+    chat_body,
+    check_replies,
+    ensure_wrk,
+    free_port,
+    log,
+    rss_mb,
+    run_wrk,
+    set_affinity,
+    wait_until_answers,
+)
+from report import build_report, machine_meta, write_results
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-WRK_SCRIPT = BENCH / "wrk_post.lua"
 MOCK = BENCH / "mock_upstream.py"
 HOST = "127.0.0.1"  # the only address anything here listens on or talks to
 
@@ -52,457 +69,6 @@ HOST = "127.0.0.1"  # the only address anything here listens on or talks to
 LITELLM_VERSION = "1.106.2"
 LITELLM_VENV = BENCH / ".litellm-venv"
 LITELLM_KEY = "sk-bench-master-key"
-
-MODEL = "bench/model"  # the id both routers expose
-UPSTREAM_MODEL = "bench-model"  # the id the mock upstream is asked for
-MESSAGES = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Say hello in twenty tokens."},
-]
-MODES = ("chat", "stream")
-CONNECTIONS = (1, 32)
-
-# Targets for a 2-core machine (DESIGN.md, "Performance rules").
-TARGET_ADDED_P50_MS = 0.25
-TARGET_RATIO = {"chat": 50.0, "stream": 100.0}
-TARGET_RSS_MB = 80.0
-TARGET_COLD_START_S = 1.0
-# A run during which processes not started by the benchmark used this much CPU (% of one core) is
-# flagged as noisy: on a shared 2-core machine another job easily halves a router's figures.
-BUSY_PERCENT = 15.0
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-# --------------------------------------------------------------------------------------------------
-# processes
-
-
-class Processes:
-    """Every child process the benchmark starts; each in its own process group, all stopped at exit."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def spawn(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        cpus: frozenset[int] | None = None,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
-    ) -> subprocess.Popen[bytes]:
-        logfile = (self.log_dir / f"{name}.log").open("ab")
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,  # own process group: stopping it reaches any grandchildren
-                preexec_fn=_pin(cpus),  # safe: the benchmark is single-threaded
-            )
-        finally:
-            logfile.close()
-        self._procs.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        # the group may outlive its leader (a worker the leader spawned): make sure it is gone
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        self._procs = [(n, p) for n, p in self._procs if p is not proc]
-
-    def stop_all(self) -> None:
-        for _, proc in reversed(list(self._procs)):
-            self.stop(proc)
-
-    def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.log_dir / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _pin(cpus: frozenset[int] | None) -> Callable[[], None] | None:
-    if not cpus:
-        return None
-
-    def pin() -> None:
-        os.sched_setaffinity(0, cpus)
-
-    return pin
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo and len(out) < 10_000:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def rss_mb(pid: int) -> dict[str, Any]:
-    """VmRSS and VmHWM (peak RSS) of pid, and VmRSS summed over its process tree, in MB (MiB)."""
-    per_pid: dict[int, int] = {}
-    hwm = 0
-    for p in process_tree(pid):
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if "VmRSS" in fields:
-            per_pid[p] = int(fields["VmRSS"].split()[0])
-        if p == pid and "VmHWM" in fields:
-            hwm = int(fields["VmHWM"].split()[0])
-    return {
-        "rss_mb": round(per_pid.get(pid, 0) / 1024, 1),
-        "hwm_mb": round(hwm / 1024, 1),
-        "tree_rss_mb": round(sum(per_pid.values()) / 1024, 1),
-        "processes": len(per_pid),
-    }
-
-
-def cpu_snapshot() -> dict[int, tuple[str, int]]:
-    """pid -> (command name, CPU ticks used so far) for every process."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
-    return out
-
-
-def foreign_cpu(before: dict[int, tuple[str, int]], seconds: float) -> dict[str, Any]:
-    """CPU used since `before` by processes this benchmark did not start (other work on the machine)."""
-    after = cpu_snapshot()
-    ours = set(process_tree(os.getpid()))
-    hz = os.sysconf("SC_CLK_TCK")
-    busy = []
-    for pid, (name, ticks) in after.items():
-        if pid in ours:
-            continue
-        used = ticks - before.get(pid, (name, 0))[1]
-        if used > 0:
-            busy.append((100.0 * used / hz / max(seconds, 1e-3), f"{name}[{pid}]"))
-    busy.sort(reverse=True)
-    return {
-        "percent_of_one_cpu": round(sum(p for p, _ in busy), 1),
-        "top": [f"{who} {p:.0f}%" for p, who in busy[:5] if p >= 1],
-    }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-# --------------------------------------------------------------------------------------------------
-# HTTP probes (http.client, one connection per probe)
-
-
-def chat_body(model: str, stream: bool) -> bytes:
-    body: dict[str, Any] = {"model": model, "messages": MESSAGES, "max_tokens": 64}
-    if stream:
-        body["stream"] = True
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def post(port: int, path: str, body: bytes, auth: str | None, timeout: float) -> Reply:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {auth}"
-        conn.request("POST", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
-def wait_until_answers(
-    port: int, path: str, body: bytes, auth: str | None, proc: subprocess.Popen[bytes], timeout: float
-) -> float:
-    """Poll tightly until a chat request is answered 200; return the time it took, in seconds."""
-    t0 = time.perf_counter()
-    deadline = t0 + timeout
-    last_error = "no attempt"
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"process exited with code {proc.returncode} before answering")
-        try:
-            reply = post(port, path, body, auth, timeout=max(0.1, deadline - time.perf_counter()))
-        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected) as exc:
-            last_error = repr(exc)
-            time.sleep(0.002)
-            continue
-        except OSError as exc:
-            last_error = repr(exc)
-            time.sleep(0.01)
-            continue
-        if reply.status == 200:
-            return time.perf_counter() - t0
-        last_error = f"HTTP {reply.status}: {reply.body[:300]!r}"
-        time.sleep(0.01)
-    raise BenchError(f"no successful answer within {timeout:.0f} s (last: {last_error})")
-
-
-def check_replies(port: int, model: str, auth: str | None, modes: Sequence[str]) -> dict[str, Any]:
-    """One request per mode, checked for what a client relies on. Raises BenchError if wrong."""
-    from mock_upstream import TOKENS
-
-    expected = "".join(TOKENS)
-    out: dict[str, Any] = {}
-    for mode in modes:
-        stream = mode == "stream"
-        reply = post(port, "/v1/chat/completions", chat_body(model, stream), auth, timeout=60)
-        if reply.status != 200:
-            raise BenchError(f"{mode}: HTTP {reply.status}: {reply.body[:500]!r}")
-        info: dict[str, Any] = {
-            "x-inference-provider": reply.headers.get("x-inference-provider"),
-            "content-type": reply.headers.get("content-type"),
-            "bytes": len(reply.body),
-        }
-        if not stream:
-            obj = json.loads(reply.body)
-            content = obj["choices"][0]["message"]["content"]
-            info["usage"] = obj.get("usage")
-        else:
-            events = [line[len(b"data:") :].strip() for line in reply.body.split(b"\n") if line.startswith(b"data:")]
-            if not events or events[-1] != b"[DONE]":
-                raise BenchError(f"stream: does not end with data: [DONE]: {reply.body[-300:]!r}")
-            chunks = [json.loads(e) for e in events[:-1]]
-            content = "".join((c.get("choices") or [{}])[0].get("delta", {}).get("content") or "" for c in chunks)
-            info["events"] = len(events)
-            info["usage"] = next((c["usage"] for c in reversed(chunks) if c.get("usage")), None)
-        if content != expected:
-            raise BenchError(f"{mode}: content {content!r} differs from the upstream's {expected!r}")
-        out[mode] = info
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# wrk
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise BenchError("wrk is not installed: run `sudo apt-get install -y wrk`")
-    log("installing wrk (apt-get install -y wrk)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "-q", "wrk"]
-    if subprocess.run(cmd, env=env, timeout=600, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, timeout=600, check=False)
-        subprocess.run(cmd, env=env, timeout=600, check=True)
-    found = shutil.which("wrk")
-    if not found:
-        raise BenchError("wrk still not found after apt-get install")
-    return found
-
-
-def wrk_version(wrk: str) -> str:
-    proc = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    out = (proc.stdout + proc.stderr).strip()
-    return out.splitlines()[0].split(" Copyright")[0].strip() if out else "?"
-
-
-def run_wrk(
-    wrk: str,
-    port: int,
-    body: bytes,
-    connections: int,
-    duration: float,
-    *,
-    auth: str | None,
-    threads: int,
-    cpus: frozenset[int] | None,
-    timeout_s: float,
-) -> dict[str, Any]:
-    argv = [
-        wrk,
-        f"-t{min(threads, connections)}",
-        f"-c{connections}",
-        f"-d{max(1, round(duration))}s",
-        f"--timeout={timeout_s:g}s",
-        "--latency",
-        "-s",
-        str(WRK_SCRIPT),
-        f"http://{HOST}:{port}/v1/chat/completions",
-    ]
-    env = {**os.environ, "BENCH_BODY": body.decode(), "BENCH_AUTH": auth or ""}
-    before, t0 = cpu_snapshot(), time.perf_counter()
-    proc = subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=duration + timeout_s + 60,
-        preexec_fn=_pin(cpus),
-        check=False,
-    )
-    foreign = foreign_cpu(before, time.perf_counter() - t0)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed (exit {proc.returncode}): {proc.stdout[-800:]} {proc.stderr[-800:]}")
-    raw = json.loads(line[len("BENCH_JSON ") :])
-    lat = raw["latency_us"]
-    errors = raw["errors"]
-    seconds = raw["duration_us"] / 1e6
-    return {
-        "connections": connections,
-        "threads": min(threads, connections),
-        "duration_s": round(seconds, 3),
-        "requests": raw["requests"],
-        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
-        "p50_ms": lat["p50"] / 1000,
-        "p90_ms": lat["p90"] / 1000,
-        "p99_ms": lat["p99"] / 1000,
-        "max_ms": lat["max"] / 1000,
-        "mean_ms": round(lat["mean"] / 1000, 4),
-        "errors": errors,
-        "error_count": sum(errors.values()),
-        "other_processes_cpu": foreign,
-        "wrk_stdout": proc.stdout,
-        "argv": argv,
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# the systems under test
-
-
-LAYOUTS = ("auto", "split", "one-cpu", "mock", "none")
-
-
-@dataclass(frozen=True)
-class Placement:
-    """The CPUs each side may run on during one wrk run (None: any)."""
-
-    router: frozenset[int] | None = None
-    mock: frozenset[int] | None = None
-    wrk: frozenset[int] | None = None
-
-    def describe(self) -> str:
-        def cpus(s: frozenset[int] | None) -> str:
-            return "any CPU" if s is None else "CPU " + ",".join(map(str, sorted(s)))
-
-        return f"router on {cpus(self.router)}, mock on {cpus(self.mock)}, wrk on {cpus(self.wrk)}"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the router, the mock upstream and wrk run, per number of connections.
-
-    split:   the router alone on one CPU, mock and wrk on the other (with 3+ CPUs, wrk gets the rest):
-             the router never competes with the load generator for a core.
-    one-cpu: all three on one CPU. At one connection the request chain is strictly sequential (wrk
-             waits for the router, which waits for the mock), so one CPU is all it can use, and no
-             cross-CPU wake-up is charged to the router: on a VM waking an idle vCPU costs tens of
-             microseconds per hop (measured here: wrk <-> mock at one connection, p50 19 µs on one
-             CPU against 116 µs across two), and the router path has twice the hops of the direct one.
-    auto:    one-cpu at 1 connection, split above (default).
-    mock:    only the mock pinned (to the last CPU).
-    none:    nothing pinned.
-    """
-
-    name: str
-
-    def placement(self, connections: int) -> Placement:
-        cpus = sorted(os.sched_getaffinity(0))
-        name = self.name
-        if name == "auto":
-            name = "one-cpu" if connections == 1 else "split"
-        if name == "none" or len(cpus) < 2:
-            return Placement()
-        if name == "mock":
-            return Placement(mock=frozenset(cpus[-1:]))
-        if name == "one-cpu":
-            one = frozenset(cpus[:1])
-            return Placement(one, one, one)
-        wrk = cpus[2:] if len(cpus) > 2 else cpus[1:2]
-        return Placement(frozenset(cpus[:1]), frozenset(cpus[1:2]), frozenset(wrk))
-
-    def describe(self) -> str:
-        return "; ".join(f"{c} conn: {self.placement(c).describe()}" for c in CONNECTIONS)
-
-
-def set_affinity(pid: int, cpus: frozenset[int] | None) -> None:
-    """Move every thread of pid and of its descendants to cpus (None: all CPUs we may use)."""
-    allowed = cpus or frozenset(os.sched_getaffinity(0))
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(task.name), allowed)
-
-
-@dataclass
-class Target:
-    name: str
-    port: int
-    model: str
-    auth: str | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    duration: float = 10.0
-    warmup: float = 2.0
-    runs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    checks: dict[str, Any] = field(default_factory=dict)
-    rss: dict[str, Any] | None = None
-    rss_idle: dict[str, Any] | None = None
-    cold_start_s: list[float] = field(default_factory=list)
-    version: str | None = None
 
 
 def start_mock(procs: Processes, layout: Layout) -> Target:
@@ -560,6 +126,7 @@ def start_hubroute(
     config = work / "hubroute.yaml"
     hubroute_config(config, upstream_port)
     target = Target("hubroute", 0, MODEL, duration=args.duration, warmup=args.warmup)
+    target.expect_headers = {"x-inference-provider": "mock", "x-request-id": None}
     body = chat_body(MODEL, False)
     # Cold start: spawn to first successfully answered chat request, several times; the last
     # process stays up and is the one measured.
@@ -669,7 +236,7 @@ def start_litellm(procs: Processes, args: argparse.Namespace, layout: Layout, wo
 def measure(
     target: Target, wrk: str, args: argparse.Namespace, layout: Layout, modes: Sequence[str], mock_pid: int
 ) -> None:
-    target.checks = check_replies(target.port, target.model, target.auth, modes)
+    target.checks = check_replies(target.port, target.model, target.auth, modes, target.expect_headers)
     if target.proc is not None:
         target.rss_idle = rss_mb(target.proc.pid)
 
@@ -707,160 +274,6 @@ def measure(
 
 # --------------------------------------------------------------------------------------------------
 # report
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def build_report(
-    targets: dict[str, Target], modes: Sequence[str], meta: dict[str, Any]
-) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    direct, hub, lite = targets.get("direct"), targets.get("hubroute"), targets.get("litellm")
-    lines = [
-        f"# hubroute benchmark, {meta['date']}",
-        "",
-        f"- machine: {meta['cpu_model']}, {meta['cpus']} CPUs; {meta['layout']}; Python {meta['python']}",
-        f"- hubroute {meta['hubroute_version']} (commit {meta['git_commit']}), LiteLLM {LITELLM_VERSION}, "
-        f"{meta['wrk_version']}",
-        f"- load: wrk, {meta['wrk_threads']} thread, {meta['duration_s']:g} s per run "
-        f"(LiteLLM {meta['litellm_duration_s']:g} s) after a {meta['warmup_s']:g} s warm-up at "
-        f"{max(CONNECTIONS)} connections; latencies are wrk's, request sent to last byte received",
-        "- mock upstream: 20-token answer; streaming = 20 content chunks + a usage chunk + [DONE]",
-        "",
-        "| target | mode | conns | req/s | p50 ms | p99 ms | errors | other procs' CPU |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
-    ]
-    for t in targets.values():
-        for mode in modes:
-            for c, r in t.runs.get(mode, {}).items():
-                lines.append(
-                    f"| {t.name} | {mode} | {c} | {r['rps']:,.0f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} "
-                    f"| {r['error_count'] or ''} | {r['other_processes_cpu']['percent_of_one_cpu']:.0f}% |"
-                )
-
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, value: float | None, unit: str, target: str, ok: bool | None, note: str = "") -> None:
-        checks.append({"check": name, "value": value, "unit": unit, "target": target, "met": ok, "note": note})
-
-    def errors_in(t: Target | None, mode: str) -> int:
-        return sum(r["error_count"] for r in t.runs.get(mode, {}).values()) if t else 0
-
-    summary: dict[str, Any] = {}
-    for mode in modes:
-        for t in (hub, lite):
-            if not (t and direct and mode in t.runs and mode in direct.runs):
-                continue
-            added = t.runs[mode][1]["p50_ms"] - direct.runs[mode][1]["p50_ms"]
-            summary[f"{t.name}_added_p50_ms_{mode}"] = round(added, 3)
-            if t is hub:
-                bad = errors_in(hub, mode) + errors_in(direct, mode)
-                check(
-                    f"hubroute added p50 at 1 connection, {mode}",
-                    round(added, 3),
-                    "ms",
-                    f"<= {TARGET_ADDED_P50_MS}",
-                    None if bad else added <= TARGET_ADDED_P50_MS,
-                    f"{bad} errors in the runs" if bad else "",
-                )
-        if hub and mode in hub.runs:
-            hub_rps = hub.runs[mode][max(CONNECTIONS)]["rps"]
-            if lite and mode in lite.runs:
-                lite_rps = lite.runs[mode][max(CONNECTIONS)]["rps"]
-                ratio = hub_rps / lite_rps if lite_rps else None
-                summary[f"throughput_ratio_{mode}"] = None if ratio is None else round(ratio, 1)
-                bad = errors_in(hub, mode) + errors_in(lite, mode)
-                check(
-                    f"hubroute / LiteLLM req/s at {max(CONNECTIONS)} connections, {mode}",
-                    None if ratio is None else round(ratio, 1),
-                    "x",
-                    f">= {TARGET_RATIO[mode]:g}",
-                    None if ratio is None or bad else ratio >= TARGET_RATIO[mode],
-                    f"{bad} errors in the runs" if bad else "",
-                )
-            else:
-                check(
-                    f"hubroute / LiteLLM req/s at {max(CONNECTIONS)} connections, {mode}",
-                    None,
-                    "x",
-                    f">= {TARGET_RATIO[mode]:g}",
-                    None,
-                    "LiteLLM not measured",
-                )
-    if hub and hub.rss:
-        check(
-            "hubroute RSS after the run",
-            hub.rss["tree_rss_mb"],
-            "MB",
-            f"<= {TARGET_RSS_MB:g}",
-            hub.rss["tree_rss_mb"] <= TARGET_RSS_MB,
-        )
-    if hub and hub.cold_start_s:
-        med = statistics.median(hub.cold_start_s)
-        check(
-            "hubroute cold start (median)",
-            round(med, 3),
-            "s",
-            f"< {TARGET_COLD_START_S:g}",
-            med < TARGET_COLD_START_S,
-            "runs: " + ", ".join(f"{s:.3f}" for s in hub.cold_start_s),
-        )
-
-    lines += [
-        "",
-        "| router | added p50 @1 conn, chat | added p50 @1 conn, stream | RSS after run | "
-        "peak RSS | first answer after spawn |",
-        "|---|--:|--:|--:|--:|--:|",
-    ]
-    for t in (hub, lite):
-        if not t:
-            continue
-        added = [summary.get(f"{t.name}_added_p50_ms_{m}") for m in MODES]
-        cold = statistics.median(t.cold_start_s) if t.cold_start_s else None
-        lines.append(
-            f"| {t.name} | {fmt(added[0])} ms | {fmt(added[1])} ms | "
-            f"{fmt(t.rss and t.rss['tree_rss_mb'], 1)} MB | {fmt(t.rss and t.rss['hwm_mb'], 1)} MB | "
-            f"{fmt(cold, 3)} s |"
-        )
-
-    lines += ["", "| target | value | goal | met |", "|---|--:|--:|:-:|"]
-    for c in checks:
-        met = {True: "yes", False: "**NO**", None: "n/a"}[c["met"]]
-        value = "-" if c["value"] is None else f"{c['value']:g} {c['unit']}"
-        note = f" ({c['note']})" if c["note"] else ""
-        lines.append(f"| {c['check']}{note} | {value} | {c['target']} {c['unit']} | {met} |")
-    return "\n".join(lines) + "\n", summary, checks
-
-
-def machine_meta(args: argparse.Namespace, layout: Layout, wrk: str) -> dict[str, Any]:
-    cpu_model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu_model": cpu_model,
-        "cpus": os.cpu_count(),
-        "layout": layout.describe(),
-        "python": platform.python_version(),
-        "git_commit": commit + ("+dirty" if dirty else ""),
-        "wrk_version": wrk_version(wrk),
-        "wrk_threads": args.wrk_threads,
-        "duration_s": args.duration,
-        "litellm_duration_s": args.litellm_duration or max(args.duration, 15.0),
-        "warmup_s": args.warmup,
-        "load_average_at_start": os.getloadavg(),
-        "hubroute_version": "?",
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -905,6 +318,7 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
     modes = (args.only,) if args.only else MODES
     layout = Layout(args.layout)
     meta = machine_meta(args, layout, wrk)
+    meta["litellm_version"] = None if args.skip_litellm else LITELLM_VERSION
     log(f"layout: {layout.describe()}; load average {meta['load_average_at_start']}")
     if max(meta["load_average_at_start"]) > 0.5 * (os.cpu_count() or 1):
         log("WARNING: the machine is busy; figures will be noisy")
@@ -932,38 +346,6 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
         procs.stop(lite.proc)
     meta["load_average_at_end"] = os.getloadavg()
     return targets, meta
-
-
-def write_results(
-    out_dir: Path, report: str, targets: dict[str, Target], meta: dict[str, Any], summary: Any, checks: Any
-) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    raw = {
-        "meta": meta,
-        "summary": summary,
-        "checks": checks,
-        "targets": {
-            name: {
-                "port": t.port,
-                "model": t.model,
-                "version": t.version,
-                "duration_s": t.duration,
-                "checks": t.checks,
-                "rss_idle": t.rss_idle,
-                "rss_after_run": t.rss,
-                "first_answer_after_spawn_s": t.cold_start_s,
-                "runs": {m: {str(c): r for c, r in rs.items()} for m, rs in t.runs.items()},
-            }
-            for name, t in targets.items()
-        },
-    }
-    md, js = out_dir / f"bench-{stamp}.md", out_dir / f"bench-{stamp}.json"
-    md.write_text(report)
-    js.write_text(json.dumps(raw, indent=2) + "\n")
-    for src, name in ((md, "latest.md"), (js, "latest.json")):
-        shutil.copyfile(src, out_dir / name)
-    return md, js
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,482 @@
+"""The benchmark's machinery: child processes, CPU placement, /proc readings, HTTP probes, wrk.
+
+Used by run.py; nothing here knows which routers are measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WRK_SCRIPT = BENCH / "wrk_post.lua"
+MOCK = BENCH / "mock_upstream.py"
+HOST = "127.0.0.1"  # the only address anything here listens on or talks to
+
+MODEL = "bench/model"  # the id both routers expose
+UPSTREAM_MODEL = "bench-model"  # the id the mock upstream is asked for
+MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Say hello in twenty tokens."},
+]
+MODES = ("chat", "stream")
+CONNECTIONS = (1, 32)
+
+# A run during which processes not started by the benchmark used this much CPU (% of one core) is
+# flagged as noisy: on a shared 2-core machine another job easily halves a router's figures.
+BUSY_PERCENT = 15.0
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------
+# processes
+
+
+class Processes:
+    """Every child process the benchmark starts; each in its own process group, all stopped at exit."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cpus: frozenset[int] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        logfile = (self.log_dir / f"{name}.log").open("ab")
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,  # own process group: stopping it reaches any grandchildren
+                preexec_fn=_pin(cpus),  # safe: the benchmark is single-threaded
+            )
+        finally:
+            logfile.close()
+        self._procs.append((name, proc))
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        # the group may outlive its leader (a worker the leader spawned): make sure it is gone
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._procs = [(n, p) for n, p in self._procs if p is not proc]
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(list(self._procs)):
+            self.stop(proc)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _pin(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    if not cpus:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo and len(out) < 10_000:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_mb(pid: int) -> dict[str, Any]:
+    """VmRSS and VmHWM (peak RSS) of pid, and VmRSS summed over its process tree, in MB (MiB)."""
+    per_pid: dict[int, int] = {}
+    hwm = 0
+    for p in process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if "VmRSS" in fields:
+            per_pid[p] = int(fields["VmRSS"].split()[0])
+        if p == pid and "VmHWM" in fields:
+            hwm = int(fields["VmHWM"].split()[0])
+    return {
+        "rss_mb": round(per_pid.get(pid, 0) / 1024, 1),
+        "hwm_mb": round(hwm / 1024, 1),
+        "tree_rss_mb": round(sum(per_pid.values()) / 1024, 1),
+        "processes": len(per_pid),
+    }
+
+
+def cpu_snapshot() -> dict[int, tuple[str, int]]:
+    """pid -> (command name, CPU ticks used so far) for every process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
+    return out
+
+
+def foreign_cpu(before: dict[int, tuple[str, int]], seconds: float) -> dict[str, Any]:
+    """CPU used since `before` by processes this benchmark did not start (other work on the machine)."""
+    after = cpu_snapshot()
+    ours = set(process_tree(os.getpid()))
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = []
+    for pid, (name, ticks) in after.items():
+        if pid in ours:
+            continue
+        used = ticks - before.get(pid, (name, 0))[1]
+        if used > 0:
+            busy.append((100.0 * used / hz / max(seconds, 1e-3), f"{name}[{pid}]"))
+    busy.sort(reverse=True)
+    return {
+        "percent_of_one_cpu": round(sum(p for p, _ in busy), 1),
+        "top": [f"{who} {p:.0f}%" for p, who in busy[:5] if p >= 1],
+    }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP probes (http.client, one connection per probe)
+
+
+def chat_body(model: str, stream: bool) -> bytes:
+    body: dict[str, Any] = {"model": model, "messages": MESSAGES, "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def post(port: int, path: str, body: bytes, auth: str | None, timeout: float) -> Reply:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {auth}"
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def wait_until_answers(
+    port: int, path: str, body: bytes, auth: str | None, proc: subprocess.Popen[bytes], timeout: float
+) -> float:
+    """Poll tightly until a chat request is answered 200; return the time it took, in seconds."""
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    last_error = "no attempt"
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"process exited with code {proc.returncode} before answering")
+        try:
+            reply = post(port, path, body, auth, timeout=max(0.1, deadline - time.perf_counter()))
+        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected) as exc:
+            last_error = repr(exc)
+            time.sleep(0.002)
+            continue
+        except OSError as exc:
+            last_error = repr(exc)
+            time.sleep(0.01)
+            continue
+        if reply.status == 200:
+            return time.perf_counter() - t0
+        last_error = f"HTTP {reply.status}: {reply.body[:300]!r}"
+        time.sleep(0.01)
+    raise BenchError(f"no successful answer within {timeout:.0f} s (last: {last_error})")
+
+
+def check_replies(
+    port: int, model: str, auth: str | None, modes: Sequence[str], expect_headers: dict[str, str | None]
+) -> dict[str, Any]:
+    """One request per mode, checked for what a client relies on. Raises BenchError if wrong.
+
+    expect_headers: header -> value the answer must carry (None: any value, but present).
+    """
+    from mock_upstream import TOKENS
+
+    expected = "".join(TOKENS)
+    out: dict[str, Any] = {}
+    for mode in modes:
+        stream = mode == "stream"
+        reply = post(port, "/v1/chat/completions", chat_body(model, stream), auth, timeout=60)
+        if reply.status != 200:
+            raise BenchError(f"{mode}: HTTP {reply.status}: {reply.body[:500]!r}")
+        for name, value in expect_headers.items():
+            got = reply.headers.get(name)
+            if got is None or (value is not None and got != value):
+                raise BenchError(f"{mode}: header {name} is {got!r}, expected {value or 'present'!r}")
+        info: dict[str, Any] = {
+            "x-inference-provider": reply.headers.get("x-inference-provider"),
+            "content-type": reply.headers.get("content-type"),
+            "bytes": len(reply.body),
+        }
+        if not stream:
+            obj = json.loads(reply.body)
+            content = obj["choices"][0]["message"]["content"]
+            info["usage"] = obj.get("usage")
+        else:
+            events = [line[len(b"data:") :].strip() for line in reply.body.split(b"\n") if line.startswith(b"data:")]
+            if not events or events[-1] != b"[DONE]":
+                raise BenchError(f"stream: does not end with data: [DONE]: {reply.body[-300:]!r}")
+            chunks = [json.loads(e) for e in events[:-1]]
+            content = "".join((c.get("choices") or [{}])[0].get("delta", {}).get("content") or "" for c in chunks)
+            info["events"] = len(events)
+            info["usage"] = next((c["usage"] for c in reversed(chunks) if c.get("usage")), None)
+        if content != expected:
+            raise BenchError(f"{mode}: content {content!r} differs from the upstream's {expected!r}")
+        out[mode] = info
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# wrk
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise BenchError("wrk is not installed: run `sudo apt-get install -y wrk`")
+    log("installing wrk (apt-get install -y wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(cmd, env=env, timeout=600, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, timeout=600, check=False)
+        subprocess.run(cmd, env=env, timeout=600, check=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise BenchError("wrk still not found after apt-get install")
+    return found
+
+
+def wrk_version(wrk: str) -> str:
+    proc = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    out = (proc.stdout + proc.stderr).strip()
+    return out.splitlines()[0].split(" Copyright")[0].strip() if out else "?"
+
+
+def run_wrk(
+    wrk: str,
+    port: int,
+    body: bytes,
+    connections: int,
+    duration: float,
+    *,
+    auth: str | None,
+    threads: int,
+    cpus: frozenset[int] | None,
+    timeout_s: float,
+) -> dict[str, Any]:
+    argv = [
+        wrk,
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        f"--timeout={timeout_s:g}s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        f"http://{HOST}:{port}/v1/chat/completions",
+    ]
+    env = {**os.environ, "BENCH_BODY": body.decode(), "BENCH_AUTH": auth or ""}
+    before, t0 = cpu_snapshot(), time.perf_counter()
+    proc = subprocess.run(
+        argv,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=duration + timeout_s + 60,
+        preexec_fn=_pin(cpus),
+        check=False,
+    )
+    foreign = foreign_cpu(before, time.perf_counter() - t0)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed (exit {proc.returncode}): {proc.stdout[-800:]} {proc.stderr[-800:]}")
+    raw = json.loads(line[len("BENCH_JSON ") :])
+    lat = raw["latency_us"]
+    errors = raw["errors"]
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "connections": connections,
+        "threads": min(threads, connections),
+        "duration_s": round(seconds, 3),
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": lat["p50"] / 1000,
+        "p90_ms": lat["p90"] / 1000,
+        "p99_ms": lat["p99"] / 1000,
+        "max_ms": lat["max"] / 1000,
+        "mean_ms": round(lat["mean"] / 1000, 4),
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "other_processes_cpu": foreign,
+        "wrk_stdout": proc.stdout,
+        "argv": argv,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the systems under test
+
+
+LAYOUTS = ("auto", "split", "one-cpu", "mock", "none")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The CPUs each side may run on during one wrk run (None: any)."""
+
+    router: frozenset[int] | None = None
+    mock: frozenset[int] | None = None
+    wrk: frozenset[int] | None = None
+
+    def describe(self) -> str:
+        def cpus(s: frozenset[int] | None) -> str:
+            return "any CPU" if s is None else "CPU " + ",".join(map(str, sorted(s)))
+
+        return f"router on {cpus(self.router)}, mock on {cpus(self.mock)}, wrk on {cpus(self.wrk)}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the router, the mock upstream and wrk run, per number of connections.
+
+    split:   the router alone on one CPU, mock and wrk on the other (with 3+ CPUs, wrk gets the rest):
+             the router never competes with the load generator for a core.
+    one-cpu: all three on one CPU. At one connection the request chain is strictly sequential (wrk
+             waits for the router, which waits for the mock), so one CPU is all it can use, and no
+             cross-CPU wake-up is charged to the router: on a VM waking an idle vCPU costs tens of
+             microseconds per hop (measured here: wrk <-> mock at one connection, p50 19 µs on one
+             CPU against 116 µs across two), and the router path has twice the hops of the direct one.
+    auto:    one-cpu at 1 connection, split above (default).
+    mock:    only the mock pinned (to the last CPU).
+    none:    nothing pinned.
+    """
+
+    name: str
+
+    def placement(self, connections: int) -> Placement:
+        cpus = sorted(os.sched_getaffinity(0))
+        name = self.name
+        if name == "auto":
+            name = "one-cpu" if connections == 1 else "split"
+        if name == "none" or len(cpus) < 2:
+            return Placement()
+        if name == "mock":
+            return Placement(mock=frozenset(cpus[-1:]))
+        if name == "one-cpu":
+            one = frozenset(cpus[:1])
+            return Placement(one, one, one)
+        wrk = cpus[2:] if len(cpus) > 2 else cpus[1:2]
+        return Placement(frozenset(cpus[:1]), frozenset(cpus[1:2]), frozenset(wrk))
+
+    def describe(self) -> str:
+        return "; ".join(f"{c} conn: {self.placement(c).describe()}" for c in CONNECTIONS)
+
+
+def set_affinity(pid: int, cpus: frozenset[int] | None) -> None:
+    """Move every thread of pid and of its descendants to cpus (None: all CPUs we may use)."""
+    allowed = cpus or frozenset(os.sched_getaffinity(0))
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), allowed)
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    model: str
+    auth: str | None = None
+    expect_headers: dict[str, str | None] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    duration: float = 10.0
+    warmup: float = 2.0
+    runs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    rss: dict[str, Any] | None = None
+    rss_idle: dict[str, Any] | None = None
+    cold_start_s: list[float] = field(default_factory=list)
+    version: str | None = None

@@ -1,0 +1,214 @@
+"""The benchmark's report: the Markdown table, the checks against the targets, the files written."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import CONNECTIONS, MODES, ROOT, Layout, Target, wrk_version
+
+# Targets for a 2-core machine (DESIGN.md, "Performance rules").
+TARGET_ADDED_P50_MS = 0.25
+TARGET_RATIO = {"chat": 50.0, "stream": 100.0}
+TARGET_RSS_MB = 80.0
+TARGET_COLD_START_S = 1.0
+
+
+def fmt(x: float | None, digits: int = 3, unit: str = "") -> str:
+    return "-" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def build_report(
+    targets: dict[str, Target], modes: Sequence[str], meta: dict[str, Any]
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    direct, hub, lite = targets.get("direct"), targets.get("hubroute"), targets.get("litellm")
+    lines = [
+        f"# hubroute benchmark, {meta['date']}",
+        "",
+        f"- machine: {meta['cpu_model']}, {meta['cpus']} CPUs; {meta['layout']}; Python {meta['python']}",
+        f"- hubroute {meta['hubroute_version']} (commit {meta['git_commit']}), "
+        f"LiteLLM {meta['litellm_version'] or '(skipped)'}, {meta['wrk_version']}",
+        f"- load: wrk, {meta['wrk_threads']} thread, {meta['duration_s']:g} s per run"
+        + (f" (LiteLLM {meta['litellm_duration_s']:g} s)" if meta["litellm_version"] else "")
+        + f" after a warm-up at {max(CONNECTIONS)} connections; latency is wrk's, from sending the request "
+        "to the last byte of the answer",
+        "- mock upstream: 20-token answer; streaming = 20 content chunks + a usage chunk + [DONE]",
+        "- other procs' CPU: CPU used during the run by processes the benchmark did not start, in % of one "
+        "core (above ~15 % the row is noisy)",
+        "",
+        "| target | mode | conns | req/s | p50 ms | p99 ms | errors | other procs' CPU |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for t in targets.values():
+        for mode in modes:
+            for c, r in t.runs.get(mode, {}).items():
+                lines.append(
+                    f"| {t.name} | {mode} | {c} | {r['rps']:,.0f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} "
+                    f"| {r['error_count'] or ''} | {r['other_processes_cpu']['percent_of_one_cpu']:.0f}% |"
+                )
+
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, unit: str, target: str, ok: bool | None, note: str = "") -> None:
+        checks.append({"check": name, "value": value, "unit": unit, "target": target, "met": ok, "note": note})
+
+    def errors_in(t: Target | None, mode: str) -> int:
+        return sum(r["error_count"] for r in t.runs.get(mode, {}).values()) if t else 0
+
+    summary: dict[str, Any] = {}
+    for mode in modes:
+        for t in (hub, lite):
+            if not (t and direct and mode in t.runs and mode in direct.runs):
+                continue
+            added = t.runs[mode][1]["p50_ms"] - direct.runs[mode][1]["p50_ms"]
+            summary[f"{t.name}_added_p50_ms_{mode}"] = round(added, 3)
+            if t is hub:
+                bad = errors_in(hub, mode) + errors_in(direct, mode)
+                check(
+                    f"hubroute added p50 at 1 connection, {mode}",
+                    round(added, 3),
+                    "ms",
+                    f"<= {TARGET_ADDED_P50_MS}",
+                    None if bad else added <= TARGET_ADDED_P50_MS,
+                    f"{bad} errors in the runs" if bad else "",
+                )
+    for mode in modes:
+        if hub and mode in hub.runs:
+            hub_rps = hub.runs[mode][max(CONNECTIONS)]["rps"]
+            if lite and mode in lite.runs:
+                lite_rps = lite.runs[mode][max(CONNECTIONS)]["rps"]
+                ratio = hub_rps / lite_rps if lite_rps else None
+                summary[f"throughput_ratio_{mode}"] = None if ratio is None else round(ratio, 1)
+                bad = errors_in(hub, mode) + errors_in(lite, mode)
+                check(
+                    f"hubroute / LiteLLM req/s at {max(CONNECTIONS)} connections, {mode}",
+                    None if ratio is None else round(ratio, 1),
+                    "x",
+                    f">= {TARGET_RATIO[mode]:g}",
+                    None if ratio is None or bad else ratio >= TARGET_RATIO[mode],
+                    f"{bad} errors in the runs" if bad else "",
+                )
+            else:
+                check(
+                    f"hubroute / LiteLLM req/s at {max(CONNECTIONS)} connections, {mode}",
+                    None,
+                    "x",
+                    f">= {TARGET_RATIO[mode]:g}",
+                    None,
+                    "LiteLLM not measured",
+                )
+    if hub and hub.rss:
+        check(
+            "hubroute RSS after the run",
+            hub.rss["tree_rss_mb"],
+            "MB",
+            f"<= {TARGET_RSS_MB:g}",
+            hub.rss["tree_rss_mb"] <= TARGET_RSS_MB,
+        )
+    if hub and hub.cold_start_s:
+        med = statistics.median(hub.cold_start_s)
+        check(
+            "hubroute cold start (median)",
+            round(med, 3),
+            "s",
+            f"< {TARGET_COLD_START_S:g}",
+            med < TARGET_COLD_START_S,
+            "runs: " + ", ".join(f"{s:.3f}" for s in hub.cold_start_s),
+        )
+
+    lines += [
+        "",
+        "| router | added p50 @1 conn, chat | added p50 @1 conn, stream | RSS after run | "
+        "peak RSS | first answer after spawn |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for t in (hub, lite):
+        if not t:
+            continue
+        added = [summary.get(f"{t.name}_added_p50_ms_{m}") for m in MODES]
+        cold = statistics.median(t.cold_start_s) if t.cold_start_s else None
+        lines.append(
+            f"| {t.name} | {fmt(added[0], 3, ' ms')} | {fmt(added[1], 3, ' ms')} | "
+            f"{fmt(t.rss and t.rss['tree_rss_mb'], 1, ' MB')} | {fmt(t.rss and t.rss['hwm_mb'], 1, ' MB')} | "
+            f"{fmt(cold, 3, ' s')} |"
+        )
+
+    lines += ["", "| target | value | goal | met |", "|---|--:|--:|:-:|"]
+    for c in checks:
+        met = {True: "yes", False: "**NO**", None: "n/a"}[c["met"]]
+        value = "-" if c["value"] is None else f"{c['value']:g} {c['unit']}"
+        note = f" ({c['note']})" if c["note"] else ""
+        lines.append(f"| {c['check']}{note} | {value} | {c['target']} {c['unit']} | {met} |")
+    return "\n".join(lines) + "\n", summary, checks
+
+
+def machine_meta(args: argparse.Namespace, layout: Layout, wrk: str) -> dict[str, Any]:
+    cpu_model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu_model": cpu_model,
+        "cpus": os.cpu_count(),
+        "layout": layout.describe(),
+        "python": platform.python_version(),
+        "git_commit": commit + ("+dirty" if dirty else ""),
+        "wrk_version": wrk_version(wrk),
+        "wrk_threads": args.wrk_threads,
+        "duration_s": args.duration,
+        "litellm_duration_s": args.litellm_duration or max(args.duration, 15.0),
+        "warmup_s": args.warmup,
+        "load_average_at_start": os.getloadavg(),
+        "hubroute_version": "?",
+    }
+
+
+def write_results(
+    out_dir: Path, report: str, targets: dict[str, Target], meta: dict[str, Any], summary: Any, checks: Any
+) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    raw = {
+        "meta": meta,
+        "summary": summary,
+        "checks": checks,
+        "targets": {
+            name: {
+                "port": t.port,
+                "model": t.model,
+                "version": t.version,
+                "duration_s": t.duration,
+                "checks": t.checks,
+                "rss_idle": t.rss_idle,
+                "rss_after_run": t.rss,
+                "first_answer_after_spawn_s": t.cold_start_s,
+                "runs": {m: {str(c): r for c, r in rs.items()} for m, rs in t.runs.items()},
+            }
+            for name, t in targets.items()
+        },
+    }
+    md, js = out_dir / f"bench-{stamp}.md", out_dir / f"bench-{stamp}.json"
+    md.write_text(report)
+    js.write_text(json.dumps(raw, indent=2) + "\n")
+    for src, name in ((md, "latest.md"), (js, "latest.json")):
+        shutil.copyfile(src, out_dir / name)
+    return md, js
