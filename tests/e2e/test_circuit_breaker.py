@@ -12,7 +12,7 @@ from tests.conftest import Mocks, RouterFactory, RunningRouter
 from tests.e2e.support import MODEL, assert_error, chat, config
 from tests.mocks import MockProvider, chat_completion, json_reply
 
-COOLDOWN = 0.4
+COOLDOWN = 0.5
 BREAKER = {"circuit_breaker": {"failures": 2, "cooldown": COOLDOWN}}
 FAILING = json_reply({"error": {"message": "internal error"}}, status=500)
 

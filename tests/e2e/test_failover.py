@@ -7,10 +7,11 @@ import asyncio
 import time
 
 import pytest
+from aiohttp import web
 
 from tests.conftest import Mocks, RouterFactory, free_port
 from tests.e2e.support import assert_error, chat, config, content_of, frame_json, stream_chat
-from tests.mocks import chunk, hang, json_reply, sse_reply, stream_events
+from tests.mocks import MockProvider, chunk, hang, json_reply, sse_reply, stream_events
 
 FAST = {"timeouts": {"connect": 0.5, "first_byte": 0.3, "idle": 0.5}}
 OVERLOADED = json_reply({"error": {"message": "overloaded"}}, status=503)
@@ -224,3 +225,35 @@ async def test_stream_never_fails_over_after_first_byte(mocks: Mocks, router: Ro
     assert last["error"]["provider"] == "a"
     assert "[DONE]" not in "".join(frames)
     assert b.hits == 0
+
+
+async def test_client_going_away_stops_the_upstream_stream(mocks: Mocks, router: RouterFactory) -> None:
+    state: dict[str, bool] = {}
+
+    async def endless(request: web.Request, mock: MockProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        try:
+            for i in range(100):
+                await resp.write(b"data: " + chunk(f"w{i} ") + b"\n\n")
+                await asyncio.sleep(0.02)
+        except BaseException:
+            state["aborted"] = True
+            raise
+        state["finished"] = True
+        return resp
+
+    a = await mocks.start("a", default=endless)
+    r = await router.start(config(a))
+    async with r.client() as c, c.stream("POST", "/v1/chat/completions", json={
+            "model": "acme/chat-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+        assert resp.headers["x-inference-provider"] == "a"
+        await anext(resp.aiter_bytes())
+    # the client hung up after its first chunk: the router must hang up on the provider too
+    for _ in range(100):
+        if state:
+            break
+        await asyncio.sleep(0.01)
+    assert state == {"aborted": True}
+    async with r.client() as c:
+        assert (await c.get("/health")).json()["inflight"] == 1  # this very request
