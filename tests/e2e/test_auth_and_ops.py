@@ -138,7 +138,7 @@ async def test_provider_key_is_never_echoed_to_the_client(
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG errors.py:29-32 (scrub): only keys with a known prefix (hf_, sk_, ...) or after 'Bearer '/'key '/"
+    "BUG errors.py:28-31 (_SECRET): only keys with a known prefix (hf_, sk-, ...) or after 'Bearer '/'key '/"
     "'api_key=' are masked; a prefix-less provider key echoed as 'Invalid API key: <key>' reaches the client. "
     "The configured secret values themselves should be scrubbed"))
 async def test_prefixless_provider_key_is_never_echoed(mocks: Mocks, router: RouterFactory) -> None:
