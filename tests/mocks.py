@@ -25,6 +25,8 @@ class Received:
     query: str
     headers: dict[str, str]
     body: bytes
+    #: the router's end of the connection (host, port): equal peers mean a reused connection
+    peer: tuple[str, int] | None = None
 
     @property
     def json(self) -> Any:
@@ -142,8 +144,9 @@ class MockProvider:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         self.received.append(Received(request.method, request.path, request.query_string,
-                                      dict(request.headers), body))
+                                      dict(request.headers), body, peer))
         reply = self.queue.pop(0) if self.queue else (self.default or _default_reply)
         result: web.StreamResponse = await reply(request, self)
         return result

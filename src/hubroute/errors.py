@@ -27,13 +27,24 @@ from typing import Any
 
 _SECRET = re.compile(
     r"(?i)(bearer\s+|key\s+|api[_-]?key[\"'=:\s]+|token[\"'=:\s]+)[A-Za-z0-9._\-]{8,}"
-    r"|\b(hf|sk|gsk|r8|fw|csk|nvapi)_[A-Za-z0-9._\-]{8,}"
+    r"|\b(hf|sk|gsk|r8|fw|csk|nvapi)[_-][A-Za-z0-9._\-]{8,}"
 )
 _MAX_BODY = 2000
+#: every credential this process was configured with; scrubbed verbatim, whatever its shape
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a configured credential so that no message can ever quote it."""
+    if value and len(value) >= 6:
+        _KNOWN_SECRETS.add(value)
 
 
 def scrub(text: str) -> str:
-    """Remove anything that looks like a credential from `text` and bound its length."""
+    """Remove configured credentials, and anything that looks like one, from `text`; bound its length."""
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
     text = _SECRET.sub(lambda m: (m.group(1) or "") + "***", text)
     if len(text) > _MAX_BODY:
         text = text[:_MAX_BODY] + "…"

@@ -186,10 +186,6 @@ async def test_sigterm_lets_an_inflight_stream_finish(serve: Serve, mocks: Mocks
     assert "Traceback" not in serve.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG server/serve.py:35 (uvicorn.Server(config).run()): uvicorn's Server.capture_signals() re-raises "
-    "the captured SIGTERM after the graceful shutdown, so `hubroute serve` dies by the signal "
-    "(status -15 / 143) instead of exiting 0; process managers and k8s Jobs report that as a failure"))
 async def test_sigterm_exits_0(serve: Serve, mocks: Mocks) -> None:
     a = await mocks.start("a")
     await serve.start(config(a))

@@ -200,11 +200,6 @@ async def test_hf_async_inference_client(gateway) -> None:
     assert upstream.received[-1].json["messages"] == IMAGE
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: huggingface_hub (with base_url) sends json_schema as TGI's grammar shape "
-    "{type: json_object, value: schema}; the router forwards it untouched (providers/_base.py:190-192 "
-    "adapt_response_format only translates type json_schema), so Together gets a `value` key it does not "
-    "read and the schema constraint is silently lost"))
 async def test_hf_json_schema_reaches_the_provider_in_its_shape(gateway) -> None:
     r, upstream = gateway
     client = AsyncInferenceClient(base_url=r.url, api_key="unused", timeout=10)

@@ -106,3 +106,23 @@ async def test_unknown_model_goes_unchanged_to_configured_openai_compatible_serv
             "model": "my-org/finetune-7b", "messages": [{"role": "user", "content": "hi"}]})
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "model_not_found"
+
+
+async def test_stream_connections_are_reused(mocks: Mocks, router: RouterFactory) -> None:
+    mock = await mocks.start("local")
+    r = await router.start(provider_config(mock))
+    async with r.client() as c:
+        for _ in range(3):
+            async with c.stream("POST", "/v1/chat/completions", json={
+                    "model": "x/y", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+                assert (await resp.aread()).endswith(b"data: [DONE]\n\n")
+    peers = {m.peer for m in mock.received}
+    assert len(mock.received) == 3
+    assert len(peers) == 1, peers  # one upstream connection served all three streams
+
+
+async def test_models_trailing_slash_is_404(mocks: Mocks, router: RouterFactory) -> None:
+    r = await router.start("")
+    async with r.client() as c:
+        resp = await c.get("/v1/models/")
+    assert resp.status_code == 404

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from hubroute.config import Settings
-from hubroute.errors import ConfigError
+from hubroute.errors import ConfigError, register_secret
 from hubroute.providers import REGISTRY, Endpoint, OpenAICompatible, Provider
 from hubroute.routing.names import ModelName, parse_model_name
 
@@ -46,6 +46,12 @@ class Upstreams:
         self.disabled: set[str] = set()
         hf = settings.huggingface
         self.hf_token = hf.token
+        register_secret(hf.token)
+        register_secret(settings.server.master_key)
+        for conf in settings.providers.values():
+            register_secret(conf.api_key)
+        for entry in settings.model_list:
+            register_secret(entry.litellm_params.api_key)
         self.hf_base = hf.base_url.rstrip("/")
         for name, conf in settings.providers.items():
             if conf.type == "openai-compatible":
@@ -92,6 +98,7 @@ class Upstreams:
         conf = self.settings.providers.get(name)
         key = (conf.api_key if conf else None) or provider.env_api_key(self.environ)
         base = (conf.base_url if conf and conf.base_url else None) or provider.base_url
+        register_secret(key)
         if isinstance(provider, OpenAICompatible):
             assert provider.base_url is not None
             return Endpoint(provider.base_url, key)

@@ -182,7 +182,7 @@ def _request_id(given: bytes | None) -> str:
 
 
 def _no_route(method: str, path: str) -> HubrouteError:
-    if path in _PATHS or any(path.startswith(p) for _, p, *_ in PREFIX_ROUTES):
+    if path in _PATHS or any(path.startswith(p) and len(path) > len(p) for _, p, *_ in PREFIX_ROUTES):
         err = InvalidRequest(f"Method {method} is not allowed on {path}", code="method_not_allowed")
         err.status = 405
         return err

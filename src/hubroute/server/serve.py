@@ -6,14 +6,26 @@ for up to `server.shutdown_timeout` seconds, then close the upstream pool and ex
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
+from collections.abc import Generator
 
 import uvicorn
 
 from hubroute.config import Settings
 from hubroute.server import logs
 from hubroute.server.app import App
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            # uvicorn re-raises the captured SIGTERM after the graceful shutdown, so the process would
+            # die by the signal (143); a completed graceful stop is a clean exit.
+            self._captured_signals.clear()
 
 
 def run(settings: Settings) -> None:
@@ -32,4 +44,4 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_timeout),
         timeout_keep_alive=30,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()

@@ -28,7 +28,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "user": ((str,), "a string"),
 }
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
-_FORMATS = {"text", "json_object", "json_schema"}
+_FORMATS = {"text", "json_object", "json_schema", "json", "regex"}
 
 
 def _field(body: dict[str, Any], name: str) -> None:
@@ -87,6 +87,7 @@ def validate_chat(body: dict[str, Any]) -> None:
                                  param=f"tools[{i}]")
     fmt = body.get("response_format")
     if fmt is not None:
+        fmt = body["response_format"] = _openai_response_format(fmt)
         kind = fmt.get("type")
         if kind not in _FORMATS:
             raise InvalidRequest(
@@ -95,6 +96,14 @@ def validate_chat(body: dict[str, Any]) -> None:
             )
         if kind == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
             raise InvalidRequest("'response_format.json_schema' must be an object", param="response_format.json_schema")
+
+
+def _openai_response_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    """TGI's grammar shape, which huggingface_hub sends to a `base_url` (`{type: json_object | json,
+    value: schema}`), becomes OpenAI's `json_schema`, so each adapter can translate one shape."""
+    if fmt.get("type") in ("json", "json_object") and isinstance(fmt.get("value"), dict):
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt["value"]}}
+    return fmt
 
 
 def validate_completion(body: dict[str, Any]) -> None:
