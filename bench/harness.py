@@ -9,11 +9,13 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,3 +482,47 @@ class Target:
     rss_idle: dict[str, Any] | None = None
     cold_start_s: list[float] = field(default_factory=list)
     version: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# profiling (py-spy, optional)
+
+
+def find_py_spy() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def _frame_package(frame: str) -> str:
+    """'send (aiohttp/client.py:12)' -> 'aiohttp'; the event loop's own frames -> 'event loop'."""
+    where = frame.rpartition(" (")[2].rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    if path.startswith(("asyncio/runners.py", "uvloop")):
+        return "event loop (uvloop, I/O wait)"
+    return path.split("/", 1)[0] if "/" in path else path
+
+
+_ENTRY = re.compile(r"\(hubroute/(cli|server/serve)\.py:")  # start-up frames under every sample
+
+
+def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
+    """Where samples fall: by package of the innermost Python frame (self time), and by hubroute
+    function including what it calls (each function counted once per sample)."""
+    by_package: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        by_package[_frame_package(frames[-1])] += n
+        for name in {f.rsplit(":", 1)[0] + ")" for f in frames if "(hubroute/" in f and not _ENTRY.search(f)}:
+            inclusive[name] += n
+
+    def share(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100.0 * v / total, 1)) for k, v in c.most_common(top)] if total else []
+
+    return {"samples": total, "self_by_package_pct": share(by_package), "hubroute_inclusive_pct": share(inclusive)}

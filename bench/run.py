@@ -47,11 +47,13 @@ from harness import (
     chat_body,
     check_replies,
     ensure_wrk,
+    find_py_spy,
     free_port,
     log,
     rss_mb,
     run_wrk,
     set_affinity,
+    summarize_profile,
     wait_until_answers,
 )
 from report import build_report, machine_meta, write_results
@@ -167,13 +169,26 @@ def litellm_installed_version() -> str | None:
     return proc.stdout.strip() or None
 
 
-def ensure_litellm() -> None:
+def ensure_litellm(log_dir: Path) -> None:
     if litellm_installed_version() == LITELLM_VERSION:
         return
     log(f"installing litellm[proxy]=={LITELLM_VERSION} into {LITELLM_VENV.relative_to(ROOT)} (first run only)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(LITELLM_VENV)], check=True, timeout=300)
-    pip = [str(LITELLM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True, timeout=1800)
+    pip_log = log_dir / "litellm-install.log"
+    with pip_log.open("wb") as out:
+        for step in (
+            [sys.executable, "-m", "venv", "--clear", str(LITELLM_VENV)],
+            [
+                str(LITELLM_VENV / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                f"litellm[proxy]=={LITELLM_VERSION}",
+            ],
+        ):
+            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode:
+                tail = "\n".join(pip_log.read_text(errors="replace").splitlines()[-15:])
+                raise BenchError(f"installing LiteLLM failed: {shlex.join(step)}\n{tail}")
     if litellm_installed_version() != LITELLM_VERSION:
         raise BenchError("litellm install finished but the version check failed")
 
@@ -193,7 +208,7 @@ def litellm_config(path: Path, upstream_port: int) -> None:
 
 
 def start_litellm(procs: Processes, args: argparse.Namespace, layout: Layout, work: Path, upstream_port: int) -> Target:
-    ensure_litellm()
+    ensure_litellm(procs.log_dir)
     config = work / "litellm.yaml"
     litellm_config(config, upstream_port)
     port = free_port()
@@ -234,7 +249,14 @@ def start_litellm(procs: Processes, args: argparse.Namespace, layout: Layout, wo
 
 
 def measure(
-    target: Target, wrk: str, args: argparse.Namespace, layout: Layout, modes: Sequence[str], mock_pid: int
+    target: Target,
+    wrk: str,
+    args: argparse.Namespace,
+    layout: Layout,
+    modes: Sequence[str],
+    mock_pid: int,
+    procs: Processes,
+    results: Path,
 ) -> None:
     target.checks = check_replies(target.port, target.model, target.auth, modes, target.expect_headers)
     if target.proc is not None:
@@ -256,8 +278,14 @@ def measure(
         target.runs[mode] = {}
         for connections in CONNECTIONS:
             where = place(connections)
+            spy = None
+            if args.profile and target.name == "hubroute" and target.proc is not None:
+                raw = results / f"profile-hubroute-{mode}-c{connections}.txt"
+                spy = start_profile(procs, target.proc.pid, target.duration, raw, where)
             r = run_wrk(wrk, target.port, body, connections, target.duration, cpus=where.wrk, **common)
             r["placement"] = where.describe()
+            if spy is not None:
+                r["profile"] = finish_profile(procs, spy, raw)
             target.runs[mode][connections] = r
             flag = f"  ERRORS {r['errors']}" if r["error_count"] else ""
             if r["other_processes_cpu"]["percent_of_one_cpu"] >= BUSY_PERCENT:
@@ -272,8 +300,28 @@ def measure(
         target.rss = rss_mb(target.proc.pid)
 
 
-# --------------------------------------------------------------------------------------------------
-# report
+def start_profile(procs: Processes, pid: int, duration: float, raw: Path, where: Placement) -> subprocess.Popen[bytes]:
+    """py-spy record on pid for the coming wrk run, on a CPU the router does not use if there is one."""
+    py_spy = find_py_spy()
+    assert py_spy is not None  # checked in run()
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    spare = frozenset(os.sched_getaffinity(0)) - (where.router or frozenset())
+    argv = [py_spy, "record", "-p", str(pid), "-d", str(max(1, int(duration))), "-r", "200"]
+    argv += ["-f", "raw", "-o", str(raw)]  # blocking mode: --nonblocking tears stacks
+    return procs.spawn("py-spy", argv, cpus=spare or None)
+
+
+def finish_profile(procs: Processes, spy: subprocess.Popen[bytes], raw: Path) -> dict[str, Any]:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(60)
+    procs.stop(spy)
+    if not raw.exists():
+        return {"error": f"py-spy wrote nothing; see {procs.log_dir / 'py-spy.log'}"}
+    summary = summarize_profile(raw)
+    summary["raw"] = str(raw)
+    top = ", ".join(f"{k} {v:g}%" for k, v in summary["self_by_package_pct"][:6])
+    log(f"  profile ({summary['samples']} samples), self time by package: {top}")
+    return summary
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,6 +354,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--start-timeout", type=float, default=30.0, help="seconds hubroute may take to answer")
     ap.add_argument("--litellm-start-timeout", type=float, default=180.0)
     ap.add_argument("--results", type=Path, default=RESULTS, help="where to write results (default bench/results)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="record hubroute with py-spy during its runs (bench/results/profile-*.txt, summary in the JSON); "
+        "figures of profiled runs are perturbed",
+    )
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = ap.parse_args(argv)
     if args.duration <= 0 or args.cold_starts < 1 or args.wrk_threads < 1:
@@ -315,6 +369,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[str, Target], dict[str, Any]]:
     wrk = ensure_wrk()
+    if args.profile and find_py_spy() is None:
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
     modes = (args.only,) if args.only else MODES
     layout = Layout(args.layout)
     meta = machine_meta(args, layout, wrk)
@@ -329,19 +385,19 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
     mock_pid, direct.proc = direct.proc.pid, None  # the mock's own RSS is not a result
     direct.duration, direct.warmup = args.duration, args.warmup
     targets["direct"] = direct
-    measure(direct, wrk, args, layout, modes, mock_pid)
+    measure(direct, wrk, args, layout, modes, mock_pid, procs, args.results)
 
     hub = start_hubroute(procs, args, layout, work, direct.port)
     targets["hubroute"] = hub
     meta["hubroute_version"] = hub.version
-    measure(hub, wrk, args, layout, modes, mock_pid)
+    measure(hub, wrk, args, layout, modes, mock_pid, procs, args.results)
     assert hub.proc is not None
     procs.stop(hub.proc)
 
     if not args.skip_litellm:
         lite = start_litellm(procs, args, layout, work, direct.port)
         targets["litellm"] = lite
-        measure(lite, wrk, args, layout, modes, mock_pid)
+        measure(lite, wrk, args, layout, modes, mock_pid, procs, args.results)
         assert lite.proc is not None
         procs.stop(lite.proc)
     meta["load_average_at_end"] = os.getloadavg()
