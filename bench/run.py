@@ -33,11 +33,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import (
+    BENCH,
     BUSY_PERCENT,
     CONNECTIONS,
+    HOST,
     LAYOUTS,
+    MOCK,
     MODEL,
     MODES,
+    ROOT,
     UPSTREAM_MODEL,
     BenchError,
     Layout,
@@ -58,11 +62,7 @@ from harness import (
 )
 from report import build_report, machine_meta, write_results
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-MOCK = BENCH / "mock_upstream.py"
-HOST = "127.0.0.1"  # the only address anything here listens on or talks to
 
 # LiteLLM is pinned so that runs compare like with like. 1.106.2 is the newest release whose
 # `litellm[proxy]` resolves from the package index as it stands: every later release (1.106.3+,
