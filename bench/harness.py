@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -164,9 +165,19 @@ def rss_mb(pid: int) -> dict[str, Any]:
     }
 
 
-def cpu_snapshot() -> dict[int, tuple[str, int]]:
-    """pid -> (command name, CPU ticks used so far) for every process."""
-    out = {}
+@dataclass
+class CpuSnapshot:
+    per_pid: dict[int, tuple[str, int]]  # pid -> (command name, CPU ticks used so far)
+    machine: list[int]  # the "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal ...
+    ours: int  # ticks used by this process, the children it reaped and its live descendants
+
+
+def _stat_fields(stat: str) -> list[str]:
+    return stat.rsplit(")", 1)[1].split()  # fields from 3 (state) on; utime is [11], stime [12]
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    per_pid = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -174,27 +185,34 @@ def cpu_snapshot() -> dict[int, tuple[str, int]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
-    return out
+        fields = _stat_fields(stat)
+        per_pid[int(entry.name)] = (stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12]))
+    machine = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    me = _stat_fields(Path("/proc/self/stat").read_text())
+    ours = sum(int(x) for x in me[11:15])  # utime stime cutime cstime
+    ours += sum(per_pid.get(pid, ("", 0))[1] for pid in process_tree(os.getpid())[1:])
+    return CpuSnapshot(per_pid, machine, ours)
 
 
-def foreign_cpu(before: dict[int, tuple[str, int]], seconds: float) -> dict[str, Any]:
-    """CPU used since `before` by processes this benchmark did not start (other work on the machine)."""
+def foreign_cpu(before: CpuSnapshot, seconds: float) -> dict[str, Any]:
+    """CPU the rest of the machine used since `before`: all user+system time less this benchmark's
+    processes' (so short-lived processes count too), and time stolen by the hypervisor; in % of
+    one core. `top` names the busiest processes that are not ours and still exist."""
     after = cpu_snapshot()
-    ours = set(process_tree(os.getpid()))
     hz = os.sysconf("SC_CLK_TCK")
+    scale = 100.0 / hz / max(seconds, 1e-3)
+    delta = [a - b for a, b in zip(after.machine, before.machine, strict=False)]
+    others = max(0, sum(delta[0:3]) - (after.ours - before.ours))
+    ours = set(process_tree(os.getpid()))
     busy = []
-    for pid, (name, ticks) in after.items():
-        if pid in ours:
-            continue
-        used = ticks - before.get(pid, (name, 0))[1]
-        if used > 0:
-            busy.append((100.0 * used / hz / max(seconds, 1e-3), f"{name}[{pid}]"))
+    for pid, (name, ticks) in after.per_pid.items():
+        used = ticks - before.per_pid.get(pid, (name, 0))[1]
+        if pid not in ours and used > 0:
+            busy.append((used * scale, f"{name}[{pid}]"))
     busy.sort(reverse=True)
     return {
-        "percent_of_one_cpu": round(sum(p for p, _ in busy), 1),
+        "percent_of_one_cpu": round(others * scale, 1),
+        "steal_percent_of_one_cpu": round(delta[7] * scale, 1) if len(delta) > 7 else None,
         "top": [f"{who} {p:.0f}%" for p, who in busy[:5] if p >= 1],
     }
 
@@ -394,6 +412,35 @@ def run_wrk(
         "other_processes_cpu": foreign,
         "wrk_stdout": proc.stdout,
         "argv": argv,
+    }
+
+
+def combine_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Repeated wrk runs of one cell -> medians (and ranges) of req/s, p50 and p99; all runs kept."""
+    if len(runs) == 1:
+        return {**runs[0], "repeats": 1}
+
+    def med(key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    errors = {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]}
+    noisiest = max(runs, key=lambda r: r["other_processes_cpu"]["percent_of_one_cpu"])
+    return {
+        "connections": runs[0]["connections"],
+        "repeats": len(runs),
+        "duration_s": round(sum(r["duration_s"] for r in runs), 3),
+        "requests": sum(r["requests"] for r in runs),
+        "rps": round(med("rps"), 1),
+        "rps_range": [min(r["rps"] for r in runs), max(r["rps"] for r in runs)],
+        "p50_ms": med("p50_ms"),
+        "p50_range_ms": [min(r["p50_ms"] for r in runs), max(r["p50_ms"] for r in runs)],
+        "p99_ms": med("p99_ms"),
+        "p99_range_ms": [min(r["p99_ms"] for r in runs), max(r["p99_ms"] for r in runs)],
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "other_processes_cpu": noisiest["other_processes_cpu"],  # the worst of the runs
+        "placement": runs[0]["placement"],
+        "runs": runs,
     }
 
 

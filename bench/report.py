@@ -28,6 +28,15 @@ def fmt(x: float | None, digits: int = 3, unit: str = "") -> str:
     return "-" if x is None else f"{x:.{digits}f}{unit}"
 
 
+def _range(span: list[float] | None, spec: str) -> str:
+    return f" ({span[0]:{spec}} to {span[1]:{spec}})" if span else ""
+
+
+def _noise(cpu: dict[str, Any]) -> str:
+    steal = cpu.get("steal_percent_of_one_cpu")
+    return f"{cpu['percent_of_one_cpu']:.0f}% / " + ("-" if steal is None else f"{steal:.0f}%")
+
+
 def build_report(
     targets: dict[str, Target], modes: Sequence[str], meta: dict[str, Any]
 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
@@ -38,23 +47,24 @@ def build_report(
         f"- machine: {meta['cpu_model']}, {meta['cpus']} CPUs; {meta['layout']}; Python {meta['python']}",
         f"- hubroute {meta['hubroute_version']} (commit {meta['git_commit']}), "
         f"LiteLLM {meta['litellm_version'] or '(skipped)'}, {meta['wrk_version']}",
-        f"- load: wrk, {meta['wrk_threads']} thread, {meta['duration_s']:g} s per run"
+        f"- load: wrk, {meta['wrk_threads']} thread; each row is {meta['repeat']} runs of {meta['duration_s']:g} s"
         + (f" (LiteLLM {meta['litellm_duration_s']:g} s)" if meta["litellm_version"] else "")
-        + f" after a warm-up at {max(CONNECTIONS)} connections; latency is wrk's, from sending the request "
-        "to the last byte of the answer",
+        + f", after a warm-up at {max(CONNECTIONS)} connections: the median, and the range in brackets; "
+        "latency is wrk's, from sending the request to the last byte of the answer",
         "- mock upstream: 20-token answer; streaming = 20 content chunks + a usage chunk + [DONE]",
-        "- other procs' CPU: CPU used during the run by processes the benchmark did not start, in % of one "
-        "core (above ~15 % the row is noisy)",
+        "- other CPU / steal: CPU used during the run by processes the benchmark did not start, and time "
+        "the hypervisor stole, in % of one core (above ~15 % the row is noisy)",
         "",
-        "| target | mode | conns | req/s | p50 ms | p99 ms | errors | other procs' CPU |",
+        "| target | mode | conns | req/s | p50 ms | p99 ms | errors | other CPU / steal |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for t in targets.values():
         for mode in modes:
             for c, r in t.runs.get(mode, {}).items():
                 lines.append(
-                    f"| {t.name} | {mode} | {c} | {r['rps']:,.0f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} "
-                    f"| {r['error_count'] or ''} | {r['other_processes_cpu']['percent_of_one_cpu']:.0f}% |"
+                    f"| {t.name} | {mode} | {c} | {r['rps']:,.0f}{_range(r.get('rps_range'), ',.0f')} "
+                    f"| {fmt(r['p50_ms'])}{_range(r.get('p50_range_ms'), '.3f')} | {fmt(r['p99_ms'])} "
+                    f"| {r['error_count'] or ''} | {_noise(r['other_processes_cpu'])} |"
                 )
 
     checks: list[dict[str, Any]] = []
@@ -175,7 +185,8 @@ def machine_meta(args: argparse.Namespace, layout: Layout, wrk: str) -> dict[str
         "wrk_version": wrk_version(wrk),
         "wrk_threads": args.wrk_threads,
         "duration_s": args.duration,
-        "litellm_duration_s": args.litellm_duration or max(args.duration, 15.0),
+        "repeat": args.repeat,
+        "litellm_duration_s": args.litellm_duration or max(args.duration, 10.0),
         "warmup_s": args.warmup,
         "load_average_at_start": os.getloadavg(),
         "hubroute_version": "?",

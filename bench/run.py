@@ -50,6 +50,7 @@ from harness import (
     Target,
     chat_body,
     check_replies,
+    combine_runs,
     ensure_wrk,
     find_py_spy,
     free_port,
@@ -212,7 +213,7 @@ def start_litellm(procs: Processes, args: argparse.Namespace, layout: Layout, wo
     config = work / "litellm.yaml"
     litellm_config(config, upstream_port)
     port = free_port()
-    duration = args.litellm_duration or max(args.duration, 15.0)
+    duration = args.litellm_duration or max(args.duration, 10.0)
     target = Target("litellm", port, MODEL, auth=LITELLM_KEY, duration=duration, warmup=max(args.warmup, 3.0))
     target.version = LITELLM_VERSION
     env = router_env(
@@ -275,29 +276,39 @@ def measure(
         if target.warmup > 0:
             where = place(max(CONNECTIONS))
             run_wrk(wrk, target.port, body, max(CONNECTIONS), target.warmup, cpus=where.wrk, **common)
-        target.runs[mode] = {}
-        for connections in CONNECTIONS:
-            where = place(connections)
-            spy = None
-            if args.profile and target.name == "hubroute" and target.proc is not None:
-                raw = results / f"profile-hubroute-{mode}-c{connections}.txt"
-                spy = start_profile(procs, target.proc.pid, target.duration, raw, where)
-            r = run_wrk(wrk, target.port, body, connections, target.duration, cpus=where.wrk, **common)
-            r["placement"] = where.describe()
-            if spy is not None:
-                r["profile"] = finish_profile(procs, spy, raw)
-            target.runs[mode][connections] = r
-            flag = f"  ERRORS {r['errors']}" if r["error_count"] else ""
-            if r["other_processes_cpu"]["percent_of_one_cpu"] >= BUSY_PERCENT:
-                flag += f"  (machine busy: {', '.join(r['other_processes_cpu']['top'])})"
-            log(
-                f"{target.name:8} {mode:6} c={connections:<3} {r['rps']:>10.1f} req/s"
-                f"  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms{flag}"
-            )
+        runs: dict[int, list[dict[str, Any]]] = {c: [] for c in CONNECTIONS}
+        for rep in range(args.repeat):  # rounds alternate the connection counts, so drift hits both
+            for connections in CONNECTIONS:
+                where = place(connections)
+                spy = raw = None
+                if args.profile and rep == 0 and target.name == "hubroute" and target.proc is not None:
+                    raw = results / f"profile-hubroute-{mode}-c{connections}.txt"
+                    spy = start_profile(procs, target.proc.pid, target.duration, raw, where)
+                r = run_wrk(wrk, target.port, body, connections, target.duration, cpus=where.wrk, **common)
+                r["placement"] = where.describe()
+                if spy is not None and raw is not None:
+                    r["profile"] = finish_profile(procs, spy, raw)
+                runs[connections].append(r)
+                log_run(target.name, mode, connections, r, f" [{rep + 1}/{args.repeat}]" if args.repeat > 1 else "")
+        target.runs[mode] = {c: combine_runs(rs) for c, rs in runs.items()}
     if target.proc is not None:
         if target.proc.poll() is not None:
             raise BenchError(f"{target.name} exited during the run (code {target.proc.returncode})")
         target.rss = rss_mb(target.proc.pid)
+
+
+def log_run(name: str, mode: str, connections: int, r: dict[str, Any], suffix: str) -> None:
+    flag = f"  ERRORS {r['errors']}" if r["error_count"] else ""
+    noise = r["other_processes_cpu"]
+    if noise["percent_of_one_cpu"] + (noise["steal_percent_of_one_cpu"] or 0) >= BUSY_PERCENT:
+        flag += (
+            f"  (machine busy: others {noise['percent_of_one_cpu']:.0f}%,"
+            f" steal {noise['steal_percent_of_one_cpu']}%; {', '.join(noise['top'])})"
+        )
+    log(
+        f"{name:8} {mode:6} c={connections:<3} {r['rps']:>10.1f} req/s"
+        f"  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms{suffix}{flag}"
+    )
 
 
 def start_profile(procs: Processes, pid: int, duration: float, raw: Path, where: Placement) -> subprocess.Popen[bytes]:
@@ -331,17 +342,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description="Benchmark hubroute against the same mock upstream reached directly and LiteLLM's proxy."
     )
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     ap.add_argument(
         "--litellm-duration",
         type=float,
         default=None,
-        help="seconds per wrk run against LiteLLM (default max(--duration, 15))",
+        help="seconds per wrk run against LiteLLM (default max(--duration, 10))",
     )
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load before each mode")
     ap.add_argument("--only", choices=MODES, help="measure only non-streaming (chat) or streaming")
     ap.add_argument("--skip-litellm", action="store_true", help="do not install or measure LiteLLM")
     ap.add_argument("--cold-starts", type=int, default=3, help="hubroute cold starts to time (median reported)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="wrk runs per target, mode and connection count; the table shows their median (default 3)",
+    )
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument(
         "--layout",
@@ -362,8 +379,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = ap.parse_args(argv)
-    if args.duration <= 0 or args.cold_starts < 1 or args.wrk_threads < 1:
-        ap.error("--duration, --cold-starts and --wrk-threads must be positive")
+    if args.duration <= 0 or min(args.cold_starts, args.wrk_threads, args.repeat) < 1:
+        ap.error("--duration, --cold-starts, --repeat and --wrk-threads must be positive")
     return args
 
 
