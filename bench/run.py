@@ -393,7 +393,7 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
     meta = machine_meta(args, layout, wrk)
     meta["litellm_version"] = None if args.skip_litellm else LITELLM_VERSION
     log(f"layout: {layout.describe()}; load average {meta['load_average_at_start']}")
-    if max(meta["load_average_at_start"]) > 0.5 * (os.cpu_count() or 1):
+    if meta["load_average_at_start"][0] > 0.5 * (os.cpu_count() or 1):  # 1-minute load average
         log("WARNING: the machine is busy; figures will be noisy")
 
     targets: dict[str, Target] = {}
