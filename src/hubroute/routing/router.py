@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -42,6 +42,7 @@ from hubroute.routing.upstreams import Deployment, Upstreams
 from hubroute.transport import SSEEvent, Timeouts, Transport, UpstreamResponse
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+T = TypeVar("T")
 
 
 class CatalogSource(Protocol):
@@ -207,13 +208,6 @@ class Router:
         return True, targets
 
     # --- execution ------------------------------------------------------------------------------
-    def _timeouts(self, deadline: float) -> Timeouts | None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        t = self.timeouts
-        return Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
-
     def _candidates(self, plan: Plan, errors: list[ProviderError]) -> Iterator[Target]:
         """The targets to try, in order, lazily: a circuit is asked (and a half-open one's probe slot
         claimed) only when its turn comes. Open circuits are skipped without spending an attempt."""
@@ -243,33 +237,25 @@ class Router:
         elif self.health.failure(key, error.retry_after):
             self.observer.circuit_opened(target)
 
-    async def send(
-        self, plan: Plan, build: Callable[[Target], HttpRequest], check: Callable[[Target, Any], Any]
-    ) -> Answer:
-        """A non-streamed request with failover. `check` validates the decoded answer."""
+    async def failover(
+        self, plan: Plan, attempt: Callable[[Target, Timeouts], Awaitable[T]], errors: list[ProviderError]
+    ) -> T:
+        """Run `attempt` on each candidate in turn until one succeeds.
+
+        A retryable ProviderError moves on to the next candidate; any other ProviderError is the
+        request's fault and is raised at once; when the candidates or the deadline run out, one
+        NoProviderAvailable carries what each provider said. Failed attempts are appended to
+        `errors`. `attempt` must release what it opened when it fails.
+        """
         deadline = time.monotonic() + self.settings.routing.deadline
-        errors: list[ProviderError] = []
         for target in self._candidates(plan, errors):
-            timeouts = self._timeouts(deadline)
-            if timeouts is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            key = (target.name, target.model)
+            t = self.timeouts
+            timeouts = Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
             try:
-                req = build(target)
-                resp = await self.transport.open(req, target.name, timeouts)
-                ttfb = time.perf_counter() - resp.started
-                if resp.status >= 400:
-                    raise await self.transport.error_from(resp)
-                raw = await resp.read(MAX_ANSWER_BYTES)
-                try:
-                    data = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise ProviderResponseError(
-                        f"{target.name} answered {resp.status} with a body that is not JSON",
-                        provider=target.name, status_code=resp.status, body=raw[:300].decode(errors="replace"),
-                    ) from None
-                checked = check(target, data)
-                body = orjson.dumps(checked) if target.provider.rewrites_chunks else raw
+                result = await attempt(target, timeouts)
             except ProviderError as exc:
                 self.attempt_failed(target, exc)
                 errors.append(exc)
@@ -277,30 +263,49 @@ class Router:
                     raise
                 continue
             except BaseException:
-                self.health.release_probe(key)
+                self.health.release_probe((target.name, target.model))
                 raise
+            return result
+        raise NoProviderAvailable(plan.model, errors)
+
+    async def send(
+        self, plan: Plan, build: Callable[[Target], HttpRequest], check: Callable[[Target, Any], Any]
+    ) -> Answer:
+        """A non-streamed request with failover. `check` validates the decoded answer."""
+        errors: list[ProviderError] = []
+
+        async def attempt(target: Target, timeouts: Timeouts) -> Answer:
+            resp = await self.transport.open(build(target), target.name, timeouts)
+            ttfb = time.perf_counter() - resp.started
+            if resp.status >= 400:
+                raise await self.transport.error_from(resp)
+            raw = await resp.read(MAX_ANSWER_BYTES)
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise ProviderResponseError(
+                    f"{target.name} answered {resp.status} with a body that is not JSON",
+                    provider=target.name, status_code=resp.status, body=raw[:300].decode(errors="replace"),
+                ) from None
+            checked = check(target, data)
+            body = orjson.dumps(checked) if target.provider.rewrites_chunks else raw
+            key = (target.name, target.model)
             self.health.success(key)
-            total = time.perf_counter() - resp.started
             usage = data.get("usage") if isinstance(data, dict) else None
             tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
             self.health.observe(key, ttfb=ttfb, tokens=tokens if isinstance(tokens, int) else None,
-                                seconds=total)
+                                seconds=time.perf_counter() - resp.started)
             return Answer(target, body, checked, ttfb, errors)
-        raise NoProviderAvailable(plan.model, errors)
+
+        return await self.failover(plan, attempt, errors)
 
     async def stream(self, plan: Plan, build: Callable[[Target], HttpRequest]) -> StreamAnswer:
-        """Open a stream with failover, up to and including its first event."""
-        deadline = time.monotonic() + self.settings.routing.deadline
+        """Open a stream with failover, up to and including its first batch of events."""
         errors: list[ProviderError] = []
-        for target in self._candidates(plan, errors):
-            timeouts = self._timeouts(deadline)
-            if timeouts is None:
-                break
-            key = (target.name, target.model)
-            resp: UpstreamResponse | None = None
+
+        async def attempt(target: Target, timeouts: Timeouts) -> StreamAnswer:
+            resp = await self.transport.open(build(target), target.name, timeouts)
             try:
-                req = build(target)
-                resp = await self.transport.open(req, target.name, timeouts)
                 if resp.status >= 400:
                     raise await self.transport.error_from(resp)
                 if resp.content_type != "text/event-stream":
@@ -310,28 +315,19 @@ class Router:
                         provider=target.name, status_code=resp.status, body=body[:300],
                     )
                 batches = resp.event_batches()
-                first = await self._first_batch(target, batches, timeouts, deadline)
-            except ProviderError as exc:
-                if resp is not None:
-                    resp.close()
-                self.attempt_failed(target, exc)
-                errors.append(exc)
-                if not exc.retryable:
-                    raise
-                continue
+                first = await self._first_batch(target, batches, timeouts)
             except BaseException:
-                if resp is not None:
-                    resp.close()
-                self.health.release_probe(key)
+                resp.close()
                 raise
             return StreamAnswer(target, first, batches, resp, time.perf_counter() - resp.started, errors)
-        raise NoProviderAvailable(plan.model, errors)
+
+        return await self.failover(plan, attempt, errors)
 
     async def _first_batch(
-        self, target: Target, batches: AsyncGenerator[list[SSEEvent], None], timeouts: Timeouts, deadline: float
+        self, target: Target, batches: AsyncGenerator[list[SSEEvent], None], timeouts: Timeouts
     ) -> list[SSEEvent]:
         try:
-            async with asyncio.timeout(max(0.001, min(timeouts.first_byte, deadline - time.monotonic()))):
+            async with asyncio.timeout(timeouts.first_byte):
                 first = await anext(batches)
         except StopAsyncIteration:
             raise ProviderResponseError(
