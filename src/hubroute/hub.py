@@ -139,7 +139,7 @@ class HubCatalog:
         headers = {"authorization": f"Bearer {self._token}", "accept": "application/json"}
         resp = await self._transport.open(HttpRequest("GET", url, headers), HUB, self._timeouts)
         if resp.status != 200:
-            resp.release()
+            await resp.release()
             if resp.status == 404:
                 log.debug("hub: %s is not on the Hub", model_id)
             elif resp.status in (401, 403):

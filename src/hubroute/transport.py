@@ -109,10 +109,12 @@ class UpstreamResponse:
                 f"{self.provider} stream broke: {exc.__class__.__name__}", provider=self.provider
             ) from exc
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Drop the response; an unread body closes its connection."""
         self._resp.close()
 
-    def release(self) -> None:
+    async def release(self) -> None:
+        """Done with the response: a body read to its end returns its connection to the pool."""
         self._resp.release()
 
 

@@ -317,7 +317,7 @@ class Router:
                 batches = resp.event_batches()
                 first = await self._first_batch(target, batches, timeouts)
             except BaseException:
-                resp.close()
+                await resp.close()
                 raise
             return StreamAnswer(target, first, batches, resp, time.perf_counter() - resp.started, errors)
 

@@ -127,10 +127,7 @@ async def _finish_upstream(answer: StreamAnswer, *, reusable: bool) -> None:
         except (TimeoutError, ProviderError):
             reusable = False
     await answer.rest.aclose()
-    if reusable:
-        answer.response.release()
-    else:
-        answer.response.close()
+    await (answer.response.release() if reusable else answer.response.close())
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:
