@@ -62,6 +62,11 @@ class UpstreamResponse:
     def content_type(self) -> str:
         return self._resp.content_type
 
+    @property
+    def at_eof(self) -> bool:
+        """Whether the whole body has been received."""
+        return self._resp.content.at_eof()
+
     async def read(self, limit: int) -> bytes:
         try:
             chunks: list[bytes] = []
@@ -145,19 +150,25 @@ class Transport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def open(self, req: HttpRequest, provider: str, timeouts: Timeouts) -> UpstreamResponse:
+    async def open(
+        self, req: HttpRequest, provider: str, timeouts: Timeouts, *, timed: bool = True
+    ) -> UpstreamResponse:
         """Send `req` and wait for the response headers; raises on connection problems and timeouts.
 
-        HTTP error statuses are not raised here: the caller reads the body and decides.
+        `timed=False` leaves the first-byte timeout to the caller (a stream waits for its first
+        event under one timeout). HTTP error statuses are not raised here: the caller decides.
         """
         started = time.perf_counter()
         timeout = _client_timeout(timeouts.connect, timeouts.idle)
         try:
-            async with asyncio.timeout(timeouts.first_byte):
-                resp = await self.session.request(
-                    req.method, req.url, data=req.body, headers=req.headers, timeout=timeout,
-                    allow_redirects=False,
-                )
+            request = self.session.request(
+                req.method, req.url, data=req.body, headers=req.headers, timeout=timeout, allow_redirects=False,
+            )
+            if timed:
+                async with asyncio.timeout(timeouts.first_byte):
+                    resp = await request
+            else:
+                resp = await request
         except TimeoutError as exc:
             raise ProviderTimeout(
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
@@ -199,6 +210,11 @@ def _last_event_end(buffer: bytes) -> int:
 
 def parse_sse(block: bytes) -> list[SSEEvent]:
     """The events of a block of complete SSE text; comments, `id:` and `retry:` lines are ignored."""
+    if b"\r" not in block:
+        # the common shape, one `data: ...` line per event: no per-line work
+        parts = block.split(b"\n\n")
+        if all(p.startswith(b"data: ") and b"\n" not in p for p in parts if p):
+            return [SSEEvent(p[6:]) for p in parts if p]
     events: list[SSEEvent] = []
     data: list[bytes] = []
     event: str | None = None

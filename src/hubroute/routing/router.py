@@ -304,38 +304,42 @@ class Router:
         errors: list[ProviderError] = []
 
         async def attempt(target: Target, timeouts: Timeouts) -> StreamAnswer:
-            resp = await self.transport.open(build(target), target.name, timeouts)
+            resp: UpstreamResponse | None = None
             try:
-                if resp.status >= 400:
-                    raise await self.transport.error_from(resp)
-                if resp.content_type != "text/event-stream":
-                    body = (await resp.read(65536)).decode(errors="replace")
-                    raise ProviderResponseError(
-                        f"{target.name} answered a stream request with '{resp.content_type}', not an event stream",
-                        provider=target.name, status_code=resp.status, body=body[:300],
-                    )
-                batches = resp.event_batches()
-                first = await self._first_batch(target, batches, timeouts)
+                # one timeout from sending the request to the first event
+                async with asyncio.timeout(timeouts.first_byte):
+                    resp = await self.transport.open(build(target), target.name, timeouts, timed=False)
+                    if resp.status >= 400:
+                        raise await self.transport.error_from(resp)
+                    if resp.content_type != "text/event-stream":
+                        body = (await resp.read(65536)).decode(errors="replace")
+                        raise ProviderResponseError(
+                            f"{target.name} answered a stream request with '{resp.content_type}', "
+                            "not an event stream",
+                            provider=target.name, status_code=resp.status, body=body[:300],
+                        )
+                    batches = resp.event_batches()
+                    first = await self._first_batch(target, batches)
+            except TimeoutError:
+                if resp is not None:
+                    await resp.close()
+                raise ProviderTimeout(
+                    f"{target.name} sent no event within {timeouts.first_byte:g}s", provider=target.name
+                ) from None
             except BaseException:
-                await resp.close()
+                if resp is not None:
+                    await resp.close()
                 raise
             return StreamAnswer(target, first, batches, resp, time.perf_counter() - resp.started, errors)
 
         return await self.failover(plan, attempt, errors)
 
-    async def _first_batch(
-        self, target: Target, batches: AsyncGenerator[list[SSEEvent], None], timeouts: Timeouts
-    ) -> list[SSEEvent]:
+    async def _first_batch(self, target: Target, batches: AsyncGenerator[list[SSEEvent], None]) -> list[SSEEvent]:
         try:
-            async with asyncio.timeout(timeouts.first_byte):
-                first = await anext(batches)
+            first = await anext(batches)
         except StopAsyncIteration:
             raise ProviderResponseError(
                 f"{target.name} closed the stream before sending any event", provider=target.name, status_code=200
-            ) from None
-        except TimeoutError:
-            raise ProviderTimeout(
-                f"{target.name} sent no event within {timeouts.first_byte:g}s", provider=target.name
             ) from None
         error = stream_error(target.name, first[0])
         if error is not None:

@@ -119,7 +119,7 @@ class _Relay:
 async def _finish_upstream(answer: StreamAnswer, *, reusable: bool) -> None:
     """After [DONE] the upstream's end of body is normally already in flight: read it (briefly) so
     the connection goes back to the pool instead of being torn down; otherwise close it."""
-    if reusable:
+    if reusable and not answer.response.at_eof:
         try:
             async with asyncio.timeout(0.05):
                 while await anext(answer.rest, None) is not None:
@@ -174,30 +174,37 @@ async def relay_stream(
     task = asyncio.current_task()
     assert task is not None
     gone = False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
+        # uvicorn drops writes to a closed connection silently: a disconnect is only seen here
         nonlocal gone
         while (await receive())["type"] != "http.disconnect":
             pass
         gone = True
         task.cancel()
 
-    watcher = asyncio.create_task(watch())
     started = time.perf_counter()
     relay = _Relay(target, wants_usage)
     try:
         batch: list[SSEEvent] | None = answer.first
         while batch is not None:
             out = relay.frames(batch)
+            if relay.error is not None:
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                raise relay.error
+            if relay.done:  # [DONE] arrived: end with the last batch, in one write
+                await send({"type": "http.response.body", "body": out + DONE, "more_body": False})
+                break
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-            if relay.error is not None:
-                raise relay.error
-            if relay.done:
-                break
+            if watcher is None:  # only streams that have to wait for more need watching
+                watcher = asyncio.create_task(watch())
             batch = await anext(answer.rest, None)
-        relay.done = True  # a close without [DONE] also ends the stream
-        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        else:
+            relay.done = True  # a close without [DONE] also ends the stream
+            await send({"type": "http.response.body", "body": DONE, "more_body": False})
     except ProviderError as exc:
         ctx.error = exc.code
         app.router.attempt_failed(target, exc)
@@ -209,9 +216,10 @@ async def relay_stream(
         task.uncancel()
         ctx.error = "client_disconnected"
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await _finish_upstream(answer, reusable=relay.done and ctx.error is None)
     if relay.done and ctx.error is None:
         app.health.success(key)
