@@ -113,6 +113,8 @@ class Router:
         self.transport = transport
         self.health = health
         self.observer = observer
+        #: (deployment, task) -> (catalog entry, its usable targets, why others are not)
+        self._usable: dict[tuple[Deployment, str], tuple[ModelEntry, dict[ProviderMapping, Target], list[str]]] = {}
         r = settings.routing
         self.timeouts = Timeouts(r.timeouts.connect, r.timeouts.first_byte, r.timeouts.idle)
 
@@ -170,42 +172,49 @@ class Router:
                     targets.append(Target(provider, dep.model, dep.model, task, endpoint))
             return bool(targets), targets
 
-        mappings = [m for m in entry.providers if dep.provider is None or m.provider == dep.provider]
-        if dep.provider is not None and not mappings:
-            skipped.append(f"{dep.provider} does not serve {entry.id}")
-        chosen = []
-        for m in mappings:
-            provider = ups.provider(m.provider)
-            if provider is None:
-                skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
-                continue
-            if not m.usable:
-                skipped.append(f"{m.provider}: mapping status is '{m.status}'")
-                continue
-            if not task_matches(m, task, provider.supports):
-                skipped.append(f"{m.provider}: serves it for '{m.task}', not '{task}'")
-                continue
-            endpoint = dep.endpoint or ups.endpoint(m.provider)
-            if endpoint is None:
-                skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
-                continue
-            chosen.append((m, provider, endpoint))
+        cached = self._usable.get((dep, task))
+        if cached is None or cached[0] is not entry:
+            cached = (entry, *self._usable_targets(entry, dep, task))
+            if len(self._usable) >= 4096:  # names come from clients: keep the cache bounded
+                self._usable.clear()
+            self._usable[(dep, task)] = cached
+        _, usable, reasons = cached
+        skipped.extend(reasons)
         ordered = policy.order(
-            [m for m, _, _ in chosen],
+            list(usable),
             dep.policy or self.settings.routing.default_policy,
             model=entry.id,
             health=self.health,
             preferred=self.settings.routing.preferred,
         )
-        by_provider = {m.provider: (p, e) for m, p, e in chosen}
-        extra = {}
-        targets = []
-        for m in ordered:
-            provider, endpoint = by_provider[m.provider]
-            if m.adapter_weights_path:
-                extra = {"adapter": m.adapter, "adapter_weights_path": m.adapter_weights_path}
-            targets.append(Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra))
-        return True, targets
+        return True, [usable[m] for m in ordered]
+
+    def _usable_targets(
+        self, entry: ModelEntry, dep: Deployment, task: str
+    ) -> tuple[dict[ProviderMapping, Target], list[str]]:
+        """The targets of `entry` this deployment can use for `task`, and why the others are not.
+        Depends only on the entry (replaced, never mutated, when the catalog changes) and the
+        config, so `_targets` caches it per entry."""
+        ups = self.upstreams
+        usable: dict[ProviderMapping, Target] = {}
+        skipped: list[str] = []
+        mappings = [m for m in entry.providers if dep.provider is None or m.provider == dep.provider]
+        if dep.provider is not None and not mappings:
+            skipped.append(f"{dep.provider} does not serve {entry.id}")
+        for m in mappings:
+            provider = ups.provider(m.provider)
+            endpoint = dep.endpoint or ups.endpoint(m.provider)
+            if provider is None or endpoint is None:
+                skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
+            elif not m.usable:
+                skipped.append(f"{m.provider}: mapping status is '{m.status}'")
+            elif not task_matches(m, task, provider.supports):
+                skipped.append(f"{m.provider}: serves it for '{m.task}', not '{task}'")
+            else:
+                extra = {"adapter": m.adapter, "adapter_weights_path": m.adapter_weights_path} \
+                    if m.adapter_weights_path else {}
+                usable[m] = Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra)
+        return usable, skipped
 
     # --- execution ------------------------------------------------------------------------------
     def _candidates(self, plan: Plan, errors: list[ProviderError]) -> Iterator[Target]:

@@ -46,6 +46,7 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         self._ttft_children: dict[str, Histogram] = {}
+        self._token_children: dict[tuple[str, str], tuple[Counter, Counter]] = {}
         open_circuits = Gauge("hubroute_open_circuits", "Provider x model circuits currently open", registry=r)
         open_circuits.set_function(lambda: len(health.open_circuits()))
 
@@ -67,6 +68,18 @@ class Metrics:
         if child is None:
             child = self._ttft_children[provider] = self.ttft.labels(provider)
         child.observe(seconds)
+
+    def count_tokens(self, model: str, provider: str, prompt: int | None, completion: int | None) -> None:
+        key = (model, provider)
+        children = self._token_children.get(key)
+        if children is None:
+            children = self._token_children[key] = (
+                self.tokens.labels(model, provider, "prompt"), self.tokens.labels(model, provider, "completion"),
+            )
+        if prompt:
+            children[0].inc(prompt)
+        if completion:
+            children[1].inc(completion)
 
     # Observer protocol (hubroute.routing.router)
     def attempt_failed(self, target: Target, error: ProviderError) -> None:

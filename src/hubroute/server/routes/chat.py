@@ -150,10 +150,9 @@ def _usage(app: App, ctx: Ctx, target: Target, usage: Any) -> None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if isinstance(prompt, int):
         ctx.prompt_tokens = prompt
-        app.metrics.tokens.labels(target.model, target.name, "prompt").inc(prompt)
     if isinstance(completion, int):
         ctx.completion_tokens = completion
-        app.metrics.tokens.labels(target.model, target.name, "completion").inc(completion)
+    app.metrics.count_tokens(target.model, target.name, ctx.prompt_tokens, ctx.completion_tokens)
 
 
 async def relay_stream(

@@ -45,7 +45,7 @@ def _field(body: dict[str, Any], name: str) -> None:
 def _common(body: dict[str, Any]) -> None:
     if not isinstance(body.get("model"), str) or not body["model"].strip():
         raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
-    for name in _TYPES:
+    for name in _TYPES.keys() & body.keys():
         _field(body, name)
     n = body.get("n")
     if n is not None and n < 1:
