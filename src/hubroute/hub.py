@@ -137,9 +137,8 @@ class HubCatalog:
         """The Hub's answer, or None when the model is not on the Hub or the Hub would not say."""
         url = f"{self._hub_url}/api/models/{quote(model_id, safe='/')}?expand[]=inferenceProviderMapping"
         headers = {"authorization": f"Bearer {self._token}", "accept": "application/json"}
-        resp = await self._transport.open(HttpRequest("GET", url, headers), HUB, self._timeouts)
+        resp = await self._transport.fetch(HttpRequest("GET", url, headers), HUB, self._timeouts, _MAX_BODY)
         if resp.status != 200:
-            await resp.release()
             if resp.status == 404:
                 log.debug("hub: %s is not on the Hub", model_id)
             elif resp.status in (401, 403):
@@ -147,7 +146,7 @@ class HubCatalog:
             else:
                 log.warning("hub: %d looking up %s", resp.status, model_id)
             return None
-        data = orjson.loads(await resp.read(_MAX_BODY))
+        data = orjson.loads(resp.body)
         if not isinstance(data, dict):
             raise ValueError(f"unexpected answer of type {type(data).__name__}")
         return data

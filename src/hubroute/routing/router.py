@@ -284,11 +284,11 @@ class Router:
         errors: list[ProviderError] = []
 
         async def attempt(target: Target, timeouts: Timeouts) -> Answer:
-            resp = await self.transport.open(build(target), target.name, timeouts)
-            ttfb = time.perf_counter() - resp.started
+            resp = await self.transport.fetch(build(target), target.name, timeouts, MAX_ANSWER_BYTES)
+            ttfb = resp.ttfb
             if resp.status >= 400:
-                raise await self.transport.error_from(resp)
-            raw = await resp.read(MAX_ANSWER_BYTES)
+                raise self.transport.http_error(resp)
+            raw = resp.body
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError:

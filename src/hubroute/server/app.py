@@ -61,7 +61,8 @@ class App:
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.settings = settings
-        self.transport = Transport()
+        timeouts = settings.routing.timeouts
+        self.transport = Transport(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle)
         self.health = Health(
             failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown
         )
