@@ -67,7 +67,7 @@ async def test_refused_connection_and_first_byte_timeout(mocks: Mocks, transport
     mock.enqueue(hang(5), hang(5))
     quick = Timeouts(connect=1, first_byte=0.3, idle=1)
     started = time.monotonic()
-    with pytest.raises(ProviderTimeout, match="within 0.3s"):
+    with pytest.raises(ProviderTimeout, match=r"within 0\.3s"):
         await transport.fetch(post(mock.url), "mock", quick, 1 << 20)
     with pytest.raises(ProviderTimeout):
         await transport.open(post(mock.url), "mock", quick)
