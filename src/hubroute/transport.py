@@ -189,6 +189,9 @@ class Transport:
                 connector=connector,
                 headers={"user-agent": self._user_agent},
                 auto_decompress=True,
+                # a router keeps no cookies: one provider's Set-Cookie must not follow another
+                # user's request (and skipping the jar saves work on every request)
+                cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("accept-encoding",),
                 timeout=aiohttp.ClientTimeout(total=None),
             )

@@ -126,3 +126,18 @@ async def test_models_trailing_slash_is_404(mocks: Mocks, router: RouterFactory)
     async with r.client() as c:
         resp = await c.get("/v1/models/")
     assert resp.status_code == 404
+
+
+async def test_provider_cookies_never_follow_later_requests(mocks: Mocks, router: RouterFactory) -> None:
+    from tests.mocks import json_reply
+    mock = await mocks.start("local")
+    mock.enqueue(json_reply({"choices": [{"message": {"content": "x"}}]}, headers={"set-cookie": "session=alice"}),
+                 sse_reply(stream_events(["a"]), status=200))
+    r = await router.start(provider_config(mock))
+    body = {"model": "x/y", "messages": [{"role": "user", "content": "hi"}]}
+    async with r.client() as c:
+        await c.post("/v1/chat/completions", json=body)
+        async with c.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
+            await resp.aread()
+        await c.post("/v1/chat/completions", json=body)
+    assert all("cookie" not in {k.lower() for k in m.headers} for m in mock.received[1:])
