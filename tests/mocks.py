@@ -82,12 +82,12 @@ def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = No
 
 
 def sse_reply(frames: list[bytes], *, delay: float = 0.0, break_after: int | None = None,
-              status: int = 200, first_delay: float = 0.0) -> Reply:
+              status: int = 200, first_delay: float = 0.0, headers: dict[str, str] | None = None) -> Reply:
     """Send `frames` (each an SSE event without its blank line) with `delay` between them;
     `break_after=N` drops the connection after N frames, as a crashing upstream would."""
 
     async def reply(request: web.Request, mock: MockProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(status=status, headers={"content-type": "text/event-stream"})
+        resp = web.StreamResponse(status=status, headers={"content-type": "text/event-stream", **(headers or {})})
         await resp.prepare(request)
         if first_delay:
             await asyncio.sleep(first_delay)

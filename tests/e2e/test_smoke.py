@@ -131,13 +131,17 @@ async def test_models_trailing_slash_is_404(mocks: Mocks, router: RouterFactory)
 async def test_provider_cookies_never_follow_later_requests(mocks: Mocks, router: RouterFactory) -> None:
     from tests.mocks import json_reply
     mock = await mocks.start("local")
-    mock.enqueue(json_reply({"choices": [{"message": {"content": "x"}}]}, headers={"set-cookie": "session=alice"}),
-                 sse_reply(stream_events(["a"]), status=200))
-    r = await router.start(provider_config(mock))
+    cookie = {"set-cookie": "session=alice; Path=/"}
+    mock.enqueue(json_reply({"choices": [{"message": {"content": "x"}}]}, headers=cookie),
+                 sse_reply(stream_events(["a"]), headers=cookie))
+    # by name, not IP: clients keep no cookies for bare IP addresses anyway
+    r = await router.start(provider_config(mock).replace("127.0.0.1", "localhost"))
     body = {"model": "x/y", "messages": [{"role": "user", "content": "hi"}]}
     async with r.client() as c:
         await c.post("/v1/chat/completions", json=body)
-        async with c.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
-            await resp.aread()
+        for _ in range(2):
+            async with c.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
+                await resp.aread()
         await c.post("/v1/chat/completions", json=body)
+    assert len(mock.received) == 4
     assert all("cookie" not in {k.lower() for k in m.headers} for m in mock.received[1:])
