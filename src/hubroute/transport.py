@@ -99,9 +99,9 @@ class UpstreamResponse:
         finally:
             self._resp.release()
 
-    async def event_batches(self) -> AsyncGenerator[list[SSEEvent], None]:
+    async def event_batches(self) -> AsyncGenerator[SSEBatch, None]:
         """Server-sent events as they arrive, grouped by network read: every complete event that one
-        read delivered comes in one list, so the relay can forward them in one write. Tolerates
+        read delivered comes in one batch, so the relay can forward them in one write. Tolerates
         `data:x` without the space and CRLF / CR line ends."""
         buffer = b""
         try:
@@ -328,20 +328,48 @@ def _last_event_end(buffer: bytes) -> int:
     return best
 
 
-def parse_sse(block: bytes) -> list[SSEEvent]:
+class SSEBatch:
+    """The events of one network read. `raw` is the block itself when it is already in canonical
+    form (`data: <one line>` events, each ending in a blank line): a relay may forward it as it is,
+    and its events are only split out if someone asks for them."""
+
+    __slots__ = ("_events", "raw")
+
+    def __init__(self, events: list[SSEEvent] | None, raw: bytes | None = None) -> None:
+        self._events = events
+        self.raw = raw
+
+    def __bool__(self) -> bool:
+        return self.raw is not None or bool(self._events)
+
+    @property
+    def events(self) -> list[SSEEvent]:
+        if self._events is None:
+            assert self.raw is not None
+            self._events = [SSEEvent(p[6:]) for p in self.raw.split(b"\n\n") if p]
+        return self._events
+
+    def first(self) -> SSEEvent:
+        if self._events is None and self.raw is not None:
+            return SSEEvent(self.raw[6 : self.raw.index(b"\n\n")])
+        return self.events[0]
+
+
+def parse_sse(block: bytes) -> SSEBatch:
     """The events of a block of complete SSE text; comments, `id:` and `retry:` lines are ignored."""
-    if b"\r" not in block:
-        # the common shape, one `data: ...` line per event: no per-line work
-        parts = block.split(b"\n\n")
-        if all(p.startswith(b"data: ") and b"\n" not in p for p in parts if p):
-            return [SSEEvent(p[6:]) for p in parts if p]
-    events: list[SSEEvent] = []
+    if b"\r" not in block and block.endswith(b"\n\n") and block.startswith(b"data: "):
+        # The common shape: one `data: ...` line per event. JSON has no raw newline, so the block is
+        # canonical when every newline belongs to an event separator followed by the next `data: `.
+        events = block.count(b"\n\n")
+        if block.count(b"\n") == 2 * events and block.count(b"\n\ndata: ") == events - 1:
+            return SSEBatch(None, block)
+    events_: list[SSEEvent] = []
     data: list[bytes] = []
     event: str | None = None
     for line in block.splitlines():
         if not line:
             if data:
-                events.append(SSEEvent(b"\n".join(data), event))
+                events_.append(SSEEvent(b"\n".join(data), event))
             data, event = [], None
         elif line.startswith(b"data:"):
             value = line[5:]
@@ -349,8 +377,8 @@ def parse_sse(block: bytes) -> list[SSEEvent]:
         elif line.startswith(b"event:"):
             event = line[6:].strip().decode(errors="replace")
     if data:
-        events.append(SSEEvent(b"\n".join(data), event))
-    return events
+        events_.append(SSEEvent(b"\n".join(data), event))
+    return SSEBatch(events_)
 
 
 @functools.lru_cache(maxsize=256)

@@ -80,8 +80,8 @@ async def test_stream_events_arrive_as_they_are_sent(mocks: Mocks, transport: Tr
     resp = await transport.open(post(mock.url), "mock", FAST)
     batches = resp.event_batches()
     first = await asyncio.wait_for(anext(batches), 0.4)  # long before the stream ends (~2 s)
-    assert b'"one"' in first[0].data
-    rest = [e async for batch in batches for e in batch]
+    assert b'"one"' in first.first().data
+    rest = [e async for batch in batches for e in batch.events]
     assert rest[-1].data == b"[DONE]"
     await resp.release()
 
@@ -97,11 +97,11 @@ async def test_stream_broken_midway_is_a_connection_error(mocks: Mocks, transpor
 
 
 def test_parse_sse_variants() -> None:
-    assert parse_sse(b"data: a\n\ndata: b\n\n") == [SSEEvent(b"a"), SSEEvent(b"b")]
-    assert parse_sse(b"data:[DONE]\n\n") == [SSEEvent(b"[DONE]")]
-    assert parse_sse(b"data: a\r\n\r\n: keep-alive\r\n\r\n") == [SSEEvent(b"a")]
-    assert parse_sse(b"event: error\ndata: {\"x\":1}\n\n") == [SSEEvent(b'{"x":1}', "error")]
-    assert parse_sse(b"data: line1\ndata: line2\nid: 3\nretry: 10\n\n") == [SSEEvent(b"line1\nline2")]
+    assert parse_sse(b"data: a\n\ndata: b\n\n").events == [SSEEvent(b"a"), SSEEvent(b"b")]
+    assert parse_sse(b"data:[DONE]\n\n").events == [SSEEvent(b"[DONE]")]
+    assert parse_sse(b"data: a\r\n\r\n: keep-alive\r\n\r\n").events == [SSEEvent(b"a")]
+    assert parse_sse(b"event: error\ndata: {\"x\":1}\n\n").events == [SSEEvent(b'{"x":1}', "error")]
+    assert parse_sse(b"data: line1\ndata: line2\nid: 3\nretry: 10\n\n").events == [SSEEvent(b"line1\nline2")]
 
 
 def test_retry_after_forms() -> None:

@@ -39,7 +39,7 @@ from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.routing import policy
 from hubroute.routing.health import Health
 from hubroute.routing.upstreams import Deployment, Upstreams
-from hubroute.transport import SSEEvent, Timeouts, Transport, UpstreamResponse
+from hubroute.transport import SSEBatch, SSEEvent, Timeouts, Transport, UpstreamResponse
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 T = TypeVar("T")
@@ -81,8 +81,8 @@ class StreamAnswer:
     the batches still to come."""
 
     target: Target
-    first: list[SSEEvent]
-    rest: AsyncGenerator[list[SSEEvent], None]
+    first: SSEBatch
+    rest: AsyncGenerator[SSEBatch, None]
     response: UpstreamResponse
     ttfb: float
     errors: list[ProviderError]
@@ -343,17 +343,17 @@ class Router:
 
         return await self.failover(plan, attempt, errors)
 
-    async def _first_batch(self, target: Target, batches: AsyncGenerator[list[SSEEvent], None]) -> list[SSEEvent]:
+    async def _first_batch(self, target: Target, batches: AsyncGenerator[SSEBatch, None]) -> SSEBatch:
         try:
             first = await anext(batches)
         except StopAsyncIteration:
             raise ProviderResponseError(
                 f"{target.name} closed the stream before sending any event", provider=target.name, status_code=200
             ) from None
-        error = stream_error(target.name, first[0])
+        error = stream_error(target.name, first.first())
         if error is not None:
             raise error
-        if first[0].data == b"[DONE]":
+        if first.first().data == b"[DONE]":
             raise ProviderResponseError(
                 f"{target.name} ended the stream before sending any chunk", provider=target.name, status_code=200
             )

@@ -21,7 +21,7 @@ from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.routing.router import Answer, Plan, StreamAnswer, stream_error
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.routes.validate import validate_chat, validate_completion
-from hubroute.transport import SSEEvent
+from hubroute.transport import SSEBatch
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -89,9 +89,47 @@ class _Relay:
         self.done = False
         self.error: ProviderError | None = None
 
-    def frames(self, batch: list[SSEEvent]) -> bytes:
+    def frames(self, batch: SSEBatch) -> bytes:
+        if batch.raw is not None and not self.rewrite:
+            fast = self._frames_raw(batch.raw)
+            if fast is not None:
+                return fast
+        return self._frames(batch)
+
+    def _frames_raw(self, raw: bytes) -> bytes | None:
+        """The batch forwarded as it came, scanned rather than parsed; None when it needs the
+        per-event path (an error, or usage anywhere but in its last event)."""
+        if b'"error"' in raw:
+            return None
+        done = raw.find(b"data: [DONE]\n\n")
+        if done >= 0:
+            raw = raw[:done]
+            self.done = True
+        if not raw:
+            return raw
+        at = raw.find(b'"usage":{')
+        if at < 0:
+            at = raw.find(b'"usage": {')
+        if at >= 0:
+            last = raw.rfind(b"data: ", 0, len(raw) - 2)
+            if at < last:
+                return None
+            obj = orjson.loads(raw[last + 6 : -2])
+            if not isinstance(obj, dict) or not isinstance(obj.get("usage"), dict):
+                return None
+            self.usage = obj["usage"]
+            if not self.wants_usage:
+                if obj.get("choices"):
+                    del obj["usage"]
+                    raw = raw[:last] + b"data: " + orjson.dumps(obj) + b"\n\n"
+                else:
+                    raw = raw[:last]  # the usage-only chunk the client did not ask for
+        self.chunks += raw.count(b"\n\n")
+        return raw
+
+    def _frames(self, batch: SSEBatch) -> bytes:
         out = []
-        for event in batch:
+        for event in batch.events:
             data = event.data
             if data == b"[DONE]":
                 self.done = True
@@ -186,7 +224,7 @@ async def relay_stream(
     started = time.perf_counter()
     relay = _Relay(target, wants_usage)
     try:
-        batch: list[SSEEvent] | None = answer.first
+        batch: SSEBatch | None = answer.first
         while batch is not None:
             out = relay.frames(batch)
             if relay.error is not None:
