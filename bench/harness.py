@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,18 +123,23 @@ def _pin(cpus: frozenset[int] | None) -> Callable[[], None] | None:
     return pin
 
 
-def process_tree(pid: int) -> list[int]:
-    """pid and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
+def proc_stats() -> Iterator[tuple[int, str]]:
+    """(pid, contents of /proc/<pid>/stat) for every process still there when read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            yield int(entry.name), (entry / "stat").read_text()
         except OSError:
             continue
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for child, stat in proc_stats():
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        children.setdefault(ppid, []).append(child)
     out, todo = [], [pid]
     while todo and len(out) < 10_000:
         p = todo.pop()
@@ -178,15 +183,9 @@ def _stat_fields(stat: str) -> list[str]:
 
 def cpu_snapshot() -> CpuSnapshot:
     per_pid = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
+    for pid, stat in proc_stats():
         fields = _stat_fields(stat)
-        per_pid[int(entry.name)] = (stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12]))
+        per_pid[pid] = (stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12]))
     machine = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     me = _stat_fields(Path("/proc/self/stat").read_text())
     ours = sum(int(x) for x in me[11:15])  # utime stime cutime cstime

@@ -169,6 +169,9 @@ class ProviderError(HubrouteError):
         return out
 
 
+_RETRYABLE_4XX = frozenset({401, 402, 403, 404, 408, 429})
+
+
 class ProviderHTTPError(ProviderError):
     code = "provider_http_error"
 
@@ -180,9 +183,10 @@ class ProviderHTTPError(ProviderError):
             body=body,
             retry_after=retry_after,
         )
-        # 429 and 5xx may go better elsewhere; 4xx means the request itself is wrong.
-        self.retryable = status_code == 429 or status_code >= 500 or status_code in (401, 402, 403, 404, 408)
-        if 400 <= status_code < 500 and status_code not in (401, 402, 403, 404, 408, 429):
+        # 429 and 5xx may go better elsewhere, and so may our credentials (401/402/403), the
+        # provider's catalog (404) or its patience (408); any other 4xx is the request's fault.
+        self.retryable = status_code >= 500 or status_code in _RETRYABLE_4XX
+        if 400 <= status_code < 500 and not self.retryable:
             self.status = status_code
             self.type = "invalid_request_error"
 
