@@ -43,8 +43,10 @@ class ServerSettings(_Strict):
     shutdown_timeout: float = 30.0
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    #: largest accepted request body, bytes
+    #: largest accepted request body, bytes (413 beyond)
     max_request_bytes: int = 32 * 1024 * 1024
+    #: seconds a request body that comes in pieces may take to arrive (408 beyond)
+    body_timeout: float = 30.0
 
 
 class HuggingFaceSettings(_Strict):

@@ -145,3 +145,19 @@ async def test_provider_cookies_never_follow_later_requests(mocks: Mocks, router
         await c.post("/v1/chat/completions", json=body)
     assert len(mock.received) == 4
     assert all("cookie" not in {k.lower() for k in m.headers} for m in mock.received[1:])
+
+
+async def test_slow_request_body_gets_408_and_frees_the_worker(mocks: Mocks, router: RouterFactory) -> None:
+    import asyncio
+    mock = await mocks.start("local")
+    r = await router.start(provider_config(mock) + "\nserver: {body_timeout: 0.3}\n")
+    host, port = r.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: 100\r\n\r\n" + b'{"model": "x/y", ')
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(4096), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 408"), head[:100]
+    assert b'"request_timeout"' in head
+    assert mock.hits == 0

@@ -74,6 +74,7 @@ class App:
         self.router = Router(settings, self.catalog_source, self.upstreams, self.transport, self.health, self.metrics)
         self.auth: Authenticator = authenticator or MasterKeyAuth(settings.server.master_key)
         self.max_body = settings.server.max_request_bytes
+        self.body_timeout = settings.server.body_timeout
         self.access_log = settings.server.access_log
         self.inflight = 0
 

@@ -8,6 +8,7 @@ and cut single-core throughput from ~34k to ~12k requests/s, which alone would s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,21 +51,41 @@ class Ctx:
         return out
 
 
-async def read_body(receive: Any, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError("client went away")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise InvalidRequest(f"request body is larger than {limit} bytes", code="request_too_large")
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+async def read_body(receive: Any, limit: int, timeout: float = 30.0) -> bytes:
+    """The request body, at most `limit` bytes (413 beyond). A body that does not arrive in one
+    piece must arrive whole within `timeout` seconds (408), so a slow sender cannot hold a worker."""
+    message = await receive()
+    if not message.get("more_body") and message["type"] == "http.request":
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    try:
+        async with asyncio.timeout(timeout):
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if message["type"] == "http.disconnect":
+                    raise ConnectionAbortedError("client went away")
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+                message = await receive()
+    except TimeoutError:
+        err = InvalidRequest(f"request body not received within {timeout:g}s", code="request_timeout")
+        err.status = 408
+        raise err from None
+
+
+def _too_large(limit: int) -> InvalidRequest:
+    err = InvalidRequest(f"request body is larger than {limit} bytes", code="request_too_large")
+    err.status = 413
+    return err
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

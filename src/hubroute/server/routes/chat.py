@@ -35,13 +35,13 @@ DONE = b"data: [DONE]\n\n"
 
 
 async def chat_completions(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
-    body = parse_json_object(await read_body(receive, app.max_body))
+    body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     validate_chat(body)
     await _serve(app, ctx, receive, send, body, CHAT)
 
 
 async def completions(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
-    body = parse_json_object(await read_body(receive, app.max_body))
+    body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     validate_completion(body)
     await _serve(app, ctx, receive, send, body, TEXT_GENERATION)
 
