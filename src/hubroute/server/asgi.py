@@ -51,9 +51,9 @@ class Ctx:
         return out
 
 
-async def read_body(receive: Any, limit: int, timeout: float = 30.0) -> bytes:
+async def read_body(receive: Any, limit: int, within: float = 30.0) -> bytes:
     """The request body, at most `limit` bytes (413 beyond). A body that does not arrive in one
-    piece must arrive whole within `timeout` seconds (408), so a slow sender cannot hold a worker."""
+    piece must arrive whole within `within` seconds (408), so a slow sender cannot hold a worker."""
     message = await receive()
     if not message.get("more_body") and message["type"] == "http.request":
         body: bytes = message.get("body", b"")
@@ -61,7 +61,7 @@ async def read_body(receive: Any, limit: int, timeout: float = 30.0) -> bytes:
             raise _too_large(limit)
         return body
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             chunks: list[bytes] = []
             size = 0
             while True:
@@ -77,7 +77,7 @@ async def read_body(receive: Any, limit: int, timeout: float = 30.0) -> bytes:
                     return b"".join(chunks)
                 message = await receive()
     except TimeoutError:
-        err = InvalidRequest(f"request body not received within {timeout:g}s", code="request_timeout")
+        err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
         err.status = 408
         raise err from None
 
