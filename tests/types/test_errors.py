@@ -132,6 +132,9 @@ def test_text_as_the_image_of_document_question_answering() -> None:
         base64.b64encode(b"\x89PNG\r\n\x1a\n" * 200).decode(),
         base64.encodebytes(b"\x89PNG\r\n\x1a\n" * 200).decode(),  # line-wrapped
         base64.urlsafe_b64encode(b"\xfb\xff" * 30).decode(),
+        base64.b64encode(b"\x89PNG\r\n").decode().rstrip("="),  # unpadded: hubroute.inputs decodes it
+        "  " + base64.b64encode(b"\x89PNG\r\n\x1a\n").decode() + "\n",
+        "s3://bucket/cat.png",  # any scheme: which ones may be fetched is hubroute.inputs' decision
     ],
 )
 def test_binary_string_forms(value: str) -> None:
@@ -139,7 +142,7 @@ def test_binary_string_forms(value: str) -> None:
     assert parse_input("image-classification", {"inputs": value}).inputs == value
 
 
-@pytest.mark.parametrize("value", ["cat", "a photo of a cat", "hello\nworld!", " aGVsbG8=", "x" * 5000 + " y"])
+@pytest.mark.parametrize("value", ["a photo of a cat", "hello\nworld!", "x", "abcde", "   ", "x" * 5000 + " y", "ab=c"])
 def test_text_is_not_binary(value: str) -> None:
     assert not looks_binary(value)
 

@@ -112,31 +112,38 @@ def _literal_values(info: Any) -> tuple[Any, ...]:
 
 # --- binary fields --------------------------------------------------------------------------
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s]+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _DATA_URI = re.compile(r"data:[^,\s]*,", re.I)
-_BASE64 = re.compile(r"[A-Za-z0-9+/_\-\r\n]*={0,2}\s*")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_\-\r\n]*={0,2}")
 _MAX_URL = 8192
 #: how much of a base64 string is looked at: enough to tell text from data, cheap on a 20 MB upload
 _PROBE = 1024
 
 
 def looks_binary(value: str) -> bool:
-    """A URL, a data URI, or (padded) base64: the string forms a binary input may take.
+    """A URL, a data URI, or base64 (padded or not): the string forms a binary input may take.
 
-    This tells text from data by looking at the start and the end of the string; it does not
-    decode anything (the fetcher does, and rejects what is not valid)."""
-    if _DATA_URI.match(value):
-        return True
-    if len(value) <= _MAX_URL and _URL.fullmatch(value):
-        return True
-    if not value or value[0].isspace():
+    This tells text from data by looking at the start and the end of the string, without copying
+    it; it does not decode anything. hubroute.inputs decodes and fetches, and refuses what is not
+    valid (a URL's scheme, broken base64); the rules here accept everything it accepts."""
+    start, end = 0, len(value)
+    while start < end and value[start].isspace():
+        start += 1
+    while end > start and value[end - 1].isspace():
+        end -= 1
+    if start == end:
         return False
-    if not (_BASE64.fullmatch(value, 0, _PROBE) and _BASE64.fullmatch(value, max(0, len(value) - 8))):
+    if _DATA_URI.match(value, start):
+        return True
+    if end - start <= _MAX_URL and _URL.fullmatch(value, start, end):
+        return True
+    if not _BASE64.fullmatch(value, start, min(end, start + _PROBE)):
         return False
-    head = value[:_PROBE]
-    if "\n" in head or "\r" in head:
-        return True  # line-wrapped base64: counting the padding would cost a full scan
-    return len(value.rstrip()) % 4 == 0
+    if not _BASE64.fullmatch(value, max(start, end - 8), end):
+        return False
+    if value.find("\n", start, start + _PROBE) >= 0 or value.find("\r", start, start + _PROBE) >= 0:
+        return True  # line-wrapped: counting the characters would cost a full scan
+    return (end - start) % 4 != 1  # one character past a 4-character group is never base64
 
 
 _ARTICLE = {"image": "an image", "audio": "audio"}
