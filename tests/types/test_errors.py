@@ -175,3 +175,10 @@ def test_bad_provider_answers_are_provider_errors() -> None:
     assert "score" in err.value.message
     with pytest.raises(ProviderResponseError):
         parse_output("chat-completion", ["not", "an", "object"], provider="acme")
+
+
+def test_echoed_values_are_scrubbed_and_bounded() -> None:
+    err = _error("text-classification", {"inputs": "x", "parameters": {"function_to_apply": "hf_" + "a" * 3000}})
+    assert "hf_aaaa" not in err.message and len(err.message) < 2100
+    err = _error("text-classification", {"inputs": "x", "parameters": {"k" * 1000: 1}})
+    assert err.param is not None and len(err.param) <= 201

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from hubroute.errors import InvalidRequest
+from hubroute.errors import InvalidRequest, scrub
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?:, got `(?P<got>[^`]+)`| (?P<rule>.+))$")
@@ -40,6 +40,13 @@ def _describe(types: str, *, drop_null: bool, got: bool = False) -> str:
     return " or ".join(dict.fromkeys(names.get(t, t) for t in parts))
 
 
+def _error(message: str, *, param: str | None) -> InvalidRequest:
+    # field names and enum values come from the request: bounded, and never a credential
+    if param is not None and len(param) > 200:
+        param = param[:200] + "…"
+    return InvalidRequest(scrub(message), param=param)
+
+
 def _join(path: str, field: str) -> str:
     return f"{path}.{field}" if path else field
 
@@ -51,7 +58,7 @@ def translate(error: msgspec.ValidationError, task: str, input_type: Any) -> Inv
     msg, path = m["msg"], (m["path"] or "").lstrip(".")
     if found := _MISSING.match(msg):
         field = _join(path, found["field"])
-        return InvalidRequest(f"'{field}' is required for {task}", param=field)
+        return _error(f"'{field}' is required for {task}", param=field)
     if found := _UNKNOWN.match(msg):
         field = _join(path, found["field"])
         known = ", ".join(_field_names(_info_at(input_type, path))) or "none"
@@ -62,22 +69,22 @@ def translate(error: msgspec.ValidationError, task: str, input_type: Any) -> Inv
             )
         else:
             text = f"Unknown field '{field}' for {task} (known: {known})"
-        return InvalidRequest(text, param=field)
+        return _error(text, param=field)
     if found := _EXPECTED.match(msg):
         want = _describe(found["want"], drop_null=True)
         if found["got"]:
             got = _describe(found["got"], drop_null=False, got=True)
-            return InvalidRequest(f"'{path}' must be {want}, not {got}", param=path or None)
+            return _error(f"'{path}' must be {want}, not {got}", param=path or None)
         rule = "a non-empty array" if msg == "Expected `array` of length >= 1" else f"{want} {found['rule']}"
-        return InvalidRequest(f"'{path}' must be {rule}", param=path or None)
+        return _error(f"'{path}' must be {rule}", param=path or None)
     if found := _ENUM.match(msg):
         info = _info_at(input_type, path)
         choices = _literal_values(info)
         allowed = f": one of {', '.join(map(repr, choices))}" if choices else ""
         if choices and _member(info, msgspec.inspect.BoolType) is not None:
             allowed += ", or a boolean"
-        return InvalidRequest(f"'{path}' has an invalid value {found['value']}{allowed}", param=path)
-    return InvalidRequest(f"'{path}': {msg}" if path else msg, param=path or None)
+        return _error(f"'{path}' has an invalid value {found['value']}{allowed}", param=path)
+    return _error(f"'{path}': {msg}" if path else msg, param=path or None)
 
 
 def _info_at(tp: Any, path: str) -> Any:
