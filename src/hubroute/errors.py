@@ -27,7 +27,7 @@ from typing import Any
 
 _SECRET = re.compile(
     r"(?i)(bearer\s+|key\s+|api[_-]?key[\"'=:\s]+|token[\"'=:\s]+)[A-Za-z0-9._\-]{8,}"
-    r"|\b(hf|sk|gsk|r8|fw|csk|nvapi)[_-][A-Za-z0-9._\-]{8,}"
+    r"|\b(?:(?:hf|sk|gsk|r8|fw|csk|nvapi)_|sk-)[A-Za-z0-9._\-]{8,}"  # hf_..., sk-proj-...; not "hf-inference"
 )
 _MAX_BODY = 2000
 #: every credential this process was configured with; scrubbed verbatim, whatever its shape

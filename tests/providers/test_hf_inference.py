@@ -47,3 +47,16 @@ def test_recorded_error_bodies_are_refused():
         if tape.content_type.startswith("application/json"):
             with pytest.raises(ProviderResponseError):
                 P.check_chat(tape.response_json())
+
+
+def test_classic_tasks_post_the_hf_payload_to_the_model_route():
+    model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    t = target(P, via_hf(P), model=model, provider_model=model, task="text-classification")
+    req = P.build_task("text-classification", b'{"inputs":"I like you"}', t)
+    assert req.url == ("https://router.huggingface.co/hf-inference/models/"
+                       "distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+    assert req.body == b'{"inputs":"I like you"}' and req.headers["authorization"] == f"Bearer {HF_KEY}"
+    fe = P.build_task("feature-extraction", b'{"inputs":"x"}', t)
+    assert fe.url.endswith("/models/distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+                           "/pipeline/feature-extraction")
+    assert P.supports("sentence-similarity") and not P.supports("text-to-image")

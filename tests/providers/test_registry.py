@@ -12,6 +12,7 @@ import pytest
 from hubroute.errors import NotSupported, ProviderResponseError
 from hubroute.providers import CHAT, REGISTRY, TEXT_GENERATION, Endpoint, Provider
 from hubroute.providers._base import JsonSchemaMode
+from hubroute.types import TASKS
 
 from .helpers import HF_ROUTER, JSON_SCHEMA_FORMAT, target
 
@@ -77,13 +78,15 @@ def test_base_url_is_an_https_root_or_none(p: Provider):
 def test_routes(p: Provider):
     assert p.routes, "at least one route"
     assert CHAT in p.routes
-    assert set(p.routes) <= {CHAT, TEXT_GENERATION}  # this package's tasks so far
+    assert set(p.routes) <= {CHAT, TEXT_GENERATION} | set(TASKS)  # every route is a known task
     for task, route in p.routes.items():
         assert route.startswith("/"), route
         assert not route.endswith("/"), route
         assert "?" not in route, route
         assert "//" not in route, route
         assert set(re.findall(r"{(\w*)}", route)) <= {"model"}
+        if task not in (CHAT, TEXT_GENERATION):
+            continue  # the classic tasks' routes are asserted per provider
         suffix = "/chat/completions" if task == CHAT else "/completions"
         assert route.endswith(suffix), route
         if task == TEXT_GENERATION:

@@ -237,3 +237,10 @@ def test_chat_completion_passes_through() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "some_provider_field": 1}
     assert parse_input("chat-completion", body) is body
     assert json.loads(encode_output("chat-completion", {"choices": []})) == {"choices": []}
+
+
+def test_classification_batch_of_one_is_unwrapped() -> None:
+    # HF's Inference API answers one text with a batch of one (recorded traffic)
+    raw = [[{"label": "POSITIVE", "score": 0.99}, {"label": "NEGATIVE", "score": 0.01}]]
+    out = parse_output("text-classification", raw, provider="hf-inference")
+    assert [o.label for o in out] == ["POSITIVE", "NEGATIVE"]

@@ -15,6 +15,10 @@ def test_scrub_removes_credentials() -> None:
     assert "sk-abcdefghijklmnop" not in out and "hf_ABCDEFGHIJKLMNOP" not in out and "xyz12345678" not in out
 
 
+def test_scrub_keeps_provider_names() -> None:
+    assert scrub("hf-inference answered 500; sk-proj-abcdefghijk too") == "hf-inference answered 500; *** too"
+
+
 def test_http_error_message_and_retryability() -> None:
     e = ProviderHTTPError(provider="groq", status_code=429, body='{"error": {"message": "slow down"}}', retry_after=3)
     assert e.retryable and "slow down" in e.message and e.status_code == 429

@@ -184,6 +184,11 @@ class Provider:
             stream=bool(payload.get("stream")),
         )
 
+    def build_task(self, task: str, payload: bytes, target: Target) -> HttpRequest:
+        """A Hugging Face task request (`{"inputs", "parameters"}`, already validated and encoded)
+        for one of the classic tasks, sent as JSON to the task's route."""
+        return HttpRequest("POST", self.url(task, target), self.headers(target), payload)
+
     def adapt_chat_payload(self, payload: dict[str, Any], target: Target) -> None:
         """Hook for the rare provider whose body differs beyond the flags. Mutates in place."""
 

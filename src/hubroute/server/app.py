@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler, bool]] = {
 PREFIX_ROUTES: tuple[tuple[str, str, str, Handler, bool], ...] = (
     ("GET", "/v1/models/", "model", routes.get_model, True),
     ("GET", "/models/", "model", routes.get_model, True),
+    ("POST", "/models/", "task", routes.run_task, True),
 )
 _PATHS = {path for _, path in ROUTES}
 
@@ -166,7 +167,7 @@ class App:
             self.inflight -= 1
             elapsed = time.perf_counter() - ctx.started
             self.metrics.request_done(route, ctx.model or "unknown", ctx.provider or "none", ctx.status,
-                                      elapsed if route in ("chat", "completions") else None)
+                                      elapsed if route in ("chat", "completions", "task") else None)
             if self.access_log:
                 access_log(ctx, elapsed)
 

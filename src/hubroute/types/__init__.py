@@ -180,6 +180,9 @@ def parse_output(task: str, raw: Any, *, provider: str) -> Any:
         return raw
     if spec.list_wrapped and isinstance(raw, list) and len(raw) == 1:
         raw = raw[0]
+    elif isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], list) and raw[0] \
+            and all(isinstance(x, dict) for x in raw[0]) and typing.get_origin(spec.output_type) is list:
+        raw = raw[0]  # HF's API answers a single input as a batch of one: [[{label, score}, ...]]
     elif isinstance(raw, dict) and typing.get_origin(spec.output_type) is list:
         raw = [raw]
     try:

@@ -1,0 +1,90 @@
+"""Hugging Face's task API through the router: POST /models/{org}/{model}[/pipeline/{task}]."""
+
+from __future__ import annotations
+
+import asyncio
+
+from huggingface_hub import InferenceClient
+
+from tests.conftest import Mocks, RouterFactory
+from tests.mocks import MockProvider, json_reply
+from tests.providers.tapes import tapes
+
+SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+TAPE_URL = f"https://router.huggingface.co/hf-inference/models/{SST2}"
+
+
+def config(hf: MockProvider) -> str:
+    return f"""
+huggingface: {{token: hf_test_token_123, base_url: "{hf.url}", live_catalog: false}}
+models:
+  - id: {SST2}
+    task: text-classification
+    providers: [{{provider: hf-inference}}]
+  - id: sentence-transformers/all-MiniLM-L6-v2
+    task: sentence-similarity
+    providers: [{{provider: hf-inference}}]
+"""
+
+
+def recorded(url: str) -> bytes:
+    return tapes(url)[0].response_body.encode()
+
+
+async def test_text_classification_reaches_hf_inference(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(json_reply(recorded(TAPE_URL)))
+    r = await router.start(config(hf))
+    async with r.client() as c:
+        resp = await c.post(f"/models/{SST2}", json={"inputs": "I like you. I love you.", "options": {}})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-inference-provider"] == "hf-inference"
+    assert resp.json()[0][0]["label"] == "POSITIVE"
+    sent = hf.received[0]
+    assert sent.path == f"/hf-inference/models/{SST2}"
+    assert sent.json == {"inputs": "I like you. I love you."}
+    assert sent.headers["Authorization"] == "Bearer hf_test_token_123"
+
+
+async def test_pipeline_route_and_bad_input(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(json_reply([0.9, 0.1]))
+    r = await router.start(config(hf))
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    body = {"inputs": {"source_sentence": "a cat", "sentences": ["a dog", "a car"]}}
+    async with r.client() as c:
+        ok = await c.post(f"/models/{model}/pipeline/sentence-similarity", json=body)
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == [0.9, 0.1]
+        assert hf.received[0].path == f"/hf-inference/models/{model}/pipeline/sentence-similarity"
+        bad = await c.post(f"/models/{SST2}", json={"inputs": "x", "parameters": {"top_k": "two"}})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["param"] == "parameters.top_k"
+        unknown_task = await c.post(f"/models/{SST2}?task=teleportation", json={"inputs": "x"})
+        assert unknown_task.status_code == 400 and "teleportation" in unknown_task.json()["error"]["message"]
+        unknown_model = await c.post("/models/nobody/nothing", json={"inputs": "x"})
+        assert unknown_model.status_code == 404
+    assert hf.hits == 1  # bad requests never reached the provider
+
+
+async def test_malformed_provider_answer_is_a_502(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(json_reply({"unexpected": True}))
+    r = await router.start(config(hf))
+    async with r.client() as c:
+        resp = await c.post(f"/models/{SST2}", json={"inputs": "x"})
+    assert resp.status_code == 502
+    assert resp.json()["error"]["providers"][0]["provider"] == "hf-inference"
+
+
+async def test_huggingface_hub_client_against_the_task_route(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(json_reply(recorded(TAPE_URL)))
+    r = await router.start(config(hf))
+
+    def call() -> list:
+        client = InferenceClient(model=f"{r.url}/models/{SST2}", api_key="unused")
+        return client.text_classification("I like you. I love you.")
+
+    out = await asyncio.to_thread(call)
+    assert out[0].label == "POSITIVE" and out[0].score > 0.99
