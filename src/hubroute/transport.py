@@ -99,6 +99,18 @@ class UpstreamResponse:
         finally:
             self._resp.release()
 
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body as it arrives, in whatever pieces the network delivers."""
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout(f"{self.provider} went silent while answering", provider=self.provider) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderConnectionError(
+                f"{self.provider} connection broke while answering: {exc.__class__.__name__}", provider=self.provider
+            ) from exc
+
     async def event_batches(self) -> AsyncGenerator[SSEBatch, None]:
         """Server-sent events as they arrive, grouped by network read: every complete event that one
         read delivered comes in one batch, so the relay can forward them in one write. Tolerates

@@ -136,6 +136,8 @@ class App:
                 if path.startswith(prefix) and len(path) > len(prefix) and m == method:
                     found = (label, handler, needs_auth)
                     break
+        if found is None and method in ("POST", "GET") and routes.provider_of(self, path):
+            found = ("passthrough", routes.passthrough, True)
         route = found[0] if found else "unknown"
         ctx = Ctx(request_id, method, path, route, headers=headers, query=scope.get("query_string", b""))
         self.inflight += 1

@@ -1,0 +1,65 @@
+"""`/{provider}/{provider route}`: the provider-native routes that `huggingface_hub` and
+`@huggingface/inference` send to Hugging Face's router when called with an HF token.
+
+The caller is authenticated as on every route; its credential is then swapped for the provider's
+(its own key, or the HF token through Hugging Face's router, as for routed requests), and the body,
+the query and the answer pass through unchanged, streamed both ways as they come. Provider errors
+keep the provider's status and body, as Hugging Face's router does; failures of our own (no
+credentials, connection refused, timeout) are OpenAI-shaped errors like everywhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from hubroute.errors import InvalidRequest, NotSupported
+from hubroute.providers import HttpRequest
+from hubroute.server.asgi import Ctx, Scope, read_body
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+
+#: request headers forwarded to the provider (the rest, credentials first of all, are not)
+_FORWARD = (b"content-type", b"accept", b"x-wait-for-model", b"x-use-cache", b"prefer")
+#: response headers relayed to the client
+_RELAY = ("content-type", "content-disposition", "retry-after", "x-request-id")
+
+
+def provider_of(app: App, path: str) -> str | None:
+    """The provider a `/{provider}/...` path names, if it names one this router knows."""
+    name = path[1:].partition("/")[0]
+    return name if name in app.upstreams.providers else None
+
+
+async def passthrough(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+    name, _, route = ctx.path[1:].partition("/")
+    if not route or any(part in ("", ".", "..") for part in route.split("/")):
+        raise InvalidRequest(f"'{ctx.path}' is not a provider route", param="path")
+    provider = app.upstreams.provider(name)
+    endpoint = app.upstreams.endpoint(name)
+    if provider is None or endpoint is None:
+        raise NotSupported(f"Provider '{name}' is not available here: {app.upstreams.why_unreachable(name)}",
+                           param="provider")
+    ctx.provider = name
+    body = await read_body(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
+    headers = {k.decode(): v.decode(errors="replace") for k, v in ctx.headers.items() if k in _FORWARD}
+    if endpoint.api_key:
+        scheme = "Bearer" if endpoint.via_hf else provider.auth_scheme
+        headers["authorization"] = f"{scheme} {endpoint.api_key}"
+    headers.update(provider.extra_headers)
+    url = f"{endpoint.base_url.rstrip('/')}/{route}"
+    if ctx.query:
+        url += "?" + ctx.query.decode(errors="replace")
+
+    resp = await app.transport.open(HttpRequest(ctx.method, url, headers, body), name, app.router.timeouts)
+    try:
+        ctx.ttfb = time.perf_counter() - resp.started
+        relay = [(k.encode(), resp.headers[k].encode()) for k in _RELAY if k in resp.headers]
+        ctx.status = resp.status
+        await send({"type": "http.response.start", "status": resp.status, "headers": ctx.response_headers(relay)})
+        async for chunk in resp.chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        await resp.release()
