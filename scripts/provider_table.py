@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hubroute.providers import CHAT, REGISTRY, TEXT_GENERATION
+from hubroute.providers import CHAT, EMBEDDINGS, REGISTRY, TEXT_GENERATION
 
+NONE = "\N{EN DASH}"  # an empty cell
 SCHEMA = {
     "native": "as sent",
     "json_object": "→ json_object",
@@ -15,8 +16,9 @@ SCHEMA = {
 
 def table() -> str:
     rows = [
-        "| provider | chat route | `/v1/completions` route | via HF token | own key (env) | json_schema | quirks |",
-        "|---|---|---|---|---|---|---|",
+        "| provider | chat route | `/v1/completions` route | `/v1/embeddings` route | via HF token | own key (env) "
+        "| json_schema | quirks |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, p in sorted(REGISTRY.items()):
         quirks = []
@@ -31,11 +33,13 @@ def table() -> str:
         if p.drop_stream_options:
             quirks.append("no `stream_options`")
         rows.append(
-            f"| {name} | `{p.routes.get(CHAT, '–')}` | "
-            f"{'`' + p.routes[TEXT_GENERATION] + '`' if TEXT_GENERATION in p.routes else '–'} | "
+            f"| {name} | `{p.routes.get(CHAT, NONE)}` | "
+            f"{'`' + p.routes[TEXT_GENERATION] + '`' if TEXT_GENERATION in p.routes else NONE} | "
+            f"{'`' + p.routes[EMBEDDINGS] + '`' if EMBEDDINGS in p.routes else NONE}"
+            f"{' (HF shape)' if EMBEDDINGS in p.routes and p.embeddings_shape == 'hf' else ''} | "
             f"{'yes' if p.hf_routed else 'no'} | "
             f"{', '.join(f'`{k}`' for k in p.env_keys) or 'HF token only'} | {SCHEMA[p.json_schema_mode]} | "
-            f"{'; '.join(quirks) or '–'} |"
+            f"{'; '.join(quirks) or NONE} |"
         )
     return "\n".join(rows)
 

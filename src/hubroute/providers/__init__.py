@@ -6,7 +6,7 @@ a provider's name.
 
 from __future__ import annotations
 
-from hubroute.providers._base import CHAT, TEXT_GENERATION, Endpoint, HttpRequest, Provider, Target
+from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Endpoint, HttpRequest, Provider, Target
 from hubroute.providers._openai_compat import OpenAICompatible
 from hubroute.providers.baseten import Baseten
 from hubroute.providers.cerebras import Cerebras
@@ -55,6 +55,7 @@ REGISTRY: dict[str, Provider] = {
 
 __all__ = [
     "CHAT",
+    "EMBEDDINGS",
     "REGISTRY",
     "TEXT_GENERATION",
     "Endpoint",

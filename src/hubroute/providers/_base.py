@@ -13,7 +13,9 @@ no network I/O and no sleeping here; `hubroute.transport` does all I/O.
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -24,6 +26,7 @@ from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 
 CHAT = "conversational"
 TEXT_GENERATION = "text-generation"
+EMBEDDINGS = "feature-extraction"
 
 #: how `response_format: {type: json_schema, json_schema: {schema}}` is sent:
 #:   native                   unchanged (OpenAI's shape)
@@ -104,6 +107,8 @@ class Provider:
     reasoning_key: ClassVar[str | None] = None
     #: body keys the provider rejects, removed before sending
     unsupported_params: ClassVar[frozenset[str]] = frozenset()
+    #: the wire shape of its feature-extraction route: OpenAI's /v1/embeddings, or HF's {"inputs"}
+    embeddings_shape: ClassVar[Literal["openai", "hf"]] = "openai"
 
     def __init__(self, *, name: str | None = None, base_url: str | None = None) -> None:
         if name is not None:
@@ -187,7 +192,38 @@ class Provider:
     def build_task(self, task: str, payload: bytes, target: Target) -> HttpRequest:
         """A Hugging Face task request (`{"inputs", "parameters"}`, already validated and encoded)
         for one of the classic tasks, sent as JSON to the task's route."""
+        if task == EMBEDDINGS and self.embeddings_shape == "openai":
+            return self.build_embeddings({"input": orjson.loads(payload)["inputs"]}, target)
         return HttpRequest("POST", self.url(task, target), self.headers(target), payload)
+
+    def task_answer(self, task: str, data: Any) -> Any:
+        """The provider's answer in the HF task's output shape (embeddings: a vector per input)."""
+        if task == EMBEDDINGS and self.embeddings_shape == "openai":
+            return [item["embedding"] for item in self.check_embeddings(data)["data"]]
+        return data
+
+    # --- embeddings (OpenAI's /v1/embeddings) -----------------------------------------------------
+    def build_embeddings(self, body: dict[str, Any], target: Target) -> HttpRequest:
+        if self.embeddings_shape == "hf":
+            payload: dict[str, Any] = {"inputs": body["input"]}
+        else:
+            payload = {**body, "model": target.provider_model}
+        return HttpRequest("POST", self.url(EMBEDDINGS, target), self.headers(target), orjson.dumps(payload))
+
+    def check_embeddings(
+        self, data: Any, *, inputs: Any = None, model: str = "", encoding: str = "float"
+    ) -> dict[str, Any]:
+        """The answer as OpenAI's embeddings object, checked; HF's nested lists are converted."""
+        if self.embeddings_shape == "hf":
+            return _openai_embeddings(self.name, data, inputs, model, encoding)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("embedding"), (list, str)) for i in items
+        ):
+            raise ProviderResponseError(f"{self.name} answered embeddings without a 'data' list of embeddings",
+                                        provider=self.name, status_code=200)
+        answer: dict[str, Any] = data
+        return answer
 
     def adapt_chat_payload(self, payload: dict[str, Any], target: Target) -> None:
         """Hook for the rare provider whose body differs beyond the flags. Mutates in place."""
@@ -239,6 +275,29 @@ class Provider:
                 if isinstance(delta, dict):
                     _rename(delta, self.reasoning_key, "reasoning")
         return obj
+
+
+def _openai_embeddings(provider: str, data: Any, inputs: Any, model: str, encoding: str) -> dict[str, Any]:
+    """HF's feature-extraction answer (a vector, or a vector per input) as OpenAI's object; with
+    `encoding="base64"`, each vector as little-endian float32 bytes in base64, as OpenAI sends it."""
+    vectors = [data] if isinstance(inputs, str) else data
+    if not isinstance(vectors, list) or not all(
+        isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v) for v in vectors
+    ):
+        raise ProviderResponseError(
+            f"{provider} did not answer one pooled vector per input (a token-level model?)",
+            provider=provider, status_code=200,
+        )
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i,
+             "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if encoding == "base64" else v}
+            for i, v in enumerate(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }
 
 
 def _rename(obj: dict[str, Any], old: str, new: str) -> None:

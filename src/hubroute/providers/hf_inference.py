@@ -23,3 +23,4 @@ class HFInference(Provider):
         "sentence-similarity": "/models/{model}/pipeline/sentence-similarity",
     }
     json_schema_mode = "json_object_with_value"
+    embeddings_shape = "hf"

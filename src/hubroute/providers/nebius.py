@@ -1,6 +1,6 @@
 """Nebius AI Studio: sold directly, no longer routed by Hugging Face."""
 
-from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider
+from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Provider
 
 
 class Nebius(Provider):
@@ -8,4 +8,4 @@ class Nebius(Provider):
     base_url = "https://api.studio.nebius.ai"
     env_keys = ("NEBIUS_API_KEY",)
     hf_routed = False
-    routes = {CHAT: "/v1/chat/completions", TEXT_GENERATION: "/v1/completions"}
+    routes = {CHAT: "/v1/chat/completions", TEXT_GENERATION: "/v1/completions", EMBEDDINGS: "/v1/embeddings"}

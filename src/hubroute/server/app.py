@@ -39,6 +39,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler, bool]] = {
     ("POST", "/chat/completions"): ("chat", routes.chat_completions, True),
     ("POST", "/v1/completions"): ("completions", routes.completions, True),
     ("POST", "/completions"): ("completions", routes.completions, True),
+    ("POST", "/v1/embeddings"): ("embeddings", routes.embeddings, True),
+    ("POST", "/embeddings"): ("embeddings", routes.embeddings, True),
     ("GET", "/v1/models"): ("models", routes.list_models, True),
     ("GET", "/models"): ("models", routes.list_models, True),
     ("GET", "/health"): ("health", routes.health, False),
@@ -169,7 +171,7 @@ class App:
             self.inflight -= 1
             elapsed = time.perf_counter() - ctx.started
             self.metrics.request_done(route, ctx.model or "unknown", ctx.provider or "none", ctx.status,
-                                      elapsed if route in ("chat", "completions", "task") else None)
+                                      elapsed if route in ("chat", "completions", "embeddings", "task") else None)
             if self.access_log:
                 access_log(ctx, elapsed)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
+import orjson
+
 from hubroute.errors import InvalidRequest, ModelNotFound, NotSupported
 from hubroute.providers import HttpRequest, Target
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
@@ -59,12 +61,14 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
         return t.provider.build_task(task, payload, t)
 
     def check(t: Target, data: Any) -> Any:
-        types.parse_output(task, data, provider=t.name)
-        return data
+        answer = t.provider.task_answer(task, data)
+        types.parse_output(task, answer, provider=t.name)
+        return answer
 
     answer = await app.router.send(plan, build, check)
     ctx.provider = answer.target.name
     ctx.ttfb = answer.ttfb
     ctx.attempts = len(answer.errors) + 1
     app.metrics.first_byte(answer.target.name, answer.ttfb)
-    await send_bytes(send, ctx, 200, answer.body)
+    # the checked answer, in the task's shape whatever the provider's wire format was
+    await send_bytes(send, ctx, 200, orjson.dumps(answer.data))
