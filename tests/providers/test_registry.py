@@ -14,7 +14,7 @@ from hubroute.providers import CHAT, REGISTRY, TEXT_GENERATION, Endpoint, Provid
 from hubroute.providers._base import JsonSchemaMode
 from hubroute.types import TASKS
 
-from .helpers import HF_ROUTER, JSON_SCHEMA_FORMAT, target
+from .helpers import HF_ROUTER, JSON_SCHEMA_FORMAT, target, via_hf
 
 SECRET = "sk-SECRET-4e5f6a7b8c9d"
 HF_SECRET = "hf_SECRET4e5f6a7b8c9d"
@@ -197,3 +197,18 @@ def test_standard_chunks_pass_through(p: Provider):
     chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi", "reasoning": "r"}}]}
     assert p.adapt_chunk(orjson.loads(orjson.dumps(chunk))) == chunk
     assert p.rewrites_chunks is (p.reasoning_key is not None)
+
+
+@each
+def test_embeddings_requests_follow_the_declared_shape(p: Provider):
+    if not p.supports("feature-extraction"):
+        return
+    t = target(p, via_hf(p), task="feature-extraction")
+    req = p.build_embeddings({"model": "org/Some-Model", "input": ["a", "b"], "encoding_format": "float"}, t)
+    assert req.url == f"{HF_ROUTER}/{p.name}{p.route('feature-extraction', t)}"
+    body = orjson.loads(req.body or b"")
+    if p.embeddings_shape == "hf":
+        assert body == {"inputs": ["a", "b"]}
+    else:
+        assert body == {"model": "provider-model-id", "input": ["a", "b"], "encoding_format": "float"}
+        assert req.url.endswith("/embeddings")
