@@ -78,10 +78,11 @@ class UpstreamResponse:
         return self._resp.content.at_eof()
 
     async def read(self, limit: int) -> bytes:
+        """The whole body, at most `limit` bytes; releases the response."""
         try:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in self._resp.content.iter_chunked(65536):
+            async for chunk in self.chunks():
                 size += len(chunk)
                 if size > limit:
                     raise ProviderResponseError(
@@ -90,12 +91,6 @@ class UpstreamResponse:
                     )
                 chunks.append(chunk)
             return b"".join(chunks)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeout(f"{self.provider} stopped sending its answer", provider=self.provider) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"{self.provider} connection broke while reading: {exc.__class__.__name__}", provider=self.provider
-            ) from exc
         finally:
             self._resp.release()
 
@@ -116,25 +111,18 @@ class UpstreamResponse:
         read delivered comes in one batch, so the relay can forward them in one write. Tolerates
         `data:x` without the space and CRLF / CR line ends."""
         buffer = b""
-        try:
-            async for chunk in self._resp.content.iter_any():
-                buffer += chunk
-                end = _last_event_end(buffer)
-                if end:
-                    events = parse_sse(buffer[:end])
-                    buffer = buffer[end:]
-                    if events:
-                        yield events
-            if buffer.strip():
-                events = parse_sse(buffer)
+        async for chunk in self.chunks():
+            buffer += chunk
+            end = _last_event_end(buffer)
+            if end:
+                events = parse_sse(buffer[:end])
+                buffer = buffer[end:]
                 if events:
                     yield events
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeout(f"{self.provider} stream went silent", provider=self.provider) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"{self.provider} stream broke: {exc.__class__.__name__}", provider=self.provider
-            ) from exc
+        if buffer.strip():
+            events = parse_sse(buffer)
+            if events:
+                yield events
 
     async def close(self) -> None:
         """Drop the response; an unread body closes its connection."""

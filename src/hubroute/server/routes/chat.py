@@ -20,6 +20,7 @@ from hubroute.errors import ProviderError
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.routing.router import Answer, Plan, StreamAnswer, stream_error
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
+from hubroute.server.routes.common import record
 from hubroute.server.routes.validate import validate_chat, validate_completion
 from hubroute.transport import SSEBatch
 
@@ -174,10 +175,7 @@ def _wants_usage(body: dict[str, Any]) -> bool:
 
 
 def _record(app: App, ctx: Ctx, answer: Answer) -> None:
-    ctx.provider = answer.target.name
-    ctx.ttfb = answer.ttfb
-    ctx.attempts = len(answer.errors) + 1
-    app.metrics.first_byte(answer.target.name, answer.ttfb)
+    record(app, ctx, answer)
     usage = answer.data.get("usage") if isinstance(answer.data, dict) else None
     _usage(app, ctx, answer.target, usage)
 

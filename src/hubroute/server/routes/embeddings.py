@@ -11,6 +11,7 @@ import orjson
 from hubroute.errors import InvalidRequest
 from hubroute.providers import EMBEDDINGS, HttpRequest, Target
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
+from hubroute.server.routes.common import record
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -45,8 +46,5 @@ async def embeddings(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) 
                                            encoding=body.get("encoding_format", "float"))
 
     answer = await app.router.send(plan, build, check)
-    ctx.provider = answer.target.name
-    ctx.ttfb = answer.ttfb
-    ctx.attempts = len(answer.errors) + 1
-    app.metrics.first_byte(answer.target.name, answer.ttfb)
+    record(app, ctx, answer)
     await send_bytes(send, ctx, 200, orjson.dumps(answer.data))

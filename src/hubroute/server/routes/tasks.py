@@ -19,6 +19,7 @@ import orjson
 from hubroute.errors import InvalidRequest, ModelNotFound, NotSupported
 from hubroute.providers import HttpRequest, Target
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
+from hubroute.server.routes.common import record
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -66,9 +67,6 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
         return answer
 
     answer = await app.router.send(plan, build, check)
-    ctx.provider = answer.target.name
-    ctx.ttfb = answer.ttfb
-    ctx.attempts = len(answer.errors) + 1
-    app.metrics.first_byte(answer.target.name, answer.ttfb)
+    record(app, ctx, answer)
     # the checked answer, in the task's shape whatever the provider's wire format was
     await send_bytes(send, ctx, 200, orjson.dumps(answer.data))
