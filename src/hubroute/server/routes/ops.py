@@ -16,7 +16,7 @@ async def health(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> N
     await send_json(send, ctx, 200, {
         "status": "ok",
         "version": __version__,
-        "inflight": app.inflight,
+        "inflight": app.inflight - 1,  # not counting this health check
         "open_circuits": [f"{p}/{m}" for p, m in app.health.open_circuits()],
     })
 
