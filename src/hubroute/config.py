@@ -21,6 +21,7 @@ import msgspec
 import yaml
 
 from hubroute.errors import ConfigError
+from hubroute.inputs.fetch import InputSettings
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_HF_ROUTER = "https://router.huggingface.co"
@@ -126,6 +127,9 @@ class RoutingSettings(_Strict):
 
 
 class Settings(_Strict):
+    """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
+    (size, time, and the address rules that keep the router from fetching private addresses)."""
+
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     huggingface: HuggingFaceSettings = msgspec.field(default_factory=HuggingFaceSettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
@@ -134,6 +138,7 @@ class Settings(_Strict):
     #: alias -> model name (`org/model`, `org/model:provider`, `org/model:cheapest`, ...)
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    inputs: InputSettings = msgspec.field(default_factory=InputSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod

@@ -88,3 +88,53 @@ async def test_huggingface_hub_client_against_the_task_route(mocks: Mocks, route
 
     out = await asyncio.to_thread(call)
     assert out[0].label == "POSITIVE" and out[0].score > 0.99
+
+
+VIT = "google/vit-base-patch16-224"
+VIT_URL = f"https://router.huggingface.co/hf-inference/models/{VIT}"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def image_config(hf: MockProvider) -> str:
+    return f"""
+huggingface: {{token: hf_test_token_123, base_url: "{hf.url}", live_catalog: false}}
+models:
+  - id: {VIT}
+    task: image-classification
+    providers: [{{provider: hf-inference}}]
+"""
+
+
+async def test_image_input_as_raw_body_data_uri_and_refused_private_url(mocks: Mocks, router: RouterFactory) -> None:
+    import base64
+
+    hf = await mocks.start("hf")
+    hf.default = json_reply(recorded(VIT_URL))
+    r = await router.start(image_config(hf))
+    async with r.client() as c:
+        raw = await c.post(f"/models/{VIT}", content=PNG, headers={"content-type": "image/png"})
+        uri = "data:image/png;base64," + base64.b64encode(PNG).decode()
+        with_params = await c.post(f"/models/{VIT}", json={"inputs": uri, "parameters": {"top_k": 2}})
+        private = await c.post(f"/models/{VIT}", json={"inputs": f"{hf.url}/cat.png"})
+        text = await c.post(f"/models/{VIT}", json={"inputs": "a photo of a cat"})
+    assert raw.status_code == 200, raw.text
+    assert raw.json()[0]["label"].startswith("cheetah")
+    assert hf.received[0].body == PNG and hf.received[0].headers["Content-Type"] == "image/png"
+    assert with_params.status_code == 200, with_params.text
+    assert hf.received[1].json == {"inputs": base64.b64encode(PNG).decode(), "parameters": {"top_k": 2}}
+    assert private.status_code == 400 and private.json()["error"]["param"] == "inputs"  # 127.0.0.1: refused
+    assert text.status_code == 400 and text.json()["error"]["param"] == "inputs"
+    assert hf.hits == 2
+
+
+async def test_huggingface_hub_image_classification(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(json_reply(recorded(VIT_URL)))
+    r = await router.start(image_config(hf))
+
+    def call() -> list:
+        return InferenceClient(model=f"{r.url}/models/{VIT}", api_key="unused").image_classification(PNG)
+
+    out = await asyncio.to_thread(call)
+    assert out[0].label.startswith("cheetah")
+    assert hf.received[0].body == PNG

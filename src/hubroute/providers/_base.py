@@ -189,12 +189,16 @@ class Provider:
             stream=bool(payload.get("stream")),
         )
 
-    def build_task(self, task: str, payload: bytes, target: Target) -> HttpRequest:
-        """A Hugging Face task request (`{"inputs", "parameters"}`, already validated and encoded)
-        for one of the classic tasks, sent as JSON to the task's route."""
+    def build_task(
+        self, task: str, payload: bytes, target: Target, content_type: str = "application/json"
+    ) -> HttpRequest:
+        """A Hugging Face task request for one of the classic tasks: `{"inputs", "parameters"}`
+        (validated and encoded), or a binary input's raw bytes with their content type."""
         if task == EMBEDDINGS and self.embeddings_shape == "openai":
             return self.build_embeddings({"input": orjson.loads(payload)["inputs"]}, target)
-        return HttpRequest("POST", self.url(task, target), self.headers(target), payload)
+        headers = self.headers(target)
+        headers["content-type"] = content_type
+        return HttpRequest("POST", self.url(task, target), headers, payload)
 
     def task_answer(self, task: str, data: Any) -> Any:
         """The provider's answer in the HF task's output shape (embeddings: a vector per input)."""

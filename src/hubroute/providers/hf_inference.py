@@ -6,10 +6,13 @@ sentence-similarity go through their explicit pipeline route, as HF's clients se
 from hubroute.providers._base import CHAT, Provider
 
 _MODEL = "/models/{model}"
-#: the JSON-in, JSON-out classic tasks (binary inputs and outputs come with the tasks issue)
+#: the classic tasks with a JSON answer: text in, or an image / audio in (raw bytes, or base64 in
+#: `inputs` when there are parameters); tasks answering with media come with the tasks issue
 _JSON_TASKS = (
     "fill-mask", "question-answering", "summarization", "table-question-answering", "text-classification",
     "token-classification", "translation", "zero-shot-classification",
+    "audio-classification", "automatic-speech-recognition", "image-classification", "image-segmentation",
+    "image-to-text", "object-detection", "zero-shot-image-classification",
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
 from hubroute.errors import HubrouteError, InvalidRequest, ProviderError
+from hubroute.inputs import Fetcher
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Router
 from hubroute.routing.upstreams import Upstreams
@@ -78,6 +79,7 @@ class App:
         self.auth: Authenticator = authenticator or MasterKeyAuth(settings.server.master_key)
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
+        self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
         self.access_log = settings.server.access_log
         self.inflight = 0
 
@@ -103,6 +105,7 @@ class App:
         if close is not None:
             await close()  # cancel Hub look-ups still running
         await self.transport.close()
+        await self.fetcher.aclose()
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
