@@ -75,6 +75,8 @@ def test_env_defaults_fill_token_master_key_and_hub() -> None:
         ("routing: {default_policy: random}", "routing.default_policy", "invalid enum"),
         ("routing: {timeouts: {connect: 0}}", "routing.timeouts.connect", "positive"),
         ("model_list: [{model_name: a}]", "model_list[0].litellm_params", "required"),
+        ("inputs: {max_byte: 10}", "inputs.max_byte", "unknown key"),
+        ("inputs: {allow_private: maybe}", "inputs.allow_private", "expected `bool`"),
     ],
 )
 def test_bad_config_names_key_and_problem(text: str, key: str, problem: str) -> None:
