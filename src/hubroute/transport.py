@@ -255,10 +255,7 @@ class Transport:
 
     @staticmethod
     def http_error(reply: Reply) -> ProviderHTTPError:
-        return ProviderHTTPError(
-            provider=reply.provider, status_code=reply.status, body=reply.body[:65536].decode(errors="replace"),
-            retry_after=parse_retry_after(reply.headers.get("retry-after")),
-        )
+        return _http_error(reply.provider, reply.status, reply.headers, reply.body[:65536])
 
     async def open(
         self, req: HttpRequest, provider: str, timeouts: Timeouts, *, timed: bool = True
@@ -299,13 +296,17 @@ class Transport:
     async def error_from(self, resp: UpstreamResponse, limit: int = 65536) -> ProviderHTTPError:
         """Read an error answer and turn it into the matching ProviderHTTPError."""
         try:
-            body = (await resp.read(limit)).decode(errors="replace")
+            body = await resp.read(limit)
         except ProviderError:
-            body = ""
-        return ProviderHTTPError(
-            provider=resp.provider, status_code=resp.status, body=body,
-            retry_after=parse_retry_after(resp.headers.get("retry-after")),
-        )
+            body = b""
+        return _http_error(resp.provider, resp.status, resp.headers, body)
+
+
+def _http_error(provider: str, status: int, headers: Any, body: bytes) -> ProviderHTTPError:
+    return ProviderHTTPError(
+        provider=provider, status_code=status, body=body.decode(errors="replace"),
+        retry_after=parse_retry_after(headers.get("retry-after")),
+    )
 
 
 def _cause(exc: Exception) -> str:

@@ -151,11 +151,14 @@ class Provider:
         return target.endpoint.base_url.rstrip("/") + self.route(task, target)
 
     def headers(self, target: Target) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.extra_headers}
-        key = target.endpoint.api_key
-        if key:
-            scheme = "Bearer" if target.endpoint.via_hf else self.auth_scheme
-            headers["authorization"] = f"{scheme} {key}"
+        return {"content-type": "application/json", **self.auth_headers(target.endpoint)}
+
+    def auth_headers(self, endpoint: Endpoint) -> dict[str, str]:
+        """The provider's extra headers and its credential (always Bearer through HF's router)."""
+        headers = dict(self.extra_headers)
+        if endpoint.api_key:
+            scheme = "Bearer" if endpoint.via_hf else self.auth_scheme
+            headers["authorization"] = f"{scheme} {endpoint.api_key}"
         return headers
 
     def build_chat(self, body: dict[str, Any], target: Target) -> HttpRequest:

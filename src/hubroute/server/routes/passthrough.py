@@ -44,10 +44,7 @@ async def passthrough(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any)
     ctx.provider = name
     body = await read_body(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
     headers = {k.decode(): v.decode(errors="replace") for k, v in ctx.headers.items() if k in _FORWARD}
-    if endpoint.api_key:
-        scheme = "Bearer" if endpoint.via_hf else provider.auth_scheme
-        headers["authorization"] = f"{scheme} {endpoint.api_key}"
-    headers.update(provider.extra_headers)
+    headers.update(provider.auth_headers(endpoint))
     url = f"{endpoint.base_url.rstrip('/')}/{route}"
     if ctx.query:
         url += "?" + ctx.query.decode(errors="replace")
