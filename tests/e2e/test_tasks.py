@@ -14,17 +14,16 @@ SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 TAPE_URL = f"https://router.huggingface.co/hf-inference/models/{SST2}"
 
 
-def config(hf: MockProvider) -> str:
+def config(hf: MockProvider, models: dict[str, str] | None = None) -> str:
+    """hf-inference through a mock HF router, serving `models` (id -> task)."""
+    models = models or {SST2: "text-classification", "sentence-transformers/all-MiniLM-L6-v2": "sentence-similarity"}
+    entries = "".join(
+        f"  - {{id: {m}, task: {t}, providers: [{{provider: hf-inference}}]}}\n" for m, t in models.items()
+    )
     return f"""
 huggingface: {{token: hf_test_token_123, base_url: "{hf.url}", live_catalog: false}}
 models:
-  - id: {SST2}
-    task: text-classification
-    providers: [{{provider: hf-inference}}]
-  - id: sentence-transformers/all-MiniLM-L6-v2
-    task: sentence-similarity
-    providers: [{{provider: hf-inference}}]
-"""
+{entries}"""
 
 
 def recorded(url: str) -> bytes:
@@ -96,13 +95,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def image_config(hf: MockProvider) -> str:
-    return f"""
-huggingface: {{token: hf_test_token_123, base_url: "{hf.url}", live_catalog: false}}
-models:
-  - id: {VIT}
-    task: image-classification
-    providers: [{{provider: hf-inference}}]
-"""
+    return config(hf, {VIT: "image-classification"})
 
 
 async def test_image_input_as_raw_body_data_uri_and_refused_private_url(mocks: Mocks, router: RouterFactory) -> None:
