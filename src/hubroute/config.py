@@ -126,6 +126,21 @@ class RoutingSettings(_Strict):
     circuit_breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
 
 
+class JobSettings(_Strict):
+    """Bounds of the tasks a provider runs as a job (submit, poll its status, fetch the result):
+    fal-ai's queue, replicate's predictions, black-forest-labs, video generation..."""
+
+    #: seconds before the first status poll; each wait then grows by half, up to `max_poll_interval`
+    poll_interval: float = 1.0
+    max_poll_interval: float = 10.0
+    #: seconds one job may take from submission to result, and the most status polls it may use;
+    #: beyond either the attempt fails as a timeout (and the next provider is tried)
+    max_wait: float = 600.0
+    max_polls: int = 600
+    #: largest result accepted (a generated image, audio or video, or a downloaded result URL)
+    max_result_bytes: int = 512 * 1024 * 1024
+
+
 class Settings(_Strict):
     """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
     (size, time, and the address rules that keep the router from fetching private addresses)."""
@@ -138,6 +153,7 @@ class Settings(_Strict):
     #: alias -> model name (`org/model`, `org/model:provider`, `org/model:cheapest`, ...)
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inputs: InputSettings = msgspec.field(default_factory=InputSettings)
 
     # ---------------------------------------------------------------------------------------------
@@ -200,6 +216,9 @@ class Settings(_Strict):
         for key in ("connect", "first_byte", "idle"):
             if getattr(self.routing.timeouts, key) <= 0:
                 raise ConfigError(f"routing.timeouts.{key}", "must be positive")
+        for key in ("poll_interval", "max_poll_interval", "max_wait", "max_polls", "max_result_bytes"):
+            if getattr(self.jobs, key) <= 0:
+                raise ConfigError(f"jobs.{key}", "must be positive")
         for name, prov in self.providers.items():
             if prov.type == "openai-compatible" and not prov.base_url:
                 raise ConfigError(f"providers.{name}.base_url", "is required for an openai-compatible provider")

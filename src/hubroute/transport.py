@@ -36,6 +36,8 @@ from hubroute.errors import (
     ProviderResponseError,
     ProviderTimeout,
 )
+from hubroute.inputs.decode import Binary
+from hubroute.inputs.spool import blob_bytes
 
 if TYPE_CHECKING:
     from hubroute.providers import HttpRequest
@@ -212,7 +214,7 @@ class Transport:
         started = time.perf_counter()
         builder = self.client.request(req.method, req.url).headers(req.headers)
         if req.body is not None:
-            builder = builder.body_bytes(req.body)
+            builder = builder.body_bytes(req.body if isinstance(req.body, bytes) else blob_bytes(req.body))
         request = builder.build_streamed()  # streamed, so that the size limit holds while reading
         try:
             async with asyncio.timeout(timeouts.first_byte):
@@ -267,9 +269,11 @@ class Transport:
         """
         started = time.perf_counter()
         timeout = _client_timeout(timeouts.connect, timeouts.idle)
+        data, headers = _payload(req)
         try:
             request = self.session.request(
-                req.method, req.url, data=req.body, headers=req.headers, timeout=timeout, allow_redirects=False,
+                req.method, req.url, data=data, headers=headers, timeout=timeout,
+                allow_redirects=req.follow_redirects,
             )
             if timed:
                 async with asyncio.timeout(timeouts.first_byte):
@@ -300,6 +304,17 @@ class Transport:
         except ProviderError:
             body = b""
         return _http_error(resp.provider, resp.status, resp.headers, body)
+
+
+def _payload(req: HttpRequest) -> tuple[Any, dict[str, str]]:
+    """The body as aiohttp takes it: a spooled upload goes as chunks read from its file, with its
+    Content-Length (so it is not sent chunked, which some providers refuse)."""
+    body = req.body
+    if body is None or isinstance(body, bytes):
+        return body, req.headers
+    if isinstance(body, Binary):
+        return body.data, req.headers
+    return body.chunks(), {**req.headers, "content-length": str(body.size)}
 
 
 def _http_error(provider: str, status: int, headers: Any, body: bytes) -> ProviderHTTPError:

@@ -1,7 +1,12 @@
+import base64
+
+import orjson
 import pytest
 
 from hubroute.errors import NotSupported, ProviderResponseError
+from hubroute.inputs import Binary
 from hubroute.providers import REGISTRY, TEXT_GENERATION
+from hubroute.providers._jobs import Done, TaskCall
 
 from .helpers import HF_KEY, JSON_SCHEMA_FORMAT, SCHEMA, chat, replay, sent, target, via_hf
 from .tapes import tapes
@@ -52,11 +57,24 @@ def test_recorded_error_bodies_are_refused():
 def test_classic_tasks_post_the_hf_payload_to_the_model_route():
     model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
     t = target(P, via_hf(P), model=model, provider_model=model, task="text-classification")
-    req = P.build_task("text-classification", b'{"inputs":"I like you"}', t)
+    step = P.start_task(TaskCall("text-classification", "I like you"), t)
+    req = step.request
     assert req.url == ("https://router.huggingface.co/hf-inference/models/"
                        "distilbert/distilbert-base-uncased-finetuned-sst-2-english")
     assert req.body == b'{"inputs":"I like you"}' and req.headers["authorization"] == f"Bearer {HF_KEY}"
-    fe = P.build_task("feature-extraction", b'{"inputs":"x"}', t)
+    assert step.parse([{"label": "POSITIVE", "score": 0.9}]) == Done([{"label": "POSITIVE", "score": 0.9}])
+    fe = P.start_task(TaskCall("feature-extraction", "x"), t).request
     assert fe.url.endswith("/models/distilbert/distilbert-base-uncased-finetuned-sst-2-english"
                            "/pipeline/feature-extraction")
-    assert P.supports("sentence-similarity") and not P.supports("text-to-image")
+    assert P.supports("sentence-similarity") and P.supports("text-to-image")
+
+
+def test_binary_inputs_go_raw_alone_and_base64_beside_parameters():
+    t = target(P, via_hf(P), model="m/i2i", provider_model="m/i2i", task="image-to-image")
+    png = Binary(b"\x89PNG\r\n\x1a\n...", "image/png")
+    alone = P.start_task(TaskCall("image-to-image", png), t).request
+    assert alone.body is png and alone.headers["content-type"] == "image/png"
+    with_params = P.start_task(TaskCall("image-to-image", png, {"prompt": "a cat"}), t).request
+    assert with_params.headers["content-type"] == "application/json"
+    assert orjson.loads(with_params.body) == {"inputs": base64.b64encode(png.data).decode(),
+                                              "parameters": {"prompt": "a cat"}}

@@ -9,6 +9,8 @@ no network I/O and no sleeping here; `hubroute.transport` does all I/O.
     build_completion(body, target)  -> HttpRequest    (OpenAI /v1/completions)
     check_chat(data)                -> data           (validate / normalise a non-streamed answer)
     adapt_chunk(obj)                -> obj            (normalise one streamed chunk, if flagged)
+    start_task(call, target)        -> Next           (any other task: the first step of the exchange,
+                                                       see `_jobs`: submit, poll, download)
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
+from hubroute.inputs.spool import Blob
+from hubroute.providers._jobs import Done, Next, TaskCall
 
 CHAT = "conversational"
 TEXT_GENERATION = "text-generation"
@@ -42,8 +46,11 @@ class HttpRequest:
     method: str
     url: str
     headers: dict[str, str]
-    body: bytes | None = None
+    #: bytes, or a binary input sent as it is (a spooled upload goes in chunks, with its length)
+    body: bytes | Blob | None = None
     stream: bool = False
+    #: follow redirects (result downloads only: a provider's API answers are taken as they come)
+    follow_redirects: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -192,16 +199,20 @@ class Provider:
             stream=bool(payload.get("stream")),
         )
 
-    def build_task(
-        self, task: str, payload: bytes, target: Target, content_type: str = "application/json"
-    ) -> HttpRequest:
-        """A Hugging Face task request for one of the classic tasks: `{"inputs", "parameters"}`
-        (validated and encoded), or a binary input's raw bytes with their content type."""
+    def start_task(self, call: TaskCall, target: Target) -> Next:
+        """The first step of a task request. The default speaks Hugging Face's task API (`{"inputs",
+        "parameters"}`, a binary input alone as the raw body) and, for feature-extraction, OpenAI's
+        /v1/embeddings when that is the provider's shape. Providers with their own API for a task
+        override this (and usually dispatch on `call.task`)."""
+        task = call.task
         if task == EMBEDDINGS and self.embeddings_shape == "openai":
-            return self.build_embeddings({"input": orjson.loads(payload)["inputs"]}, target)
-        headers = self.headers(target)
-        headers["content-type"] = content_type
-        return HttpRequest("POST", self.url(task, target), headers, payload)
+            req = self.build_embeddings({"input": call.inputs}, target)
+        else:
+            body, content_type = call.hf_body()
+            headers = self.headers(target)
+            headers["content-type"] = content_type
+            req = HttpRequest("POST", self.url(task, target), headers, body)
+        return Next(req, lambda data: Done(self.task_answer(task, data)))
 
     def task_answer(self, task: str, data: Any) -> Any:
         """The provider's answer in the HF task's output shape (embeddings: a vector per input)."""

@@ -1,8 +1,9 @@
 """From a model name to an answer: plan the candidates, then try them in turn.
 
 `plan()` resolves aliases and suffixes, reads the catalog (live Hub data included), keeps the
-providers this deployment can reach for the task, and orders them by policy. `send()` and `stream()`
-try the candidates with failover:
+providers this deployment can reach for the task, and orders them by policy. `send()`, `stream()`
+and `run_task()` (tasks run as an exchange of steps: see `routing.jobs`) try the candidates with
+failover:
 
 - a connection error, a connect or first-byte timeout, a 429, a 5xx, a 401/403/404 from the provider
   (our credentials or its catalog are wrong, another may be right), or a 2xx that is not valid for
@@ -36,8 +37,10 @@ from hubroute.errors import (
     ProviderTimeout,
 )
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
+from hubroute.providers._jobs import Next
 from hubroute.routing import policy
 from hubroute.routing.health import Health
+from hubroute.routing.jobs import MediaStream, Outcome, run_job
 from hubroute.routing.upstreams import Deployment, Upstreams
 from hubroute.transport import SSEBatch, SSEEvent, Timeouts, Transport, UpstreamResponse
 
@@ -72,6 +75,15 @@ class Answer:
     body: bytes
     data: Any
     ttfb: float
+    errors: list[ProviderError]
+
+
+@dataclass(slots=True)
+class TaskAnswer:
+    target: Target
+    #: the task's JSON output (`Done`), media in memory (`Done(Media)`) or media still arriving
+    outcome: Outcome
+    seconds: float
     errors: list[ProviderError]
 
 
@@ -247,7 +259,8 @@ class Router:
             self.observer.circuit_opened(target)
 
     async def failover(
-        self, plan: Plan, attempt: Callable[[Target, Timeouts], Awaitable[T]], errors: list[ProviderError]
+        self, plan: Plan, attempt: Callable[[Target, Timeouts], Awaitable[T]], errors: list[ProviderError],
+        *, deadline: float | None = None,
     ) -> T:
         """Run `attempt` on each candidate in turn until one succeeds.
 
@@ -256,7 +269,7 @@ class Router:
         NoProviderAvailable carries what each provider said. Failed attempts are appended to
         `errors`. `attempt` must release what it opened when it fails.
         """
-        deadline = time.monotonic() + self.settings.routing.deadline
+        deadline = time.monotonic() + (deadline or self.settings.routing.deadline)
         for target in self._candidates(plan, errors):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -307,6 +320,33 @@ class Router:
             return Answer(target, body, checked, ttfb, errors)
 
         return await self.failover(plan, attempt, errors)
+
+    async def run_task(
+        self, plan: Plan, start: Callable[[Target], Next], check: Callable[[Target, Outcome], Outcome]
+    ) -> TaskAnswer:
+        """A task exchange (submit, poll, download: `routing.jobs`) with failover. `check` validates
+        the outcome (the output's shape, or that media came where media was due) and may replace it.
+        A job may run longer than a chat request: the deadline is the larger of the two bounds."""
+        errors: list[ProviderError] = []
+        jobs = self.settings.jobs
+        deadline = max(self.settings.routing.deadline, jobs.max_wait)
+
+        async def attempt(target: Target, timeouts: Timeouts) -> TaskAnswer:
+            started = time.perf_counter()
+            outcome = await run_job(self.transport, start(target), target.name, timeouts, jobs)
+            try:
+                outcome = check(target, outcome)
+            except BaseException:
+                if isinstance(outcome, MediaStream):
+                    await outcome.close()
+                raise
+            key = (target.name, target.model)
+            self.health.success(key)
+            seconds = time.perf_counter() - started
+            self.health.observe(key, ttfb=seconds, tokens=None, seconds=seconds)
+            return TaskAnswer(target, outcome, seconds, errors)
+
+        return await self.failover(plan, attempt, errors, deadline=deadline)
 
     async def stream(self, plan: Plan, build: Callable[[Target], HttpRequest]) -> StreamAnswer:
         """Open a stream with failover, up to and including its first batch of events."""

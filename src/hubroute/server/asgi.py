@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from hubroute.errors import InvalidRequest
+from hubroute.inputs.spool import SpooledBody
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -80,6 +81,34 @@ async def read_body(receive: Any, limit: int, within: float = 30.0) -> bytes:
         err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
         err.status = 408
         raise err from None
+
+
+async def read_body_spooled(receive: Any, limit: int, within: float = 30.0,
+                            content_type: str | None = None) -> SpooledBody:
+    """Like `read_body`, into a `SpooledBody`: a large upload (audio, an image) is held once, in a
+    temporary file beyond the first megabyte, and sent upstream from there in chunks."""
+    body = SpooledBody(content_type)
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ConnectionAbortedError("client went away")
+                chunk = message.get("body", b"")
+                if chunk:
+                    if body.size + len(chunk) > limit:
+                        raise _too_large(limit)
+                    body.write(chunk)
+                if not message.get("more_body"):
+                    return body.finish()
+    except TimeoutError:
+        body.close()
+        err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
+        err.status = 408
+        raise err from None
+    except BaseException:
+        body.close()
+        raise
 
 
 def _too_large(limit: int) -> InvalidRequest:

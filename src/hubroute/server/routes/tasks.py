@@ -3,40 +3,43 @@ API, with the provider chosen server-side by the same policies and failover as c
 
 The task is the one named by `/pipeline/{task}` or `?task=`, else the model's task in the catalog.
 The provider may be pinned with a `:provider` suffix, `?provider=` or an `X-Inference-Provider`
-header. The body is validated against the task's `<Task>Input` (a 400 names the field) and the
-provider's answer against its `<Task>Output` before it is relayed.
+header. A JSON body is validated against the task's `<Task>Input` (a 400 names the field); binary
+inputs come in it as base64, a data: URI or a URL (fetched under the `inputs:` settings, never from
+private addresses unless allowed), or alone as the raw body with their content type, as HF's
+clients send them. A raw body is spooled (`SpooledBody`), not held in memory more than once.
 
-Binary inputs (image, audio) come as the raw body with their content type, as HF's clients send
-them alone, or in JSON `inputs` as base64, a data: URI or a URL (fetched under `inputs:` settings,
-never from private addresses unless allowed). So far the tasks that answer in JSON.
+Answers: JSON tasks in their output shape; media (an image, audio, a video) as raw bytes with their
+content type, relayed as they arrive from the provider or its result URL.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from hubroute.errors import InvalidRequest, ModelNotFound, NotSupported
-from hubroute.inputs import load_binary, sniff
-from hubroute.inputs.decode import check_size
-from hubroute.providers import HttpRequest, Target
-from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
-from hubroute.server.routes.common import record
+from hubroute import tasks
+from hubroute.errors import InvalidRequest, ModelNotFound
+from hubroute.inputs.spool import SpooledBody
+from hubroute.providers._jobs import Media
+from hubroute.routing.jobs import MediaStream
+from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body_spooled, send_bytes
 
 if TYPE_CHECKING:
+    from hubroute.routing.router import TaskAnswer
     from hubroute.server.app import App
 
 PREFIX = "/models/"
 
 
+def _is_json(content_type: str, body: SpooledBody) -> bool:
+    if content_type:
+        return content_type == "application/json" or content_type.endswith("+json")
+    return body.head(1) == b"{"
+
+
 async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
-    import msgspec
-
-    from hubroute import types  # the task types are loaded on first use, not at start-up
-
     path = unquote(ctx.path[len(PREFIX):])
     model, _, task = path.partition("/pipeline/")
     query = parse_qs(ctx.query.decode(errors="replace"))
@@ -46,50 +49,57 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
         raise InvalidRequest(f"'{model}' is not a model id (org/model)", param="model")
     name = f"{model}:{provider}" if provider and provider != "auto" else model
 
-    body = await read_body(receive, app.max_body, app.body_timeout)
     content_type = ctx.headers.get(b"content-type", b"").partition(b";")[0].strip().lower().decode(errors="replace")
-    if not task:
-        entry = await app.catalog_source.resolve(model)
-        if entry is None:
-            raise ModelNotFound(f"The model '{model}' does not exist or is not served by any inference provider",
-                                param="model")
-        task = entry.task
-    spec = types.get_spec(task)
-    task = spec.task
-    if spec.binary_output or (spec.binary_input and spec.binary_fields != ("inputs",)):
-        raise NotSupported(f"Task '{task}' is not served through the router yet (tasks answering with media, "
-                           "and images inside structured inputs, are being added)", param="task")
-    payload_type = "application/json"
-    is_json = content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{")
-    if spec.binary_input and not is_json:
-        # HF's clients send an image or audio alone as the raw body (huggingface_hub without a type)
-        check_size(body, "inputs", app.fetcher.settings.max_bytes)
-        payload, payload_type = body, content_type or sniff(body) or "application/octet-stream"
-    else:
-        raw = parse_json_object(body)
-        parsed = types.parse_input(task, raw)
-        if spec.binary_input:
-            binary = await load_binary(raw["inputs"], field="inputs", fetcher=app.fetcher)
-            parameters = raw.get("parameters")
-            if parameters:  # base64 in JSON beside the parameters, as HF's API takes them
-                payload = orjson.dumps({"inputs": base64.b64encode(binary.data).decode(), "parameters": parameters})
-            else:
-                payload, payload_type = binary.data, binary.content_type or "application/octet-stream"
+    body = await read_body_spooled(receive, app.max_body, app.body_timeout, content_type or None)
+    try:
+        if not task:
+            entry = await app.catalog_source.resolve(model)
+            if entry is None:
+                raise ModelNotFound(f"The model '{model}' does not exist or is not served by any inference "
+                                    "provider", param="model")
+            task = entry.task
+        task = tasks.spec(task).task
+        if _is_json(content_type, body):
+            call = await tasks.load_call(task, parse_json_object(body.read()), app.fetcher)
         else:
-            payload = msgspec.json.encode(parsed)
+            call = tasks.binary_call(task, body, app.fetcher.settings.max_bytes)
+        plan = await app.router.plan(name, task)
+        ctx.model = plan.model
+        answer = await tasks.run(app.router, plan, call)
+    finally:
+        body.close()  # sent (and re-sent on failover) by now: its temporary file goes
+    await send_answer(app, ctx, send, answer)
 
-    plan = await app.router.plan(name, task)
-    ctx.model = plan.model
 
-    def build(t: Target) -> HttpRequest:
-        return t.provider.build_task(task, payload, t, payload_type)
+async def send_answer(app: App, ctx: Ctx, send: Any, answer: TaskAnswer) -> None:
+    """The task's output: media as raw bytes with its content type (relayed as it arrives), JSON as is."""
+    record_task(app, ctx, answer)
+    outcome = answer.outcome
+    if isinstance(outcome, MediaStream):
+        await relay_media(ctx, send, outcome)
+    elif isinstance(outcome.value, Media):
+        media = outcome.value
+        await send_bytes(send, ctx, 200, media.data, [(b"content-type", media.content_type.encode())])
+    else:
+        await send_bytes(send, ctx, 200, orjson.dumps(outcome.value))
 
-    def check(t: Target, data: Any) -> Any:
-        answer = t.provider.task_answer(task, data)
-        types.parse_output(task, answer, provider=t.name)
-        return answer
 
-    answer = await app.router.send(plan, build, check)
-    record(app, ctx, answer)
-    # the checked answer, in the task's shape whatever the provider's wire format was
-    await send_bytes(send, ctx, 200, orjson.dumps(answer.data))
+async def relay_media(ctx: Ctx, send: Any, media: MediaStream) -> None:
+    headers = [(b"content-type", media.content_type.encode())]
+    if media.length is not None:
+        headers.append((b"content-length", str(media.length).encode()))
+    ctx.status = 200
+    await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(headers)})
+    async for chunk in media.chunks():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def record_task(app: App, ctx: Ctx, answer: TaskAnswer) -> None:
+    ctx.provider = answer.target.name
+    ctx.ttfb = answer.seconds
+    ctx.attempts = len(answer.errors) + 1
+    app.metrics.first_byte(answer.target.name, answer.seconds)
+
+
+__all__ = ["relay_media", "run_task", "send_answer"]

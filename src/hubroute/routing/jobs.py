@@ -1,0 +1,143 @@
+"""Driving a task's exchange with one provider: the steps an adapter returns (`providers._jobs`),
+sent one after the other, with the waits between status polls and the bounds of the whole job.
+
+    run_job(transport, first, provider, timeouts, settings) -> Outcome
+
+Waits are `asyncio.sleep`: a thousand jobs polling at once cost a thousand timers, no thread. A job
+that does not finish within `jobs.max_wait` seconds or `jobs.max_polls` polls fails as a
+`ProviderTimeout`, like a provider that does not answer, so failover moves on to the next provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hubroute.errors import ProviderResponseError, ProviderTimeout
+from hubroute.providers._jobs import Done, Media, Next
+from hubroute.transport import Timeouts, Transport, UpstreamResponse
+
+if TYPE_CHECKING:
+    from hubroute.config import JobSettings
+
+#: largest JSON answer of a job step (a provider's status or result document, base64 media included)
+MAX_JSON_BYTES = 128 * 1024 * 1024
+
+
+class MediaStream:
+    """A media answer being received: relayed as it arrives, at most `limit` bytes."""
+
+    __slots__ = ("content_type", "length", "limit", "provider", "response")
+
+    def __init__(self, response: UpstreamResponse, limit: int) -> None:
+        self.response = response
+        self.provider = response.provider
+        self.content_type = response.content_type or "application/octet-stream"
+        length = response.headers.get("content-length")
+        self.length = int(length) if length and length.isdigit() else None
+        self.limit = limit
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        size = 0
+        try:
+            async for chunk in self.response.chunks():
+                size += len(chunk)
+                if size > self.limit:
+                    raise ProviderResponseError(
+                        f"{self.provider}'s result is larger than {self.limit} bytes",
+                        provider=self.provider, status_code=self.response.status,
+                    )
+                yield chunk
+        finally:
+            await self.close()
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def close(self) -> None:
+        if self.response.at_eof:
+            await self.response.release()
+        else:
+            await self.response.close()
+
+
+#: what a job ends with: the task's JSON output, media held in memory, or media still arriving
+Outcome = Done | MediaStream
+
+
+def is_media(content_type: str) -> bool:
+    """Whether an answer of this content type is a task's media output rather than a document."""
+    return bool(content_type) and not (
+        content_type.startswith("text/") or content_type == "application/json" or content_type.endswith("+json")
+    )
+
+
+async def run_job(
+    transport: Transport, first: Next, provider: str, timeouts: Timeouts, settings: JobSettings,
+    *, deadline: float | None = None,
+) -> Outcome:
+    """Send `first` and each step that follows until the adapter is done or media arrives."""
+    started = time.monotonic()
+    end = started + settings.max_wait if deadline is None else min(deadline, started + settings.max_wait)
+    step: Next = first
+    polls = 0
+    interval = settings.poll_interval
+    while True:
+        if step.poll:
+            polls += 1
+            if polls > settings.max_polls or time.monotonic() + interval > end:
+                raise ProviderTimeout(
+                    f"{provider} did not finish the job within {time.monotonic() - started:.0f}s "
+                    f"({polls - 1} status polls; bounds: jobs.max_wait={settings.max_wait:g}s, "
+                    f"jobs.max_polls={settings.max_polls})",
+                    provider=provider,
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, settings.max_poll_interval)
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise ProviderTimeout(f"{provider} did not finish the job within {settings.max_wait:g}s",
+                                  provider=provider)
+        step_timeouts = Timeouts(min(timeouts.connect, remaining), min(timeouts.first_byte, remaining),
+                                 timeouts.idle)
+        resp = await transport.open(step.request, provider, step_timeouts)
+        if resp.status >= 400:
+            raise await transport.error_from(resp)
+        if is_media(resp.content_type):
+            length = resp.headers.get("content-length")
+            if length and length.isdigit() and int(length) > settings.max_result_bytes:
+                await resp.close()
+                raise ProviderResponseError(
+                    f"{provider}'s result has {length} bytes, more than jobs.max_result_bytes "
+                    f"({settings.max_result_bytes})", provider=provider, status_code=resp.status,
+                )
+            return MediaStream(resp, settings.max_result_bytes)
+        try:
+            async with asyncio.timeout(max(remaining, 0.001)):
+                raw = await resp.read(MAX_JSON_BYTES)
+        except TimeoutError:
+            await resp.close()
+            raise ProviderTimeout(f"{provider} did not finish answering within the job's time",
+                                  provider=provider) from None
+        try:
+            answer: Any = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise ProviderResponseError(
+                f"{provider} answered {resp.status} with a body that is neither JSON nor media",
+                provider=provider, status_code=resp.status, body=raw[:300].decode(errors="replace"),
+            ) from None
+        result = step.parse(answer)
+        if isinstance(result, Done):
+            return result
+        step = result
+
+
+async def read_outcome(outcome: Outcome) -> Any:
+    """The output value: JSON, or `Media` (a stream read whole)."""
+    if isinstance(outcome, MediaStream):
+        return Media(await outcome.read(), outcome.content_type)
+    return outcome.value
