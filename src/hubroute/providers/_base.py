@@ -168,6 +168,13 @@ class Provider:
             headers["authorization"] = f"{scheme} {endpoint.api_key}"
         return headers
 
+    def passthrough_url(self, endpoint: Endpoint, route: str, query: str) -> str:
+        """Where a provider-native request `/{provider}/{route}?{query}` (HF's router's form, as
+        huggingface_hub sends it) goes on this endpoint. Overridden where HF's router encodes more
+        than the path (fal-ai's `?_subdomain=queue` names another host when called directly)."""
+        url = f"{endpoint.base_url.rstrip('/')}/{route}"
+        return f"{url}?{query}" if query else url
+
     def build_chat(self, body: dict[str, Any], target: Target) -> HttpRequest:
         payload = dict(body)
         payload["model"] = target.provider_model

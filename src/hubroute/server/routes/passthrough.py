@@ -45,9 +45,7 @@ async def passthrough(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any)
     body = await read_body(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
     headers = {k.decode(): v.decode(errors="replace") for k, v in ctx.headers.items() if k in _FORWARD}
     headers.update(provider.auth_headers(endpoint))
-    url = f"{endpoint.base_url.rstrip('/')}/{route}"
-    if ctx.query:
-        url += "?" + ctx.query.decode(errors="replace")
+    url = provider.passthrough_url(endpoint, route, ctx.query.decode(errors="replace"))
 
     resp = await app.transport.open(HttpRequest(ctx.method, url, headers, body), name, app.router.timeouts)
     try:
