@@ -39,6 +39,9 @@ class TaskCall:
     task: str
     inputs: Any
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: options outside the task's spec that an OpenAI-style route carries (`voice`, `response_format`
+    #: of /v1/audio/speech...): adapters use those their provider understands, and ignore the rest
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def binary(self) -> Blob | None:

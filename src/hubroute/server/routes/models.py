@@ -6,7 +6,8 @@
                      "supports_tools", "supports_structured_output"}]}]}
 
 Only providers this deployment can reach are listed; models with none are left out of the list
-(but `GET /v1/models/{id}` still answers for them, with an empty `providers`).
+(but `GET /v1/models/{id}` still answers for them, with an empty `providers`). The list holds the
+chat models unless `?task=` names another task (`?task=text-to-image`), as HF's router does.
 """
 
 from __future__ import annotations
@@ -21,10 +22,23 @@ from hubroute.server.asgi import Ctx, Scope, send_json
 if TYPE_CHECKING:
     from hubroute.server.app import App
 
-_MODALITIES = {
-    "conversational": (["text"], ["text"]),
-    "text-generation": (["text"], ["text"]),
-}
+#: the tasks listed when no `?task=` is given: what OpenAI's clients expect from /v1/models
+CHAT_TASKS = ("conversational", "text-generation")
+
+
+def modalities(task: str) -> tuple[list[str], list[str]]:
+    """Input and output modalities of a task, from its spec (binary kinds), text otherwise."""
+    if task in CHAT_TASKS:
+        return ["text"], ["text"]
+    from hubroute import types
+
+    spec = types.TASKS.get(task)
+    if spec is None:
+        return ["text"], ["text"]
+    inputs: list[str] = [spec.binary_input] if spec.binary_input else ["text"]
+    if spec.binary_input and len(spec.binary_fields) == 1 and spec.binary_fields != ("inputs",):
+        inputs.append("text")  # an image and a question
+    return inputs, [spec.binary_output] if spec.binary_output else ["text"]
 
 
 def model_card(app: App, entry: ModelEntry) -> dict[str, Any]:
@@ -42,7 +56,7 @@ def model_card(app: App, entry: ModelEntry) -> dict[str, Any]:
         if m.supports_structured_output is not None:
             p["supports_structured_output"] = m.supports_structured_output
         providers.append(p)
-    inputs, outputs = _MODALITIES.get(entry.task, (["text"], ["text"]))
+    inputs, outputs = modalities(entry.task)
     lowered = entry.id.lower()
     if entry.task == "conversational" and ("vision" in lowered or "-vl" in lowered):
         inputs = ["text", "image"]
@@ -62,7 +76,7 @@ async def list_models(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any)
     task = query.get("task", [""])[0] or None
     data = []
     for entry in app.catalog:
-        if task and entry.task != task:
+        if (entry.task != task) if task else (entry.task not in CHAT_TASKS):
             continue
         card = model_card(app, entry)
         if card["providers"]:
