@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import InvalidRequest, NotSupported
 from hubroute.providers import HttpRequest
-from hubroute.server.asgi import Ctx, Scope, read_body
+from hubroute.server.asgi import Ctx, Scope, read_body_spooled
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -42,12 +42,17 @@ async def passthrough(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any)
         raise NotSupported(f"Provider '{name}' is not available here: {app.upstreams.why_unreachable(name)}",
                            param="provider")
     ctx.provider = name
-    body = await read_body(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
+    # a spooled body: an upload (audio, an image) is held once and sent on in chunks
+    body = await read_body_spooled(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
     headers = {k.decode(): v.decode(errors="replace") for k, v in ctx.headers.items() if k in _FORWARD}
     headers.update(provider.auth_headers(endpoint))
     url = provider.passthrough_url(endpoint, route, ctx.query.decode(errors="replace"))
 
-    resp = await app.transport.open(HttpRequest(ctx.method, url, headers, body), name, app.router.timeouts)
+    try:
+        resp = await app.transport.open(HttpRequest(ctx.method, url, headers, body), name, app.router.timeouts)
+    finally:
+        if body is not None:
+            body.close()
     try:
         ctx.ttfb = time.perf_counter() - resp.started
         relay = [(k.encode(), resp.headers[k].encode()) for k in _RELAY if k in resp.headers]
