@@ -22,13 +22,23 @@ PROVIDERS = sorted(REGISTRY.values(), key=lambda p: p.name)
 ids = [p.name for p in PROVIDERS]
 each = pytest.mark.parametrize("p", PROVIDERS, ids=ids)
 
-#: DESIGN.md: the providers Hugging Face's router serves today (fal-ai, replicate and wavespeed have no
-#: chat adapter yet), and the ones hubroute reaches with their own keys only.
+#: DESIGN.md: the providers Hugging Face's router serves today, and the ones hubroute reaches with
+#: their own keys only.
 HF_ROUTED = {
-    "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai", "groq", "hf-inference",
-    "novita", "nscale", "ovhcloud", "publicai", "scaleway", "together", "zai-org",
+    "baseten", "cerebras", "cohere", "deepinfra", "fal-ai", "featherless-ai", "fireworks-ai", "groq",
+    "hf-inference", "novita", "nscale", "ovhcloud", "publicai", "replicate", "scaleway", "together",
+    "wavespeed", "zai-org",
 }  # fmt: skip
 DIRECT_ONLY = {"hyperbolic", "nebius", "sambanova", "openai"}
+
+
+def chats(p: Provider) -> bool:
+    """Whether `p` serves chat; a provider without (fal-ai, replicate, ...) must refuse it."""
+    if p.supports(CHAT):
+        return True
+    with pytest.raises(NotSupported):
+        p.build_chat({"messages": []}, target(p, endpoints(p)[0]))
+    return False
 
 
 def endpoints(p: Provider) -> list[Endpoint]:
@@ -107,6 +117,8 @@ def test_auth_and_quirk_flags_are_well_formed(p: Provider):
 
 @each
 def test_builds_a_valid_chat_request(p: Provider):
+    if not chats(p):
+        return
     body = {
         "model": "org/Some-Model",
         "messages": [{"role": "user", "content": "hi"}],
@@ -146,6 +158,8 @@ def test_builds_a_valid_completion_request_or_refuses(p: Provider):
 
 @each
 def test_never_puts_a_key_in_the_url_or_body(p: Provider):
+    if not chats(p):
+        return
     for ep in endpoints(p):
         req = p.build_chat({"messages": []}, target(p, ep))
         key = ep.api_key or ""
@@ -173,6 +187,8 @@ def test_extra_headers_ride_on_every_request(p: Provider):
 
 @each
 def test_json_schema_response_format_keeps_a_json_type(p: Provider):
+    if not chats(p):
+        return
     ep = endpoints(p)[0]
     req = p.build_chat({"messages": [], "response_format": JSON_SCHEMA_FORMAT}, target(p, ep))
     fmt = orjson.loads(req.body or b"")["response_format"]

@@ -12,6 +12,7 @@ from hubroute.providers.baseten import Baseten
 from hubroute.providers.cerebras import Cerebras
 from hubroute.providers.cohere import Cohere
 from hubroute.providers.deepinfra import DeepInfra
+from hubroute.providers.fal_ai import FalAI
 from hubroute.providers.featherless_ai import FeatherlessAI
 from hubroute.providers.fireworks_ai import FireworksAI
 from hubroute.providers.groq import Groq
@@ -23,9 +24,11 @@ from hubroute.providers.nscale import Nscale
 from hubroute.providers.openai import OpenAI
 from hubroute.providers.ovhcloud import OVHcloud
 from hubroute.providers.publicai import PublicAI
+from hubroute.providers.replicate import Replicate
 from hubroute.providers.sambanova import SambaNova
 from hubroute.providers.scaleway import Scaleway
 from hubroute.providers.together import Together
+from hubroute.providers.wavespeed import WaveSpeed
 from hubroute.providers.zai_org import ZaiOrg
 
 REGISTRY: dict[str, Provider] = {
@@ -35,6 +38,7 @@ REGISTRY: dict[str, Provider] = {
         Cerebras(),
         Cohere(),
         DeepInfra(),
+        FalAI(),
         FeatherlessAI(),
         FireworksAI(),
         Groq(),
@@ -46,9 +50,11 @@ REGISTRY: dict[str, Provider] = {
         OpenAI(),
         OVHcloud(),
         PublicAI(),
+        Replicate(),
         SambaNova(),
         Scaleway(),
         Together(),
+        WaveSpeed(),
         ZaiOrg(),
     )
 }

@@ -1,0 +1,77 @@
+"""WaveSpeedAI. Every task is a job submitted to `/api/v3/{model}`: the answer (`{code, message, data}`)
+carries the job's `data.urls.get`, polled (rebuilt on the configured endpoint, so the key stays on
+its host) until `data.status` is `completed`, when `data.outputs[0]` is the file to download;
+`failed` is an error with WaveSpeed's `data.error`.
+
+text-to-image and text-to-video send `{"prompt", ...parameters}`; image-to-image and image-to-video
+the image inline as a data URI in `image`, with the prompt and the other parameters beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from hubroute.errors import InvalidRequest, ProviderResponseError
+from hubroute.providers._base import HttpRequest, Provider, Target
+from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download
+
+TEXT_TO_IMAGE, TEXT_TO_VIDEO = "text-to-image", "text-to-video"
+IMAGE_TO_IMAGE, IMAGE_TO_VIDEO = "image-to-image", "image-to-video"
+_PENDING = frozenset({"created", "pending", "processing"})
+
+
+class WaveSpeed(Provider):
+    name = "wavespeed"
+    base_url = "https://api.wavespeed.ai"
+    env_keys = ("WAVESPEED_API_KEY",)
+    routes = dict.fromkeys((TEXT_TO_IMAGE, TEXT_TO_VIDEO, IMAGE_TO_IMAGE, IMAGE_TO_VIDEO), "/api/v3/{model}")
+
+    def start_task(self, call: TaskCall, target: Target) -> Next:
+        req = HttpRequest("POST", self.url(call.task, target), self.headers(target),
+                          orjson.dumps(self.payload(call)))
+        return Next(req, self._job(target))
+
+    @staticmethod
+    def payload(call: TaskCall) -> dict[str, Any]:
+        if call.task in (TEXT_TO_IMAGE, TEXT_TO_VIDEO):
+            return {"prompt": call.inputs, **call.parameters}
+        blob = call.binary
+        if blob is None:
+            raise InvalidRequest(f"Task '{call.task}' needs an image", param="inputs")
+        return {"image": data_uri(blob), **call.parameters}
+
+    def _job(self, target: Target) -> Any:
+        base = target.endpoint.base_url.rstrip("/")
+        headers = self.auth_headers(target.endpoint)
+
+        def parse(answer: Any) -> Step:
+            code = answer.get("code") if isinstance(answer, dict) else None
+            if isinstance(code, int) and code != 200:
+                raise _failed(self.name, answer, answer.get("message") or f"code {code}")
+            data = dig(self.name, answer, "data")
+            status = data.get("status") if isinstance(data, dict) else None
+            if status == "completed":
+                url = dig(self.name, answer, "data", "outputs", 0)
+                if isinstance(url, str) and url.startswith("data:"):
+                    return Done(Media.from_b64(self.name, url))
+                return download(url, self.name, "output")
+            if status == "failed":
+                raise _failed(self.name, answer, data.get("error") or "no reason given")
+            if status in _PENDING:
+                poll = urlsplit(str(dig(self.name, answer, "data", "urls", "get"))).path
+                if not poll.strip("/"):
+                    raise _failed(self.name, answer, "no status URL in its answer")
+                return Next(HttpRequest("GET", base + poll, headers), parse, poll=True)
+            raise _failed(self.name, answer, f"unexpected status {status!r}")
+
+        return parse
+
+
+def _failed(provider: str, answer: Any, detail: Any) -> ProviderResponseError:
+    if not isinstance(detail, str):
+        detail = orjson.dumps(detail).decode(errors="replace")[:300]
+    return ProviderResponseError(f"{provider} reports the job failed: {detail}", provider=provider, status_code=200,
+                                 body=orjson.dumps(answer)[:500].decode(errors="replace"))
