@@ -187,3 +187,20 @@ async def test_models_list_shows_other_tasks_when_asked(mocks: Mocks, router: Ro
     whisper = next(m for m in asr if m["id"] == WHISPER)
     assert whisper["architecture"]["input_modalities"] == ["audio"]
     assert orjson.dumps(images)  # plain JSON
+
+
+async def test_transcription_uploads_over_the_limit_or_malformed_are_400(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    r = await router.start(config(hf, **{WHISPER: "automatic-speech-recognition"}) + "inputs: {max_bytes: 1000}\n")
+    boundary = "XyZ"
+    broken = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{WHISPER}\r\n"
+              f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nabc").encode()
+    async with r.client() as c:
+        big = await c.post("/v1/audio/transcriptions", data={"model": WHISPER}, files={"file": ("a.wav", WAV * 2)})
+        cut = await c.post("/v1/audio/transcriptions", content=broken,
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        raw_big = await c.post(f"/models/{WHISPER}", content=WAV * 2, headers={"content-type": "audio/wav"})
+    assert (big.status_code, big.json()["error"]["param"]) == (400, "file")
+    assert cut.status_code == 400, cut.text
+    assert (raw_big.status_code, raw_big.json()["error"]["param"]) == (400, "inputs")
+    assert hf.hits == 0
