@@ -18,6 +18,7 @@ from typing import Any
 
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
+from hubroute.engine import build_engine
 from hubroute.errors import HubrouteError, InvalidRequest, ProviderError
 from hubroute.inputs import Fetcher
 from hubroute.routing.health import Health
@@ -68,34 +69,23 @@ class App:
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.settings = settings
-        timeouts = settings.routing.timeouts
-        self.transport = Transport(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle)
         self.health = Health(
             failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown
         )
         self.metrics = Metrics(self.health)
-        self.upstreams = Upstreams(settings, environ)
-        self.catalog = Catalog.builtin()
-        self.catalog.add_config_models(settings.models)
-        self.catalog_source: CatalogSource = catalog or self._live_catalog()
-        self.router = Router(settings, self.catalog_source, self.upstreams, self.transport, self.health, self.metrics)
+        self.engine = build_engine(settings, environ=environ, health=self.health, observer=self.metrics,
+                                   catalog=catalog)
+        self.transport: Transport = self.engine.transport
+        self.upstreams: Upstreams = self.engine.upstreams
+        self.catalog: Catalog = self.engine.catalog
+        self.catalog_source: CatalogSource = self.engine.source
+        self.router: Router = self.engine.router
         self.auth: Authenticator = authenticator or MasterKeyAuth(settings.server.master_key)
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
         self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
         self.access_log = settings.server.access_log
         self.inflight = 0
-
-    def _live_catalog(self) -> CatalogSource:
-        hf = self.settings.huggingface
-        if not (hf.token and hf.live_catalog):
-            return self.catalog
-        from hubroute.hub import HubCatalog
-
-        source: CatalogSource = HubCatalog(
-            self.catalog, self.settings, self.transport, known_providers=self.upstreams.known()
-        )
-        return source
 
     async def startup(self) -> None:
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
@@ -104,10 +94,7 @@ class App:
         log.info("hubroute ready: %d catalog models, %d providers", len(self.catalog), len(self.upstreams.known()))
 
     async def shutdown(self) -> None:
-        close = getattr(self.catalog_source, "aclose", None)
-        if close is not None:
-            await close()  # cancel Hub look-ups still running
-        await self.transport.close()
+        await self.engine.aclose()  # Hub look-ups still running, then the transport
         await self.fetcher.aclose()
 
     # --- ASGI -----------------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Direct mode: no router in between. The client builds the router's own engine in-process
+(`hubroute.engine`: the same catalog, upstreams, policies, circuit breakers, failover and provider
+adapters as `hubroute serve`) from a config file, the environment and the client's arguments, and
+calls the providers itself.
+
+    settings_for(provider, token, config, environ)   the Settings a client runs with
+    Direct(settings, environ, headers)                the Backend over that engine
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hubroute.client._backend import (
+    CHAT_ROUTE,
+    COMPLETIONS_ROUTE,
+    EMBEDDINGS_ROUTE,
+    Answer,
+    Chunks,
+    model_name,
+    plain,
+)
+from hubroute.config import POLICIES, ProviderSettings, Settings
+from hubroute.engine import build_engine
+from hubroute.errors import InvalidRequest
+from hubroute.inputs import Fetcher
+from hubroute.providers import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Target
+from hubroute.routing.router import StreamAnswer, stream_error
+
+#: OpenAI route -> (task, build the request, check the answer)
+Build = Callable[[Target, dict[str, Any]], HttpRequest]
+Check = Callable[[Target, Any, dict[str, Any]], Any]
+_ROUTES: dict[str, tuple[str, Build, Check]] = {
+    CHAT_ROUTE: (CHAT, lambda t, b: t.provider.build_chat(b, t), lambda t, d, b: t.provider.check_chat(d)),
+    COMPLETIONS_ROUTE: (TEXT_GENERATION, lambda t, b: t.provider.build_completion(b, t),
+                        lambda t, d, b: t.provider.check_completion(d)),
+    EMBEDDINGS_ROUTE: (EMBEDDINGS, lambda t, b: t.provider.build_embeddings(b, t),
+                       lambda t, d, b: t.provider.check_embeddings(
+                           d, inputs=b["input"], model=t.model, encoding=b.get("encoding_format", "float"))),
+}
+
+
+def settings_for(provider: str | None, token: str | None, config: str | Path | Settings | None,
+                 environ: Mapping[str, str]) -> Settings:
+    """The config file (`config`, else $HUBROUTE_CONFIG) or the environment alone, with the client's
+    key applied: an `hf_` token (or any key with no provider named) is the Hugging Face token; a
+    key given with a provider is that provider's own key."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        path = config or environ.get("HUBROUTE_CONFIG")
+        settings = Settings.load(path, environ) if path else Settings.from_env(environ)
+    if token:
+        pinned = provider is not None and provider != "auto" and provider not in POLICIES
+        if pinned and not token.startswith("hf_"):
+            assert provider is not None
+            current = settings.providers.get(provider) or ProviderSettings()
+            settings.providers[provider] = ProviderSettings(api_key=token, base_url=current.base_url,
+                                                            type=current.type, enabled=current.enabled)
+        else:
+            settings.huggingface.token = token
+    return settings
+
+
+class Direct:
+    def __init__(self, settings: Settings, *, environ: Mapping[str, str] = os.environ,
+                 headers: Mapping[str, str] | None = None, bill_to: str | None = None,
+                 user_agent: str = "hubroute-client") -> None:
+        self.engine = build_engine(settings, environ=environ, user_agent=user_agent)
+        self.router = self.engine.router
+        self.transport = self.engine.transport
+        #: binary inputs arrive here as bytes (the client reads files and URLs itself); the fetcher
+        #: only bounds their size
+        self.fetcher = Fetcher(settings.inputs)
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        #: sent only through Hugging Face's router (it bills an organisation there)
+        self.bill_to = bill_to
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+        await self.fetcher.aclose()
+
+    def _finish(self, req: HttpRequest, target: Target) -> HttpRequest:
+        """The caller's extra headers on a request an adapter built."""
+        if self.headers:
+            req.headers.update(self.headers)
+        if self.bill_to and target.endpoint.via_hf:
+            req.headers["x-hf-bill-to"] = self.bill_to
+        return req
+
+    # --- OpenAI routes ---------------------------------------------------------------------------
+    async def openai(self, route: str, body: dict[str, Any], provider: str | None) -> Answer:
+        task, build, check = _route(route)
+        plan = await self.router.plan(model_name(body["model"], provider), task)
+        answer = await self.router.send(plan, lambda t: self._finish(build(t, body), t),
+                                        lambda t, d: check(t, d, body))
+        return Answer(answer.target.name, answer.data)
+
+    async def openai_stream(self, route: str, body: dict[str, Any], provider: str | None) -> Chunks:
+        task, build, _ = _route(route)
+        body = {**body, "stream": True}
+        plan = await self.router.plan(model_name(body["model"], provider), task)
+        opened = await self.router.stream(plan, lambda t: self._finish(build(t, body), t))
+        options = body.get("stream_options")
+        events = self._events(opened, wants_usage=isinstance(options, dict) and bool(options.get("include_usage")))
+        return Chunks(opened.target.name, events, events.aclose)
+
+    async def _events(self, opened: StreamAnswer, *, wants_usage: bool) -> AsyncGenerator[Any, None]:
+        """The chunks of a committed stream, normalised by the adapter; an error event raises it.
+        As through a router, usage is left out unless `stream_options.include_usage` asked for it."""
+        target = opened.target
+        adapter = target.provider
+        done = False
+        try:
+            batch = opened.first
+            while batch is not None:
+                for event in batch.events:
+                    if event.data == b"[DONE]":
+                        done = True
+                        return
+                    error = stream_error(target.name, event)
+                    if error is not None:
+                        self.router.attempt_failed(target, error)
+                        raise error
+                    obj = orjson.loads(event.data)
+                    if isinstance(obj, dict):
+                        if not wants_usage and obj.get("usage") is not None:
+                            if not obj.get("choices"):
+                                continue  # the usage-only chunk nobody asked for
+                            del obj["usage"]
+                        if adapter.rewrites_chunks:
+                            obj = adapter.adapt_chunk(obj)
+                    yield obj
+                batch = await anext(opened.rest, None)  # type: ignore[arg-type]
+            done = True  # a close without [DONE] also ends the stream
+        finally:
+            await opened.rest.aclose()
+            await (opened.response.release() if done and opened.response.at_eof else opened.response.close())
+            if done:
+                self.router.health.success((target.name, target.model))
+
+    # --- HF tasks ----------------------------------------------------------------------------------
+    async def task(self, task: str, model: str, payload: dict[str, Any], provider: str | None) -> Answer:
+        """The server's task path (`hubroute.tasks`): validate, plan, run the provider exchange with
+        failover, check the outcome; the client's headers go on every request of the exchange."""
+        from hubroute import tasks
+        from hubroute.providers._jobs import Media, Next
+        from hubroute.routing.jobs import read_outcome
+
+        call = await tasks.load_call(task, plain(payload), self.fetcher)
+        plan = await self.router.plan(model_name(model, provider), call.task)
+
+        def start(t: Target) -> Next:
+            step = t.provider.start_task(call, t)
+            self._finish(step.request, t)
+            return step
+
+        answer = await self.router.run_task(plan, start, tasks.check_outcome(call.task))
+        value = await read_outcome(answer.outcome)
+        if isinstance(value, Media):
+            return Answer(answer.target.name, media=value.data, content_type=value.content_type)
+        return Answer(answer.target.name, value)
+
+
+def _route(route: str) -> tuple[str, Build, Check]:
+    try:
+        return _ROUTES[route]
+    except KeyError:
+        raise InvalidRequest(f"No OpenAI route '{route}' in direct mode") from None

@@ -1,0 +1,83 @@
+"""`InferenceClient`: the synchronous client, derived from `AsyncInferenceClient` rather than written
+twice. Every public coroutine method of the async class becomes a blocking method here with the same
+name, signature and docstring: it runs the coroutine on a private event loop in a background thread
+(`_loop.LOOP`) and waits; an async iterator it returns (a stream) comes back as a plain iterator.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from hubroute.client._async import AsyncInferenceClient, _Chat
+from hubroute.client._loop import LOOP
+
+
+class SyncStream:
+    """A stream read synchronously; `provider` names who serves it."""
+
+    def __init__(self, stream: Any) -> None:
+        self.provider: str | None = getattr(stream, "provider", None)
+        self._items: Iterator[Any] = LOOP.iterate(stream)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items
+
+    def __next__(self) -> Any:
+        return next(self._items)
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
+def blocking(result: Any) -> Any:
+    """A result of the async client as the sync client returns it."""
+    return SyncStream(result) if hasattr(result, "__anext__") else result
+
+
+def _blocking_method(name: str, method: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: InferenceClient, *args: Any, **kwargs: Any) -> Any:
+        return blocking(LOOP.run(method(self._async, *args, **kwargs)))
+
+    call.__qualname__ = f"InferenceClient.{name}"
+    return call
+
+
+class InferenceClient:
+    """The synchronous twin of `AsyncInferenceClient`: same constructor, same methods, blocking."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._async = AsyncInferenceClient(*args, **kwargs)
+        self.chat = _Chat(self)
+
+    __init__.__signature__ = inspect.signature(AsyncInferenceClient.__init__)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:
+        # the async client's attributes (model, provider, token, timeout, headers, mode...)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._async, name)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncInferenceClient", "InferenceClient", 1)
+
+    def __enter__(self) -> InferenceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _derive() -> None:
+    for name, member in vars(AsyncInferenceClient).items():
+        if name.startswith("_") or not inspect.iscoroutinefunction(member):
+            continue
+        setattr(InferenceClient, name, _blocking_method(name, member))
+
+
+_derive()
