@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,35 +53,46 @@ class Ctx:
         return out
 
 
+async def body_chunks(receive: Any, within: float, message: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
+    """The request body's pieces as they arrive (from `message` on, if one was already received).
+    The whole body must arrive within `within` seconds (408 beyond), so a slow sender cannot hold a
+    worker; a client that goes away ends it with ConnectionAbortedError."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if message is None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
+                err.status = 408
+                raise err from None
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client went away")
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body"):
+            return
+        message = None
+
+
 async def read_body(receive: Any, limit: int, within: float = 30.0) -> bytes:
-    """The request body, at most `limit` bytes (413 beyond). A body that does not arrive in one
-    piece must arrive whole within `within` seconds (408), so a slow sender cannot hold a worker."""
+    """The request body, at most `limit` bytes (413 beyond), within `within` seconds (408)."""
     message = await receive()
     if not message.get("more_body") and message["type"] == "http.request":
         body: bytes = message.get("body", b"")
         if len(body) > limit:
             raise _too_large(limit)
         return body
-    try:
-        async with asyncio.timeout(within):
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                if message["type"] == "http.disconnect":
-                    raise ConnectionAbortedError("client went away")
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(limit)
-                    chunks.append(chunk)
-                if not message.get("more_body"):
-                    return b"".join(chunks)
-                message = await receive()
-    except TimeoutError:
-        err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
-        err.status = 408
-        raise err from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body_chunks(receive, within, message):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def read_body_spooled(receive: Any, limit: int, within: float = 30.0,
@@ -89,26 +101,14 @@ async def read_body_spooled(receive: Any, limit: int, within: float = 30.0,
     temporary file beyond the first megabyte, and sent upstream from there in chunks."""
     body = SpooledBody(content_type)
     try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ConnectionAbortedError("client went away")
-                chunk = message.get("body", b"")
-                if chunk:
-                    if body.size + len(chunk) > limit:
-                        raise _too_large(limit)
-                    body.write(chunk)
-                if not message.get("more_body"):
-                    return body.finish()
-    except TimeoutError:
-        body.close()
-        err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
-        err.status = 408
-        raise err from None
+        async for chunk in body_chunks(receive, within):
+            if body.size + len(chunk) > limit:
+                raise _too_large(limit)
+            body.write(chunk)
     except BaseException:
         body.close()
         raise
+    return body.finish()
 
 
 def _too_large(limit: int) -> InvalidRequest:

@@ -7,7 +7,6 @@ python-multipart's streaming one, the parser Starlette uses.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from hubroute.errors import InvalidRequest
 from hubroute.inputs.spool import SpooledBody
+from hubroute.server.asgi import body_chunks
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 64
@@ -108,25 +108,12 @@ async def read_form(receive: Any, content_type: bytes, *, max_file_bytes: int, w
     collector = _Collector(form, max_file_bytes)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ConnectionAbortedError("client went away")
-                chunk = message.get("body", b"")
-                if chunk:
-                    parser.write(chunk)
-                if not message.get("more_body"):
-                    break
+        async for chunk in body_chunks(receive, within):
+            parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
         form.close()
         raise InvalidRequest(f"the multipart body is malformed: {exc}", param="body") from None
-    except TimeoutError:
-        form.close()
-        err = InvalidRequest(f"request body not received within {within:g}s", code="request_timeout")
-        err.status = 408
-        raise err from None
     except BaseException:
         form.close()
         if collector.file is not None:
