@@ -1,9 +1,12 @@
+import base64
+
 import pytest
 
 from hubroute.errors import ProviderResponseError
 from hubroute.providers import REGISTRY, TEXT_GENERATION
 
 from .helpers import DIRECT_KEY, HF_KEY, chat, direct, replay, sent, target, via_hf
+from .media import body, done_media, start
 from .tapes import tapes
 
 P = REGISTRY["hyperbolic"]
@@ -41,3 +44,37 @@ def test_recorded_error_bodies_are_refused():
         if tape.status != 200:
             with pytest.raises(ProviderResponseError):
                 P.check_chat(tape.response_json())
+
+
+IMAGES_URL = "https://api.hyperbolic.xyz/v1/images/generations"
+
+
+def test_text_to_image_request():
+    params = {"num_inference_steps": 30, "guidance_scale": 5.0, "seed": 1}
+    req = start(P, direct(P), "text-to-image", "a cat", params, provider_model="FLUX.1-dev").request
+    assert (req.method, req.url) == ("POST", IMAGES_URL)
+    assert req.headers == {"content-type": "application/json", "authorization": f"Bearer {DIRECT_KEY}"}
+    # the model goes as `model_name`; width and height are required: 512 unless given
+    assert body(req) == {"prompt": "a cat", "model_name": "FLUX.1-dev", "width": 512, "height": 512, "steps": 30,
+                         "cfg_scale": 5.0, "seed": 1}
+
+
+def test_recorded_image_traffic_replays():
+    ok = [t for t in tapes(IMAGES_URL, status=None) if t.status == 200]
+    assert len(ok) == 1
+    tape = ok[0]
+    sent_body = tape.request_json
+    step = start(P, direct(P), "text-to-image", sent_body["prompt"], {"width": 128, "height": 128},
+                 provider_model=sent_body["model_name"])
+    assert step.request.url == tape.url
+    assert body(step.request) == sent_body
+    media = done_media(step.parse(tape.response_json()))
+    assert media.content_type == "image/png"
+    assert media.data == base64.b64decode(tape.response_json()["images"][0]["image"])
+
+
+def test_recorded_refusal_of_model_is_why_model_name_is_used():
+    [bad] = [t for t in tapes(IMAGES_URL, status=None) if t.status == 422]
+    assert "model_name" in bad.response_body
+    with pytest.raises(ProviderResponseError):
+        start(P, direct(P), "text-to-image", "x").parse(bad.response_json())

@@ -1,6 +1,8 @@
 from hubroute.providers import REGISTRY, TEXT_GENERATION
 
 from .helpers import DIRECT_KEY, HF_KEY, chat, direct, replay, sent, target, via_hf
+from .media import body, start
+from .tapes import tapes
 
 P = REGISTRY["sambanova"]
 CHAT_URL = "https://api.sambanova.ai/v1/chat/completions"
@@ -35,3 +37,15 @@ def test_ignored_params_are_passed_through_not_dropped():
 def test_recorded_traffic_replays():
     # usage carries SambaNova's extra throughput fields; checking must keep them
     assert replay(P, CHAT_URL, direct(P)) == 6
+
+
+def test_recorded_embeddings_replay_through_the_feature_extraction_task():
+    [tape] = tapes("https://api.sambanova.ai/v1/embeddings")
+    recorded = tape.request_json
+    step = start(P, direct(P), "feature-extraction", recorded["input"], provider_model=recorded["model"])
+    assert step.request.url == tape.url
+    assert step.request.headers["authorization"] == f"Bearer {DIRECT_KEY}"
+    # huggingface.js also sent HF's `inputs`; SambaNova reads OpenAI's `input`
+    assert body(step.request) == {k: v for k, v in recorded.items() if k != "inputs"}
+    vectors = step.parse(tape.response_json()).value
+    assert len(vectors) == 1 and len(vectors[0]) == len(tape.response_json()["data"][0]["embedding"]) > 100

@@ -1,6 +1,7 @@
 from hubroute.providers import REGISTRY, TEXT_GENERATION
 
 from .helpers import DIRECT_KEY, HF_KEY, chat, direct, sent, target, via_hf
+from .media import body, hub_request, start
 
 P = REGISTRY["scaleway"]
 
@@ -23,3 +24,11 @@ def test_urls():
 def test_headers():
     assert chat(P, direct(P)).headers["authorization"] == f"Bearer {DIRECT_KEY}"
     assert chat(P, via_hf(P)).headers["authorization"] == f"Bearer {HF_KEY}"
+
+
+def test_feature_extraction_task_matches_huggingface_hub():
+    step = start(P, via_hf(P), "feature-extraction", ["a", "b"], provider_model="bge-multilingual-gemma2")
+    assert step.request.url == "https://router.huggingface.co/scaleway/v1/embeddings"
+    assert body(step.request) == hub_request("scaleway", "feature-extraction", ["a", "b"], {},
+                                             "bge-multilingual-gemma2").json
+    assert step.parse({"data": [{"embedding": [0.5]}, {"embedding": [0.25]}]}).value == [[0.5], [0.25]]

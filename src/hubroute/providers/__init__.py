@@ -9,6 +9,7 @@ from __future__ import annotations
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Endpoint, HttpRequest, Provider, Target
 from hubroute.providers._openai_compat import OpenAICompatible
 from hubroute.providers.baseten import Baseten
+from hubroute.providers.black_forest_labs import BlackForestLabs
 from hubroute.providers.cerebras import Cerebras
 from hubroute.providers.cohere import Cohere
 from hubroute.providers.deepinfra import DeepInfra
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Provider] = {
     p.name: p
     for p in (
         Baseten(),
+        BlackForestLabs(),
         Cerebras(),
         Cohere(),
         DeepInfra(),

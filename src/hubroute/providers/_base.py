@@ -26,6 +26,7 @@ import orjson
 
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs.spool import Blob
+from hubroute.providers._completions import text_generation
 from hubroute.providers._jobs import Done, Next, TaskCall
 
 CHAT = "conversational"
@@ -208,10 +209,13 @@ class Provider:
 
     def start_task(self, call: TaskCall, target: Target) -> Next:
         """The first step of a task request. The default speaks Hugging Face's task API (`{"inputs",
-        "parameters"}`, a binary input alone as the raw body) and, for feature-extraction, OpenAI's
-        /v1/embeddings when that is the provider's shape. Providers with their own API for a task
-        override this (and usually dispatch on `call.task`)."""
+        "parameters"}`, a binary input alone as the raw body); text-generation over OpenAI's completions
+        route (`_completions`); feature-extraction over OpenAI's /v1/embeddings when that is the
+        provider's shape. Providers with their own API for a task override this (and usually
+        dispatch on `call.task`)."""
         task = call.task
+        if task == TEXT_GENERATION:  # every text-generation route is an OpenAI completions route
+            return text_generation(self, call, target)
         if task == EMBEDDINGS and self.embeddings_shape == "openai":
             req = self.build_embeddings({"input": call.inputs}, target)
         else:
