@@ -204,3 +204,23 @@ async def test_transcription_uploads_over_the_limit_or_malformed_are_400(mocks: 
     assert cut.status_code == 400, cut.text
     assert (raw_big.status_code, raw_big.json()["error"]["param"]) == (400, "inputs")
     assert hf.hits == 0
+
+
+async def test_task_inputs_as_a_multipart_form(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.default = json_reply([{"answer": "two", "score": 0.9}])
+    r = await router.start(config(hf, **{VQA: "visual-question-answering", PIX2PIX: "image-to-image"}))
+    hf.enqueue(media(PNG[::-1], "image/png"))
+    async with r.client() as c:
+        i2i = await c.post(f"/models/{PIX2PIX}", files={"inputs": ("cat.png", PNG, "image/png"),
+                                                          "parameters": (None, '{"prompt": "a tiger"}')})
+        vqa = await c.post(f"/models/{VQA}", files={"image": ("cat.png", PNG), "question": (None, "How many?")})
+        bad_json = await c.post(f"/models/{PIX2PIX}", files={"inputs": ("c.png", PNG), "parameters": (None, "{")})
+        unknown = await c.post(f"/models/{PIX2PIX}", files={"inputs": ("c.png", PNG), "colour": (None, "red")})
+    assert i2i.status_code == 200 and i2i.content == PNG[::-1], i2i.text
+    assert hf.received[0].json == {"inputs": base64.b64encode(PNG).decode(), "parameters": {"prompt": "a tiger"}}
+    assert vqa.status_code == 200, vqa.text
+    assert hf.received[1].json == {"inputs": {"image": base64.b64encode(PNG).decode(), "question": "How many?"}}
+    assert (bad_json.status_code, bad_json.json()["error"]["param"]) == (400, "parameters")
+    assert (unknown.status_code, unknown.json()["error"]["param"]) == (400, "colour")
+    assert hf.hits == 2

@@ -6,7 +6,8 @@ The provider may be pinned with a `:provider` suffix, `?provider=` or an `X-Infe
 header. A JSON body is validated against the task's `<Task>Input` (a 400 names the field); binary
 inputs come in it as base64, a data: URI or a URL (fetched under the `inputs:` settings, never from
 private addresses unless allowed), or alone as the raw body with their content type, as HF's
-clients send them. A raw body is spooled (`SpooledBody`), not held in memory more than once.
+clients send them, or as multipart/form-data fields (`inputs` a file, `parameters` JSON text). A raw
+body is spooled (`SpooledBody`), not held in memory more than once.
 
 Answers: JSON tasks in their output shape; media (an image, audio, a video) as raw bytes with their
 content type, relayed as they arrive from the provider or its result URL.
@@ -25,12 +26,35 @@ from hubroute.inputs.spool import SpooledBody
 from hubroute.providers._jobs import Media
 from hubroute.routing.jobs import MediaStream
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body_spooled, send_bytes
+from hubroute.server.multipart import Form, read_form
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
     from hubroute.server.app import App
 
 PREFIX = "/models/"
+
+
+def form_request(task: str, form: Form) -> dict[str, Any]:
+    """A task request sent as a form (`curl -F inputs=@cat.png -F 'parameters={"top_k": 2}'`): the
+    binary fields as files (or text: base64, a data: URI, a URL), `parameters` as JSON text, the
+    other fields of structured inputs (a question) as text."""
+    spec = tasks.spec(task)
+    values: dict[str, Any] = {**form.fields, **{k: f.read() for k, f in form.files.items()}}
+    raw: dict[str, Any] = {}
+    if "parameters" in values:
+        try:
+            raw["parameters"] = orjson.loads(values.pop("parameters"))
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("'parameters': is not valid JSON", param="parameters") from None
+    if "inputs" in values or not any(path.startswith("inputs.") for path in spec.binary_fields):
+        raw["inputs"] = values.pop("inputs", None)
+    else:  # structured inputs, e.g. {image, question}: one form field each
+        raw["inputs"] = values
+        values = {}
+    if values:
+        raise InvalidRequest(f"unknown form field '{sorted(values)[0]}'", param=sorted(values)[0])
+    return raw
 
 
 def _is_json(content_type: str, body: SpooledBody) -> bool:
@@ -49,8 +73,14 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
         raise InvalidRequest(f"'{model}' is not a model id (org/model)", param="model")
     name = f"{model}:{provider}" if provider and provider != "auto" else model
 
-    content_type = ctx.headers.get(b"content-type", b"").partition(b";")[0].strip().lower().decode(errors="replace")
-    body = await read_body_spooled(receive, app.max_body, app.body_timeout, content_type or None)
+    header = ctx.headers.get(b"content-type", b"")
+    content_type = header.partition(b";")[0].strip().lower().decode(errors="replace")
+    if content_type == "multipart/form-data":
+        form = await read_form(receive, header, max_file_bytes=app.fetcher.settings.max_bytes,
+                               within=app.body_timeout)
+        body: SpooledBody | Form = form
+    else:
+        body = await read_body_spooled(receive, app.max_body, app.body_timeout, content_type or None)
     try:
         if not task:
             entry = await app.catalog_source.resolve(model)
@@ -59,7 +89,9 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
                                     "provider", param="model")
             task = entry.task
         task = tasks.spec(task).task
-        if _is_json(content_type, body):
+        if isinstance(body, Form):
+            call = await tasks.load_call(task, form_request(task, body), app.fetcher)
+        elif _is_json(content_type, body):
             call = await tasks.load_call(task, parse_json_object(body.read()), app.fetcher)
         else:
             call = tasks.binary_call(task, body, app.fetcher.settings.max_bytes)
