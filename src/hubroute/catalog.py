@@ -151,8 +151,10 @@ class Catalog:
     # --- sources --------------------------------------------------------------------------------
     @classmethod
     def builtin(cls) -> Catalog:
-        data = orjson.loads(resources.files("hubroute.data").joinpath("catalog.json").read_bytes())
-        return cls(entries_from_json(data))
+        """The data files: chat models (`catalog.json`) and the models of every other task (`tasks.json`)."""
+        files = resources.files("hubroute.data")
+        return cls([entry for name in ("catalog.json", "tasks.json")
+                    for entry in entries_from_json(orjson.loads(files.joinpath(name).read_bytes()))])
 
     def add_config_models(self, models: Iterable[ModelSettings]) -> None:
         for model in models:

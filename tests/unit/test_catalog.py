@@ -19,7 +19,7 @@ from hubroute.config import ModelProviderSettings, ModelSettings, PricingSetting
 PROVIDERS = frozenset({
     "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai", "groq", "hf-inference",
     "hyperbolic", "nebius", "novita", "nscale", "openai", "ovhcloud", "publicai", "sambanova", "scaleway",
-    "together", "zai-org",
+    "together", "zai-org", "fal-ai", "replicate", "wavespeed", "black-forest-labs",
 })
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAPPING_KEYS = {
@@ -41,11 +41,25 @@ def builtin() -> Catalog:
 
 # --- the data file -------------------------------------------------------------------------------
 def test_data_file_loads_with_enough_chat_models(builtin: Catalog, raw: dict[str, Any]) -> None:
-    assert len(builtin) >= 45
-    assert len(builtin) == len(raw["models"])  # no id appears twice
-    for entry in builtin:
-        assert entry.task in ("conversational", "text-generation"), entry.id
-        assert entry.providers, entry.id
+    chat = [e for e in builtin if e.task in ("conversational", "text-generation")]
+    assert len(chat) >= 45
+    assert {e.id for e in chat} >= {m["id"] for m in raw["models"]}  # every chat entry loaded
+    for entry in raw["models"]:
+        assert entry["task"] in ("conversational", "text-generation"), entry["id"]
+        assert entry["providers"], entry["id"]
+
+
+def test_task_data_file_covers_every_task_with_registered_providers(builtin: Catalog) -> None:
+    from hubroute.types import TASKS
+
+    data = json.loads(resources.files("hubroute.data").joinpath("tasks.json").read_text("utf-8"))
+    raw_models = data["models"]
+    chat = json.loads(resources.files("hubroute.data").joinpath("catalog.json").read_text("utf-8"))["models"]
+    assert len(builtin) == len(raw_models) + len(chat)  # no id appears twice across the two files
+    tasks = {m["task"] for m in raw_models}
+    assert tasks >= set(TASKS) - {"chat-completion", "conversational"}, set(TASKS) - tasks
+    for m in raw_models:
+        assert m["task"] in TASKS and m["providers"], m["id"]
 
 
 def test_ids_are_well_formed_and_unique(builtin: Catalog) -> None:
@@ -66,6 +80,15 @@ def test_every_mapping_names_a_provider_hubroute_has_an_adapter_for(builtin: Cat
         names = [m.provider for m in entry.providers]
         assert len(names) == len(set(names)), entry.id
         assert set(names) <= PROVIDERS, (entry.id, set(names) - PROVIDERS)
+
+
+def test_every_registered_provider_serves_the_tasks_it_is_mapped_for(builtin: Catalog) -> None:
+    from hubroute.providers import REGISTRY
+
+    for entry in builtin:
+        for m in entry.providers:
+            if m.provider in REGISTRY:
+                assert REGISTRY[m.provider].supports(m.task), (entry.id, m.provider, m.task)
 
 
 def test_every_provider_is_in_the_registry(builtin: Catalog) -> None:
@@ -104,6 +127,8 @@ def test_mapping_fields_are_sane(builtin: Catalog, raw: dict[str, Any]) -> None:
 
 def test_provider_ids_follow_each_providers_conventions(builtin: Catalog) -> None:
     for entry in builtin:
+        if entry.task not in ("conversational", "text-generation"):
+            continue  # the conventions are those of chat ids (image models are named otherwise)
         for m in entry.providers:
             where = (entry.id, m.provider, m.provider_id)
             if m.provider == "fireworks-ai":
