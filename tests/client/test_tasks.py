@@ -30,9 +30,8 @@ from tests.types.test_hf_client import _sent_body
 CALLS = {**HF_CALLS, "tabular-regression": lambda c: c.tabular_regression(WINE)}
 
 
-#: where hubroute's task path knowingly differs from huggingface_hub (see the xfail test below)
-KNOWN_DRIFT = {"feature-extraction": {"normalize", "prompt_name", "truncate", "truncation_direction", "dimensions",
-                                      "encoding_format"}}
+#: where hubroute's task path knowingly differs from huggingface_hub
+KNOWN_DRIFT: dict[str, set[str]] = {}
 
 
 def png() -> bytes:
@@ -140,8 +139,6 @@ async def test_task(task: str, mode: str, mocks: Mocks, router: RouterFactory,
     assert normalized(task, received_body(sent)) == normalized(task, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason="hubroute.tasks.load_call keeps only `inputs` and `parameters`: "
-                   "feature-extraction's top-level options (normalize, truncate, ...) never reach the provider")
 @pytest.mark.parametrize("mode", ["routed", "direct"])
 async def test_feature_extraction_options_reach_the_provider(mode: str, mocks: Mocks, router: RouterFactory) -> None:
     hf = await mocks.start("hf")

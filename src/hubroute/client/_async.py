@@ -18,16 +18,18 @@ import os
 import warnings
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from hubroute import __version__
 from hubroute.client import _outputs as out
 from hubroute.client._backend import CHAT_ROUTE, COMPLETIONS_ROUTE, Answer, Backend
 from hubroute.client._errors import timed_out
 from hubroute.client._inputs import Content, ContentT, read_content
-from hubroute.config import Settings
 from hubroute.errors import InvalidRequest, NoProviderAvailable, ProviderTimeout
-from hubroute.transport import Transport
+
+if TYPE_CHECKING:  # both load aiohttp: imported when a call needs them, not with the client
+    from hubroute.config import Settings
+    from hubroute.transport import Transport
 
 T = TypeVar("T")
 BILL_TO = "X-HF-Bill-To"
@@ -92,6 +94,9 @@ class AsyncInferenceClient:
             self.headers[BILL_TO] = bill_to
         self.base_url: str | None = base_url or (model if _is_url(model) else None) or env.get("HUBROUTE_BASE_URL")
         self.model: str | None = None if _is_url(model) else model
+        #: a URL given as `model` is an OpenAI-compatible server (TGI, vLLM, an Inference Endpoint) that
+        #: serves one model: calls without a model name it as TGI does
+        self._endpoint_model = "tgi" if _is_url(model) else None
         if cookies:
             self.headers["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         self._settings: Settings | None = None
@@ -132,7 +137,9 @@ class AsyncInferenceClient:
             if self.base_url is not None:
                 from hubroute.client._routed import Routed
 
-                self._backend_ = Routed(self.base_url, token=self.token, headers=self.headers,
+                # the router's key; else, as huggingface_hub and LiteLLM do, the HF token
+                token = self.token or self._environ.get("HUBROUTE_API_KEY") or self._environ.get("HF_TOKEN")
+                self._backend_ = Routed(self.base_url, token=token, headers=self.headers,
                                         timeout=self.timeout, user_agent=agent)
             else:
                 from hubroute.client._direct import Direct
@@ -145,7 +152,7 @@ class AsyncInferenceClient:
         return self._backend_
 
     def _model(self, model: str | None) -> str:
-        chosen = model or self.model
+        chosen = model or self.model or self._endpoint_model
         if not chosen:
             raise InvalidRequest("a model is required: pass `model=` to the call or to the client", param="model")
         return chosen

@@ -66,6 +66,22 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+def wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def without_usage(obj: Any) -> Any:
+    """A stream chunk as a router relays it to a client that did not ask for usage: the usage-only
+    chunk dropped (None), usage removed from the others (an OpenAI-compatible server sends them
+    anyway; a hubroute router asks for usage on its own account)."""
+    if isinstance(obj, dict) and obj.get("usage") is not None:
+        if not obj.get("choices"):
+            return None
+        obj = {k: v for k, v in obj.items() if k != "usage"}
+    return obj
+
+
 def model_name(model: str, provider: str | None) -> str:
     """`org/model` with the `:provider` / `:policy` suffix the router reads (none for "auto")."""
     if provider is None or provider == "auto":

@@ -24,6 +24,8 @@ from hubroute.client._backend import (
     Chunks,
     model_name,
     plain,
+    wants_usage,
+    without_usage,
 )
 from hubroute.config import POLICIES, ProviderSettings, Settings
 from hubroute.engine import build_engine
@@ -106,8 +108,7 @@ class Direct:
         body = {**body, "stream": True}
         plan = await self.router.plan(model_name(body["model"], provider), task)
         opened = await self.router.stream(plan, lambda t: self._finish(build(t, body), t))
-        options = body.get("stream_options")
-        events = self._events(opened, wants_usage=isinstance(options, dict) and bool(options.get("include_usage")))
+        events = self._events(opened, wants_usage=wants_usage(body))
         return Chunks(opened.target.name, events, events.aclose)
 
     async def _events(self, opened: StreamAnswer, *, wants_usage: bool) -> AsyncGenerator[Any, None]:
@@ -128,14 +129,11 @@ class Direct:
                         self.router.attempt_failed(target, error)
                         raise error
                     obj = orjson.loads(event.data)
-                    if isinstance(obj, dict):
-                        if not wants_usage and obj.get("usage") is not None:
-                            if not obj.get("choices"):
-                                continue  # the usage-only chunk nobody asked for
-                            del obj["usage"]
-                        if adapter.rewrites_chunks:
-                            obj = adapter.adapt_chunk(obj)
-                    yield obj
+                    if not wants_usage:
+                        obj = without_usage(obj)
+                        if obj is None:
+                            continue
+                    yield adapter.adapt_chunk(obj) if adapter.rewrites_chunks and isinstance(obj, dict) else obj
                 batch = await anext(opened.rest, None)  # type: ignore[arg-type]
             done = True  # a close without [DONE] also ends the stream
         finally:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 from hubroute.errors import InvalidRequest
-from hubroute.inputs.decode import sniff
 
 if TYPE_CHECKING:
     from hubroute.transport import Transport
@@ -56,6 +55,8 @@ async def read_content(value: ContentT, field: str, transport: Transport) -> Con
     else:
         raise InvalidRequest(f"'{field}' must be bytes, a binary file, a path, a URL or a PIL image, "
                              f"not {type(value).__name__}", param=field)
+    from hubroute.inputs.decode import sniff  # (hubroute.inputs loads aiohttp: only when used)
+
     return Content(data, sniff(data) or "application/octet-stream")
 
 

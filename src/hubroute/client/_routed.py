@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import orjson
 
-from hubroute.client._backend import Answer, Chunks, hf_body, model_name
+from hubroute.client._backend import Answer, Chunks, hf_body, model_name, wants_usage, without_usage
 from hubroute.client._errors import from_answer
 from hubroute.errors import ProviderResponseError
 from hubroute.providers import HttpRequest
@@ -73,7 +73,7 @@ class Routed:
             body_text = (await resp.read(65536)).decode(errors="replace")
             raise ProviderResponseError(f"{self.base} answered a stream request with '{resp.content_type}'",
                                         provider=ROUTER, status_code=resp.status, body=body_text[:300])
-        events = _events(resp, model)
+        events = _events(resp, model, wants_usage(body))
         return Chunks(resp.headers.get("x-inference-provider"), events, events.aclose)
 
     # --- HF tasks ----------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ class Routed:
         return Answer(provider, media=reply.body, content_type=reply.content_type or "application/octet-stream")
 
 
-async def _events(resp: UpstreamResponse, model: str) -> AsyncGenerator[Any, None]:
+async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGenerator[Any, None]:
     """The decoded chunks of a router's event stream; an error event raises its error."""
     try:
         async for batch in resp.event_batches():
@@ -110,6 +110,10 @@ async def _events(resp: UpstreamResponse, model: str) -> AsyncGenerator[Any, Non
                 if isinstance(obj, dict) and isinstance(obj.get("error"), dict | str):
                     status = obj["error"].get("provider_status") if isinstance(obj["error"], dict) else None
                     raise from_answer(status if isinstance(status, int) else 502, event.data, None, model)
+                if not usage:
+                    obj = without_usage(obj)
+                    if obj is None:
+                        continue
                 yield obj
     finally:
         await resp.close()
