@@ -49,8 +49,9 @@ async def load_call(task: str, raw: dict[str, Any], fetcher: Fetcher) -> TaskCal
         value = _get(plain, path)
         if value is not None:
             _set(plain, path, await load_binary(value, field=path, fetcher=fetcher))
-    parameters = plain.get("parameters") or {}
-    return TaskCall(s.task, plain.get("inputs"), parameters)
+    parameters = plain.pop("parameters", None) or {}
+    inputs = plain.pop("inputs", None)
+    return TaskCall(s.task, inputs, parameters, fields=plain)
 
 
 def binary_call(task: str, body: Blob, max_bytes: int) -> TaskCall:

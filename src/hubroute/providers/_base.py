@@ -217,7 +217,10 @@ class Provider:
         if task == TEXT_GENERATION:  # every text-generation route is an OpenAI completions route
             return text_generation(self, call, target)
         if task == EMBEDDINGS and self.embeddings_shape == "openai":
-            req = self.build_embeddings({"input": call.inputs}, target)
+            request: dict[str, Any] = {"input": call.inputs}
+            if "dimensions" in call.fields:  # the one option OpenAI's embeddings API shares with HF's
+                request["dimensions"] = call.fields["dimensions"]
+            req = self.build_embeddings(request, target)
         else:
             body, content_type = call.hf_body()
             headers = self.headers(target)

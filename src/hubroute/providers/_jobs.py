@@ -39,6 +39,9 @@ class TaskCall:
     task: str
     inputs: Any
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: the spec's other top-level fields, next to `inputs` (feature-extraction's `normalize`,
+    #: `truncate`, `prompt_name`...): sent at the top level in HF's wire form
+    fields: dict[str, Any] = field(default_factory=dict)
     #: options outside the task's spec that an OpenAI-style route carries (`voice`, `response_format`
     #: of /v1/audio/speech...): adapters use those their provider understands, and ignore the rest
     extra: dict[str, Any] = field(default_factory=dict)
@@ -52,9 +55,9 @@ class TaskCall:
         """Hugging Face's wire form: a binary input alone goes as the raw body with its content type;
         otherwise JSON `{"inputs", "parameters"}`, binaries inside as base64."""
         blob = self.binary
-        if blob is not None and not self.parameters:
+        if blob is not None and not self.parameters and not self.fields:
             return blob, blob.content_type or "application/octet-stream"
-        payload: dict[str, Any] = {"inputs": _embed(self.inputs)}
+        payload: dict[str, Any] = {"inputs": _embed(self.inputs), **self.fields}
         if self.parameters:
             payload["parameters"] = self.parameters
         return orjson.dumps(payload), "application/json"
@@ -129,7 +132,7 @@ def download(url: Any, provider: str, what: str = "result") -> Next:
         raise ProviderResponseError(f"{provider}'s {what} URL answered JSON, not media", provider=provider,
                                     status_code=200, body=orjson.dumps(answer)[:300].decode(errors="replace"))
 
-    return Next(HttpRequest("GET", url, {}), not_media)
+    return Next(HttpRequest("GET", url, {}, follow_redirects=True), not_media)
 
 
 def dig(provider: str, answer: Any, *path: str | int) -> Any:

@@ -91,7 +91,7 @@ async def audio_speech(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     model, text = _model(body), _text(body, "input")
     extra = {k: body[k] for k in ("voice", "speed", "response_format", "instructions") if body.get(k) is not None}
-    call = TaskCall("text-to-speech", text, {}, extra)
+    call = TaskCall("text-to-speech", text, {}, extra=extra)
     plan = await app.router.plan(model, call.task)
     ctx.model = plan.model
     await send_answer(app, ctx, send, await tasks.run(app.router, plan, call))
@@ -110,7 +110,7 @@ async def audio_transcriptions(app: App, ctx: Ctx, scope: Scope, receive: Any, s
             raise InvalidRequest(f"'response_format' must be one of {', '.join(_TRANSCRIPT_FORMATS)}",
                                  param="response_format")
         extra = {k: form.fields[k] for k in ("language", "prompt", "temperature") if form.fields.get(k)}
-        call = TaskCall("automatic-speech-recognition", audio, {}, extra)
+        call = TaskCall("automatic-speech-recognition", audio, {}, extra=extra)
         plan = await app.router.plan(model, call.task)
         ctx.model = plan.model
         answer = await tasks.run(app.router, plan, call)
