@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import yaml
 from huggingface_hub import InferenceClient, constants
-from huggingface_hub.errors import HfHubHTTPError
 from PIL import Image
 
 from tests.conftest import Mocks, RouterFactory, RunningRouter
@@ -383,12 +382,7 @@ def hf_client(monkeypatch: pytest.MonkeyPatch) -> Callable[[RunningRouter, Case]
     return make
 
 
-#: huggingface_hub polls a WaveSpeed job at `{router host}{path of data.urls.get}`, i.e.
-#: `/api/v3/predictions/{id}/result`, adding the `/wavespeed` prefix only on router.huggingface.co: hubroute
-#: has no route there yet (the submit passes through; the first poll is hubroute's 404)
-WAVESPEED_POLLS = pytest.mark.xfail(strict=True, raises=HfHubHTTPError,
-                                    reason="huggingface_hub polls /api/v3/predictions/... on the router's host")
-SDK_CASES = [pytest.param(c, id=c.id, marks=[WAVESPEED_POLLS] if c.provider == "wavespeed" else []) for c in CASES]
+SDK_CASES = [pytest.param(c, id=c.id) for c in CASES]
 
 
 @pytest.mark.parametrize("case", SDK_CASES)

@@ -104,6 +104,9 @@ class Provider:
     auth_scheme: ClassVar[str] = "Bearer"
     #: headers every request to this provider carries
     extra_headers: ClassVar[dict[str, str]] = {}
+    #: path prefixes a client sends to a router host without the `/{provider}` prefix (huggingface_hub
+    #: builds some status URLs from the provider's own answer, and prefixes them only on HF's host)
+    unprefixed_paths: ClassVar[tuple[str, ...]] = ()
 
     # --- quirks -------------------------------------------------------------------------------
     #: how `response_format: {type: json_schema}` must be sent

@@ -28,6 +28,8 @@ class WaveSpeed(Provider):
     base_url = "https://api.wavespeed.ai"
     env_keys = ("WAVESPEED_API_KEY",)
     routes = dict.fromkeys((TEXT_TO_IMAGE, TEXT_TO_VIDEO, IMAGE_TO_IMAGE, IMAGE_TO_VIDEO), "/api/v3/{model}")
+    #: huggingface_hub polls `{router}/api/v3/predictions/{id}/result` on any host but HF's
+    unprefixed_paths = ("/api/v3/predictions/",)
 
     def start_task(self, call: TaskCall, target: Target) -> Next:
         req = HttpRequest("POST", self.url(call.task, target), self.headers(target),

@@ -26,14 +26,26 @@ _FORWARD = (b"content-type", b"accept", b"x-wait-for-model", b"x-use-cache", b"p
 _RELAY = ("content-type", "content-disposition", "retry-after", "x-request-id")
 
 
+def provider_route(app: App, path: str) -> tuple[str, str] | None:
+    """The provider and its route a path names: `/{provider}/{route}`, or a path one provider's
+    clients send without the prefix (`Provider.unprefixed_paths`); None if neither."""
+    name, _, route = path[1:].partition("/")
+    if name in app.upstreams.providers:
+        return name, route
+    for provider, adapter in app.upstreams.providers.items():
+        if adapter.unprefixed_paths and path.startswith(adapter.unprefixed_paths):
+            return provider, path[1:]
+    return None
+
+
 def provider_of(app: App, path: str) -> str | None:
-    """The provider a `/{provider}/...` path names, if it names one this router knows."""
-    name = path[1:].partition("/")[0]
-    return name if name in app.upstreams.providers else None
+    """The provider a provider-native path is for, if it names one this router knows."""
+    found = provider_route(app, path)
+    return found[0] if found else None
 
 
 async def passthrough(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
-    name, _, route = ctx.path[1:].partition("/")
+    name, route = provider_route(app, ctx.path) or ("", "")
     if not route or any(part in ("", ".", "..") for part in route.split("/")):
         raise InvalidRequest(f"'{ctx.path}' is not a provider route", param="path")
     provider = app.upstreams.provider(name)
