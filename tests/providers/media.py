@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
-
 from hubroute.inputs import Binary
-from hubroute.providers import Endpoint, HttpRequest, Provider
+from hubroute.providers import Endpoint, Provider
 from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall
 
 from .helpers import target
+from .job_steps import body as body  # re-exported for the media-task tests
+from .job_steps import walk as walk
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
@@ -25,23 +25,6 @@ def start(p: Provider, endpoint: Endpoint, task: str, inputs: Any, parameters: d
           *, provider_model: str = "provider-model-id", model: str = "org/Some-Model") -> Next:
     call = TaskCall(task, inputs, dict(parameters or {}))
     return p.start_task(call, target(p, endpoint, task=task, provider_model=provider_model, model=model))
-
-
-def body(req: HttpRequest) -> Any:
-    assert isinstance(req.body, bytes)
-    return orjson.loads(req.body)
-
-
-def walk(first: Next, *answers: Any) -> tuple[list[Next], Step]:
-    """Feed `answers` (decoded JSON) to the steps in turn; returns every step sent and the last one."""
-    steps: list[Next] = [first]
-    step: Step = first
-    for answer in answers:
-        assert isinstance(step, Next), f"the job ended before all answers were used: {step}"
-        step = step.parse(answer)
-        if isinstance(step, Next):
-            steps.append(step)
-    return steps, step
 
 
 def done_media(step: Step) -> Media:
