@@ -8,7 +8,7 @@ import pytest
 from hubroute.errors import NotSupported, ProviderResponseError
 from hubroute.inputs import Binary
 from hubroute.providers import CHAT, REGISTRY, Endpoint
-from hubroute.providers._jobs import Done, TaskCall
+from hubroute.providers._jobs import Done, Media, Next, TaskCall
 
 from .helpers import DIRECT_KEY, HF_KEY, HF_ROUTER, direct, via_hf
 from .job_steps import MPEG, PNG, b64, body, done_media, hf_request, is_download, start, uri, walk
@@ -249,9 +249,12 @@ def test_segmentation_mask_as_huggingface_hub_reports_it():
     _, last = walk(first, submitted("fal-ai/birefnet"), {"status": "COMPLETED"},
                    {"image": {"url": uri(mask, "image/png"), "width": 8, "height": 8}})
     assert isinstance(last, Done) and last.value == [{"label": "mask", "mask": b64(mask)}]
-    with pytest.raises(ProviderResponseError, match="inline"):
-        walk(start(P, direct(P), "image-segmentation", Binary(PNG, "image/png")), submitted(),
-             {"status": "COMPLETED"}, {"image": {"url": "https://f/mask.png"}})
+    # a mask fal answers as a URL is fetched (no credentials) and embedded the same way
+    _, fetch = walk(start(P, direct(P), "image-segmentation", Binary(PNG, "image/png")), submitted(),
+                    {"status": "COMPLETED"}, {"image": {"url": "https://f/mask.png"}})
+    assert isinstance(fetch, Next) and fetch.raw and not fetch.poll
+    assert (fetch.request.method, fetch.request.url, fetch.request.headers) == ("GET", "https://f/mask.png", {})
+    assert fetch.parse(Media(mask, "image/png")) == Done([{"label": "mask", "mask": b64(mask)}])
 
 
 @pytest.mark.parametrize(("answers", "match"), [

@@ -8,6 +8,7 @@ import pytest
 from hubroute.errors import ProviderResponseError
 from hubroute.inputs import Binary
 from hubroute.providers import CHAT, REGISTRY, Endpoint
+from hubroute.providers._jobs import Done, Media, Next
 
 from .helpers import DIRECT_KEY, HF_KEY, HF_ROUTER, direct, via_hf
 from .job_steps import PNG, WAV, body, done_media, hf_request, is_download, start, uri, walk
@@ -148,6 +149,14 @@ def test_speech_recognition_text(output: Any, text: str):
     assert last.value == {"text": text}  # type: ignore[union-attr]
 
 
+def test_a_transcript_given_only_as_a_file_is_fetched():
+    first = start(P, direct(P), "automatic-speech-recognition", Binary(WAV, "audio/wav"))
+    _, fetch = walk(first, prediction("succeeded", {"txt_file": "https://r/t.txt"}))
+    assert isinstance(fetch, Next) and fetch.raw
+    assert (fetch.request.url, fetch.request.headers) == ("https://r/t.txt", {})
+    assert fetch.parse(Media(b"hello there", "text/plain")) == Done({"text": "hello there"})
+
+
 @pytest.mark.parametrize(("task", "answer", "match"), [
     ("text-to-image", prediction("failed", None, "CUDA out of memory"), "CUDA out of memory"),
     ("text-to-image", prediction("canceled"), "canceled"),
@@ -156,7 +165,7 @@ def test_speech_recognition_text(output: Any, text: str):
     ("text-to-image", prediction("mystery"), "mystery"),
     ("text-to-image", {"status": "starting", "urls": {}}, "urls.get"),
     ("text-to-image", ["not", "a", "prediction"], "not a prediction"),
-    ("automatic-speech-recognition", prediction("succeeded", {"txt_file": "https://r/t.txt"}), "transcription"),
+    ("automatic-speech-recognition", prediction("succeeded", {"srt_file": "https://r/t.srt"}), "transcription"),
 ])
 def test_failures_are_provider_errors(task: str, answer: Any, match: str):
     inputs = Binary(WAV, "audio/wav") if task == "automatic-speech-recognition" else "x"

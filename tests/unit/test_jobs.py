@@ -180,3 +180,16 @@ def test_job_bounds_in_config_must_be_positive() -> None:
         Settings.parse("jobs: {max_polls: 0}")
     with pytest.raises(ConfigError, match=r"jobs"):
         Settings.parse("jobs: {poll_every: 1}")
+
+
+async def test_a_raw_step_hands_the_file_to_parse_whatever_its_type(mocks: Mocks, transport: Transport) -> None:
+    from hubroute.providers._jobs import fetch_file
+
+    mock = await mocks.start()
+    mock.enqueue(json_reply(b"hello there", content_type="text/plain"),
+                 json_reply(b"\x89PNG-mask", content_type="image/png"))
+    text = await run_job(transport, fetch_file(mock.url + "/t.txt", "p", lambda f: Done(f.data.decode())),
+                         "p", FAST, QUICK)
+    mask = await run_job(transport, fetch_file(mock.url + "/m.png", "p", lambda f: Done(f.content_type)),
+                         "p", FAST, QUICK)
+    assert (text, mask) == (Done("hello there"), Done("image/png"))

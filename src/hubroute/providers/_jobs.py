@@ -8,6 +8,7 @@ and attempts, and limits the size of what is downloaded.
     Next(request, parse)            send this; call parse(answer JSON) for what follows
     Next(request, parse, poll=True) the same, after the polling interval (counts against the bounds)
     Done(value)                     the task's output: its JSON shape, or `Media` for bytes
+    Next(request, parse, raw=True)  send this; call parse(Media) with the answer's bytes, whatever they are
 
 A 2xx answer whose content type is not JSON or text is the task's media output, whatever step it
 answers: it is relayed to the caller as it arrives (an image from hf-inference, a video from a
@@ -114,6 +115,9 @@ class Next:
     parse: Callable[[Any], Step]
     #: a status poll: sent after the polling interval, counted against the job's bounds
     poll: bool = False
+    #: hand `parse` the answer itself, as `Media` (bytes and content type), whatever its type: a file
+    #: that goes into the output (a mask, a transcript) rather than being the output
+    raw: bool = False
 
 
 Step = Next | Done
@@ -133,6 +137,13 @@ def download(url: Any, provider: str, what: str = "result") -> Next:
                                     status_code=200, body=orjson.dumps(answer)[:300].decode(errors="replace"))
 
     return Next(HttpRequest("GET", url, {}, follow_redirects=True), not_media)
+
+
+def fetch_file(url: Any, provider: str, then: Callable[[Media], Step], what: str = "result") -> Next:
+    """Fetch a file the provider answered with a URL of (no credentials sent) and build the output
+    from its bytes with `then`: for outputs that embed a file (a mask in base64, a transcript)."""
+    step = download(url, provider, what)
+    return Next(step.request, then, raw=True)
 
 
 def dig(provider: str, answer: Any, *path: str | int) -> Any:

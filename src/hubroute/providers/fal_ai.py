@@ -20,6 +20,7 @@ weights file on the Hub; `fal-ai/lora` (Stable Diffusion based) also needs its b
 
 from __future__ import annotations
 
+from base64 import b64encode as _b64
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ import orjson
 
 from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.providers._base import Endpoint, HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download
+from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download, fetch_file
 
 SPEECH_RECOGNITION = "automatic-speech-recognition"
 TEXT_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "text-to-speech"
@@ -191,8 +192,11 @@ class FalAI(Provider):
             return _file(name, dig(name, answer, "video", "url"), "video")
         # image-segmentation: one mask, as huggingface_hub reports it
         mask = dig(name, answer, "image", "url")
-        if not isinstance(mask, str) or not mask.startswith("data:"):
-            raise _failed(name, answer, "the mask came as a URL, not inline (sync_mode)")
+        if isinstance(mask, str) and not mask.startswith("data:"):  # a file URL: embed its bytes
+            return fetch_file(mask, name, lambda file: Done([{"label": "mask", "mask": _b64(file.data).decode()}]),
+                              "mask")
+        if not isinstance(mask, str):
+            raise _failed(name, answer, "no mask in its answer")
         Media.from_b64(name, mask)  # raises if it is not base64
         return Done([{"label": "mask", "mask": mask.partition(",")[2]}])
 

@@ -21,7 +21,7 @@ import orjson
 
 from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.providers._base import HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download
+from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download, fetch_file
 
 SPEECH_RECOGNITION = "automatic-speech-recognition"
 TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO, IMAGE_TO_IMAGE = (
@@ -84,7 +84,13 @@ class Replicate(Provider):
             if status == "succeeded" or (media and output is not None):
                 if output is None:
                     raise _failed(self.name, answer, "it has no output")
-                return _media(self.name, output) if media else Done({"text": _text(self.name, answer, output)})
+                if media:
+                    return _media(self.name, output)
+                transcript = output.get("txt_file") if isinstance(output, dict) else None
+                if _text_in(output) is None and isinstance(transcript, str):  # only a transcript file
+                    return fetch_file(transcript, self.name, lambda file: Done({"text": file.data.decode()}),
+                                      "transcript")
+                return Done({"text": _text(self.name, answer, output)})
             if status in _PENDING:
                 poll = urlsplit(str(dig(self.name, answer, "urls", "get"))).path
                 if not poll.strip("/"):
@@ -109,7 +115,7 @@ def _media(provider: str, output: Any) -> Step:
     return download(url, provider, "output")
 
 
-def _text(provider: str, answer: Any, output: Any) -> str:
+def _text_in(output: Any) -> str | None:
     if isinstance(output, list) and output:
         output = output[0]
     if isinstance(output, str):
@@ -118,7 +124,14 @@ def _text(provider: str, answer: Any, output: Any) -> str:
         for key in ("translation", "transcription", "text"):
             if isinstance(output.get(key), str):
                 return str(output[key])
-    raise _failed(provider, answer, "no transcription in its output")
+    return None
+
+
+def _text(provider: str, answer: Any, output: Any) -> str:
+    text = _text_in(output)
+    if text is None:
+        raise _failed(provider, answer, "no transcription in its output")
+    return text
 
 
 def _failed(provider: str, answer: Any, detail: Any) -> ProviderResponseError:

@@ -107,6 +107,19 @@ async def run_job(
         resp = await transport.open(step.request, provider, step_timeouts)
         if resp.status >= 400:
             raise await transport.error_from(resp)
+        if step.raw:
+            try:
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    data = await resp.read(settings.max_result_bytes)
+            except TimeoutError:
+                await resp.close()
+                raise ProviderTimeout(f"{provider} did not finish sending a file within the job's time",
+                                      provider=provider) from None
+            result = step.parse(Media(data, resp.content_type or "application/octet-stream"))
+            if isinstance(result, Done):
+                return result
+            step = result
+            continue
         if is_media(resp.content_type):
             length = resp.headers.get("content-length")
             if length and length.isdigit() and int(length) > settings.max_result_bytes:
