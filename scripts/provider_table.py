@@ -16,9 +16,9 @@ SCHEMA = {
 
 def table() -> str:
     rows = [
-        "| provider | chat route | `/v1/completions` route | `/v1/embeddings` route | via HF token | own key (env) "
-        "| json_schema | quirks |",
-        "|---|---|---|---|---|---|---|---|",
+        "| provider | chat route | `/v1/completions` route | `/v1/embeddings` route | other tasks | via HF token "
+        "| own key (env) | json_schema | quirks |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in sorted(REGISTRY.items()):
         quirks = []
@@ -32,11 +32,13 @@ def table() -> str:
             quirks.append("headers " + ", ".join(f"`{k}`" for k in sorted(p.extra_headers)))
         if p.drop_stream_options:
             quirks.append("no `stream_options`")
+        others = sorted(set(p.routes) - {CHAT, TEXT_GENERATION, EMBEDDINGS})
+        tasks = f"{len(others)} classic pipeline tasks" if len(others) > 10 else ", ".join(others) or NONE
         rows.append(
-            f"| {name} | `{p.routes.get(CHAT, NONE)}` | "
+            f"| {name} | {'`' + p.routes[CHAT] + '`' if CHAT in p.routes else NONE} | "
             f"{'`' + p.routes[TEXT_GENERATION] + '`' if TEXT_GENERATION in p.routes else NONE} | "
             f"{'`' + p.routes[EMBEDDINGS] + '`' if EMBEDDINGS in p.routes else NONE}"
-            f"{' (HF shape)' if EMBEDDINGS in p.routes and p.embeddings_shape == 'hf' else ''} | "
+            f"{' (HF shape)' if EMBEDDINGS in p.routes and p.embeddings_shape == 'hf' else ''} | {tasks} | "
             f"{'yes' if p.hf_routed else 'no'} | "
             f"{', '.join(f'`{k}`' for k in p.env_keys) or 'HF token only'} | {SCHEMA[p.json_schema_mode]} | "
             f"{'; '.join(quirks) or NONE} |"
