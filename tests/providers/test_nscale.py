@@ -14,7 +14,7 @@ def test_identity():
     assert P.env_keys == ("NSCALE_API_KEY", "NSCALE_SERVICE_TOKEN")
     assert P.env_api_key({"NSCALE_SERVICE_TOKEN": "svc"}) == "svc"
     assert P.hf_routed is True
-    assert set(P.tasks) == {"conversational", "text-to-image"}
+    assert set(P.tasks) == {"conversational", "text-to-image", "feature-extraction"}
 
 
 def test_chat_urls():
@@ -59,3 +59,13 @@ def test_answer_is_decoded():
     assert media.data == PNG and media.content_type == "image/png"
     with pytest.raises(ProviderResponseError):
         step.parse({"data": [{"b64_json": ""}]})
+
+
+def test_embeddings_are_openai_shaped():
+    step = start(P, direct(P), "feature-extraction", ["a", "b"], provider_model="Qwen/Qwen3-Embedding-8B")
+    assert step.request.url == "https://inference.api.nscale.com/v1/embeddings"
+    assert step.request.headers["authorization"] == f"Bearer {DIRECT_KEY}"
+    assert body(step.request) == {"input": ["a", "b"], "model": "Qwen/Qwen3-Embedding-8B"}
+    assert step.parse({"data": [{"embedding": [0.5]}, {"embedding": [0.25]}]}).value == [[0.5], [0.25]]
+    with pytest.raises(ProviderResponseError):
+        step.parse({"object": "list"})

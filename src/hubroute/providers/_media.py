@@ -87,3 +87,15 @@ def not_json(provider: str, what: str) -> Any:
 
 __all__ = ["b64_media", "failed", "flat_size", "get", "negative_text", "not_json", "post_json", "renamed",
            "same_origin"]
+
+
+#: OpenAI speech options (`/v1/audio/speech`, carried in `TaskCall.extra`) that OpenAI-shaped speech
+#: APIs take as they are
+SPEECH_OPTIONS = ("voice", "speed", "response_format", "instructions")
+#: OpenAI transcription options (`/v1/audio/transcriptions`) OpenAI-shaped transcription APIs take
+TRANSCRIPTION_OPTIONS = ("language", "prompt", "temperature")
+
+
+def openai_options(extra: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The options of an OpenAI-style request that an OpenAI-shaped provider API takes unchanged."""
+    return {k: extra[k] for k in names if extra.get(k) is not None}

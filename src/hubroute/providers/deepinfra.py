@@ -14,7 +14,7 @@ from hubroute.inputs.spool import Blob, blob_bytes
 from hubroute.providers import _multipart
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Provider, Target
 from hubroute.providers._jobs import Done, Next, Step, TaskCall, dig
-from hubroute.providers._media import not_json, post_json
+from hubroute.providers._media import SPEECH_OPTIONS, TRANSCRIPTION_OPTIONS, not_json, openai_options, post_json
 
 ASR, TEXT_TO_SPEECH = "automatic-speech-recognition", "text-to-speech"
 
@@ -36,7 +36,8 @@ class DeepInfra(Provider):
             stamps = bool(call.parameters.get("return_timestamps"))
             return Next(self.transcription_request(call, target), lambda answer: self._transcript(answer, stamps))
         if call.task == TEXT_TO_SPEECH:
-            body = {"input": call.inputs, "model": target.provider_model}
+            body = {"input": call.inputs, "model": target.provider_model,
+                    **openai_options(call.extra, SPEECH_OPTIONS)}
             return Next(post_json(self, target, self.url(TEXT_TO_SPEECH, target), body), not_json(self.name, "audio"))
         return super().start_task(call, target)
 
@@ -44,7 +45,8 @@ class DeepInfra(Provider):
         audio: Blob = call.inputs
         content_type = audio.content_type or "application/octet-stream"
         filename = "audio" + (mimetypes.guess_extension(content_type) or ".wav")
-        fields: dict[str, Any] = {"model": target.provider_model}
+        fields: dict[str, Any] = {"model": target.provider_model,
+                                  **openai_options(call.extra, TRANSCRIPTION_OPTIONS)}
         generation = call.parameters.get("generation_parameters") or {}
         if generation.get("temperature") is not None:
             fields["temperature"] = generation["temperature"]

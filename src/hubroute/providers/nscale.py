@@ -1,11 +1,12 @@
 """Nscale. Images come from its OpenAI-style `/v1/images/generations` as base64 (`b64_json`); width and
-height go as `size: "WxH"`, and `num_inference_steps`, which it has no field for, is not sent."""
+height go as `size: "WxH"`, and `num_inference_steps`, which it has no field for, is not sent.
+Embeddings at its OpenAI-style `/v1/embeddings`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hubroute.providers._base import CHAT, Provider, Target
+from hubroute.providers._base import CHAT, EMBEDDINGS, Provider, Target
 from hubroute.providers._jobs import Next, Step, TaskCall
 from hubroute.providers._media import b64_media, post_json, renamed
 
@@ -16,7 +17,7 @@ class Nscale(Provider):
     name = "nscale"
     base_url = "https://inference.api.nscale.com"
     env_keys = ("NSCALE_API_KEY", "NSCALE_SERVICE_TOKEN")
-    routes = {CHAT: "/v1/chat/completions", TEXT_TO_IMAGE: "/v1/images/generations"}
+    routes = {CHAT: "/v1/chat/completions", TEXT_TO_IMAGE: "/v1/images/generations", EMBEDDINGS: "/v1/embeddings"}
 
     def start_task(self, call: TaskCall, target: Target) -> Next:
         if call.task == TEXT_TO_IMAGE:

@@ -12,7 +12,18 @@ from typing import Any
 
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Provider, Target
 from hubroute.providers._jobs import Next, Step, TaskCall, data_uri, download
-from hubroute.providers._media import b64_media, failed, flat_size, get, negative_text, not_json, post_json, renamed
+from hubroute.providers._media import (
+    SPEECH_OPTIONS,
+    b64_media,
+    failed,
+    flat_size,
+    get,
+    negative_text,
+    not_json,
+    openai_options,
+    post_json,
+    renamed,
+)
 
 TEXT_TO_IMAGE, IMAGE_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "image-to-image", "text-to-speech"
 TEXT_TO_VIDEO, IMAGE_TO_VIDEO = "text-to-video", "image-to-video"
@@ -50,7 +61,8 @@ class Together(Provider):
             return Next(post_json(self, target, url, body), self._image)
         if task == TEXT_TO_SPEECH:
             # HF's generation parameters (sampling) mean nothing to a speech model: only the text goes
-            body = {"input": call.inputs, "model": target.provider_model}
+            body = {"input": call.inputs, "model": target.provider_model,
+                    **openai_options(call.extra, SPEECH_OPTIONS)}
             return Next(post_json(self, target, url, body), not_json(self.name, "audio"))
         if task == TEXT_TO_VIDEO:
             body = {"prompt": call.inputs, "model": target.provider_model,
