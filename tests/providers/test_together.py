@@ -168,3 +168,12 @@ def test_text_generation_task_over_completions():
                                   "temperature": 0.2}
     done = step.parse({"choices": [{"text": " the capital", "index": 0}]})
     assert isinstance(done, Done) and done.value == [{"generated_text": "Paris is the capital"}]
+
+
+def test_openai_speech_options_reach_the_speech_api():
+    from hubroute.providers._jobs import TaskCall
+
+    call = TaskCall("text-to-speech", "Hello", {}, extra={"voice": "af_bella", "speed": 1.2, "user": "u1"})
+    req = P.start_task(call, target(P, direct(P), task="text-to-speech", provider_model="hexgrad/Kokoro-82M")).request
+    assert sent(req) == {"input": "Hello", "model": "hexgrad/Kokoro-82M", "voice": "af_bella",
+                         "speed": 1.2}  # what the API does not take stays out
