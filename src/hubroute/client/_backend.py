@@ -41,16 +41,14 @@ class Answer:
 
 
 class Chunks:
-    """A stream of decoded JSON chunks; `provider` is known once the stream is open."""
+    """A stream of decoded JSON chunks, in batches (the chunks one network read delivered, so that a
+    reader on another thread takes them in one hop); `provider` is known once the stream is open."""
 
-    def __init__(self, provider: str | None, events: AsyncIterator[Any],
+    def __init__(self, provider: str | None, batches: AsyncIterator[list[Any]],
                  close: Callable[[], Awaitable[None]]) -> None:
         self.provider = provider
-        self._events = events
+        self.batches = batches
         self._close = close
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._events
 
     async def aclose(self) -> None:
         await self._close()

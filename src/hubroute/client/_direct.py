@@ -111,21 +111,25 @@ class Direct:
         events = self._events(opened, wants_usage=wants_usage(body))
         return Chunks(opened.target.name, events, events.aclose)
 
-    async def _events(self, opened: StreamAnswer, *, wants_usage: bool) -> AsyncGenerator[Any, None]:
-        """The chunks of a committed stream, normalised by the adapter; an error event raises it.
-        As through a router, usage is left out unless `stream_options.include_usage` asked for it."""
+    async def _events(self, opened: StreamAnswer, *, wants_usage: bool) -> AsyncGenerator[list[Any], None]:
+        """The chunks of a committed stream, a batch per network read, normalised by the adapter; an
+        error event raises it. As through a router, usage is left out unless
+        `stream_options.include_usage` asked for it."""
         target = opened.target
         adapter = target.provider
         done = False
         try:
             batch = opened.first
             while batch is not None:
+                items: list[Any] = []
                 for event in batch.events:
                     if event.data == b"[DONE]":
                         done = True
-                        return
+                        break
                     error = stream_error(target.name, event)
                     if error is not None:
+                        if items:
+                            yield items
                         self.router.attempt_failed(target, error)
                         raise error
                     obj = orjson.loads(event.data)
@@ -133,7 +137,12 @@ class Direct:
                         obj = without_usage(obj)
                         if obj is None:
                             continue
-                    yield adapter.adapt_chunk(obj) if adapter.rewrites_chunks and isinstance(obj, dict) else obj
+                    items.append(adapter.adapt_chunk(obj) if adapter.rewrites_chunks and isinstance(obj, dict)
+                                 else obj)
+                if items:
+                    yield items
+                if done:
+                    return
                 batch = await anext(opened.rest, None)  # type: ignore[arg-type]
             done = True  # a close without [DONE] also ends the stream
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -80,17 +81,28 @@ class Stream:
     def __init__(self, chunks: Chunks, convert: Callable[[Any], Any]) -> None:
         self.provider = chunks.provider
         self._chunks = chunks
-        self._items: AsyncIterator[Any] = chunks.__aiter__()
+        self._batches: AsyncIterator[list[Any]] = chunks.batches
+        self._buffer: deque[Any] = deque()
         self._convert = convert
 
     def __aiter__(self) -> Stream:
         return self
 
     async def __anext__(self) -> Any:
+        while not self._buffer:
+            self._buffer.extend(await self.next_batch())
+        return self._buffer.popleft()
+
+    async def next_batch(self) -> list[Any]:
+        """The converted chunks of the next network read (StopAsyncIteration at the end)."""
+        if self._buffer:
+            items, self._buffer = list(self._buffer), deque()
+            return items
         while True:
-            item = self._convert(await anext(self._items))
-            if item is not None:
-                return served(item, self.provider)
+            batch = await anext(self._batches)
+            items = [served(item, self.provider) for item in map(self._convert, batch) if item is not None]
+            if items:
+                return items
 
     async def aclose(self) -> None:
         await self._chunks.aclose()

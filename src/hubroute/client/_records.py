@@ -29,8 +29,9 @@ class Record(dict[str, Any]):
     _aliases: dict[str, str] = {}
 
     def __getattr__(self, name: str) -> Any:
+        key = self._aliases.get(name, name)
         try:
-            return self[self._aliases.get(name, name)]
+            value = self[key]
         except KeyError:
             if name == "provider":
                 try:
@@ -40,6 +41,13 @@ class Record(dict[str, Any]):
             if name.startswith("_") or (self._fields and name not in self._fields):
                 raise AttributeError(f"{type(self).__name__!r} has no field {name!r}") from None
             return None
+        # nested objects become Records when first read as attributes (wrapping a whole answer up
+        # front would cost every streamed chunk a walk of its tree); dict access sees the same objects
+        if type(value) is dict:
+            value = self[key] = Record(value)
+        elif type(value) is list and value and type(value[0]) is dict:
+            value = self[key] = [Record(v) if type(v) is dict else v for v in value]
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
@@ -58,9 +66,10 @@ class Record(dict[str, Any]):
 
 
 def wrap(value: Any, cls: type[Record] = Record) -> Any:
-    """Decoded JSON with every object turned into a Record (the outermost one into `cls`)."""
+    """Decoded JSON as a Record of class `cls` (a list: each of its objects); the objects inside become
+    Records when first read as attributes."""
     if isinstance(value, dict):
-        return cls({k: wrap(v) for k, v in value.items()})
+        return cls(value)
     if isinstance(value, list):
         return [wrap(v, cls) for v in value]
     return value

@@ -99,21 +99,29 @@ class Routed:
         return Answer(provider, media=reply.body, content_type=reply.content_type or "application/octet-stream")
 
 
-async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGenerator[Any, None]:
-    """The decoded chunks of a router's event stream; an error event raises its error."""
+async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGenerator[list[Any], None]:
+    """The decoded chunks of a router's event stream, a batch per network read; an error event raises
+    its error (after the chunks before it)."""
     try:
         async for batch in resp.event_batches():
+            items: list[Any] = []
             for event in batch.events:
                 if event.data == b"[DONE]":
+                    if items:
+                        yield items
                     return
                 obj = orjson.loads(event.data)
                 if isinstance(obj, dict) and isinstance(obj.get("error"), dict | str):
+                    if items:
+                        yield items
                     status = obj["error"].get("provider_status") if isinstance(obj["error"], dict) else None
                     raise from_answer(status if isinstance(status, int) else 502, event.data, None, model)
                 if not usage:
                     obj = without_usage(obj)
                     if obj is None:
                         continue
-                yield obj
+                items.append(obj)
+            if items:
+                yield items
     finally:
         await resp.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 from hubroute.client._async import AsyncInferenceClient, _Chat
@@ -16,11 +16,24 @@ from hubroute.client._loop import LOOP
 
 
 class SyncStream:
-    """A stream read synchronously; `provider` names who serves it."""
+    """A stream read synchronously, a network read's worth of chunks per hop to the loop thread;
+    `provider` names who serves it."""
 
     def __init__(self, stream: Any) -> None:
         self.provider: str | None = getattr(stream, "provider", None)
-        self._items: Iterator[Any] = LOOP.iterate(stream)
+        self._stream = stream
+        self._items = self._iterate()
+
+    def _iterate(self) -> Generator[Any, None, None]:
+        try:
+            while True:
+                try:
+                    batch = LOOP.run(self._stream.next_batch())
+                except StopAsyncIteration:
+                    return
+                yield from batch
+        finally:
+            LOOP.run(self._stream.aclose())
 
     def __iter__(self) -> Iterator[Any]:
         return self._items
@@ -29,9 +42,7 @@ class SyncStream:
         return next(self._items)
 
     def close(self) -> None:
-        close = getattr(self._items, "close", None)
-        if close is not None:
-            close()
+        self._items.close()
 
 
 def blocking(result: Any) -> Any:
