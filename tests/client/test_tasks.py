@@ -44,11 +44,15 @@ MEDIA = {"text-to-image": (png(), "image/png"), "image-to-image": (png(), "image
          "text-to-speech": (b"fLaC\x00\x00\x00\x22" + bytes(40), "audio/flac")}
 
 
+#: image-segmentation's masks: a real PNG (huggingface_hub decodes each into a PIL image)
+SEGMENTS = [{"label": "LABEL_199", "mask": base64.b64encode(png()).decode(), "score": 0.986684}]
+
+
 def reply_for(task: str) -> Any:
     if task in MEDIA:
         data, content_type = MEDIA[task]
         return json_reply(data, content_type=content_type)
-    return json_reply(EXAMPLES[task][1])
+    return json_reply(SEGMENTS if task == "image-segmentation" else EXAMPLES[task][1])
 
 
 def received_body(sent: Received) -> dict[str, Any]:
@@ -91,6 +95,10 @@ def check_output(task: str, output: Any) -> None:
         return
     if task == "text-to-speech":
         assert output == MEDIA[task][0]
+        return
+    if task == "image-segmentation":
+        assert [(o.label, o.score) for o in output] == [(s["label"], s["score"]) for s in SEGMENTS]
+        assert isinstance(output[0].mask, Image.Image) and output[0]["mask"].size == (3, 2)
         return
     expected = msgspec.to_builtins(types.parse_output(task, EXAMPLES[task][1], provider="test"))
     if task == "feature-extraction":

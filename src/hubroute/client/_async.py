@@ -457,9 +457,12 @@ class AsyncInferenceClient:
     async def image_segmentation(self, image: ContentT, *, model: str | None = None,
                                  mask_threshold: float | None = None, overlap_mask_area_threshold: float | None = None,
                                  subtask: str | None = None, threshold: float | None = None) -> Any:
-        return await self._typed("image-segmentation", model, await self._content(image, "image"), _params(
+        segments = await self._typed("image-segmentation", model, await self._content(image, "image"), _params(
             mask_threshold=mask_threshold, overlap_mask_area_threshold=overlap_mask_area_threshold, subtask=subtask,
             threshold=threshold))
+        for segment in segments:  # each mask as a PIL image, as huggingface_hub returns it
+            segment["mask"] = out.image(out.b64decode(segment["mask"]))
+        return segments
 
     async def image_to_text(self, image: ContentT, *, model: str | None = None) -> Any:
         return await self._typed("image-to-text", model, await self._content(image, "image"))

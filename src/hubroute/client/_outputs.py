@@ -44,13 +44,18 @@ def media(task: str, answer: Answer, field: str) -> bytes:
     """The bytes of a media answer (raw, or base64 in a JSON `{field: ...}` answer)."""
     if answer.media is not None:
         return answer.media
-    import base64
-
     value = answer.data.get(field) if isinstance(answer.data, dict) else None
     if isinstance(value, str):
-        return base64.b64decode(value.partition(",")[2] if value.startswith("data:") else value)
+        return b64decode(value)
     raise ProviderResponseError(f"{task}: the answer carries no {field}", provider=answer.provider or "unknown",
                                 status_code=200)
+
+
+def b64decode(value: str) -> bytes:
+    """Base64, or a data: URI's payload."""
+    import base64
+
+    return base64.b64decode(value.partition(",")[2] if value.startswith("data:") else value)
 
 
 def image(data: bytes) -> Any:
