@@ -85,10 +85,6 @@ def not_json(provider: str, what: str) -> Any:
     return parse
 
 
-__all__ = ["b64_media", "failed", "flat_size", "get", "negative_text", "not_json", "post_json", "renamed",
-           "same_origin"]
-
-
 #: OpenAI speech options (`/v1/audio/speech`, carried in `TaskCall.extra`) that OpenAI-shaped speech
 #: APIs take as they are
 SPEECH_OPTIONS = ("voice", "speed", "response_format", "instructions")
@@ -99,3 +95,7 @@ TRANSCRIPTION_OPTIONS = ("language", "prompt", "temperature")
 def openai_options(extra: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """The options of an OpenAI-style request that an OpenAI-shaped provider API takes unchanged."""
     return {k: extra[k] for k in names if extra.get(k) is not None}
+
+
+__all__ = ["SPEECH_OPTIONS", "TRANSCRIPTION_OPTIONS", "b64_media", "failed", "flat_size", "get", "negative_text",
+           "not_json", "openai_options", "post_json", "renamed", "same_origin"]
