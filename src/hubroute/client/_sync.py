@@ -68,6 +68,13 @@ class InferenceClient:
 
     __init__.__signature__ = inspect.signature(AsyncInferenceClient.__init__)  # type: ignore[attr-defined]
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `client.model = ...` and the like change the one client underneath
+        if name in ("_async", "chat"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._async, name, value)
+
     def __getattr__(self, name: str) -> Any:
         # the async client's attributes (model, provider, token, timeout, headers, mode...)
         if name.startswith("_"):
