@@ -27,9 +27,8 @@ from hubroute.client._errors import timed_out
 from hubroute.client._inputs import Content, ContentT, read_content
 from hubroute.errors import InvalidRequest, NoProviderAvailable, ProviderTimeout
 
-if TYPE_CHECKING:  # both load aiohttp: imported when a call needs them, not with the client
+if TYPE_CHECKING:  # loads aiohttp: imported when a call needs it, not with the client
     from hubroute.config import Settings
-    from hubroute.transport import Transport
 
 T = TypeVar("T")
 BILL_TO = "X-HF-Bill-To"
@@ -179,9 +178,7 @@ class AsyncInferenceClient:
         return await self._timed(self._backend().task(task, name, payload, self.provider), f"{task} on {name}")
 
     async def _content(self, value: ContentT, field: str) -> Content:
-        backend = self._backend()
-        transport: Transport = backend.transport  # type: ignore[attr-defined]
-        return await read_content(value, field, transport)
+        return await read_content(value, field, self._backend().transport)
 
     async def _typed(self, task: str, model: str | None, inputs: Any, parameters: dict[str, Any] | None = None,
                      **top: Any) -> Any:

@@ -18,11 +18,14 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from hubroute.client._inputs import Content
+
+if TYPE_CHECKING:
+    from hubroute.transport import Transport
 
 CHAT_ROUTE = "chat/completions"
 COMPLETIONS_ROUTE = "completions"
@@ -55,6 +58,9 @@ class Chunks:
 
 
 class Backend(Protocol):
+    #: the pooled HTTP clients (binary inputs given as URLs are downloaded with them)
+    transport: Transport
+
     async def openai(self, route: str, body: dict[str, Any], provider: str | None) -> Answer: ...
 
     async def openai_stream(self, route: str, body: dict[str, Any], provider: str | None) -> Chunks: ...

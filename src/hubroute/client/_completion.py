@@ -85,7 +85,7 @@ async def acompletion(model: str, messages: list[Any], *, stream: bool = False, 
     client, name = _client(model, api_key, api_base or base_url, timeout)
     answer = await client.chat_completion(messages, model=name, stream=stream, extra_body=_params(params))
     if stream:
-        answer._convert = lambda obj: wrap(obj, ModelResponseStream)
+        answer.convert = lambda obj: wrap(obj, ModelResponseStream)
         return answer
     return out.served(ModelResponse(answer), answer.provider)
 

@@ -88,7 +88,8 @@ class Stream:
         self._chunks = chunks
         self._batches: AsyncIterator[list[Any]] = chunks.batches
         self._buffer: deque[Any] = deque()
-        self._convert = convert
+        #: each decoded chunk -> what the iterator yields (None: skipped)
+        self.convert = convert
 
     def __aiter__(self) -> Stream:
         return self
@@ -105,7 +106,7 @@ class Stream:
             return items
         while True:
             batch = await anext(self._batches)
-            items = [served(item, self.provider) for item in map(self._convert, batch) if item is not None]
+            items = [served(item, self.provider) for item in map(self.convert, batch) if item is not None]
             if items:
                 return items
 
