@@ -2,12 +2,16 @@
 twice. Every public coroutine method of the async class becomes a blocking method here with the same
 name, signature and docstring: it runs the coroutine on a private event loop in a background thread
 (`_loop.LOOP`) and waits; an async iterator it returns (a stream) comes back as a plain iterator.
+
+Type checkers read `_sync.pyi` instead of this module: the same derivation written out as types by
+scripts/sync_stub.py (tests/client/test_sync_stub.py keeps it current and type-checks this module).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
@@ -50,13 +54,32 @@ def blocking(result: Any) -> Any:
     return SyncStream(result) if hasattr(result, "__anext__") else result
 
 
+#: async iterator types in a return annotation -> what the sync client returns in their place
+_SYNC_ITERATOR = re.compile(r"\bAsync(Iterator|Iterable|Generator)\b")
+
+
 def _blocking_method(name: str, method: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-    @functools.wraps(method)
+    @functools.wraps(method)  # name, docstring, and the signature (through __wrapped__)
     def call(self: InferenceClient, *args: Any, **kwargs: Any) -> Any:
         return blocking(LOOP.run(method(self._async, *args, **kwargs)))
 
     call.__qualname__ = f"InferenceClient.{name}"
+    returns = method.__annotations__.get("return")
+    if isinstance(returns, str) and _SYNC_ITERATOR.search(returns):  # a stream comes back as an iterator
+        # (AsyncGenerator[Y, S] reads as Generator[Y, S] here; scripts/sync_stub.py adds the third argument)
+        call.__annotations__ = {**method.__annotations__, "return": _SYNC_ITERATOR.sub(r"\1", returns)}
+        call.__signature__ = inspect.signature(method).replace(  # type: ignore[attr-defined]
+            return_annotation=call.__annotations__["return"])
     return call
+
+
+def _forwarded_property(name: str, prop: property) -> property:
+    """A read-only property of the async client, read through (writes go through __setattr__)."""
+
+    def get(self: InferenceClient) -> Any:
+        return getattr(self._async, name)
+
+    return property(get, doc=prop.__doc__)
 
 
 class InferenceClient:
@@ -92,10 +115,15 @@ class InferenceClient:
 
 
 def _derive() -> None:
+    """The async client's public coroutine methods as blocking methods, its properties read through.
+    scripts/sync_stub.py writes the same derivation out as types, in _sync.pyi."""
     for name, member in vars(AsyncInferenceClient).items():
-        if name.startswith("_") or not inspect.iscoroutinefunction(member):
+        if name.startswith("_"):
             continue
-        setattr(InferenceClient, name, _blocking_method(name, member))
+        if inspect.iscoroutinefunction(member):
+            setattr(InferenceClient, name, _blocking_method(name, member))
+        elif isinstance(member, property):
+            setattr(InferenceClient, name, _forwarded_property(name, member))
 
 
 _derive()
