@@ -15,6 +15,7 @@ import uvicorn
 
 from hubroute.config import Settings
 from hubroute.server.app import App
+from hubroute.server.serve import uvicorn_config
 from tests.mocks import MockProvider
 
 
@@ -68,10 +69,8 @@ class RouterFactory:
         settings.server.shutdown_timeout = 5
         app = App(settings, environ=env, **app_kw)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, loop="none", http="httptools", lifespan="on",
-            access_log=False, log_config=None, timeout_graceful_shutdown=5,
-        ))
+        server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, loop="none",
+                                               timeout_graceful_shutdown=5))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         task = asyncio.create_task(server.serve())
         for _ in range(500):

@@ -10,12 +10,14 @@ import contextlib
 import importlib.util
 import math
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 
 from hubroute.config import Settings
 from hubroute.server import logs
 from hubroute.server.app import App
+from hubroute.server.coalesce import CoalescingHttpToolsProtocol
 
 
 class _Server(uvicorn.Server):
@@ -28,15 +30,14 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def run(settings: Settings) -> None:
-    logs.configure(settings.server.log_level)
-    app = App(settings)
-    config = uvicorn.Config(
-        app,
+def uvicorn_config(app: App, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the router runs under uvicorn (the tests start it the same way)."""
+    options: dict[str, Any] = dict(
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools",
+        # httptools, each response's head written together with its body (server/coalesce.py)
+        http=CoalescingHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -45,4 +46,10 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_timeout),
         timeout_keep_alive=30,
     )
-    _Server(config).run()
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def run(settings: Settings) -> None:
+    logs.configure(settings.server.log_level)
+    _Server(uvicorn_config(App(settings), settings)).run()
