@@ -5,7 +5,11 @@ Two verbs, each on the client measured fastest for it on this router's workload 
     fetch(req)  a whole answer (non-streamed chat, Hub look-ups): pyreqwest, Rust's hyper under a thin
                 binding; 20-35% more proxied requests/s than aiohttp here, and ~50 µs less latency
     open(req)   an event stream: aiohttp, whose buffered reads hand over every event that arrived in
-                one go (pyreqwest yields one HTTP chunk per await, a thread hop each: 40% slower here)
+                one go (pyreqwest yields one HTTP chunk per await, a thread hop each: 40% slower here).
+                Beware when measuring pyreqwest streams: `build_streamed()` reads the body ahead up
+                to a buffer limit before it hands over the headers, so a short stream arrives whole
+                and looks twice as fast; with `streamed_read_buffer_limit(0)` (real streaming) it was
+                no faster than aiohttp (2026-11-22)
 
 httpx was 2-3x slower than either. Every failure leaves as a `ProviderError` subclass:
 
