@@ -224,3 +224,16 @@ async def test_task_inputs_as_a_multipart_form(mocks: Mocks, router: RouterFacto
     assert (bad_json.status_code, bad_json.json()["error"]["param"]) == (400, "parameters")
     assert (unknown.status_code, unknown.json()["error"]["param"]) == (400, "colour")
     assert hf.hits == 2
+
+
+async def test_one_failed_image_of_several_fails_the_request_cleanly(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.default = media(PNG, "image/png")
+    hf.enqueue(json_reply({"error": "prompt refused by the safety filter"}, status=400))  # whichever comes first
+    r = await router.start(config(hf, **{FLUX: "text-to-image"}))
+    async with r.client() as c:
+        resp = await c.post("/v1/images/generations", json={"model": FLUX, "prompt": "x", "n": 3})
+        after = await c.post("/v1/images/generations", json={"model": FLUX, "prompt": "y"})
+    assert resp.status_code == 400, resp.text
+    assert "safety filter" in resp.json()["error"]["message"]
+    assert after.status_code == 200  # nothing left behind blocks the next request

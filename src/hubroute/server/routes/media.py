@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hubroute import tasks
-from hubroute.errors import InvalidRequest
+from hubroute.errors import HubrouteError, InvalidRequest
 from hubroute.providers._jobs import Media, TaskCall
 from hubroute.routing.jobs import read_outcome
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes, send_json
@@ -27,6 +27,7 @@ from hubroute.server.multipart import read_form
 from hubroute.server.routes.tasks import record_task, send_answer
 
 if TYPE_CHECKING:
+    from hubroute.routing.router import TaskAnswer
     from hubroute.server.app import App
 
 MAX_IMAGES = 10
@@ -75,11 +76,20 @@ async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, sen
     call = await tasks.load_call("text-to-image", raw, app.fetcher)
     plan = await app.router.plan(model, call.task)
     ctx.model = plan.model
-    answers = await asyncio.gather(*(tasks.run(app.router, plan, call) for _ in range(n)))
-    images = [await read_outcome(a.outcome) for a in answers]
-    record_task(app, ctx, answers[0])
+
+    async def one() -> tuple[TaskAnswer, Any]:
+        answer = await tasks.run(app.router, plan, call)
+        return answer, await read_outcome(answer.outcome)  # read here: no answer is left open
+
+    try:  # n images at once; the first failure cancels the others (their connections are closed)
+        async with asyncio.TaskGroup() as group:
+            jobs = [group.create_task(one()) for _ in range(n)]
+    except* HubrouteError as failed:
+        raise failed.exceptions[0] from None
+    results = [job.result() for job in jobs]
+    record_task(app, ctx, results[0][0])
     data = []
-    for image in images:
+    for _, image in results:
         assert isinstance(image, Media)  # check_outcome guarantees media for text-to-image
         encoded = base64.b64encode(image.data).decode()
         data.append({"b64_json": encoded} if response_format == "b64_json"
