@@ -28,6 +28,7 @@ from hubroute.client._inputs import Content, ContentT, read_content
 from hubroute.errors import InvalidRequest, NoProviderAvailable, ProviderTimeout
 
 if TYPE_CHECKING:  # loads aiohttp: imported when a call needs it, not with the client
+    from hubroute.client._routed import Routed
     from hubroute.config import Settings
 
 T = TypeVar("T")
@@ -106,6 +107,11 @@ class AsyncInferenceClient:
         self._environ = env
         self._backend_: Backend | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: the sender for Inference Endpoint URLs given as a call's model (made when first needed)
+        self._endpoint_: Routed | None = None
+        self._endpoint_loop: asyncio.AbstractEventLoop | None = None
+        #: the Hub's recommended model per task (fetched once, when a task is called with no model)
+        self._recommended: dict[str, str] | None = None
         self.chat = _Chat(self)
 
     def __repr__(self) -> str:
@@ -126,6 +132,9 @@ class AsyncInferenceClient:
         if self._backend_ is not None:
             backend, self._backend_ = self._backend_, None
             await backend.aclose()
+        if self._endpoint_ is not None:
+            endpoint, self._endpoint_ = self._endpoint_, None
+            await endpoint.aclose()
 
     # --- plumbing ----------------------------------------------------------------------------------
     def _backend(self) -> Backend:
@@ -168,14 +177,65 @@ class AsyncInferenceClient:
                 raise timed_out(exc, what) from exc
             raise
 
+    def _endpoint(self) -> Routed:
+        """The sender for Inference Endpoint URLs, with the client's token (else the HF token)."""
+        from hubroute.client._routed import Routed
+
+        loop = asyncio.get_running_loop()
+        if self._endpoint_ is None or self._endpoint_loop is not loop:
+            hf = self._settings.huggingface.token if self._settings is not None else None
+            token = self.token or hf or self._environ.get("HF_TOKEN")
+            self._endpoint_ = Routed("http://endpoint", token=token, headers=self.headers, timeout=self.timeout,
+                                     user_agent=f"hubroute-client/{__version__}")
+            self._endpoint_loop = loop
+        return self._endpoint_
+
+    async def _recommended_model(self, task: str) -> str:
+        """As huggingface_hub does when no model is given: the task's recommended model on the Hub
+        (`/api/tasks`, its first `widgetModels`), served by HF Inference."""
+        if self._recommended is None:
+            hub = (self._settings.hub_url if self._settings is not None
+                   else self._environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"))
+            transport = self._backend().transport
+            try:
+                async with transport.session.get(f"{hub}/api/tasks") as resp:
+                    data = await resp.json(content_type=None) if resp.status == 200 else None
+            except Exception as exc:
+                raise InvalidRequest(f"a model is required: pass `model=` (the Hub's recommended models "
+                                     f"could not be fetched: {exc.__class__.__name__})", param="model") from None
+            self._recommended = {
+                name: models[0] for name, info in (data or {}).items()
+                if isinstance(info, dict) and isinstance(models := info.get("widgetModels"), list)
+                and models and isinstance(models[0], str)
+            }
+        chosen = self._recommended.get(task)
+        if chosen is None:
+            raise InvalidRequest(f"a model is required: pass `model=` (the Hub recommends none for {task})",
+                                 param="model")
+        return chosen
+
     async def _task(self, task: str, model: str | None, inputs: Any, parameters: dict[str, Any] | None = None,
                     **top: Any) -> Answer:
-        name = self._model(model)
         payload: dict[str, Any] = {"inputs": inputs}
         if parameters:
             payload["parameters"] = parameters
         payload.update(_params(**top))
-        return await self._timed(self._backend().task(task, name, payload, self.provider), f"{task} on {name}")
+        # an Inference Endpoint's URL, given to the call or (with no model named) to the client
+        url = model if _is_url(model) else None
+        if url is None and model is None and self.model is None and self._endpoint_model is not None:
+            url = self.base_url
+        if url is not None:
+            return await self._timed(self._endpoint().endpoint_task(url, payload), f"{task} on {url}")
+        name, provider = await self._chosen(task, model)
+        return await self._timed(self._backend().task(task, name, payload, provider), f"{task} on {name}")
+
+    async def _chosen(self, task: str, model: str | None) -> tuple[str, str | None]:
+        """(model, provider) of a call: no model anywhere and no provider named means, as in
+        huggingface_hub, the Hub's recommended model on HF Inference."""
+        if model is None and self.model is None and self._endpoint_model is None \
+                and self.provider in (None, "auto"):
+            return await self._recommended_model(task), "hf-inference"
+        return self._model(model), self.provider
 
     async def _content(self, value: ContentT, field: str) -> Content:
         return await read_content(value, field, self._backend().transport)
@@ -251,7 +311,7 @@ class AsyncInferenceClient:
     ) -> Any:
         """Text generation, served over the OpenAI completions API of the chosen provider: the text, or
         (`details=True`) a TextGenerationOutput; `stream=True` gives an async iterator of tokens."""
-        name = self._model(model)
+        name, provider = await self._chosen("text-generation", model)
         body = out.completion_body(prompt, name, _params(
             adapter_id=adapter_id, best_of=best_of, decoder_input_details=decoder_input_details, do_sample=do_sample,
             frequency_penalty=frequency_penalty, grammar=grammar, max_new_tokens=max_new_tokens,
@@ -261,9 +321,9 @@ class AsyncInferenceClient:
         backend = self._backend()
         what = f"text-generation on {name}"
         if stream:
-            chunks = await self._timed(backend.openai_stream(COMPLETIONS_ROUTE, body, self.provider), what)
+            chunks = await self._timed(backend.openai_stream(COMPLETIONS_ROUTE, body, provider), what)
             return out.Stream(chunks, out.TokenStream(bool(details)))
-        answer = await self._timed(backend.openai(COMPLETIONS_ROUTE, body, self.provider), what)
+        answer = await self._timed(backend.openai(COMPLETIONS_ROUTE, body, provider), what)
         return out.generated(answer, bool(details))
 
     # --- text in -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -37,6 +38,9 @@ ModelResponseStream = named("ModelResponseStream")
 EmbeddingResponse = named("EmbeddingResponse")
 ImageResponse = named("ImageResponse")
 TranscriptionResponse = named("TranscriptionResponse")
+
+#: where LiteLLM finds a Hugging Face token, in its order
+_HF_KEYS = ("HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGINGFACE_API_TOKEN")
 
 #: one client per (api_base, api_key, provider, timeout): its connections and engine are reused
 _CLIENTS: dict[tuple[str | None, str | None, str | None, float | None], AsyncInferenceClient] = {}
@@ -65,6 +69,9 @@ def parse_model(model: str, api_base: str | None) -> tuple[str, str | None, str 
 def _client(model: str, api_key: str | None, api_base: str | None, timeout: float | None,
             ) -> tuple[AsyncInferenceClient, str]:
     name, provider, base = parse_model(model, api_base)
+    if api_key is None and name == "tgi" and base is not None:
+        # an Inference Endpoint takes the HF token, from the variables LiteLLM reads
+        api_key = next((os.environ[v] for v in _HF_KEYS if os.environ.get(v)), None)
     key = (base, api_key, provider, timeout)
     client = _CLIENTS.get(key)
     if client is None:

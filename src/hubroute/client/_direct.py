@@ -57,6 +57,8 @@ def settings_for(provider: str | None, token: str | None, config: str | Path | S
     else:
         path = config or environ.get("HUBROUTE_CONFIG")
         settings = Settings.load(path, environ) if path else Settings.from_env(environ)
+    if not token and not settings.huggingface.token:
+        settings.huggingface.token = stored_token(environ)
     if token:
         pinned = provider is not None and provider != "auto" and provider not in POLICIES
         if pinned and not token.startswith("hf_"):
@@ -67,6 +69,23 @@ def settings_for(provider: str | None, token: str | None, config: str | Path | S
         else:
             settings.huggingface.token = token
     return settings
+
+
+def stored_token(environ: Mapping[str, str]) -> str | None:
+    """The token `huggingface-cli login` / `hf auth login` saved, where huggingface_hub looks for it:
+    $HF_TOKEN_PATH, else $HF_HOME/token (default ~/.cache/huggingface/token), unless
+    $HF_HUB_DISABLE_IMPLICIT_TOKEN is set."""
+    if environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "").lower() in ("1", "true", "yes", "on"):
+        return None
+    path = environ.get("HF_TOKEN_PATH")
+    if not path:
+        cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(environ.get("HF_HOME") or os.path.join(cache, "huggingface"), "token")
+    try:
+        token = Path(os.path.expanduser(path)).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return token or None
 
 
 class Direct:

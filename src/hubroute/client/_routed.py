@@ -85,6 +85,12 @@ class Routed:
         url = f"{self.base}/models/{quote(model, safe='/')}/pipeline/{task}"
         return await self._send(HttpRequest("POST", url, headers, body), model)
 
+    async def endpoint_task(self, url: str, payload: dict[str, Any]) -> Answer:
+        """HF's task payload POSTed to the URL itself: an Inference Endpoint (or a TGI or other HF
+        inference server) serving one model, as huggingface_hub calls a URL given as the model."""
+        body, content_type = hf_body(payload)
+        return await self._send(HttpRequest("POST", url, {**self.headers, "content-type": content_type}, body), url)
+
     async def _send(self, req: HttpRequest, model: str) -> Answer:
         reply = await self.transport.fetch(req, ROUTER, self.timeouts, MAX_ANSWER)
         provider = reply.headers.get("x-inference-provider")
