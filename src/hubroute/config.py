@@ -240,10 +240,15 @@ class Settings(_Strict):
         return (self.huggingface.hub_url or DEFAULT_HUB).rstrip("/")
 
 
+#: where an HF token is looked for when the config names none, in order
+HF_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_API_KEY", "HUGGINGFACE_API_TOKEN")
+
+
 def _apply_env_defaults(settings: Settings, environ: Mapping[str, str]) -> None:
     hf = settings.huggingface
     if hf.token is None:
-        hf.token = environ.get("HF_TOKEN") or environ.get("HUGGING_FACE_HUB_TOKEN") or None
+        # HF's own variables, then LiteLLM's (its Hugging Face docs set HUGGINGFACE_API_KEY)
+        hf.token = next((environ[v] for v in HF_TOKEN_VARIABLES if environ.get(v)), None)
     if hf.hub_url is None:
         hf.hub_url = environ.get("HF_ENDPOINT") or DEFAULT_HUB
     if settings.server.master_key is None:

@@ -61,6 +61,14 @@ def test_env_defaults_fill_token_master_key_and_hub() -> None:
     assert s.hub_url == "http://hub.local"
 
 
+def test_hf_token_variables_in_order_litellms_too() -> None:
+    assert Settings.from_env({"HUGGINGFACE_API_KEY": "hf_litellm1"}).huggingface.token == "hf_litellm1"
+    both = {"HUGGINGFACE_API_KEY": "hf_litellm1", "HF_TOKEN": "hf_official"}
+    assert Settings.from_env(both).huggingface.token == "hf_official"
+    assert Settings.from_env({"HF_TOKEN": ""}).huggingface.token is None
+    assert Settings.parse("huggingface: {token: hf_config1}", both).huggingface.token == "hf_config1"
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
