@@ -2,6 +2,7 @@
 
     from hubroute import InferenceClient, AsyncInferenceClient      # huggingface_hub's clients
     from hubroute import completion, acompletion, embedding, ...    # LiteLLM's functions
+    from hubroute import MCPClient                                  # huggingface_hub's MCP client
 
 Importing `hubroute` loads nothing else: the client (and through it the router's engine, aiohttp,
 pyreqwest) is imported on first use of one of these names, numpy and Pillow only by the tasks that
@@ -25,13 +26,20 @@ _EXPORTS = {
     "aembedding": "hubroute.client",
     "image_generation": "hubroute.client",
     "transcription": "hubroute.client",
+    # the MCP client (the `mcp` SDK is imported when a server is added) and the types it yields
+    "MCPClient": "hubroute.client",
+    "ChatCompletionInputMessage": "hubroute.client",
+    "ChatCompletionStreamOutput": "hubroute.client",
 }
 
 if TYPE_CHECKING:
     from hubroute.client import (
         AsyncInferenceClient,
+        ChatCompletionInputMessage,
+        ChatCompletionStreamOutput,
         InferenceClient,
         InferenceTimeoutError,
+        MCPClient,
         acompletion,
         aembedding,
         completion,
@@ -58,8 +66,11 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AsyncInferenceClient",
+    "ChatCompletionInputMessage",
+    "ChatCompletionStreamOutput",
     "InferenceClient",
     "InferenceTimeoutError",
+    "MCPClient",
     "__version__",
     "acompletion",
     "aembedding",

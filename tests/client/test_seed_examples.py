@@ -55,7 +55,7 @@ Inventory: seed file, line, what the example does -> the test that runs it
 | 003 | 1217 | `pip install huggingface_hub[inference]` | not run: installs huggingface_hub, not hubroute |
 | 003 | 1227 | async `text_to_image` with no model (the Hub's recommended one) | C::test_hf_async_no_model_recommended |
 | 003 | 1233 | async `text_generation(stream=True)` with no model | C::test_hf_async_text_generation_stream_no_model (xfail: no hf-inference text-generation) |
-| 003 | 1250 | MCPClient with a remote SSE MCP server | C::test_mcp_client_is_missing (xfail: hubroute has no MCPClient) |
+| 003 | 1250 | MCPClient with a remote SSE MCP server (Nebius; the mcp SDK's server on 127.0.0.1 for the Space) | C::test_hf_mcp_client_sse (+ tests/client/test_mcp.py) |
 | 003 | 1291 | `tiny-agents run julien-c/flux-schnell-generator` | not run: huggingface_hub's CLI + an agent from the Hub |
 | 003 | 1309 | fal-ai `text_to_image` with `bill_to="openai"` | C::test_hf_fal_bill_to |
 | 003 | 1325 | `timeout=30`, InferenceTimeoutError | S::test_hf_timeout |
@@ -577,13 +577,65 @@ async def test_hf_async_text_generation_stream_no_model(env: Env) -> None:
     assert env.hf.received[0].path == "/hf-inference/models/Qwen/Qwen2.5-7B-Instruct"
 
 
-@pytest.mark.xfail(strict=True, reason="hubroute has no MCPClient (003:1250); see the report")
-def test_mcp_client_is_missing() -> None:
-    """003:1250 imports `ChatCompletionInputMessage, ChatCompletionStreamOutput, MCPClient`."""
-    import hubroute
+def mcp_client_example(sse_url: str) -> Any:
+    """003:1250 as written (import changed; `main` returned instead of run under `__main__`); the
+    Space's URL is swapped for `sse_url`."""
+    import os
 
-    for name in ("ChatCompletionInputMessage", "ChatCompletionStreamOutput", "MCPClient"):
-        getattr(hubroute, name)
+    from hubroute import ChatCompletionInputMessage, ChatCompletionStreamOutput, MCPClient
+
+    async def main():  # type: ignore[no-untyped-def]
+        async with MCPClient(
+            provider="nebius",
+            model="Qwen/Qwen2.5-72B-Instruct",
+            api_key=os.environ["HF_TOKEN"],
+        ) as client:
+            await client.add_mcp_server(type="sse", url=sse_url)
+
+            messages = [
+                {
+                    "role": "user",
+                    "content": "Generate a picture of a cat on the moon",
+                }
+            ]
+
+            async for chunk in client.process_single_turn_with_tools(messages):
+                # Log messages
+                if isinstance(chunk, ChatCompletionStreamOutput):
+                    delta = chunk.choices[0].delta
+                    if delta.content:
+                        print(delta.content, end="")
+
+                # Or tool calls
+                elif isinstance(chunk, ChatCompletionInputMessage):
+                    print(
+                        f"\nCalled tool '{chunk.name}'. Result: '{chunk.content if len(chunk.content) < 1000 else chunk.content[:1000] + '...'}'"
+                    )
+
+    return main
+
+
+async def test_hf_mcp_client_sse(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """003:1250: MCPClient on Nebius with a remote SSE MCP server. The MCP server is the mcp SDK's,
+    with the Flux Space's tool, served over SSE on 127.0.0.1 at the Space's path; Nebius (a mock) streams
+    a call of that tool. HF's router no longer serves Nebius, so the key in HF_TOKEN is Nebius's own."""
+    from tests.client.test_mcp import FLUX_CALL, mcp_url, tool_call_stream
+
+    env.monkeypatch.setenv("HF_TOKEN", "nb-test-key-0000")
+    env.nebius.enqueue(sse_reply(tool_call_stream([FLUX_CALL], content="Let me draw it.")))
+    calls: list[dict[str, Any]] = []
+    async with mcp_url("sse", calls, sse_path="/gradio_api/mcp/sse") as url:
+        await mcp_client_example(url)()
+    printed = capsys.readouterr().out
+    assert printed == ("Let me draw it.\nCalled tool 'flux1_schnell_infer'. Result: 'Generated 1024x1024 image of "
+                       "'a cat on the moon' at https://example.test/image.webp'\n")
+    assert calls == [{"tool": "flux1_schnell_infer", "prompt": "a cat on the moon", "seed": 42, "width": 1024,
+                      "height": 1024}]
+    sent = env.nebius.received[0]
+    assert sent.path == "/v1/chat/completions" and sent.json["model"] == "Qwen/Qwen2.5-72B-Instruct"
+    assert sent.json["stream"] is True and sent.json["tool_choice"] == "auto"
+    assert [t["function"]["name"] for t in sent.json["tools"]] == ["flux1_schnell_infer", "get_weather", "draw"]
+    assert sent.headers["Authorization"] == "Bearer nb-test-key-0000"
 
 
 def fal_bill_to(path: Path) -> Any:
