@@ -54,7 +54,7 @@ Inventory: seed file, line, what the example does -> the test that runs it
 | 003 | 1168 | Cerebras structured output (json_schema) | C::test_hf_cerebras_structured_output |
 | 003 | 1217 | `pip install huggingface_hub[inference]` | not run: installs huggingface_hub, not hubroute |
 | 003 | 1227 | async `text_to_image` with no model (the Hub's recommended one) | C::test_hf_async_no_model_recommended |
-| 003 | 1233 | async `text_generation(stream=True)` with no model | C::test_hf_async_text_generation_stream_no_model (xfail: no hf-inference text-generation) |
+| 003 | 1233 | async `text_generation(stream=True)` with no model | C::test_hf_async_text_generation_stream_no_model |
 | 003 | 1250 | MCPClient with a remote SSE MCP server (Nebius; the mcp SDK's server on 127.0.0.1 for the Space) | C::test_hf_mcp_client_sse (+ tests/client/test_mcp.py) |
 | 003 | 1291 | `tiny-agents run julien-c/flux-schnell-generator` | not run: huggingface_hub's CLI + an agent from the Hub |
 | 003 | 1309 | fal-ai `text_to_image` with `bill_to="openai"` | C::test_hf_fal_bill_to |
@@ -552,8 +552,6 @@ async def test_hf_async_no_model_recommended(env: Env) -> None:
     assert env.hub.received[0].path == "/api/tasks"
 
 
-@pytest.mark.xfail(strict=True, reason="text-generation on HF Inference (TGI's /models/{id} API) has no route "
-                   "in the hf-inference adapter; see the report")
 async def test_hf_async_text_generation_stream_no_model(env: Env) -> None:
     """003:1233: `text_generation(..., stream=True)` with no model: the recommended model on HF
     Inference, TGI's token stream."""
@@ -574,7 +572,9 @@ async def test_hf_async_text_generation_stream_no_model(env: Env) -> None:
     finally:
         await client.close()
     assert text == " a platform for ML."
-    assert env.hf.received[0].path == "/hf-inference/models/Qwen/Qwen2.5-7B-Instruct"
+    sent = env.hf.received[0]
+    assert sent.path == "/hf-inference/models/Qwen/Qwen2.5-7B-Instruct"
+    assert sent.json["inputs"] == "The Huggingface Hub is" and sent.json["stream"] is True  # TGI's API
 
 
 def mcp_client_example(sse_url: str) -> Any:
@@ -746,9 +746,7 @@ def test_provider_task_table_003() -> None:
     pairs = _table_003()
     assert len(pairs) == 54
     missing = {p for p in pairs if not _supported(*p)}
-    # the one gap: HF Inference's text-generation (TGI's `/models/{id}` API) has no route in the
-    # hf-inference adapter; hubroute's text_generation goes over OpenAI completions (see the report)
-    assert missing == {("hf-inference", "text-generation")}
+    assert not missing, missing
 
 
 def test_provider_task_table_004() -> None:

@@ -1,9 +1,14 @@
 import base64
+import copy
+from collections.abc import Callable
+from typing import Any
 
+import openai
 import orjson
 import pytest
+from huggingface_hub import InferenceClient
 
-from hubroute.errors import NotSupported, ProviderResponseError
+from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.inputs import Binary
 from hubroute.providers import REGISTRY, TEXT_GENERATION
 from hubroute.providers._jobs import Done, TaskCall
@@ -34,12 +39,6 @@ def test_json_schema_becomes_tgi_grammar():
     body = {"messages": [{"role": "user", "content": "hi"}], "response_format": JSON_SCHEMA_FORMAT}
     payload = sent(chat(P, via_hf(P), body))
     assert payload["response_format"] == {"type": "json_object", "value": SCHEMA}
-
-
-def test_text_generation_is_not_offered_as_openai_completions():
-    # hf-inference's text-generation is TGI's native {"inputs", "parameters"} API, not /v1/completions
-    with pytest.raises(NotSupported):
-        P.build_completion({"prompt": "x"}, target(P, via_hf(P), task=TEXT_GENERATION))
 
 
 def test_recorded_traffic_replays():
@@ -78,3 +77,160 @@ def test_binary_inputs_go_raw_alone_and_base64_beside_parameters():
     assert with_params.headers["content-type"] == "application/json"
     assert orjson.loads(with_params.body) == {"inputs": base64.b64encode(png.data).decode(),
                                               "parameters": {"prompt": "a cat"}}
+
+
+# --- text-generation: OpenAI's completions over TGI's native generate API ----------------------------
+GPT2 = f"{ROOT}/gpt2"
+LLAMA = f"{ROOT}/meta-llama/Llama-3.2-3B"
+FLAN = f"{ROOT}/google/flan-t5-xxl"
+
+
+class _Sent(Exception):
+    pass
+
+
+def hub_sends(monkeypatch: pytest.MonkeyPatch, call: Callable[[InferenceClient], Any]) -> tuple[str, dict[str, Any]]:
+    """The URL and JSON body huggingface_hub's InferenceClient sends for `call` on hf-inference (its
+    transport replaced by a recorder, as in tests/types/test_hf_client.py)."""
+    sent: list[Any] = []
+
+    def record(self: InferenceClient, request_parameters: Any, *, stream: bool = False) -> Any:
+        sent.append(request_parameters)
+        raise _Sent
+
+    monkeypatch.setattr(InferenceClient, "_inner_post", record)
+    client = InferenceClient(model=f"{ROOT}/gpt2", token=HF_KEY)
+    with pytest.raises(_Sent):
+        call(client)
+    return sent[0].url, dict(sent[0].json)
+
+
+def completion(body: dict[str, Any], model: str = "gpt2") -> Any:
+    return P.build_completion(body, target(P, via_hf(P), model=model, provider_model=model, task=TEXT_GENERATION))
+
+
+#: OpenAI completions body -> the same call through huggingface_hub's text_generation
+SAME_CALLS: list[tuple[dict[str, Any], Callable[[InferenceClient], Any]]] = [
+    ({"prompt": "The answer is"},
+     lambda c: c.text_generation("The answer is", details=True, do_sample=True, return_full_text=False)),
+    ({"prompt": "The answer is", "max_tokens": 20, "temperature": 0.5, "top_p": 0.9, "top_k": 10, "seed": 1,
+      "stop": ["\n", "."], "frequency_penalty": 0.1, "repetition_penalty": 1.1},
+     lambda c: c.text_generation("The answer is", details=True, do_sample=True, return_full_text=False,
+                                 max_new_tokens=20, temperature=0.5, top_p=0.9, top_k=10, seed=1, stop=["\n", "."],
+                                 frequency_penalty=0.1, repetition_penalty=1.1)),
+    ({"prompt": ["The answer is"], "max_tokens": 5, "temperature": 0, "stop": "\n", "stream": True,
+      "stream_options": {"include_usage": True}, "n": 1, "user": "u1", "presence_penalty": 0.3},
+     lambda c: c.text_generation("The answer is", details=True, do_sample=False, return_full_text=False,
+                                 max_new_tokens=5, stop=["\n"], stream=True)),
+    ({"prompt": "Hi", "echo": True, "top_p": 1.0, "temperature": 1.2},
+     lambda c: c.text_generation("Hi", details=True, do_sample=True, return_full_text=True, temperature=1.2)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SAME_CALLS)))
+def test_completion_body_is_what_huggingface_hub_sends(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    body, call = SAME_CALLS[case]
+    url, expected = hub_sends(monkeypatch, call)
+    req = completion(body)
+    assert req.method == "POST" and req.url == url == GPT2
+    assert req.headers["authorization"] == f"Bearer {HF_KEY}"
+    assert sent(req) == expected
+    assert req.stream is bool(body.get("stream"))
+
+
+def test_completion_prompts_tgi_cannot_take_are_refused():
+    for prompt in (["a", "b"], [1, 2, 3]):
+        with pytest.raises(InvalidRequest):
+            completion({"prompt": prompt})
+    with pytest.raises(InvalidRequest):
+        completion({"prompt": "x", "echo": True, "stream": True})
+
+
+def test_recorded_tgi_answers_become_openai_completions():
+    for url in (GPT2, FLAN):
+        for tape in tapes(url):
+            if tape.is_stream:
+                continue
+            out = P.check_completion(tape.response_json())
+            parsed = openai.types.Completion.model_validate(out)
+            assert parsed.object == "text_completion"
+            assert parsed.choices[0].text == tape.response_json()[0]["generated_text"] != ""
+            assert parsed.choices[0].finish_reason == "stop" and parsed.usage is None
+
+
+def test_tgi_details_give_finish_reason_and_usage():
+    answer = {"generated_text": " 42.", "details": {"finish_reason": "length", "generated_tokens": 3, "seed": None,
+                                                    "prefill": [], "tokens": []}}
+    for data in (answer, [answer]):
+        out = openai.types.Completion.model_validate(P.check_completion(copy.deepcopy(data)))
+        assert out.choices[0].text == " 42." and out.choices[0].finish_reason == "length"
+        assert out.usage is not None and (out.usage.completion_tokens, out.usage.total_tokens) == (3, 3)
+    eos = {"generated_text": "x", "details": {"finish_reason": "eos_token", "generated_tokens": 1}}
+    assert P.check_completion([eos])["choices"][0]["finish_reason"] == "stop"
+    with pytest.raises(ProviderResponseError):
+        P.check_completion({"error": "overloaded"})
+    with pytest.raises(ProviderResponseError):
+        P.check_completion([])
+
+
+def stream_text(events: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    text, finishes = "", []
+    for event in events:
+        chunk = P.adapt_chunk(copy.deepcopy(event))  # the openai SDK reads chunks unvalidated
+        assert chunk["object"] == "text_completion" and len(chunk["choices"]) == 1
+        text += chunk["choices"][0]["text"]
+        finishes.append(chunk["choices"][0]["finish_reason"])
+    return text, finishes
+
+
+def test_recorded_tgi_streams_become_openai_completion_chunks():
+    assert P.rewrites_chunks
+    llama = next(t for t in tapes(LLAMA) if t.request_json.get("parameters", {}).get("seed") == 0)
+    req = completion({"prompt": llama.request_json["inputs"], "max_tokens": 50, "seed": 0, "stream": True},
+                     model="meta-llama/Llama-3.2-3B")
+    assert req.url == LLAMA and req.stream
+    assert {k: v for k, v in sent(req)["parameters"].items() if k in ("max_new_tokens", "seed")} == \
+        llama.request_json["parameters"]
+    events = llama.events()
+    text, finishes = stream_text(events)
+    assert llama.request_json["inputs"] + text == events[-1]["generated_text"]
+    assert finishes == [None] * (len(events) - 1) + ["stop"]
+    flan = next(t for t in tapes(FLAN) if t.is_stream)  # ends with a special token: no text, the finish
+    text, finishes = stream_text(flan.events())
+    assert text == "one two three four" and finishes[-1] == "stop" and finishes[:-1] == [None] * 4
+
+
+def test_stream_details_give_the_finish_reason():
+    last = {"index": 3, "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
+            "generated_text": "a b", "details": {"finish_reason": "length", "generated_tokens": 3, "seed": None,
+                                                 "input_length": 4}}
+    chunk = P.adapt_chunk(last)
+    assert chunk["choices"] == [{"index": 0, "text": "", "finish_reason": "length", "logprobs": None}]
+
+
+def test_recorded_tgi_stream_errors_are_stream_errors():
+    from hubroute.routing.router import stream_error
+    from hubroute.transport import SSEEvent
+
+    bad = next(t for t in tapes(LLAMA) if "error" in t.response_body)
+    error = stream_error(P.name, SSEEvent(orjson.dumps(bad.events()[0])))
+    assert error is not None and "max_new_tokens" in str(error.to_openai())
+
+
+def test_chat_chunks_still_pass_unchanged():
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    assert P.adapt_chunk(copy.deepcopy(chunk)) == chunk
+
+
+def test_text_generation_task_is_tgi_native():
+    # HF's text-generation task is TGI's API: sent as it came, every parameter kept, answered as TGI answers
+    t = target(P, via_hf(P), model="gpt2", provider_model="gpt2", task=TEXT_GENERATION)
+    parameters = {"max_new_tokens": 8, "do_sample": False, "details": True, "grammar": {"type": "json", "value": {}}}
+    step = P.start_task(TaskCall(TEXT_GENERATION, "The answer to the universe is", parameters, {"stream": True}), t)
+    assert step.request.url == GPT2 and not step.request.stream
+    assert sent(step.request) == {"inputs": "The answer to the universe is", "parameters": parameters}
+    for tape in tapes(GPT2):
+        assert step.parse(tape.response_json()) == Done(tape.response_json())
+    assert step.parse({"generated_text": " 42"}) == Done([{"generated_text": " 42"}])
+    bare = P.start_task(TaskCall(TEXT_GENERATION, "Hi"), t).request
+    assert sent(bare) == {"inputs": "Hi"}

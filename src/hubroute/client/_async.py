@@ -234,7 +234,11 @@ class AsyncInferenceClient:
         huggingface_hub, the Hub's recommended model on HF Inference."""
         if model is None and self.model is None and self._endpoint_model is None \
                 and self.provider in (None, "auto"):
-            return await self._recommended_model(task), "hf-inference"
+            recommended = await self._recommended_model(task)
+            serve = getattr(self._backend(), "serve_recommended", None)  # direct mode's catalog
+            if serve is not None:
+                serve(recommended, task)
+            return recommended, "hf-inference"
         return self._model(model), self.provider
 
     async def _content(self, value: ContentT, field: str) -> Content:

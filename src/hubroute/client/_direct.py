@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from hubroute.catalog import ModelEntry, ProviderMapping
 from hubroute.client._backend import (
     CHAT_ROUTE,
     COMPLETIONS_ROUTE,
@@ -113,6 +114,14 @@ class Direct:
         if self.bill_to and target.endpoint.via_hf:
             req.headers["x-hf-bill-to"] = self.bill_to
         return req
+
+    def serve_recommended(self, model: str, task: str) -> None:
+        """The Hub's recommended model for a task goes to HF Inference, as huggingface_hub sends it
+        (no provider mapping asked for): mapped there when the catalog does not map it already."""
+        entry = self.engine.catalog.get(model)
+        if entry is None or entry.mapping("hf-inference") is None:
+            mapping = ProviderMapping("hf-inference", model, task, source="recommended")
+            self.engine.catalog.merge(ModelEntry(model, task, [mapping]))
 
     # --- OpenAI routes ---------------------------------------------------------------------------
     async def openai(self, route: str, body: dict[str, Any], provider: str | None) -> Answer:
