@@ -165,3 +165,20 @@ async def test_hubroute_client_text_generation_on_hf_inference(mocks: Mocks, rou
         first, second = hf.received[-2:]
         assert first.path == second.path == PATH
         assert first.json["parameters"]["max_new_tokens"] == 3 and second.json["stream"] is True
+
+
+async def test_streamed_token_counts_are_metered_and_sent_when_asked(mocks: Mocks, router: RouterFactory) -> None:
+    hf = await mocks.start("hf")
+    hf.enqueue(sse_reply(tgi_events([" a", " b"])), sse_reply(tgi_events([" c"])))
+    r = await router.start(config(hf))
+    async with r.client() as c:
+        plain = await c.post("/v1/completions", json={"model": MODEL, "prompt": "x", "stream": True})
+        asked = await c.post("/v1/completions", json={"model": MODEL, "prompt": "x", "stream": True,
+                                                      "stream_options": {"include_usage": True}})
+        metrics = (await c.get("/metrics")).text
+    assert all("usage" not in ch for ch in sse_objects(plain.text))
+    assert sse_objects(asked.text)[-1]["usage"] == {"prompt_tokens": 4, "completion_tokens": 2,
+                                                    "total_tokens": 6}
+    completion = [line for line in metrics.splitlines()
+                  if line.startswith("hubroute_tokens_total") and 'kind="completion"' in line]
+    assert completion and float(completion[0].rsplit(" ", 1)[1]) == 3 + 2  # both streams, from TGI's counts

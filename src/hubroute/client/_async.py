@@ -128,6 +128,11 @@ class AsyncInferenceClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def opened(self) -> bool:
+        """Whether the client holds connections (a backend or an endpoint) that close() releases."""
+        return self._backend_ is not None or self._endpoint_ is not None
+
     async def close(self) -> None:
         if self._backend_ is not None:
             backend, self._backend_ = self._backend_, None

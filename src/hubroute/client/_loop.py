@@ -18,6 +18,11 @@ class LoopThread:
         self._lock = threading.Lock()
 
     @property
+    def started(self) -> bool:
+        """Whether the loop thread is running (it starts on first use)."""
+        return self._loop is not None and self._thread is not None and self._thread.is_alive()
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None:

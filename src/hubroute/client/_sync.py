@@ -9,9 +9,12 @@ scripts/sync_stub.py (tests/client/test_sync_stub.py keeps it current and type-c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import re
+import weakref
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
@@ -73,6 +76,15 @@ def _blocking_method(name: str, method: Callable[..., Coroutine[Any, Any, Any]])
     return call
 
 
+def _close_dropped(client: AsyncInferenceClient) -> None:
+    """Close a sync client's connections on its loop thread, briefly: it was dropped unclosed."""
+    if not LOOP.started or not client.opened:
+        return
+    future = asyncio.run_coroutine_threadsafe(client.close(), LOOP.loop)
+    with contextlib.suppress(Exception):
+        future.result(timeout=2)
+
+
 def _forwarded_property(name: str, prop: property) -> property:
     """A read-only property of the async client, read through (writes go through __setattr__)."""
 
@@ -88,6 +100,9 @@ class InferenceClient:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._async = AsyncInferenceClient(*args, **kwargs)
         self.chat = _Chat(self)
+        # huggingface_hub's sync client needs no close(): a client dropped unclosed (as the seed
+        # examples do) closes its connections when it is collected, or at exit
+        weakref.finalize(self, _close_dropped, self._async)
 
     __init__.__signature__ = inspect.signature(AsyncInferenceClient.__init__)  # type: ignore[attr-defined]
 

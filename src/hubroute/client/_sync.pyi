@@ -85,6 +85,9 @@ class InferenceClient:
     def __exit__(self, *exc: object) -> None: ...
     @property
     def mode(self) -> Literal['routed', 'direct']: ...
+    @property
+    def opened(self) -> bool:
+        """Whether the client holds connections (a backend or an endpoint) that close() releases."""
     def close(self) -> None: ...
     def chat_completion(
         self,

@@ -84,15 +84,23 @@ def completion(provider: str, data: Any) -> dict[str, Any]:
     details = item.get("details")
     answer: dict[str, Any] = {"id": "", "object": "text_completion", "created": int(time.time()), "model": "",
                               "choices": [_choice(text, _finish(details, "stop"))]}
-    if isinstance(details, dict) and isinstance(details.get("generated_tokens"), int):
-        completion_tokens = details["generated_tokens"]
-        prompt_tokens = details.get("input_length")
-        if not isinstance(prompt_tokens, int):
-            prefill = details.get("prefill")
-            prompt_tokens = len(prefill) if isinstance(prefill, list) else 0
-        answer["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                           "total_tokens": prompt_tokens + completion_tokens}
+    usage = _usage(details)
+    if usage is not None:
+        answer["usage"] = usage
     return answer
+
+
+def _usage(details: Any) -> dict[str, int] | None:
+    """OpenAI's usage from TGI's `details` (None without a token count)."""
+    if not isinstance(details, dict) or not isinstance(details.get("generated_tokens"), int):
+        return None
+    completion_tokens = details["generated_tokens"]
+    prompt_tokens = details.get("input_length")
+    if not isinstance(prompt_tokens, int):
+        prefill = details.get("prefill")
+        prompt_tokens = len(prefill) if isinstance(prefill, list) else 0
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def is_event(obj: dict[str, Any]) -> bool:
@@ -109,8 +117,12 @@ def completion_chunk(event: dict[str, Any]) -> dict[str, Any]:
         text = token["text"]
     last = event.get("generated_text") is not None or event.get("details") is not None
     finish = _finish(event.get("details"), "stop" if last else None)
-    return {"id": "", "object": "text_completion", "created": int(time.time()), "model": "",
-            "choices": [_choice(text, finish)]}
+    chunk: dict[str, Any] = {"id": "", "object": "text_completion", "created": int(time.time()), "model": "",
+                             "choices": [_choice(text, finish)]}
+    usage = _usage(event.get("details")) if last else None
+    if usage is not None:  # the last event's token count: metered, sent on if the client asked
+        chunk["usage"] = usage
+    return chunk
 
 
 __all__ = ["FINISH", "completion", "completion_chunk", "completion_payload", "is_event"]

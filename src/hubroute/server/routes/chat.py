@@ -139,17 +139,19 @@ class _Relay:
             if error is not None:
                 self.error = error  # what came before it in the batch still goes out
                 break
-            if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
+            obj: Any = None
+            if self.rewrite and data.startswith(b"{"):  # rewritten first: usage may appear only then
+                obj = self.provider.adapt_chunk(orjson.loads(data))
+            elif b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
                 obj = orjson.loads(data)
-                if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
+            if isinstance(obj, dict):
+                if isinstance(obj.get("usage"), dict):
                     self.usage = obj["usage"]
                     if not self.wants_usage:
                         if not obj.get("choices"):
                             continue  # the usage-only chunk the client did not ask for
                         del obj["usage"]
-                    data = orjson.dumps(self.provider.adapt_chunk(obj) if self.rewrite else obj)
-            elif self.rewrite and data.startswith(b"{"):
-                data = orjson.dumps(self.provider.adapt_chunk(orjson.loads(data)))
+                data = orjson.dumps(obj)
             self.chunks += 1
             out.append(b"data: " + data + b"\n\n")
         return b"".join(out)
