@@ -63,13 +63,13 @@ Inventory: seed file, line, what the example does -> the test that runs it
 | 004 | 16 | partner x task list (a table, not code) | C::test_provider_task_table_004 |
 | 004 | 185 | `pip install huggingface_hub; huggingface-cli login` | C::test_hf_token_from_login (the stored token; the CLI itself is huggingface_hub's) |
 | 004 | 193 | quick start chat, DeepSeek-V3-0324 | S::test_hf_quick_start_chat_and_text_to_image |
-| 004 | 228 | `npm install @huggingface/inference` | not run: JavaScript (see report) |
-| 004 | 234 | huggingface.js `chatCompletion` | not run: JavaScript, needs @huggingface/inference from npm |
+| 004 | 228 | `npm install @huggingface/inference` | run by tests/e2e/test_js_examples.py (`npm ci` of tests/js, pinned 4.13.30) |
+| 004 | 234 | huggingface.js `chatCompletion` | run by tests/e2e/test_js_examples.py |
 | 004 | 257 | curl `router.../v1/chat/completions` DeepSeek-V3-0324 | E::test_curl_chat_completions_deepseek |
 | 004 | 282 | quick start `text_to_image` FLUX.1-dev | S::test_hf_quick_start_chat_and_text_to_image |
-| 004 | 302 | huggingface.js `textToImage` | not run: JavaScript |
-| 004 | 339 | huggingface.js `chatCompletion` with/without `provider` | not run: JavaScript |
-| 004 | 372 | openai JS SDK with `baseURL` | not run: JavaScript, needs `openai` from npm |
+| 004 | 302 | huggingface.js `textToImage` | run by tests/e2e/test_js_examples.py |
+| 004 | 339 | huggingface.js `chatCompletion` with/without `provider` | run by tests/e2e/test_js_examples.py (fails as printed: @huggingface/inference 4.13.30 refuses `provider: "sambanova"`) |
+| 004 | 372 | openai JS SDK with `baseURL` | run by tests/e2e/test_js_examples.py |
 | 004 | 389 | curl `/v1/chat/completions` Llama-3.1-8B-Instruct | E::test_curl_chat_completions_llama |
 """
 
