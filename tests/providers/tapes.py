@@ -8,6 +8,7 @@ the same request and accept the same answer. Credentials were stripped when the 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,20 @@ def _load() -> tuple[Tape, ...]:
     return tuple(tapes)
 
 
+def all_tapes() -> tuple[Tape, ...]:
+    """Every recorded tape. The file lives beside the checkout (`../shared`): in CI its absence fails
+    the test; on a laptop without it the test is skipped, saying where it was looked for."""
+    if not TAPES_FILE.exists():
+        message = f"recorded tapes not found at {TAPES_FILE} (the project's shared/ folder beside the checkout)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return _load()
+
+
 def tapes(url: str, *, status: int | None = 200) -> list[Tape]:
     """Every tape recorded against exactly `url` (and with `status`, unless None). Never empty: a URL
     that matches nothing is a mistake in the test, not a pass."""
-    if not TAPES_FILE.exists():
-        pytest.skip(f"recorded tapes not found at {TAPES_FILE}")
-    found = [t for t in _load() if t.url == url and (status is None or t.status == status)]
+    found = [t for t in all_tapes() if t.url == url and (status is None or t.status == status)]
     assert found, f"no tape recorded for {url} (status {status})"
     return found

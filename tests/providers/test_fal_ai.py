@@ -115,10 +115,10 @@ def test_lora_adapter(monkeypatch: pytest.MonkeyPatch):
 
 def _sync_tapes(task: str) -> list[Any]:
     """The successful recorded fal.run calls of one sync task (speech recognition: whisper, wizper)."""
-    from .tapes import _load
+    from .tapes import all_tapes
 
     asr = task == "automatic-speech-recognition"
-    urls = sorted({t.url for t in _load() if t.url.startswith("https://fal.run/fal-ai/")
+    urls = sorted({t.url for t in all_tapes() if t.url.startswith("https://fal.run/fal-ai/")
                    and t.url.endswith(("/whisper", "/wizper")) is asr})
     return [tape for url in urls for tape in tapes(url, status=None) if tape.status == 200]
 

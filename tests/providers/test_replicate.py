@@ -12,7 +12,7 @@ from hubroute.providers._jobs import Done, Media, Next
 
 from .helpers import DIRECT_KEY, HF_KEY, HF_ROUTER, direct, via_hf
 from .job_steps import PNG, WAV, body, done_media, hf_request, is_download, start, uri, walk
-from .tapes import _load, tapes
+from .tapes import all_tapes, tapes
 
 P = REGISTRY["replicate"]
 MOCK = Endpoint(base_url="http://127.0.0.1:9999", api_key=DIRECT_KEY)
@@ -83,7 +83,7 @@ def test_lora_weights_name_the_hub_repository(monkeypatch: pytest.MonkeyPatch):
 
 
 def _recorded() -> list[Any]:
-    urls = sorted({t.url for t in _load() if t.url.startswith("https://api.replicate.com/")})
+    urls = sorted({t.url for t in all_tapes() if t.url.startswith("https://api.replicate.com/")})
     return [t for url in urls for t in tapes(url, status=201)]
 
 
