@@ -219,8 +219,8 @@ def test_checks_answers(p: Provider):
 def test_standard_chunks_pass_through(p: Provider):
     chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi", "reasoning": "r"}}]}
     assert p.adapt_chunk(orjson.loads(orjson.dumps(chunk))) == chunk
-    if type(p).adapt_chunk is Provider.adapt_chunk:  # else it rewrites a native stream (hf-inference: TGI's)
-        assert p.rewrites_chunks is (p.reasoning_key is not None)
+    assert p.rewrites_chunks is (p.reasoning_key is not None)
+    assert p.rewrites(CHAT) is p.rewrites_chunks  # chat chunks are rewritten only for a reasoning rename
 
 
 @each

@@ -165,7 +165,7 @@ class Direct:
                         obj = without_usage(obj)
                         if obj is None:
                             continue
-                    items.append(adapter.adapt_chunk(obj) if adapter.rewrites_chunks and isinstance(obj, dict)
+                    items.append(adapter.adapt_chunk(obj) if adapter.rewrites(target.task) and isinstance(obj, dict)
                                  else obj)
                 if items:
                     yield items

@@ -143,6 +143,11 @@ class Provider:
         """Whether streamed chunks must be parsed and rewritten (else they pass through untouched)."""
         return self.reasoning_key is not None
 
+    def rewrites(self, task: str) -> bool:
+        """Whether answers and streamed chunks of `task` must be parsed and rewritten (`adapt_chunk`,
+        a re-encoded `check_chat` / `check_completion`), or may pass as they came."""
+        return self.rewrites_chunks
+
     def env_api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
         for var in self.env_keys:
             value = environ.get(var)
@@ -303,7 +308,7 @@ class Provider:
         return data
 
     def adapt_chunk(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Normalise one streamed chat chunk. Called only when `rewrites_chunks` is true."""
+        """Normalise one streamed chunk. Called only when `rewrites(task)` is true."""
         if self.reasoning_key is not None:
             for choice in obj.get("choices") or ():
                 delta = choice.get("delta") if isinstance(choice, dict) else None

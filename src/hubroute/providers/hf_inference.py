@@ -44,9 +44,8 @@ class HFInference(Provider):
     json_schema_mode = "json_object_with_value"
     embeddings_shape = "hf"
 
-    @property
-    def rewrites_chunks(self) -> bool:
-        return True  # TGI's token events become OpenAI completion chunks; chat chunks pass unchanged
+    def rewrites(self, task: str) -> bool:
+        return task == TEXT_GENERATION  # TGI's token events and answers become OpenAI completions
 
     def build_completion(self, body: dict[str, Any], target: Target) -> HttpRequest:
         payload = _tgi.completion_payload(body)

@@ -310,7 +310,7 @@ class Router:
                     provider=target.name, status_code=resp.status, body=raw[:300].decode(errors="replace"),
                 ) from None
             checked = check(target, data)
-            body = orjson.dumps(checked) if target.provider.rewrites_chunks else raw
+            body = orjson.dumps(checked) if target.provider.rewrites(target.task) else raw
             key = (target.name, target.model)
             self.health.success(key)
             usage = data.get("usage") if isinstance(data, dict) else None

@@ -83,7 +83,7 @@ class _Relay:
 
     def __init__(self, target: Target, wants_usage: bool) -> None:
         self.provider = target.provider
-        self.rewrite = target.provider.rewrites_chunks
+        self.rewrite = target.provider.rewrites(target.task)
         self.wants_usage = wants_usage
         self.usage: Any = None
         self.chunks = 0
