@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hubroute.errors import ProviderResponseError
+from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.inputs import Binary, sniff
 from hubroute.inputs.spool import Blob, SpooledBody, blob_bytes
 
@@ -51,6 +51,13 @@ class TaskCall:
     def binary(self) -> Blob | None:
         """The binary input, when `inputs` is one."""
         return self.inputs if isinstance(self.inputs, Binary | SpooledBody) else None
+
+    def required_binary(self, what: str = "a binary input") -> Blob:
+        """The binary input, or a 400 when `inputs` is not one (an adapter that needs an image...)."""
+        blob = self.binary
+        if blob is None:
+            raise InvalidRequest(f"Task '{self.task}' needs {what}", param="inputs")
+        return blob
 
     def hf_body(self) -> tuple[bytes | Blob, str]:
         """Hugging Face's wire form: a binary input alone goes as the raw body with its content type;
@@ -137,6 +144,13 @@ def download(url: Any, provider: str, what: str = "result") -> Next:
                                     status_code=200, body=orjson.dumps(answer)[:300].decode(errors="replace"))
 
     return Next(HttpRequest("GET", url, {}, follow_redirects=True), not_media)
+
+
+def result_file(url: Any, provider: str, what: str = "result") -> Step:
+    """A result file the provider answered with: decoded when inline (a data: URI), else downloaded."""
+    if isinstance(url, str) and url.startswith("data:"):
+        return Done(Media.from_b64(provider, url))
+    return download(url, provider, what)
 
 
 def fetch_file(url: Any, provider: str, then: Callable[[Media], Step], what: str = "result") -> Next:

@@ -40,8 +40,11 @@ def b64_media(provider: str, answer: Any, *path: str | int) -> Done:
 
 
 def failed(provider: str, what: str, answer: Any, detail: Any = None) -> ProviderResponseError:
-    """A job the provider reports as failed, with its own message when it gave one."""
-    reason = f": {detail}" if isinstance(detail, str) and detail else ""
+    """A job the provider reports as failed, with its own message when it gave one (a structured
+    one as JSON)."""
+    if detail is not None and not isinstance(detail, str):
+        detail = orjson.dumps(detail).decode(errors="replace")[:300]
+    reason = f": {detail}" if detail else ""
     return ProviderResponseError(f"{provider} reports the {what} failed{reason}", provider=provider, status_code=200,
                                  body=orjson.dumps(answer)[:500].decode(errors="replace"))
 

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.providers._base import Endpoint, HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download, fetch_file
+from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
+from hubroute.providers._media import failed
 
 SPEECH_RECOGNITION = "automatic-speech-recognition"
 TEXT_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "text-to-speech"
@@ -74,7 +74,7 @@ class FalAI(Provider):
         """fal's input for one task call (HF parameters pass through, renamed where fal differs)."""
         task, params = call.task, dict(call.parameters)
         if task == SPEECH_RECOGNITION:
-            return {"audio_url": data_uri(_blob(call)), **params}
+            return {"audio_url": data_uri(call.required_binary()), **params}
         if task == TEXT_TO_SPEECH:
             return {"text": call.inputs, **params}
         if task in (TEXT_TO_IMAGE, TEXT_TO_VIDEO):
@@ -82,14 +82,14 @@ class FalAI(Provider):
             if task == TEXT_TO_IMAGE and "width" in body and "height" in body:
                 body["image_size"] = {"width": body.pop("width"), "height": body.pop("height")}
         elif task == IMAGE_TO_IMAGE:
-            image = data_uri(_blob(call))
+            image = data_uri(call.required_binary())
             if "target_size" in params:
                 params["image_size"] = params.pop("target_size")
             body = {"image_url": image, "image_urls": [image], **params}
         elif task == IMAGE_TO_VIDEO:
-            body = {"image_url": data_uri(_blob(call)), **params}
+            body = {"image_url": data_uri(call.required_binary()), **params}
         else:  # image-segmentation: the mask comes back inline, as HF's output carries it
-            return {"image_url": data_uri(_blob(call)), **params, "sync_mode": True}
+            return {"image_url": data_uri(call.required_binary()), **params, "sync_mode": True}
         if task in _LORA:
             body.update(self.lora(target))
         return body
@@ -159,9 +159,9 @@ class FalAI(Provider):
                 if state == "COMPLETED":
                     error = answer.get("error")
                     if error:
-                        raise _failed(self.name, answer, error)
+                        raise failed(self.name, "request", answer, error)
                     return Next(result_req, lambda result: self.result(call, result))
-                raise _failed(self.name, answer, f"unexpected status {state!r}")
+                raise failed(self.name, "request", answer, f"unexpected status {state!r}")
 
             return status(answer)
 
@@ -173,11 +173,11 @@ class FalAI(Provider):
         if isinstance(answer, dict) and answer.get("detail") and not any(
             k in answer for k in ("text", "images", "image", "audio", "video")
         ):
-            raise _failed(name, answer, answer["detail"])
+            raise failed(name, "request", answer, answer["detail"])
         if task == SPEECH_RECOGNITION:
             text = dig(name, answer, "text")
             if not isinstance(text, str):
-                raise _failed(name, answer, "'text' is not a string")
+                raise failed(name, "request", answer, "'text' is not a string")
             out: dict[str, Any] = {"text": text}
             chunks = answer.get("chunks")
             if call.parameters.get("return_timestamps") and isinstance(chunks, list):
@@ -185,38 +185,17 @@ class FalAI(Provider):
                                  for c in chunks if isinstance(c, dict)]
             return Done(out)
         if task in (TEXT_TO_IMAGE, IMAGE_TO_IMAGE):
-            return _file(name, dig(name, answer, "images", 0, "url"), "image")
+            return result_file(dig(name, answer, "images", 0, "url"), name, "image")
         if task == TEXT_TO_SPEECH:
-            return _file(name, dig(name, answer, "audio", "url"), "audio")
+            return result_file(dig(name, answer, "audio", "url"), name, "audio")
         if task in (TEXT_TO_VIDEO, IMAGE_TO_VIDEO):
-            return _file(name, dig(name, answer, "video", "url"), "video")
+            return result_file(dig(name, answer, "video", "url"), name, "video")
         # image-segmentation: one mask, as huggingface_hub reports it
         mask = dig(name, answer, "image", "url")
         if isinstance(mask, str) and not mask.startswith("data:"):  # a file URL: embed its bytes
             return fetch_file(mask, name, lambda file: Done([{"label": "mask", "mask": _b64(file.data).decode()}]),
                               "mask")
         if not isinstance(mask, str):
-            raise _failed(name, answer, "no mask in its answer")
+            raise failed(name, "request", answer, "no mask in its answer")
         Media.from_b64(name, mask)  # raises if it is not base64
         return Done([{"label": "mask", "mask": mask.partition(",")[2]}])
-
-
-def _blob(call: TaskCall) -> Any:
-    blob = call.binary
-    if blob is None:
-        raise InvalidRequest(f"Task '{call.task}' needs a binary input", param="inputs")
-    return blob
-
-
-def _file(provider: str, url: Any, what: str) -> Step:
-    """A result file: inline as a data: URI, or a URL to download."""
-    if isinstance(url, str) and url.startswith("data:"):
-        return Done(Media.from_b64(provider, url))
-    return download(url, provider, what)
-
-
-def _failed(provider: str, answer: Any, detail: Any) -> ProviderResponseError:
-    if not isinstance(detail, str):
-        detail = orjson.dumps(detail).decode(errors="replace")[:300]
-    return ProviderResponseError(f"{provider} reports the request failed: {detail}", provider=provider,
-                                 status_code=200, body=orjson.dumps(answer)[:500].decode(errors="replace"))

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.providers._base import HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download, fetch_file
+from hubroute.providers._jobs import Done, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
+from hubroute.providers._media import failed
 
 SPEECH_RECOGNITION = "automatic-speech-recognition"
 TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO, IMAGE_TO_IMAGE = (
@@ -53,9 +53,9 @@ class Replicate(Provider):
     def payload(self, call: TaskCall, target: Target) -> dict[str, Any]:
         task, params = call.task, call.parameters
         if task == SPEECH_RECOGNITION:
-            inputs: dict[str, Any] = {"audio": data_uri(_blob(call)), **params}
+            inputs: dict[str, Any] = {"audio": data_uri(call.required_binary()), **params}
         elif task == IMAGE_TO_IMAGE:
-            image = data_uri(_blob(call))
+            image = data_uri(call.required_binary())
             inputs = {"image": image, "images": [image], "input_image": image, "input_images": [image], **params}
         elif task == TEXT_TO_SPEECH:
             inputs = {"text": call.inputs, **params}
@@ -76,14 +76,14 @@ class Replicate(Provider):
 
         def parse(answer: Any) -> Step:
             if not isinstance(answer, dict):
-                raise _failed(self.name, answer, "the answer is not a prediction")
+                raise failed(self.name, "prediction", answer, "the answer is not a prediction")
             status, output = answer.get("status"), answer.get("output")
             if status in _FAILED:
-                raise _failed(self.name, answer, answer.get("error") or status)
+                raise failed(self.name, "prediction", answer, answer.get("error") or status)
             # a file URL is final as soon as it is given; text may still be growing until `succeeded`
             if status == "succeeded" or (media and output is not None):
                 if output is None:
-                    raise _failed(self.name, answer, "it has no output")
+                    raise failed(self.name, "prediction", answer, "it has no output")
                 if media:
                     return _media(self.name, output)
                 transcript = output.get("txt_file") if isinstance(output, dict) else None
@@ -94,25 +94,16 @@ class Replicate(Provider):
             if status in _PENDING:
                 poll = urlsplit(str(dig(self.name, answer, "urls", "get"))).path
                 if not poll.strip("/"):
-                    raise _failed(self.name, answer, "no status URL in its answer")
+                    raise failed(self.name, "prediction", answer, "no status URL in its answer")
                 return Next(HttpRequest("GET", base + poll, headers), parse, poll=True)
-            raise _failed(self.name, answer, f"unexpected status {status!r}")
+            raise failed(self.name, "prediction", answer, f"unexpected status {status!r}")
 
         return parse
 
 
-def _blob(call: TaskCall) -> Any:
-    blob = call.binary
-    if blob is None:
-        raise InvalidRequest(f"Task '{call.task}' needs a binary input", param="inputs")
-    return blob
-
-
 def _media(provider: str, output: Any) -> Step:
     url = output[0] if isinstance(output, list) and output else output
-    if isinstance(url, str) and url.startswith("data:"):
-        return Done(Media.from_b64(provider, url))
-    return download(url, provider, "output")
+    return result_file(url, provider, "output")
 
 
 def _text_in(output: Any) -> str | None:
@@ -130,12 +121,5 @@ def _text_in(output: Any) -> str | None:
 def _text(provider: str, answer: Any, output: Any) -> str:
     text = _text_in(output)
     if text is None:
-        raise _failed(provider, answer, "no transcription in its output")
+        raise failed(provider, "prediction", answer, "no transcription in its output")
     return text
-
-
-def _failed(provider: str, answer: Any, detail: Any) -> ProviderResponseError:
-    if not isinstance(detail, str):
-        detail = orjson.dumps(detail).decode(errors="replace")[:300]
-    return ProviderResponseError(f"{provider} reports the prediction failed: {detail}", provider=provider,
-                                 status_code=200, body=orjson.dumps(answer)[:500].decode(errors="replace"))

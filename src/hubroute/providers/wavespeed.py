@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.providers._base import HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall, data_uri, dig, download
+from hubroute.providers._jobs import Next, Step, TaskCall, data_uri, dig, result_file
+from hubroute.providers._media import failed
 
 TEXT_TO_IMAGE, TEXT_TO_VIDEO = "text-to-image", "text-to-video"
 IMAGE_TO_IMAGE, IMAGE_TO_VIDEO = "image-to-image", "image-to-video"
@@ -40,10 +40,7 @@ class WaveSpeed(Provider):
     def payload(call: TaskCall) -> dict[str, Any]:
         if call.task in (TEXT_TO_IMAGE, TEXT_TO_VIDEO):
             return {"prompt": call.inputs, **call.parameters}
-        blob = call.binary
-        if blob is None:
-            raise InvalidRequest(f"Task '{call.task}' needs an image", param="inputs")
-        return {"image": data_uri(blob), **call.parameters}
+        return {"image": data_uri(call.required_binary("an image")), **call.parameters}
 
     def _job(self, target: Target) -> Any:
         base = target.endpoint.base_url.rstrip("/")
@@ -52,28 +49,18 @@ class WaveSpeed(Provider):
         def parse(answer: Any) -> Step:
             code = answer.get("code") if isinstance(answer, dict) else None
             if isinstance(code, int) and code != 200:
-                raise _failed(self.name, answer, answer.get("message") or f"code {code}")
+                raise failed(self.name, "job", answer, answer.get("message") or f"code {code}")
             data = dig(self.name, answer, "data")
             status = data.get("status") if isinstance(data, dict) else None
             if status == "completed":
-                url = dig(self.name, answer, "data", "outputs", 0)
-                if isinstance(url, str) and url.startswith("data:"):
-                    return Done(Media.from_b64(self.name, url))
-                return download(url, self.name, "output")
+                return result_file(dig(self.name, answer, "data", "outputs", 0), self.name, "output")
             if status == "failed":
-                raise _failed(self.name, answer, data.get("error") or "no reason given")
+                raise failed(self.name, "job", answer, data.get("error") or "no reason given")
             if status in _PENDING:
                 poll = urlsplit(str(dig(self.name, answer, "data", "urls", "get"))).path
                 if not poll.strip("/"):
-                    raise _failed(self.name, answer, "no status URL in its answer")
+                    raise failed(self.name, "job", answer, "no status URL in its answer")
                 return Next(HttpRequest("GET", base + poll, headers), parse, poll=True)
-            raise _failed(self.name, answer, f"unexpected status {status!r}")
+            raise failed(self.name, "job", answer, f"unexpected status {status!r}")
 
         return parse
-
-
-def _failed(provider: str, answer: Any, detail: Any) -> ProviderResponseError:
-    if not isinstance(detail, str):
-        detail = orjson.dumps(detail).decode(errors="replace")[:300]
-    return ProviderResponseError(f"{provider} reports the job failed: {detail}", provider=provider, status_code=200,
-                                 body=orjson.dumps(answer)[:500].decode(errors="replace"))
