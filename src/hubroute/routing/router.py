@@ -83,7 +83,8 @@ class TaskAnswer:
     target: Target
     #: the task's JSON output (`Done`), media in memory (`Done(Media)`) or media still arriving
     outcome: Outcome
-    seconds: float
+    #: seconds until the outcome (for media, its first bytes) was there
+    ttfb: float
     errors: list[ProviderError]
 
 

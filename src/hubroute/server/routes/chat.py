@@ -200,10 +200,7 @@ async def relay_stream(
     answer = await app.router.stream(plan, build)
     target = answer.target
     key = (target.name, target.model)
-    ctx.provider = target.name
-    ctx.ttfb = answer.ttfb
-    ctx.attempts = len(answer.errors) + 1
-    app.metrics.first_byte(target.name, answer.ttfb)
+    record(app, ctx, answer)
 
     ctx.status = 200
     await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(SSE_HEADERS)})

@@ -24,7 +24,8 @@ from hubroute.providers._jobs import Media, TaskCall
 from hubroute.routing.jobs import read_outcome
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes, send_json
 from hubroute.server.multipart import read_form
-from hubroute.server.routes.tasks import record_task, send_answer
+from hubroute.server.routes.common import record
+from hubroute.server.routes.tasks import send_answer
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
@@ -87,7 +88,7 @@ async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, sen
     except* HubrouteError as failed:
         raise failed.exceptions[0] from None
     results = [job.result() for job in jobs]
-    record_task(app, ctx, results[0][0])
+    record(app, ctx, results[0][0])
     data = []
     for _, image in results:
         assert isinstance(image, Media)  # check_outcome guarantees media for text-to-image
@@ -126,7 +127,7 @@ async def audio_transcriptions(app: App, ctx: Ctx, scope: Scope, receive: Any, s
         answer = await tasks.run(app.router, plan, call)
     finally:
         form.close()
-    record_task(app, ctx, answer)
+    record(app, ctx, answer)
     output = await read_outcome(answer.outcome)
     text = output.get("text", "") if isinstance(output, dict) else ""
     if response_format == "text":

@@ -27,6 +27,7 @@ from hubroute.providers._jobs import Media
 from hubroute.routing.jobs import MediaStream
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body_spooled, send_bytes
 from hubroute.server.multipart import Form, read_form
+from hubroute.server.routes.common import record
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
@@ -105,7 +106,7 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
 
 async def send_answer(app: App, ctx: Ctx, send: Any, answer: TaskAnswer) -> None:
     """The task's output: media as raw bytes with its content type (relayed as it arrives), JSON as is."""
-    record_task(app, ctx, answer)
+    record(app, ctx, answer)
     outcome = answer.outcome
     if isinstance(outcome, MediaStream):
         await relay_media(ctx, send, outcome)
@@ -125,13 +126,6 @@ async def relay_media(ctx: Ctx, send: Any, media: MediaStream) -> None:
     async for chunk in media.chunks():
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
-
-
-def record_task(app: App, ctx: Ctx, answer: TaskAnswer) -> None:
-    ctx.provider = answer.target.name
-    ctx.ttfb = answer.seconds
-    ctx.attempts = len(answer.errors) + 1
-    app.metrics.first_byte(answer.target.name, answer.seconds)
 
 
 __all__ = ["relay_media", "run_task", "send_answer"]
