@@ -38,15 +38,11 @@ async def load_call(task: str, raw: dict[str, Any], fetcher: Fetcher) -> TaskCal
 
     s = spec(task)
     parsed = types.parse_input(s.task, raw)
-    if isinstance(parsed, msgspec.Struct):
-        plain = msgspec.to_builtins(parsed)
-        # binary fields keep the value they came with (to_builtins would base64 raw bytes)
-        for path in s.binary_fields:
-            _set(plain, path, _get(raw if s.normalize is None else s.normalize(raw), path))
-    else:
-        plain = parsed
+    plain = msgspec.to_builtins(parsed) if isinstance(parsed, msgspec.Struct) else parsed
+    # binary fields are loaded from the value they came with (to_builtins would base64 raw bytes)
+    source = raw if s.normalize is None else s.normalize(raw)
     for path in s.binary_fields:
-        value = _get(plain, path)
+        value = _get(source, path)
         if value is not None:
             _set(plain, path, await load_binary(value, field=path, fetcher=fetcher))
     parameters = plain.pop("parameters", None) or {}
