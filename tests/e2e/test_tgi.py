@@ -182,3 +182,26 @@ async def test_streamed_token_counts_are_metered_and_sent_when_asked(mocks: Mock
     completion = [line for line in metrics.splitlines()
                   if line.startswith("hubroute_tokens_total") and 'kind="completion"' in line]
     assert completion and float(completion[0].rsplit(" ", 1)[1]) == 3 + 2  # both streams, from TGI's counts
+
+
+async def test_direct_mode_streams_tgi_completions_as_the_router_does(mocks: Mocks, router: RouterFactory) -> None:
+    """The client's direct mode rewrites TGI's events before it drops usage the caller did not ask for,
+    as the router's relay does: the same chunks either way."""
+    from hubroute.client._direct import COMPLETIONS_ROUTE, Direct
+    from hubroute.config import Settings
+
+    hf = await mocks.start("hf")
+    hf.enqueue(sse_reply(tgi_events([" a", " b"])), sse_reply(tgi_events([" a", " b"])))
+    r = await router.start(config(hf))
+    async with r.client() as c:
+        relayed = sse_objects((await c.post("/v1/completions", json={"model": MODEL, "prompt": "x",
+                                                                     "stream": True})).text)
+    direct = Direct(Settings.parse(config(hf), {}), environ={})
+    try:
+        chunks = await direct.openai_stream(COMPLETIONS_ROUTE, {"model": MODEL, "prompt": "x", "stream": True}, None)
+        got = [chunk async for batch in chunks.batches for chunk in batch]
+    finally:
+        await direct.aclose()
+    strip = [{k: v for k, v in ch.items() if k != "created"} for ch in relayed]
+    assert [{k: v for k, v in ch.items() if k != "created"} for ch in got] == strip
+    assert all("usage" not in ch for ch in got) and got[-1]["choices"][0]["finish_reason"] == "length"

@@ -147,6 +147,7 @@ class Direct:
         adapter = target.provider
         done = False
         try:
+            rewrite = adapter.rewrites(target.task)
             batch = opened.first
             while batch is not None:
                 items: list[Any] = []
@@ -161,12 +162,13 @@ class Direct:
                         self.router.attempt_failed(target, error)
                         raise error
                     obj = orjson.loads(event.data)
+                    if rewrite and isinstance(obj, dict):  # first: usage may appear only then (TGI)
+                        obj = adapter.adapt_chunk(obj)
                     if not wants_usage:
                         obj = without_usage(obj)
                         if obj is None:
                             continue
-                    items.append(adapter.adapt_chunk(obj) if adapter.rewrites(target.task) and isinstance(obj, dict)
-                                 else obj)
+                    items.append(obj)
                 if items:
                     yield items
                 if done:
