@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Received:
     method: str
     path: str
     query: str
-    headers: dict[str, str]
+    #: case-insensitive, as HTTP header names are
+    headers: CIMultiDict[str]
     body: bytes
     #: the router's end of the connection (host, port): equal peers mean a reused connection
     peer: tuple[str, int] | None = None
@@ -146,7 +148,7 @@ class MockProvider:
         body = await request.read()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         self.received.append(Received(request.method, request.path, request.query_string,
-                                      dict(request.headers), body, peer))
+                                      CIMultiDict(request.headers), body, peer))
         reply = self.queue.pop(0) if self.queue else (self.default or _default_reply)
         result: web.StreamResponse = await reply(request, self)
         return result

@@ -4,8 +4,8 @@
     from hubroute import completion, acompletion, embedding, ...    # LiteLLM's functions
     from hubroute import MCPClient                                  # huggingface_hub's MCP client
 
-Importing `hubroute` loads nothing else: the client (and through it the router's engine, aiohttp,
-pyreqwest) is imported on first use of one of these names, numpy and Pillow only by the tasks that
+Importing `hubroute` loads nothing else: the client (and through it the router's engine and its HTTP
+clients) is imported on first use of one of these names, numpy and Pillow only by the tasks that
 return arrays and images, and the server never by the client.
 """
 

@@ -1,17 +1,15 @@
-"""The only module that does network I/O: pooled HTTP clients, timeouts, SSE reading.
+"""The only module that does network I/O to providers: pooled HTTP clients, timeouts, SSE reading.
 
-Two verbs, each on the client measured fastest for it on this router's workload (bench/):
+Two verbs:
 
-    fetch(req)  a whole answer (non-streamed chat, Hub look-ups): pyreqwest, Rust's hyper under a thin
-                binding; 20-35% more proxied requests/s than aiohttp here, and ~50 µs less latency
-    open(req)   an event stream: aiohttp, whose buffered reads hand over every event that arrived in
-                one go (pyreqwest yields one HTTP chunk per await, a thread hop each: 40% slower here).
-                Beware when measuring pyreqwest streams: `build_streamed()` reads the body ahead up
-                to a buffer limit before it hands over the headers, so a short stream arrives whole
-                and looks twice as fast; with `streamed_read_buffer_limit(0)` (real streaming) it was
-                no faster than aiohttp (2026-11-22)
+    fetch(req)  a whole answer (non-streamed chat, Hub look-ups, job polls)
+    open(req)   an answer read as it arrives (event streams, media, passthrough)
 
-httpx was 2-3x slower than either. Every failure leaves as a `ProviderError` subclass:
+Both go through `h1.Client`, our lean HTTP/1.1 client on llhttp (bench/, 2026-11-22: a streamed
+request costs 755k instructions in the router against 1,283k with aiohttp, a whole answer 462k
+against 525k with pyreqwest, and throughput at 32 connections rose 1.5x). What it does not do goes
+through aiohttp: redirects (result downloads) and uploads streamed from a spool file. Every failure
+leaves as a `ProviderError` subclass:
 
     could not connect / connection dropped  -> ProviderConnectionError
     connect, first-byte or idle timeout     -> ProviderTimeout
@@ -26,13 +24,9 @@ import functools
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from pyreqwest import exceptions as rq
-from pyreqwest.client import Client, ClientBuilder
-
+from hubroute import h1
 from hubroute.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -41,10 +35,14 @@ from hubroute.errors import (
     ProviderTimeout,
 )
 from hubroute.inputs.decode import Binary
-from hubroute.inputs.spool import blob_bytes
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from hubroute.providers import HttpRequest
+
+#: the methods `h1.Client` sends (HEAD answers carry no body, which its parser cannot be told)
+_H1_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,52 +63,53 @@ class SSEEvent:
 class UpstreamResponse:
     """An open upstream response. Read it whole with `read()`, or as events with `event_batches()`."""
 
-    __slots__ = ("_resp", "headers", "provider", "started", "status")
+    __slots__ = ("_body", "_idle", "headers", "provider", "started", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse, provider: str, started: float) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers = resp.headers
+    def __init__(self, body: h1.Response | _AiohttpBody, provider: str, started: float, idle: float) -> None:
+        self._body = body
+        self._idle = idle
+        self.status = body.status
+        self.headers = body.headers
         self.provider = provider
         self.started = started
 
     @property
     def content_type(self) -> str:
-        return self._resp.content_type
+        return self._body.content_type
 
     @property
     def at_eof(self) -> bool:
         """Whether the whole body has been received."""
-        return self._resp.content.at_eof()
+        return self._body.at_eof
 
     async def read(self, limit: int) -> bytes:
         """The whole body, at most `limit` bytes; releases the response."""
         try:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in self.chunks():
-                size += len(chunk)
-                if size > limit:
-                    raise ProviderResponseError(
-                        f"{self.provider} answered more than {limit} bytes",
-                        provider=self.provider, status_code=self.status,
-                    )
-                chunks.append(chunk)
-            return b"".join(chunks)
+            body = await self._body.read_all(self._idle, limit)
+        except (TimeoutError, h1.H1Error) as exc:
+            raise self._broken(exc) from exc
         finally:
-            self._resp.release()
+            self._body.release()
+        if body is None:
+            raise ProviderResponseError(
+                f"{self.provider} answered more than {limit} bytes", provider=self.provider, status_code=self.status
+            )
+        return body
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives, in whatever pieces the network delivers."""
+        body, idle = self._body, self._idle
         try:
-            async for chunk in self._resp.content.iter_any():
+            while chunk := await body.read_any(idle):
                 yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeout(f"{self.provider} went silent while answering", provider=self.provider) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"{self.provider} connection broke while answering: {exc.__class__.__name__}", provider=self.provider
-            ) from exc
+        except (TimeoutError, h1.H1Error) as exc:
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: BaseException) -> ProviderError:
+        if isinstance(exc, TimeoutError):
+            return ProviderTimeout(f"{self.provider} went silent while answering", provider=self.provider)
+        return ProviderConnectionError(f"{self.provider} connection broke while answering: {exc}",
+                                       provider=self.provider)
 
     async def event_batches(self) -> AsyncGenerator[SSEBatch, None]:
         """Server-sent events as they arrive, grouped by network read: every complete event that one
@@ -132,10 +131,56 @@ class UpstreamResponse:
 
     async def close(self) -> None:
         """Drop the response; an unread body closes its connection."""
-        self._resp.close()
+        self._body.close()
 
     async def release(self) -> None:
         """Done with the response: a body read to its end returns its connection to the pool."""
+        self._body.release()
+
+
+class _AiohttpBody:
+    """An aiohttp response behind `h1.Response`'s interface (its errors turned into h1's)."""
+
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers = resp.headers
+
+    @property
+    def content_type(self) -> str:
+        return self._resp.content_type
+
+    @property
+    def at_eof(self) -> bool:
+        return self._resp.content.at_eof()
+
+    async def read_any(self, idle: float) -> bytes:  # aiohttp holds the idle timeout itself
+        import aiohttp
+
+        try:
+            return await self._resp.content.readany()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TimeoutError from exc
+        except aiohttp.ClientError as exc:
+            raise h1.H1ConnectionError(exc.__class__.__name__) from exc
+
+    async def read_all(self, idle: float, limit: int) -> bytes | None:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await self.read_any(idle):
+            size += len(chunk)
+            if size > limit:
+                self.close()
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._resp.close()
+
+    def release(self) -> None:
         self._resp.release()
 
 
@@ -153,44 +198,30 @@ class Reply:
     ttfb: float
 
 
-_FETCH_READ = 64 * 1024
-
-
 class Transport:
     """The pooled HTTP clients shared by every request of one router process (or one client)."""
 
-    def __init__(self, *, max_connections: int = 0, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
+    def __init__(self, *, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
                  user_agent: str = "hubroute") -> None:
-        self._max_connections = max_connections
         self._connect = connect_timeout
         self._idle = idle_timeout
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
-        self._client: Client | None = None
+        self._h1: h1.Client | None = None
 
     @property
-    def client(self) -> Client:
-        if self._client is None:
-            builder = (
-                ClientBuilder()
-                .connect_timeout(timedelta(seconds=self._connect))
-                .read_timeout(timedelta(seconds=self._idle))
-                .pool_idle_timeout(timedelta(seconds=60))
-                .follow_redirects(False)
-                .user_agent(self._user_agent)
-                .gzip(True)
-            )
-            if self._max_connections:
-                builder = builder.max_connections(self._max_connections)
-            self._client = builder.build()
-        return self._client
+    def h1(self) -> h1.Client:
+        if self._h1 is None:
+            self._h1 = h1.Client(connect_timeout=self._connect, user_agent=self._user_agent)
+        return self._h1
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """aiohttp, for what `h1` does not do (imported on first use)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True
-            )
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"user-agent": self._user_agent},
@@ -206,9 +237,9 @@ class Transport:
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._h1 is not None:
+            await self._h1.close()
+            self._h1 = None
 
     async def fetch(self, req: HttpRequest, provider: str, timeouts: Timeouts, limit: int) -> Reply:
         """Send `req` and read its whole answer, at most `limit` bytes, within the first-byte timeout.
@@ -216,48 +247,16 @@ class Transport:
         HTTP error statuses are returned, not raised: the caller decides what they mean.
         """
         started = time.perf_counter()
-        builder = self.client.request(req.method, req.url).headers(req.headers)
-        if req.body is not None:
-            builder = builder.body_bytes(req.body if isinstance(req.body, bytes) else blob_bytes(req.body))
-        request = builder.build_streamed()  # streamed, so that the size limit holds while reading
         try:
             async with asyncio.timeout(timeouts.first_byte):
-                resp = await request.__aenter__()
-                try:
-                    ttfb = time.perf_counter() - started
-                    reader = resp.body_reader
-                    first = await reader.read(_FETCH_READ)
-                    body = b"" if first is None else bytes(first)
-                    if len(body) == _FETCH_READ:  # more may follow
-                        chunks, size = [body], len(body)
-                        while (chunk := await reader.read(_FETCH_READ)) is not None:
-                            size += len(chunk)
-                            if size > limit:
-                                raise ProviderResponseError(
-                                    f"{provider} answered more than {limit} bytes", provider=provider,
-                                    status_code=resp.status,
-                                )
-                            chunks.append(bytes(chunk))
-                        body = b"".join(chunks)
-                finally:
-                    await request.__aexit__(None, None, None)
+                resp = await self._send(req, provider, timeouts, started)
+                ttfb = time.perf_counter() - started
+                body = await resp.read(limit)
         except TimeoutError as exc:
             raise ProviderTimeout(
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
             ) from exc
-        except rq.ConnectTimeoutError as exc:
-            raise ProviderTimeout(f"{provider}: connecting timed out", provider=provider) from exc
-        except rq.RequestTimeoutError as exc:
-            raise ProviderTimeout(f"{provider} went silent while answering", provider=provider) from exc
-        except rq.ConnectError as exc:
-            raise ProviderConnectionError(f"could not connect to {provider}: {_cause(exc)}", provider=provider) \
-                from exc
-        except rq.RequestError as exc:
-            raise ProviderConnectionError(
-                f"{provider} connection failed: {exc.__class__.__name__}: {_cause(exc)}", provider=provider
-            ) from exc
-        content_type = (resp.get_header("content-type") or "").partition(";")[0].strip().lower()
-        return Reply(provider, resp.status, resp.headers, content_type, body, started, ttfb)
+        return Reply(provider, resp.status, resp.headers, resp.content_type, body, started, ttfb)
 
     @staticmethod
     def http_error(reply: Reply) -> ProviderHTTPError:
@@ -272,22 +271,45 @@ class Transport:
         event under one timeout). HTTP error statuses are not raised here: the caller decides.
         """
         started = time.perf_counter()
-        timeout = _client_timeout(timeouts.connect, timeouts.idle)
-        data, headers = _payload(req)
+        if not timed:
+            return await self._send(req, provider, timeouts, started)
         try:
-            request = self.session.request(
-                req.method, req.url, data=data, headers=headers, timeout=timeout,
-                allow_redirects=req.follow_redirects,
-            )
-            if timed:
-                async with asyncio.timeout(timeouts.first_byte):
-                    resp = await request
-            else:
-                resp = await request
+            async with asyncio.timeout(timeouts.first_byte):
+                return await self._send(req, provider, timeouts, started)
         except TimeoutError as exc:
             raise ProviderTimeout(
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
             ) from exc
+
+    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float) -> UpstreamResponse:
+        body = req.body
+        if isinstance(body, Binary):
+            body = body.data
+        if req.follow_redirects or req.method not in _H1_METHODS or not (body is None or isinstance(body, bytes)):
+            return await self._send_aiohttp(req, provider, timeouts, started)
+        try:
+            resp = await self.h1.request(req.method, req.url, req.headers, body)
+        except h1.H1ConnectError as exc:
+            raise ProviderConnectionError(
+                f"could not connect to {provider} ({exc.host}:{exc.port}): {exc.reason}", provider=provider
+            ) from exc
+        except h1.H1Error as exc:
+            raise ProviderConnectionError(f"{provider} connection failed: {exc}", provider=provider) from exc
+        except ValueError as exc:  # a URL or header that cannot be sent
+            raise ProviderConnectionError(f"{provider}: cannot send the request: {exc}", provider=provider) from exc
+        return UpstreamResponse(resp, provider, started, timeouts.idle)
+
+    async def _send_aiohttp(
+        self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float
+    ) -> UpstreamResponse:
+        import aiohttp
+
+        data, headers = _payload(req)
+        try:
+            resp = await self.session.request(
+                req.method, req.url, data=data, headers=headers,
+                timeout=_client_timeout(timeouts.connect, timeouts.idle), allow_redirects=req.follow_redirects,
+            )
         except (aiohttp.ConnectionTimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeout(f"{provider} timed out: {exc.__class__.__name__}", provider=provider) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -299,7 +321,7 @@ class Transport:
             raise ProviderConnectionError(
                 f"{provider} connection failed: {exc.__class__.__name__}: {exc}", provider=provider
             ) from exc
-        return UpstreamResponse(resp, provider, started)
+        return UpstreamResponse(_AiohttpBody(resp), provider, started, timeouts.idle)
 
     async def error_from(self, resp: UpstreamResponse, limit: int = 65536) -> ProviderHTTPError:
         """Read an error answer and turn it into the matching ProviderHTTPError."""
@@ -326,16 +348,6 @@ def _http_error(provider: str, status: int, headers: Any, body: bytes) -> Provid
         provider=provider, status_code=status, body=body.decode(errors="replace"),
         retry_after=parse_retry_after(headers.get("retry-after")),
     )
-
-
-def _cause(exc: Exception) -> str:
-    """The innermost reason pyreqwest gives (e.g. 'Connection refused'), without the URL."""
-    details = getattr(exc, "details", None)
-    causes = details.get("causes") if isinstance(details, dict) else None
-    if causes:
-        last = causes[-1]
-        return str(last.get("message") if isinstance(last, dict) else last)
-    return str(exc).split(" for url")[0]
 
 
 def _last_event_end(buffer: bytes) -> int:
@@ -403,6 +415,8 @@ def parse_sse(block: bytes) -> SSEBatch:
 
 @functools.lru_cache(maxsize=256)
 def _client_timeout(connect: float, idle: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect, sock_read=idle)
 
 

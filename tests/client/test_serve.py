@@ -46,11 +46,11 @@ import sys, time
 started = time.perf_counter()
 import hubroute
 elapsed = time.perf_counter() - started
-heavy = ("numpy", "PIL", "aiohttp", "pyreqwest", "hubroute.server", "hubroute.client", "uvicorn", "msgspec")
+heavy = ("numpy", "PIL", "aiohttp", "httptools", "hubroute.server", "hubroute.client", "uvicorn", "msgspec")
 print(elapsed, [m for m in heavy if m in sys.modules])
 from hubroute import InferenceClient, completion
 client = InferenceClient(base_url="http://127.0.0.1:9")  # routed: its transport opens on first call
-print([m for m in ("numpy", "PIL", "hubroute.server", "uvicorn", "starlette", "aiohttp", "pyreqwest")
+print([m for m in ("numpy", "PIL", "hubroute.server", "uvicorn", "starlette", "aiohttp", "httptools")
        if m in sys.modules])
 """
 

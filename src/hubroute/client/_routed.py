@@ -6,8 +6,8 @@
 
 The answer is JSON, or for media tasks the raw bytes with their content type; `x-inference-provider`
 names who served it. Error answers become hubroute's error classes (`_errors.from_answer`). The
-requests go through hubroute's own transport (pooled; pyreqwest for whole answers, aiohttp for
-streams), created lazily on the event loop that uses them.
+requests go through hubroute's own transport (`transport.py`: pooled keep-alive connections),
+created lazily on the event loop that uses them.
 """
 
 from __future__ import annotations

@@ -90,12 +90,7 @@ async def run_job(
         if step.poll:
             polls += 1
             if polls > settings.max_polls or time.monotonic() + interval > end:
-                raise ProviderTimeout(
-                    f"{provider} did not finish the job within {time.monotonic() - started:.0f}s "
-                    f"({polls - 1} status polls; bounds: jobs.max_wait={settings.max_wait:g}s, "
-                    f"jobs.max_polls={settings.max_polls})",
-                    provider=provider,
-                )
+                raise _job_timeout(provider, started, polls - 1, settings)
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, settings.max_poll_interval)
         remaining = end - time.monotonic()
@@ -104,7 +99,12 @@ async def run_job(
                                   provider=provider)
         step_timeouts = Timeouts(min(timeouts.connect, remaining), min(timeouts.first_byte, remaining),
                                  timeouts.idle)
-        resp = await transport.open(step.request, provider, step_timeouts)
+        try:
+            resp = await transport.open(step.request, provider, step_timeouts)
+        except ProviderTimeout:
+            if remaining < timeouts.first_byte:  # cut short by the job's own bound: say which
+                raise _job_timeout(provider, started, polls, settings) from None
+            raise
         if resp.status >= 400:
             raise await transport.error_from(resp)
         if step.raw:
@@ -147,6 +147,14 @@ async def run_job(
         if isinstance(result, Done):
             return result
         step = result
+
+
+def _job_timeout(provider: str, started: float, polls: int, settings: JobSettings) -> ProviderTimeout:
+    return ProviderTimeout(
+        f"{provider} did not finish the job within {time.monotonic() - started:.0f}s ({polls} status polls; "
+        f"bounds: jobs.max_wait={settings.max_wait:g}s, jobs.max_polls={settings.max_polls})",
+        provider=provider,
+    )
 
 
 async def read_outcome(outcome: Outcome) -> Any:

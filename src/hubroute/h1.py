@@ -1,0 +1,447 @@
+"""A lean HTTP/1.1 client for the router's hot path: pooled keep-alive connections, llhttp's parser.
+
+The router spends most of a proxied request in its HTTP client (bench/: aiohttp's request building
+and response machinery were ~35% of a streamed request's CPU). This client does only what a router
+needs on that path, and does it in the event loop's thread with no per-request task:
+
+* a request is one `transport.write` (head and body together), on a pooled connection;
+* the response is parsed by llhttp (`httptools`, the parser uvicorn uses), its body handed over in
+  the pieces the network delivered, with flow control (reading pauses past `_HIGH_WATER` bytes);
+* a connection goes back to the pool when its response was read to the end and both sides allow
+  keep-alive; a request that found its pooled connection closed by the server before any answer
+  is sent again once on a new connection (the server never saw it).
+
+Not here (transport.py keeps aiohttp for them): redirects, streamed request bodies, proxies.
+Responses are decompressed when a server sends gzip or deflate although none was asked for.
+
+Errors: `H1ConnectError` (could not connect), `H1ConnectionError` (the connection broke or the
+answer was not HTTP), `TimeoutError` (connect or idle timeout). transport.py maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import ssl
+import time
+import zlib
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+#: past this many unread body bytes the connection stops reading until the reader catches up
+_HIGH_WATER = 1 << 20
+_LOW_WATER = 1 << 18
+#: bodies larger than this are written after the head rather than joined to it
+_JOIN_LIMIT = 1 << 16
+
+
+class H1Error(Exception):
+    pass
+
+
+class H1ConnectError(H1Error):
+    """The connection could not be made."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"{host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+class H1ConnectionError(H1Error):
+    """The connection broke, or the peer did not speak HTTP/1.1."""
+
+
+class _Origin:
+    """Where a URL's requests go: one pool of connections per scheme, host and port."""
+
+    __slots__ = ("host", "host_header", "idle", "port", "ssl")
+
+    def __init__(self, scheme: str, host: str, port: int | None) -> None:
+        self.host = host
+        default = 443 if scheme == "https" else 80
+        self.port = port or default
+        shown = f"[{host}]" if ":" in host else host
+        self.host_header = shown if self.port == default else f"{shown}:{self.port}"
+        self.ssl = scheme == "https"
+        self.idle: collections.deque[_Connection] = collections.deque()
+
+
+class Response:
+    """An answer whose head has arrived; its body is read with `read_any()` / `read_all()`."""
+
+    __slots__ = ("_conn", "_decoder", "_owner", "headers", "status")
+
+    def __init__(self, conn: _Connection, owner: Client, status: int, headers: CIMultiDict[str]) -> None:
+        self._conn: _Connection | None = conn
+        self._owner = owner
+        self.status = status
+        self.headers = CIMultiDictProxy(headers)
+        encoding = headers.get("content-encoding", "").strip().lower()
+        self._decoder: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, detected
+        elif encoding not in ("", "identity"):
+            raise H1ConnectionError(f"unsupported content-encoding {encoding!r}")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    @property
+    def at_eof(self) -> bool:
+        conn = self._conn
+        return conn is None or (conn.complete and not conn.body)
+
+    async def read_any(self, idle: float) -> bytes:
+        """The body bytes that have arrived (waiting up to `idle` seconds for some), b"" at its end."""
+        conn = self._conn
+        if conn is None:
+            return b""
+        while True:
+            decoder = self._decoder
+            pending = decoder is not None and decoder.unconsumed_tail
+            if not pending and not conn.body and not conn.complete:
+                await conn.wait_body(idle)
+            data = conn.take()
+            if decoder is not None:
+                try:  # inflated a bounded piece at a time: a small body may expand a thousandfold
+                    if pending:
+                        data = decoder.unconsumed_tail + data
+                    data = decoder.decompress(data, _HIGH_WATER) if data else decoder.flush()
+                except zlib.error as exc:
+                    self.close()
+                    raise H1ConnectionError(f"invalid compressed body: {exc}") from None
+                if not data and not conn.complete:
+                    continue
+            if data:
+                return data
+            self.release()
+            return b""
+
+    async def read_all(self, idle: float, limit: int) -> bytes | None:
+        """The whole body, or None when it is larger than `limit` bytes (the connection is closed)."""
+        parts: list[bytes] = []
+        size = 0
+        while data := await self.read_any(idle):
+            size += len(data)
+            if size > limit:
+                self.close()
+                return None
+            parts.append(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def release(self) -> None:
+        """Done with the answer: a connection whose response was read to its end is pooled, any
+        other is closed."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._owner._put_back(conn)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __del__(self) -> None:
+        # an answer dropped unread must not keep its socket open
+        conn = self._conn
+        if conn is not None:
+            conn.close()
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one request at a time."""
+
+    def __init__(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> None:
+        self.origin = origin
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.error: BaseException | None = None
+        self.used = 0  # requests sent on it
+        self.idle_since = 0.0
+        self.received = False  # any byte of the current response
+        self.paused = False
+        # the current response
+        self.head: asyncio.Future[None] | None = None
+        self.headers: CIMultiDict[str] = CIMultiDict()
+        self.status = 0
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.keep_alive = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    # --- asyncio.Protocol -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(H1ConnectionError("the server switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(H1ConnectionError(f"invalid HTTP response: {exc}"))
+
+    def eof_received(self) -> bool:
+        # HTTP/1.0-style bodies end with the connection: llhttp cannot see that end by itself
+        if self.head is not None and self.head.done() and not self.complete and self._ends_with_close():
+            self.on_message_complete()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.complete and self.head is not None and self.head.done() and self._ends_with_close():
+            self.on_message_complete()
+        if not self.complete:
+            self._fail(H1ConnectionError(
+                f"connection closed by the server{f': {exc}' if exc else ''}"
+                if self.received or self.head is None else "server closed the connection before answering"
+            ))
+
+    def pause_writing(self) -> None:  # pragma: no cover - requests are small
+        pass
+
+    def resume_writing(self) -> None:  # pragma: no cover
+        pass
+
+    # --- llhttp callbacks ----------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer: the real one follows
+            self.headers = CIMultiDict()
+            return
+        self.status = status
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.head is not None and not self.head.done():
+            self.head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status == 0:  # the end of an interim answer
+            return
+        self.complete = True
+        self._wake()
+
+    # --- the current response -------------------------------------------------------------------
+    def _ends_with_close(self) -> bool:
+        h = self.headers
+        return "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if self.head is not None and not self.head.done():
+            self.head.set_exception(exc)
+        self._wake()
+        self.close()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_body(self, idle: float) -> None:
+        if self.error is not None:
+            raise self.error
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(idle, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        if self.error is not None and not self.body:
+            raise self.error
+
+    def take(self) -> bytes:
+        body = self.body
+        if not body:
+            if self.error is not None and not self.complete:
+                raise self.error
+            return b""
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    def send(self, head: bytes, body: bytes | None) -> asyncio.Future[None]:
+        """Write a request; the future resolves when its answer's head has arrived."""
+        assert self.transport is not None
+        self.used += 1
+        self.received = False
+        self.head = self.loop.create_future()
+        self.headers = CIMultiDict()
+        self.status = 0
+        self.body = []
+        self.buffered = 0
+        self.complete = False
+        if body is None:
+            self.transport.write(head)
+        elif len(body) <= _JOIN_LIMIT:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+        return self.head
+
+    def reusable(self) -> bool:
+        return (not self.closed and self.complete and not self.body and self.keep_alive
+                and self.error is None and self.transport is not None and not self.transport.is_closing())
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class Client:
+    """Pooled HTTP/1.1 connections per origin. One per router process; not thread-safe."""
+
+    def __init__(self, *, connect_timeout: float = 10.0, pool_idle: float = 60.0, max_idle_per_origin: int = 100,
+                 user_agent: str = "hubroute", ssl_context: ssl.SSLContext | None = None) -> None:
+        self._connect_timeout = connect_timeout
+        self._pool_idle = pool_idle
+        self._max_idle = max_idle_per_origin
+        self._user_agent = user_agent
+        self._ssl = ssl_context
+        self._origins: dict[tuple[str, str, int | None], _Origin] = {}
+        self._urls: dict[str, tuple[_Origin, str]] = {}
+        self._closed = False
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def _target(self, url: str) -> tuple[_Origin, str]:
+        found = self._urls.get(url)
+        if found is not None:
+            return found
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        key = (parts.scheme, parts.hostname, parts.port)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origins[key] = _Origin(parts.scheme, parts.hostname, parts.port)
+        path = parts.path or "/"
+        found = (origin, f"{path}?{parts.query}" if parts.query else path)
+        if len(self._urls) < 4096:  # provider URLs repeat; a URL per request (ids in it) is not kept
+            self._urls[url] = found
+        return found
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
+        """Send a request and wait for its answer's head (the caller bounds the wait)."""
+        if self._closed:
+            raise H1ConnectionError("client closed")
+        origin, target = self._target(url)
+        head = self._head(method, target, origin, headers, body)
+        conn = self._idle_connection(origin)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, head, body)
+            except H1ConnectionError:
+                if conn.received:
+                    raise
+                # The server had closed the pooled connection before it read this request (an idle
+                # connection closed as it was reused): send it once more, on a new connection.
+        return await self._exchange(await self._connect(origin), head, body)
+
+    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None) -> Response:
+        try:
+            await conn.send(head, body)
+            return Response(conn, self, conn.status, conn.headers)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _head(self, method: str, target: str, origin: _Origin, headers: dict[str, str], body: bytes | None) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
+        has_agent = False
+        for name, value in headers.items():
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                raise ValueError(f"invalid character in header {name!r}")
+            lower = name.lower()
+            if lower in ("host", "content-length", "transfer-encoding", "connection"):
+                continue
+            has_agent = has_agent or lower == "user-agent"
+            lines.append(f"{name}: {value}\r\n")
+        if not has_agent:
+            lines.append(f"user-agent: {self._user_agent}\r\n")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"content-length: {len(body) if body is not None else 0}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode()
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        idle = origin.idle
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have been closed
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                continue
+            if now - conn.idle_since > self._pool_idle:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(origin, loop), origin.host, origin.port,
+                    ssl=self._ssl_context() if origin.ssl else None,
+                    server_hostname=origin.host if origin.ssl else None,
+                )
+        except ssl.SSLError as exc:
+            raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+            raise H1ConnectError(origin.host, origin.port, reason) from exc
+        return conn
+
+    def _put_back(self, conn: _Connection) -> None:
+        if self._closed or not conn.reusable():
+            conn.close()
+            return
+        idle = conn.origin.idle
+        if len(idle) >= self._max_idle:
+            idle.popleft().close()
+        conn.idle_since = time.monotonic()
+        conn.head = None
+        idle.append(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        for origin in self._origins.values():
+            while origin.idle:
+                origin.idle.pop().close()
+        await asyncio.sleep(0)  # let the transports' close callbacks run
