@@ -160,6 +160,10 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.loop = loop
         self.transport: asyncio.Transport | None = None
+        #: the current response's body pieces, as llhttp hands them over (one list for the
+        #: connection's life: the parser appends to it directly, with no Python call per piece)
+        self.body: list[bytes] = []
+        self.on_body = self.body.append
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.error: BaseException | None = None
@@ -171,8 +175,7 @@ class _Connection(asyncio.Protocol):
         self.head: asyncio.Future[None] | None = None
         self.headers: CIMultiDict[str] = CIMultiDict()
         self.status = 0
-        self.body: list[bytes] = []
-        self.buffered = 0
+        self.buffered = 0  # bytes received since the reader last took the body (framing included)
         self.complete = False
         self.keep_alive = False
         self.waiter: asyncio.Future[None] | None = None
@@ -189,6 +192,13 @@ class _Connection(asyncio.Protocol):
             self._fail(H1ConnectionError("the server switched protocols"))
         except httptools.HttpParserError as exc:
             self._fail(H1ConnectionError(f"invalid HTTP response: {exc}"))
+            return
+        if self.body:
+            self.buffered += len(data)
+            if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
+            self._wake()
 
     def eof_received(self) -> bool:
         # HTTP/1.0-style bodies end with the connection: llhttp cannot see that end by itself
@@ -225,14 +235,6 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         if self.head is not None and not self.head.done():
             self.head.set_result(None)
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-        self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
-        self._wake()
 
     def on_message_complete(self) -> None:
         if self.status == 0:  # the end of an interim answer
@@ -294,7 +296,7 @@ class _Connection(asyncio.Protocol):
         self.head = self.loop.create_future()
         self.headers = CIMultiDict()
         self.status = 0
-        self.body = []
+        self.body.clear()
         self.buffered = 0
         self.complete = False
         if body is None:

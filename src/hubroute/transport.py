@@ -98,10 +98,13 @@ class UpstreamResponse:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives, in whatever pieces the network delivers."""
-        body, idle = self._body, self._idle
+        while chunk := await self.read_any():
+            yield chunk
+
+    async def read_any(self) -> bytes:
+        """The body bytes that have arrived (waiting for some), b"" at its end."""
         try:
-            while chunk := await body.read_any(idle):
-                yield chunk
+            return await self._body.read_any(self._idle)
         except (TimeoutError, h1.H1Error) as exc:
             raise self._broken(exc) from exc
 
@@ -111,23 +114,9 @@ class UpstreamResponse:
         return ProviderConnectionError(f"{self.provider} connection broke while answering: {exc}",
                                        provider=self.provider)
 
-    async def event_batches(self) -> AsyncGenerator[SSEBatch, None]:
-        """Server-sent events as they arrive, grouped by network read: every complete event that one
-        read delivered comes in one batch, so the relay can forward them in one write. Tolerates
-        `data:x` without the space and CRLF / CR line ends."""
-        buffer = b""
-        async for chunk in self.chunks():
-            buffer += chunk
-            end = _last_event_end(buffer)
-            if end:
-                events = parse_sse(buffer[:end])
-                buffer = buffer[end:]
-                if events:
-                    yield events
-        if buffer.strip():
-            events = parse_sse(buffer)
-            if events:
-                yield events
+    def event_batches(self) -> EventBatches:
+        """Server-sent events as they arrive, grouped by network read (`EventBatches`)."""
+        return EventBatches(self)
 
     async def close(self) -> None:
         """Drop the response; an unread body closes its connection."""
@@ -136,6 +125,49 @@ class UpstreamResponse:
     async def release(self) -> None:
         """Done with the response: a body read to its end returns its connection to the pool."""
         self._body.release()
+
+
+class EventBatches:
+    """Server-sent events as they arrive, grouped by network read: every complete event that one
+    read delivered comes in one batch, so a relay can forward them in one write. Tolerates `data:x`
+    without the space and CRLF / CR line ends. (A class rather than an async generator: this is
+    the stream relay's inner loop.)"""
+
+    __slots__ = ("_buffer", "_done", "_resp")
+
+    def __init__(self, resp: UpstreamResponse) -> None:
+        self._resp = resp
+        self._buffer = b""
+        self._done = False
+
+    def __aiter__(self) -> EventBatches:
+        return self
+
+    async def __anext__(self) -> SSEBatch:
+        while not self._done:
+            chunk = await self._resp.read_any()
+            if not chunk:
+                self._done = True
+                break
+            buffer = self._buffer + chunk if self._buffer else chunk
+            end = _last_event_end(buffer)
+            if not end:
+                self._buffer = buffer
+                continue
+            self._buffer = buffer[end:]
+            events = parse_sse(buffer if end == len(buffer) else buffer[:end])
+            if events:
+                return events
+        rest, self._buffer = self._buffer, b""  # an event the stream's end cut short of its blank line
+        if rest.strip():
+            events = parse_sse(rest)
+            if events:
+                return events
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._buffer = b""
 
 
 class _AiohttpBody:
@@ -352,6 +384,9 @@ def _http_error(provider: str, status: int, headers: Any, body: bytes) -> Provid
 
 def _last_event_end(buffer: bytes) -> int:
     """Index just past the last blank line (end of the last complete event), or 0."""
+    if b"\r" not in buffer:  # the common case: LF line ends only
+        i = buffer.rfind(b"\n\n")
+        return i + 2 if i >= 0 else 0
     best = 0
     for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
         i = buffer.rfind(sep)
@@ -365,11 +400,13 @@ class SSEBatch:
     form (`data: <one line>` events, each ending in a blank line): a relay may forward it as it is,
     and its events are only split out if someone asks for them."""
 
-    __slots__ = ("_events", "raw")
+    __slots__ = ("_events", "count", "raw")
 
-    def __init__(self, events: list[SSEEvent] | None, raw: bytes | None = None) -> None:
+    def __init__(self, events: list[SSEEvent] | None, raw: bytes | None = None, count: int = 0) -> None:
         self._events = events
         self.raw = raw
+        #: how many events `raw` holds
+        self.count = count if events is None else len(events)
 
     def __bool__(self) -> bool:
         return self.raw is not None or bool(self._events)
@@ -389,12 +426,12 @@ class SSEBatch:
 
 def parse_sse(block: bytes) -> SSEBatch:
     """The events of a block of complete SSE text; comments, `id:` and `retry:` lines are ignored."""
-    if b"\r" not in block and block.endswith(b"\n\n") and block.startswith(b"data: "):
+    if block.startswith(b"data: ") and block.endswith(b"\n\n") and b"\r" not in block:
         # The common shape: one `data: ...` line per event. JSON has no raw newline, so the block is
-        # canonical when every newline belongs to an event separator followed by the next `data: `.
-        events = block.count(b"\n\n")
-        if block.count(b"\n") == 2 * events and block.count(b"\n\ndata: ") == events - 1:
-            return SSEBatch(None, block)
+        # canonical when every newline belongs to a separator `\n\ndata: ` or to the final `\n\n`.
+        separators = block.count(b"\n\ndata: ")
+        if block.count(b"\n") == 2 * separators + 2:
+            return SSEBatch(None, block, separators + 1)
     events_: list[SSEEvent] = []
     data: list[bytes] = []
     event: str | None = None

@@ -23,6 +23,10 @@ def blocks() -> list[bytes]:
         b"data: " + chunk("usage mentioned: \\\"usage\\\": {}") + b"\n\n",
         b"data: " + chunk("x", usage=usage) + b"\n\ndata: " + chunk("y") + b"\n\n",  # usage not last
         b'data: {"error": {"message": "boom"}}\n\n',
+        # providers that send "usage": null in every chunk, and the real one at the end
+        b"".join(b"data: " + c.replace(b'"choices"', b'"usage":null,"choices"') + b"\n\n" for c in
+                 (chunk("a"), chunk("b"))) + b"data: " + chunk("c", usage=usage) + b"\n\n",
+        b"data: " + chunk("a") + b"\n\ndata: [DONE]\n\ndata: " + chunk("late") + b"\n\n",  # [DONE] mid-batch
     ]
 
 

@@ -96,6 +96,24 @@ async def test_stream_broken_midway_is_a_connection_error(mocks: Mocks, transpor
     await resp.close()
 
 
+@pytest.mark.parametrize(("block", "canonical"), [
+    (b"data: {}\n\n", True),
+    (b"data: {}\n\ndata: [DONE]\n\n", True),
+    (b"data: a\ndata: b\n\n", False),  # one event of two data lines
+    (b"data: a\n\n\ndata: b\n\n", False),  # a stray blank line
+    (b"data: a\n\nevent: x\ndata: b\n\n", False),
+    (b"data: a\n\n: keep-alive\n\n", False),
+    (b"data: a\r\n\r\n", False),
+    (b"data:a\n\n", False),
+])
+def test_parse_sse_takes_only_canonical_blocks_as_they_are(block: bytes, canonical: bool) -> None:
+    batch = parse_sse(block)
+    assert (batch.raw is not None) == canonical
+    slow = [(e.data, e.event) for e in parse_sse(block.replace(b"data: ", b"data:")).events]
+    assert [(e.data, e.event) for e in batch.events] == slow  # the same events either way
+    assert batch.count == len(slow)
+
+
 def test_parse_sse_variants() -> None:
     assert parse_sse(b"data: a\n\ndata: b\n\n").events == [SSEEvent(b"a"), SSEEvent(b"b")]
     assert parse_sse(b"data:[DONE]\n\n").events == [SSEEvent(b"[DONE]")]

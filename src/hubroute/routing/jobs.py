@@ -95,8 +95,7 @@ async def run_job(
             interval = min(interval * 1.5, settings.max_poll_interval)
         remaining = end - time.monotonic()
         if remaining <= 0:
-            raise ProviderTimeout(f"{provider} did not finish the job within {settings.max_wait:g}s",
-                                  provider=provider)
+            raise _job_timeout(provider, started, polls, settings)
         step_timeouts = Timeouts(min(timeouts.connect, remaining), min(timeouts.first_byte, remaining),
                                  timeouts.idle)
         try:
@@ -113,8 +112,7 @@ async def run_job(
                     data = await resp.read(settings.max_result_bytes)
             except TimeoutError:
                 await resp.close()
-                raise ProviderTimeout(f"{provider} did not finish sending a file within the job's time",
-                                      provider=provider) from None
+                raise _job_timeout(provider, started, polls, settings, "sending a file") from None
             result = step.parse(Media(data, resp.content_type or "application/octet-stream"))
             if isinstance(result, Done):
                 return result
@@ -134,8 +132,7 @@ async def run_job(
                 raw = await resp.read(MAX_JSON_BYTES)
         except TimeoutError:
             await resp.close()
-            raise ProviderTimeout(f"{provider} did not finish answering within the job's time",
-                                  provider=provider) from None
+            raise _job_timeout(provider, started, polls, settings, "answering") from None
         try:
             answer: Any = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
@@ -149,9 +146,11 @@ async def run_job(
         step = result
 
 
-def _job_timeout(provider: str, started: float, polls: int, settings: JobSettings) -> ProviderTimeout:
+def _job_timeout(provider: str, started: float, polls: int, settings: JobSettings,
+                 doing: str = "the job") -> ProviderTimeout:
+    """A job past its bounds; the message names them, so the operator knows which to raise."""
     return ProviderTimeout(
-        f"{provider} did not finish the job within {time.monotonic() - started:.0f}s ({polls} status polls; "
+        f"{provider} did not finish {doing} within {time.monotonic() - started:.1f}s ({polls} status polls; "
         f"bounds: jobs.max_wait={settings.max_wait:g}s, jobs.max_polls={settings.max_polls})",
         provider=provider,
     )

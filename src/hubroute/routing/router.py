@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -42,7 +42,7 @@ from hubroute.routing import policy
 from hubroute.routing.health import Health
 from hubroute.routing.jobs import MediaStream, Outcome, run_job
 from hubroute.routing.upstreams import Deployment, Upstreams
-from hubroute.transport import SSEBatch, SSEEvent, Timeouts, Transport, UpstreamResponse
+from hubroute.transport import EventBatches, SSEBatch, SSEEvent, Timeouts, Transport, UpstreamResponse
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 T = TypeVar("T")
@@ -95,7 +95,7 @@ class StreamAnswer:
 
     target: Target
     first: SSEBatch
-    rest: AsyncGenerator[SSEBatch, None]
+    rest: EventBatches
     response: UpstreamResponse
     ttfb: float
     errors: list[ProviderError]
@@ -384,7 +384,7 @@ class Router:
 
         return await self.failover(plan, attempt, errors)
 
-    async def _first_batch(self, target: Target, batches: AsyncGenerator[SSEBatch, None]) -> SSEBatch:
+    async def _first_batch(self, target: Target, batches: EventBatches) -> SSEBatch:
         try:
             first = await anext(batches)
         except StopAsyncIteration:

@@ -92,40 +92,43 @@ class _Relay:
 
     def frames(self, batch: SSEBatch) -> bytes:
         if batch.raw is not None and not self.rewrite:
-            fast = self._frames_raw(batch.raw)
+            fast = self._frames_raw(batch.raw, batch.count)
             if fast is not None:
                 return fast
         return self._frames(batch)
 
-    def _frames_raw(self, raw: bytes) -> bytes | None:
-        """The batch forwarded as it came, scanned rather than parsed; None when it needs the
-        per-event path (an error, or usage anywhere but in its last event)."""
+    def _frames_raw(self, raw: bytes, events: int) -> bytes | None:
+        """The batch (`events` canonical events) forwarded as it came, scanned rather than parsed;
+        None when it needs the per-event path (an error, or usage anywhere but in its last event)."""
         if b'"error"' in raw:
             return None
-        done = raw.find(b"data: [DONE]\n\n")
-        if done >= 0:
-            raw = raw[:done]
-            self.done = True
+        if raw.endswith(DONE):
+            raw, events, self.done = raw[: -len(DONE)], events - 1, True
+        else:
+            done = raw.find(DONE)
+            if done >= 0 and (done == 0 or raw[done - 2 : done] == b"\n\n"):
+                raw, self.done = raw[:done], True  # what follows [DONE] is dropped
+                events = raw.count(b"\n\n")
         if not raw:
             return raw
-        at = raw.find(b'"usage":{')
-        if at < 0:
-            at = raw.find(b'"usage": {')
+        at = raw.rfind(b'"usage"')  # usage normally comes in the last event: found at once from the end
         if at >= 0:
             last = raw.rfind(b"data: ", 0, len(raw) - 2)
-            if at < last:
+            if at < last or raw.find(b'"usage"', 0, last) >= 0:
                 return None
             obj = orjson.loads(raw[last + 6 : -2])
-            if not isinstance(obj, dict) or not isinstance(obj.get("usage"), dict):
+            if not isinstance(obj, dict):
                 return None
-            self.usage = obj["usage"]
-            if not self.wants_usage:
-                if obj.get("choices"):
-                    del obj["usage"]
-                    raw = raw[:last] + b"data: " + orjson.dumps(obj) + b"\n\n"
-                else:
-                    raw = raw[:last]  # the usage-only chunk the client did not ask for
-        self.chunks += raw.count(b"\n\n")
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+                if not self.wants_usage:
+                    if obj.get("choices"):
+                        del obj["usage"]
+                        raw = raw[:last] + b"data: " + orjson.dumps(obj) + b"\n\n"
+                    else:
+                        raw, events = raw[:last], events - 1  # the usage-only chunk the client did not ask for
+        self.chunks += events
         return raw
 
     def _frames(self, batch: SSEBatch) -> bytes:
