@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import socket
 import ssl
 import time
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -49,6 +51,10 @@ class H1ConnectError(H1Error):
     def __init__(self, host: str, port: int, reason: str) -> None:
         super().__init__(f"{host}:{port}: {reason}")
         self.host, self.port, self.reason = host, port, reason
+
+
+class H1ConnectTimeout(H1ConnectError):
+    """The connection was not made within the connect timeout."""
 
 
 class H1ConnectionError(H1Error):
@@ -415,20 +421,32 @@ class Client:
         return None
 
     async def _connect(self, origin: _Origin) -> _Connection:
+        """A new connection, within the connect timeout: the host's addresses raced as RFC 8305
+        says (an IPv6 address that does not answer costs 250 ms, not the whole timeout), then TLS."""
         loop = asyncio.get_running_loop()
+        sock: socket.socket | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
+                infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+                sock = await aiohappyeyeballs.start_connection(infos, happy_eyeballs_delay=0.25, interleave=1)
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(origin, loop), origin.host, origin.port,
+                    lambda: _Connection(origin, loop), sock=sock,
                     ssl=self._ssl_context() if origin.ssl else None,
                     server_hostname=origin.host if origin.ssl else None,
                 )
-        except ssl.SSLError as exc:
-            raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
-            raise H1ConnectError(origin.host, origin.port, reason) from exc
-        return conn
+            return conn
+        except BaseException as exc:
+            if sock is not None:
+                sock.close()
+            if isinstance(exc, TimeoutError):
+                raise H1ConnectTimeout(origin.host, origin.port, f"timed out after {self._connect_timeout:g}s") \
+                    from None
+            if isinstance(exc, ssl.SSLError):
+                raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
+            if isinstance(exc, OSError):
+                reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                raise H1ConnectError(origin.host, origin.port, reason) from exc
+            raise
 
     def _put_back(self, conn: _Connection) -> None:
         if self._closed or not conn.reusable():

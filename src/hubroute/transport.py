@@ -321,6 +321,9 @@ class Transport:
             return await self._send_aiohttp(req, provider, timeouts, started)
         try:
             resp = await self.h1.request(req.method, req.url, req.headers, body)
+        except h1.H1ConnectTimeout as exc:
+            raise ProviderTimeout(f"{provider}: connecting to {exc.host}:{exc.port} {exc.reason}",
+                                  provider=provider) from exc
         except h1.H1ConnectError as exc:
             raise ProviderConnectionError(
                 f"could not connect to {provider} ({exc.host}:{exc.port}): {exc.reason}", provider=provider

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -364,3 +365,28 @@ async def test_tls(tmp_path: Path) -> None:
     finally:
         await c.close()
         await server.close()
+
+
+async def test_a_connection_not_made_in_time_is_a_connect_timeout() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # never accepts: once its queue is full, the kernel drops further SYNs
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        await asyncio.sleep(0.05)
+        c = h1.Client(connect_timeout=0.3)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(h1.H1ConnectTimeout, match=r"timed out after 0\.3s"):
+            await c.request("GET", f"http://127.0.0.1:{port}/", {})
+        assert asyncio.get_running_loop().time() - started < 2
+        await c.close()
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
