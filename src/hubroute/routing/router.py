@@ -276,7 +276,8 @@ class Router:
             if remaining <= 0:
                 break
             t = self.timeouts
-            timeouts = Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
+            timeouts = t if remaining >= t.first_byte and remaining >= t.connect else \
+                Timeouts(min(t.connect, remaining), min(t.first_byte, remaining), t.idle)
             try:
                 result = await attempt(target, timeouts)
             except ProviderError as exc:
@@ -391,10 +392,11 @@ class Router:
             raise ProviderResponseError(
                 f"{target.name} closed the stream before sending any event", provider=target.name, status_code=200
             ) from None
-        error = stream_error(target.name, first.first())
+        event = first.first()
+        error = stream_error(target.name, event)
         if error is not None:
             raise error
-        if first.first().data == b"[DONE]":
+        if event.data == b"[DONE]":
             raise ProviderResponseError(
                 f"{target.name} ended the stream before sending any chunk", provider=target.name, status_code=200
             )

@@ -208,12 +208,10 @@ async def relay_stream(
     ctx.status = 200
     await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(SSE_HEADERS)})
 
-    task = asyncio.current_task()
-    assert task is not None
     gone = False
     watcher: asyncio.Task[None] | None = None
 
-    async def watch() -> None:
+    async def watch(task: asyncio.Task[Any]) -> None:
         # uvicorn drops writes to a closed connection silently: a disconnect is only seen here
         nonlocal gone
         while (await receive())["type"] != "http.disconnect":
@@ -237,7 +235,7 @@ async def relay_stream(
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             if watcher is None:  # only streams that have to wait for more need watching
-                watcher = asyncio.create_task(watch())
+                watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
             batch = await anext(answer.rest, None)
         else:
             relay.done = True  # a close without [DONE] also ends the stream
@@ -250,7 +248,7 @@ async def relay_stream(
     except asyncio.CancelledError:
         if not gone:
             raise
-        task.uncancel()
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
         ctx.error = "client_disconnected"
     finally:
         if watcher is not None:
