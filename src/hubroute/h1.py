@@ -11,8 +11,13 @@ needs on that path, and does it in the event loop's thread with no per-request t
   keep-alive; a request that found its pooled connection closed by the server before any answer
   is sent again once on a new connection (the server never saw it).
 
-Not here (transport.py keeps aiohttp for them): redirects, streamed request bodies, proxies.
-Responses are decompressed when a server sends gzip or deflate although none was asked for.
+Outbound proxies are taken from the usual environment variables (`HTTPS_PROXY`, `HTTP_PROXY`,
+`NO_PROXY`, as curl, requests and httpx read them): an `http://` proxy, with credentials in its URL
+if it needs them; https origins are reached through a CONNECT tunnel, so TLS stays end to end.
+Loopback hosts are always reached directly.
+
+Not here (transport.py keeps aiohttp for them): redirects, streamed request bodies. Responses are
+decompressed when a server sends gzip or deflate although none was asked for.
 
 Errors: `H1ConnectError` (could not connect), `H1ConnectionError` (the connection broke or the
 answer was not HTTP), `TimeoutError` (connect or idle timeout). transport.py maps them.
@@ -21,14 +26,17 @@ answer was not HTTP), `TimeoutError` (connect or idle timeout). transport.py map
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import os
 import socket
 import ssl
 import time
+import urllib.request
 import zlib
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohappyeyeballs
 import httptools
@@ -39,6 +47,8 @@ _HIGH_WATER = 1 << 20
 _LOW_WATER = 1 << 18
 #: bodies larger than this are written after the head rather than joined to it
 _JOIN_LIMIT = 1 << 16
+#: never reached through a proxy (a local vLLM or Ollama is not behind the office's proxy)
+_LOOPBACK = frozenset(("localhost", "::1"))
 
 
 class H1Error(Exception):
@@ -61,18 +71,37 @@ class H1ConnectionError(H1Error):
     """The connection broke, or the peer did not speak HTTP/1.1."""
 
 
+class _Proxy:
+    """An `http://` proxy (credentials, if any, from its URL)."""
+
+    __slots__ = ("auth", "host", "port")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"unsupported proxy {parts.scheme}://{parts.hostname}: only http:// proxies are")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.auth: str | None = None
+        if parts.username:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.auth = "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
 class _Origin:
     """Where a URL's requests go: one pool of connections per scheme, host and port."""
 
-    __slots__ = ("host", "host_header", "idle", "port", "ssl")
+    __slots__ = ("authority", "host", "host_header", "idle", "port", "proxy", "ssl")
 
-    def __init__(self, scheme: str, host: str, port: int | None) -> None:
+    def __init__(self, scheme: str, host: str, port: int | None, proxy: _Proxy | None) -> None:
         self.host = host
         default = 443 if scheme == "https" else 80
         self.port = port or default
         shown = f"[{host}]" if ":" in host else host
         self.host_header = shown if self.port == default else f"{shown}:{self.port}"
+        self.authority = f"{shown}:{self.port}"
         self.ssl = scheme == "https"
+        self.proxy = proxy
         self.idle: collections.deque[_Connection] = collections.deque()
 
 
@@ -323,6 +352,28 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
+    """Ask the proxy for a tunnel to the origin (CONNECT); TLS then runs through it."""
+    head = f"CONNECT {origin.authority} HTTP/1.1\r\nhost: {origin.authority}\r\n"
+    if proxy.auth:
+        head += f"proxy-authorization: {proxy.auth}\r\n"
+    await loop.sock_sendall(sock, (head + "\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:  # the proxy says nothing more until the client speaks
+        data = await loop.sock_recv(sock, 4096)
+        if not data or len(answer) > 65536:
+            raise H1ConnectError(origin.host, origin.port, f"proxy {proxy.host}:{proxy.port} closed the tunnel")
+        answer += data
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    if status.split(" ", 2)[1:2] != ["200"]:
+        raise H1ConnectError(origin.host, origin.port, f"proxy {proxy.host}:{proxy.port} refused the tunnel: {status}")
+
+
+def environment_proxies() -> dict[str, str]:
+    """The proxies the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, either case)."""
+    return urllib.request.getproxies_environment()
+
+
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -332,8 +383,12 @@ class Client:
     """Pooled HTTP/1.1 connections per origin. One per router process; not thread-safe."""
 
     def __init__(self, *, connect_timeout: float = 10.0, pool_idle: float = 60.0, max_idle_per_origin: int = 100,
-                 user_agent: str = "hubroute", ssl_context: ssl.SSLContext | None = None) -> None:
+                 user_agent: str = "hubroute", ssl_context: ssl.SSLContext | None = None,
+                 proxies: Mapping[str, str] | None = None) -> None:
+        """`proxies`: {"http": url, "https": url, "no": "host,.domain"}, as `environment_proxies()`
+        reads them."""
         self._connect_timeout = connect_timeout
+        self._proxies = dict(proxies or {})
         self._pool_idle = pool_idle
         self._max_idle = max_idle_per_origin
         self._user_agent = user_agent
@@ -357,12 +412,25 @@ class Client:
         key = (parts.scheme, parts.hostname, parts.port)
         origin = self._origins.get(key)
         if origin is None:
-            origin = self._origins[key] = _Origin(parts.scheme, parts.hostname, parts.port)
+            origin = self._origins[key] = _Origin(parts.scheme, parts.hostname, parts.port,
+                                                  self._proxy_for(parts.scheme, parts.hostname))
         path = parts.path or "/"
-        found = (origin, f"{path}?{parts.query}" if parts.query else path)
+        target = f"{path}?{parts.query}" if parts.query else path
+        if origin.proxy is not None and not origin.ssl:  # a plain request to a proxy names the whole URL
+            target = f"http://{origin.host_header}{target}"
+        found = (origin, target)
         if len(self._urls) < 4096:  # provider URLs repeat; a URL per request (ids in it) is not kept
             self._urls[url] = found
         return found
+
+    def _proxy_for(self, scheme: str, host: str) -> _Proxy | None:
+        url = self._proxies.get(scheme)
+        if not url or host in _LOOPBACK or host.startswith("127."):
+            return None
+        # NO_PROXY as urllib reads it: names, .domains, host:port, `*`
+        if urllib.request.proxy_bypass_environment(host, self._proxies):  # type: ignore[attr-defined]
+            return None
+        return _Proxy(url)
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
         """Send a request and wait for its answer's head (the caller bounds the wait)."""
@@ -402,6 +470,8 @@ class Client:
             lines.append(f"{name}: {value}\r\n")
         if not has_agent:
             lines.append(f"user-agent: {self._user_agent}\r\n")
+        if origin.proxy is not None and origin.proxy.auth and not origin.ssl:
+            lines.append(f"proxy-authorization: {origin.proxy.auth}\r\n")
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"content-length: {len(body) if body is not None else 0}\r\n")
         lines.append("\r\n")
@@ -425,10 +495,14 @@ class Client:
         says (an IPv6 address that does not answer costs 250 ms, not the whole timeout), then TLS."""
         loop = asyncio.get_running_loop()
         sock: socket.socket | None = None
+        proxy = origin.proxy
         try:
             async with asyncio.timeout(self._connect_timeout):
-                infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+                host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 sock = await aiohappyeyeballs.start_connection(infos, happy_eyeballs_delay=0.25, interleave=1)
+                if proxy is not None and origin.ssl:
+                    await _tunnel(loop, sock, origin, proxy)
                 _, conn = await loop.create_connection(
                     lambda: _Connection(origin, loop), sock=sock,
                     ssl=self._ssl_context() if origin.ssl else None,
@@ -445,6 +519,8 @@ class Client:
                 raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
             if isinstance(exc, OSError):
                 reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                if proxy is not None:
+                    reason = f"proxy {proxy.host}:{proxy.port}: {reason}"
                 raise H1ConnectError(origin.host, origin.port, reason) from exc
             raise
 

@@ -244,7 +244,8 @@ class Transport:
     @property
     def h1(self) -> h1.Client:
         if self._h1 is None:
-            self._h1 = h1.Client(connect_timeout=self._connect, user_agent=self._user_agent)
+            self._h1 = h1.Client(connect_timeout=self._connect, user_agent=self._user_agent,
+                                 proxies=h1.environment_proxies())
         return self._h1
 
     @property
