@@ -7,7 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hubroute import AsyncInferenceClient
+from tests.conftest import Mocks
+from tests.mocks import sse_reply, stream_events
+
 ROOT = Path(__file__).resolve().parents[2]
+HI = [{"role": "user", "content": "hi"}]
 SCRIPT = r'''
 import asyncio, gc, os, tempfile, threading
 from tests.mocks import MockProvider, json_reply
@@ -41,3 +46,17 @@ def test_dropped_clients_close_their_connections() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["RIFF1", "RIFF2"]
     assert "Unclosed" not in done.stderr and "ResourceWarning" not in done.stderr, done.stderr
+
+
+async def test_routed_streams_give_their_connection_back(mocks: Mocks) -> None:
+    """A stream read to [DONE] returns its connection to the pool: the next call reuses it."""
+    router = await mocks.start()  # stands in for a hubroute router: the same OpenAI wire format
+    router.enqueue(sse_reply(stream_events(["a", "b"])), sse_reply(stream_events(["c"])))
+    client = AsyncInferenceClient(base_url=router.url)
+    try:
+        for _ in range(2):
+            chunks = [c async for c in await client.chat_completion(HI, model="org/m", stream=True)]
+            assert chunks
+        assert router.received[0].peer == router.received[1].peer
+    finally:
+        await client.close()

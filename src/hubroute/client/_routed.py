@@ -12,6 +12,7 @@ created lazily on the event loop that uses them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ import orjson
 
 from hubroute.client._backend import Answer, Chunks, hf_body, model_name, wants_usage, without_usage
 from hubroute.client._errors import from_answer
-from hubroute.errors import ProviderResponseError
+from hubroute.errors import ProviderError, ProviderResponseError
 from hubroute.providers import HttpRequest
 from hubroute.transport import Timeouts, Transport, UpstreamResponse
 
@@ -108,11 +109,13 @@ class Routed:
 async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGenerator[list[Any], None]:
     """The decoded chunks of a router's event stream, a batch per network read; an error event raises
     its error (after the chunks before it)."""
+    done = False
     try:
         async for batch in resp.event_batches():
             items: list[Any] = []
             for event in batch.events:
                 if event.data == b"[DONE]":
+                    done = True
                     if items:
                         yield items
                     return
@@ -129,5 +132,19 @@ async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGener
                 items.append(obj)
             if items:
                 yield items
+        done = True
     finally:
-        await resp.close()
+        await _finish(resp, done)
+
+
+async def _finish(resp: UpstreamResponse, done: bool) -> None:
+    """A stream read to its end gives its connection back for the next call; one abandoned, or
+    whose end is not there within 50 ms of [DONE], closes it."""
+    if done and not resp.at_eof:
+        try:
+            async with asyncio.timeout(0.05):
+                while await resp.read_any():
+                    pass
+        except (TimeoutError, ProviderError):
+            pass
+    await (resp.release() if done and resp.at_eof else resp.close())
