@@ -19,8 +19,9 @@ Loopback hosts are always reached directly.
 Not here (transport.py keeps aiohttp for them): redirects, streamed request bodies. Responses are
 decompressed when a server sends gzip or deflate although none was asked for.
 
-Errors: `H1ConnectError` (could not connect), `H1ConnectionError` (the connection broke or the
-answer was not HTTP), `TimeoutError` (connect or idle timeout). transport.py maps them.
+Errors: `H1ConnectError` (could not connect; `H1ConnectTimeout`, not within the connect timeout),
+`H1ConnectionError` (the connection broke, or the answer was not HTTP), `TimeoutError` (silence
+longer than the idle timeout while reading a body). transport.py maps them to `ProviderError`s.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 #: past this many unread body bytes the connection stops reading until the reader catches up
 _HIGH_WATER = 1 << 20
-_LOW_WATER = 1 << 18
 #: bodies larger than this are written after the head rather than joined to it
 _JOIN_LIMIT = 1 << 16
 #: never reached through a proxy (a local vLLM or Ollama is not behind the office's proxy)
@@ -202,7 +202,6 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.error: BaseException | None = None
-        self.used = 0  # requests sent on it
         self.idle_since = 0.0
         self.received = False  # any byte of the current response
         self.paused = False
@@ -326,7 +325,6 @@ class _Connection(asyncio.Protocol):
     def send(self, head: bytes, body: bytes | None) -> asyncio.Future[None]:
         """Write a request; the future resolves when its answer's head has arrived."""
         assert self.transport is not None
-        self.used += 1
         self.received = False
         self.head = self.loop.create_future()
         self.headers = CIMultiDict()
