@@ -430,8 +430,10 @@ class Client:
             return None
         return _Proxy(url)
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
-        """Send a request and wait for its answer's head (the caller bounds the wait)."""
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None, *,
+                      connect_timeout: float | None = None, head_timeout: float | None = None) -> Response:
+        """Send a request and wait for its answer's head: a new connection within `connect_timeout`
+        (default: the client's), the head within `head_timeout` (default: unbounded, the caller's)."""
         if self._closed:
             raise H1ConnectionError("client closed")
         origin, target = self._target(url)
@@ -439,17 +441,26 @@ class Client:
         conn = self._idle_connection(origin)
         if conn is not None:
             try:
-                return await self._exchange(conn, head, body)
+                return await self._exchange(conn, head, body, head_timeout)
             except H1ConnectionError:
                 if conn.received:
                     raise
                 # The server had closed the pooled connection before it read this request (an idle
                 # connection closed as it was reused): send it once more, on a new connection.
-        return await self._exchange(await self._connect(origin), head, body)
+        conn = await self._connect(origin, self._connect_timeout if connect_timeout is None else connect_timeout)
+        return await self._exchange(conn, head, body, head_timeout)
 
-    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None) -> Response:
+    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None, within: float | None) -> Response:
         try:
-            await conn.send(head, body)
+            answered = conn.send(head, body)
+            if within is None:
+                await answered
+            else:  # a timer on the future: cheaper than a cancelling timeout scope around the await
+                timer = conn.loop.call_later(within, _expire, answered)
+                try:
+                    await answered
+                finally:
+                    timer.cancel()
             return Response(conn, self, conn.status, conn.headers)
         except BaseException:
             conn.close()
@@ -488,14 +499,14 @@ class Client:
             return conn
         return None
 
-    async def _connect(self, origin: _Origin) -> _Connection:
+    async def _connect(self, origin: _Origin, within: float) -> _Connection:
         """A new connection, within the connect timeout: the host's addresses raced as RFC 8305
         says (an IPv6 address that does not answer costs 250 ms, not the whole timeout), then TLS."""
         loop = asyncio.get_running_loop()
         sock: socket.socket | None = None
         proxy = origin.proxy
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(within):
                 host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 sock = await aiohappyeyeballs.start_connection(infos, happy_eyeballs_delay=0.25, interleave=1)
@@ -511,8 +522,7 @@ class Client:
             if sock is not None:
                 sock.close()
             if isinstance(exc, TimeoutError):
-                raise H1ConnectTimeout(origin.host, origin.port, f"timed out after {self._connect_timeout:g}s") \
-                    from None
+                raise H1ConnectTimeout(origin.host, origin.port, f"timed out after {within:g}s") from None
             if isinstance(exc, ssl.SSLError):
                 raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
             if isinstance(exc, OSError):

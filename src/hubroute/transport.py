@@ -101,10 +101,11 @@ class UpstreamResponse:
         while chunk := await self.read_any():
             yield chunk
 
-    async def read_any(self) -> bytes:
-        """The body bytes that have arrived (waiting for some), b"" at its end."""
+    async def read_any(self, idle: float | None = None) -> bytes:
+        """The body bytes that have arrived (waiting for some, at most `idle` seconds, default the
+        idle timeout), b"" at its end."""
         try:
-            return await self._body.read_any(self._idle)
+            return await self._body.read_any(self._idle if idle is None else idle)
         except (TimeoutError, h1.H1Error) as exc:
             raise self._broken(exc) from exc
 
@@ -114,9 +115,10 @@ class UpstreamResponse:
         return ProviderConnectionError(f"{self.provider} connection broke while answering: {exc}",
                                        provider=self.provider)
 
-    def event_batches(self) -> EventBatches:
-        """Server-sent events as they arrive, grouped by network read (`EventBatches`)."""
-        return EventBatches(self)
+    def event_batches(self, first_by: float | None = None) -> EventBatches:
+        """Server-sent events as they arrive, grouped by network read (`EventBatches`); the first
+        batch due by `first_by` (a `time.perf_counter()` instant), if given."""
+        return EventBatches(self, first_by)
 
     async def close(self) -> None:
         """Drop the response; an unread body closes its connection."""
@@ -133,19 +135,20 @@ class EventBatches:
     without the space and CRLF / CR line ends. (A class rather than an async generator: this is
     the stream relay's inner loop.)"""
 
-    __slots__ = ("_buffer", "_done", "_resp")
+    __slots__ = ("_buffer", "_done", "_first_by", "_resp")
 
-    def __init__(self, resp: UpstreamResponse) -> None:
+    def __init__(self, resp: UpstreamResponse, first_by: float | None = None) -> None:
         self._resp = resp
         self._buffer = b""
         self._done = False
+        self._first_by = first_by
 
     def __aiter__(self) -> EventBatches:
         return self
 
     async def __anext__(self) -> SSEBatch:
         while not self._done:
-            chunk = await self._resp.read_any()
+            chunk = await (self._resp.read_any() if self._first_by is None else self._first_read())
             if not chunk:
                 self._done = True
                 break
@@ -157,6 +160,7 @@ class EventBatches:
             self._buffer = buffer[end:]
             events = parse_sse(buffer if end == len(buffer) else buffer[:end])
             if events:
+                self._first_by = None
                 return events
         rest, self._buffer = self._buffer, b""  # an event the stream's end cut short of its blank line
         if rest.strip():
@@ -164,6 +168,15 @@ class EventBatches:
             if events:
                 return events
         raise StopAsyncIteration
+
+    async def _first_read(self) -> bytes:
+        assert self._first_by is not None
+        resp = self._resp
+        try:
+            return await resp.read_any(max(self._first_by - time.perf_counter(), 0.0))
+        except ProviderTimeout:
+            raise ProviderTimeout(f"{resp.provider} sent no event within {self._first_by - resp.started:.3g}s",
+                                  provider=resp.provider) from None
 
     async def aclose(self) -> None:
         self._done = True
@@ -188,11 +201,12 @@ class _AiohttpBody:
     def at_eof(self) -> bool:
         return self._resp.content.at_eof()
 
-    async def read_any(self, idle: float) -> bytes:  # aiohttp holds the idle timeout itself
+    async def read_any(self, idle: float) -> bytes:
         import aiohttp
 
         try:
-            return await self._resp.content.readany()
+            async with asyncio.timeout(idle):  # aiohttp's own read timeout is the configured idle
+                return await self._resp.content.readany()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise TimeoutError from exc
         except aiohttp.ClientError as exc:
@@ -306,6 +320,8 @@ class Transport:
         started = time.perf_counter()
         if not timed:
             return await self._send(req, provider, timeouts, started)
+        if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
+            return await self._send(req, provider, timeouts, started, head_timeout=timeouts.first_byte)
         try:
             async with asyncio.timeout(timeouts.first_byte):
                 return await self._send(req, provider, timeouts, started)
@@ -314,14 +330,25 @@ class Transport:
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
             ) from exc
 
-    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float) -> UpstreamResponse:
+    @staticmethod
+    def _plain(req: HttpRequest) -> bool:
+        """Whether `h1` sends it (else aiohttp): no redirects to follow, a body held in memory."""
         body = req.body
-        if isinstance(body, Binary):
-            body = body.data
-        if req.follow_redirects or req.method not in _H1_METHODS or not (body is None or isinstance(body, bytes)):
+        return not req.follow_redirects and req.method in _H1_METHODS and (
+            body is None or isinstance(body, bytes | Binary))
+
+    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float,
+                    head_timeout: float | None = None) -> UpstreamResponse:
+        if not self._plain(req):
             return await self._send_aiohttp(req, provider, timeouts, started)
+        body = req.body.data if isinstance(req.body, Binary) else req.body
+        assert body is None or isinstance(body, bytes)
         try:
-            resp = await self.h1.request(req.method, req.url, req.headers, body)
+            resp = await self.h1.request(req.method, req.url, req.headers, body, connect_timeout=timeouts.connect,
+                                         head_timeout=head_timeout)
+        except TimeoutError as exc:  # only with a head_timeout
+            raise ProviderTimeout(f"{provider} did not answer within {head_timeout or 0:g}s",
+                                  provider=provider) from exc
         except h1.H1ConnectTimeout as exc:
             raise ProviderTimeout(f"{provider}: connecting to {exc.host}:{exc.port} {exc.reason}",
                                   provider=provider) from exc

@@ -541,3 +541,16 @@ async def test_the_transport_takes_its_proxy_from_the_environment(servers, proxy
         assert reply.body == b'{"echo":2}' and proxy.seen[0][0].startswith("POST http://origin.test:")
     finally:
         await transport.close()
+
+
+async def test_a_head_not_there_in_time_is_a_timeout_and_the_connection_is_dropped(servers, client) -> None:
+    async def silent(reader, writer, server):
+        await server.read_request(reader)
+        await asyncio.sleep(5)
+
+    server = await servers(silent)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await client.request("POST", server.url, {}, b"{}", head_timeout=0.2)
+    assert 0.15 < asyncio.get_running_loop().time() - started < 1.5
+    assert not any(origin.idle for origin in client._origins.values())  # not pooled: its answer may still come

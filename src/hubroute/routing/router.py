@@ -16,7 +16,6 @@ failover:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from hubroute.errors import (
     ProviderError,
     ProviderHTTPError,
     ProviderResponseError,
-    ProviderTimeout,
 )
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.providers._jobs import Next
@@ -193,6 +191,8 @@ class Router:
             self._usable[(dep, task)] = cached
         _, usable, reasons = cached
         skipped.extend(reasons)
+        if len(usable) <= 1:
+            return True, list(usable.values())
         ordered = policy.order(
             list(usable),
             dep.policy or self.settings.routing.default_policy,
@@ -357,26 +357,18 @@ class Router:
         async def attempt(target: Target, timeouts: Timeouts) -> StreamAnswer:
             resp: UpstreamResponse | None = None
             try:
-                # one timeout from sending the request to the first event
-                async with asyncio.timeout(timeouts.first_byte):
-                    resp = await self.transport.open(build(target), target.name, timeouts, timed=False)
-                    if resp.status >= 400:
-                        raise await self.transport.error_from(resp)
-                    if resp.content_type != "text/event-stream":
-                        body = (await resp.read(65536)).decode(errors="replace")
-                        raise ProviderResponseError(
-                            f"{target.name} answered a stream request with '{resp.content_type}', "
-                            "not an event stream",
-                            provider=target.name, status_code=resp.status, body=body[:300],
-                        )
-                    batches = resp.event_batches()
-                    first = await self._first_batch(target, batches)
-            except TimeoutError:
-                if resp is not None:
-                    await resp.close()
-                raise ProviderTimeout(
-                    f"{target.name} sent no event within {timeouts.first_byte:g}s", provider=target.name
-                ) from None
+                # the head, then the first event, within first_byte of sending the request
+                resp = await self.transport.open(build(target), target.name, timeouts)
+                if resp.status >= 400:
+                    raise await self.transport.error_from(resp)
+                if resp.content_type != "text/event-stream":
+                    body = (await resp.read(65536)).decode(errors="replace")
+                    raise ProviderResponseError(
+                        f"{target.name} answered a stream request with '{resp.content_type}', not an event stream",
+                        provider=target.name, status_code=resp.status, body=body[:300],
+                    )
+                batches = resp.event_batches(first_by=resp.started + timeouts.first_byte)
+                first = await self._first_batch(target, batches)
             except BaseException:
                 if resp is not None:
                     await resp.close()

@@ -40,7 +40,10 @@ class Upstreams:
         self.settings = settings
         self.environ = environ
         self.providers: dict[str, Provider] = dict(REGISTRY)
+        self._known: frozenset[str] = frozenset()
         self._endpoints: dict[str, Endpoint | None] = {}
+        #: requested name -> its deployments (names come from clients: bounded, cleared when full)
+        self._deployments: dict[str, list[Deployment]] = {}
         #: the config's OpenAI-compatible servers, in config order
         self.custom: list[str] = []
         self.disabled: set[str] = set()
@@ -77,7 +80,9 @@ class Upstreams:
             self.aliases.setdefault(entry.model_name, []).append(dep)
 
     def known(self) -> frozenset[str]:
-        return frozenset(self.providers)
+        if len(self._known) != len(self.providers):  # providers are only ever added
+            self._known = frozenset(self.providers)
+        return self._known
 
     def provider(self, name: str) -> Provider | None:
         return None if name in self.disabled else self.providers.get(name)
@@ -172,6 +177,10 @@ class Upstreams:
         return Endpoint(f"{self.hf_base}/{provider}", api_key, via_hf=True)
 
     def deployments(self, name: str) -> list[Deployment]:
-        if name in self.aliases:
-            return self.aliases[name]
-        return [self._deployment(parse_model_name(name, self.known()))]
+        found = self.aliases.get(name) or self._deployments.get(name)
+        if found is None:
+            found = [self._deployment(parse_model_name(name, self.known()))]  # raises on a bad name
+            if len(self._deployments) >= 4096:
+                self._deployments.clear()
+            self._deployments[name] = found
+        return found
