@@ -105,7 +105,31 @@ class _Origin:
         self.idle: collections.deque[_Connection] = collections.deque()
 
 
-class Response:
+class Body:
+    """A response body read as it arrives (`read_any`) or whole (`read_all`)."""
+
+    __slots__ = ()
+
+    async def read_any(self, idle: float) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def read_all(self, idle: float, limit: int) -> bytes | None:
+        """The whole body, or None when it is larger than `limit` bytes (the connection is closed)."""
+        parts: list[bytes] = []
+        size = 0
+        while data := await self.read_any(idle):
+            size += len(data)
+            if size > limit:
+                self.close()
+                return None
+            parts.append(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class Response(Body):
     """An answer whose head has arrived; its body is read with `read_any()` / `read_all()`."""
 
     __slots__ = ("_conn", "_decoder", "_owner", "headers", "status")
@@ -156,18 +180,6 @@ class Response:
                 return data
             self.release()
             return b""
-
-    async def read_all(self, idle: float, limit: int) -> bytes | None:
-        """The whole body, or None when it is larger than `limit` bytes (the connection is closed)."""
-        parts: list[bytes] = []
-        size = 0
-        while data := await self.read_any(idle):
-            size += len(data)
-            if size > limit:
-                self.close()
-                return None
-            parts.append(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def release(self) -> None:
         """Done with the answer: a connection whose response was read to its end is pooled, any

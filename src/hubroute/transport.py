@@ -183,7 +183,7 @@ class EventBatches:
         self._buffer = b""
 
 
-class _AiohttpBody:
+class _AiohttpBody(h1.Body):
     """An aiohttp response behind `h1.Response`'s interface (its errors turned into h1's)."""
 
     __slots__ = ("_resp", "headers", "status")
@@ -211,17 +211,6 @@ class _AiohttpBody:
             raise TimeoutError from exc
         except aiohttp.ClientError as exc:
             raise h1.H1ConnectionError(exc.__class__.__name__) from exc
-
-    async def read_all(self, idle: float, limit: int) -> bytes | None:
-        parts: list[bytes] = []
-        size = 0
-        while chunk := await self.read_any(idle):
-            size += len(chunk)
-            if size > limit:
-                self.close()
-                return None
-            parts.append(chunk)
-        return b"".join(parts)
 
     def close(self) -> None:
         self._resp.close()
