@@ -128,6 +128,19 @@ class UpstreamResponse:
         """Done with the response: a body read to its end returns its connection to the pool."""
         self._body.release()
 
+    async def finish(self, done: bool) -> None:
+        """The end of a stream. One that reached its end (`done`: [DONE] came) gives its connection
+        back to the pool: the body's own end is normally in flight just behind [DONE], so it is
+        read for up to 50 ms. Any other closes its connection."""
+        if done and not self.at_eof:
+            try:
+                async with asyncio.timeout(0.05):
+                    while await self.read_any():
+                        pass
+            except (TimeoutError, ProviderError):
+                done = False
+        await (self.release() if done and self.at_eof else self.close())
+
 
 class EventBatches:
     """Server-sent events as they arrive, grouped by network read: every complete event that one
@@ -177,10 +190,6 @@ class EventBatches:
         except ProviderTimeout:
             raise ProviderTimeout(f"{resp.provider} sent no event within {self._first_by - resp.started:.3g}s",
                                   provider=resp.provider) from None
-
-    async def aclose(self) -> None:
-        self._done = True
-        self._buffer = b""
 
 
 class _AiohttpBody(h1.Body):

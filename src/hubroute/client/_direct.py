@@ -176,8 +176,7 @@ class Direct:
                 batch = await anext(opened.rest, None)  # type: ignore[arg-type]
             done = True  # a close without [DONE] also ends the stream
         finally:
-            await opened.rest.aclose()
-            await (opened.response.release() if done and opened.response.at_eof else opened.response.close())
+            await opened.response.finish(done)
             if done:
                 self.router.health.success((target.name, target.model))
 

@@ -12,7 +12,6 @@ created lazily on the event loop that uses them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +20,7 @@ import orjson
 
 from hubroute.client._backend import Answer, Chunks, hf_body, model_name, wants_usage, without_usage
 from hubroute.client._errors import from_answer
-from hubroute.errors import ProviderError, ProviderResponseError
+from hubroute.errors import ProviderResponseError
 from hubroute.providers import HttpRequest
 from hubroute.transport import Timeouts, Transport, UpstreamResponse
 
@@ -134,17 +133,4 @@ async def _events(resp: UpstreamResponse, model: str, usage: bool) -> AsyncGener
                 yield items
         done = True
     finally:
-        await _finish(resp, done)
-
-
-async def _finish(resp: UpstreamResponse, done: bool) -> None:
-    """A stream read to its end gives its connection back for the next call; one abandoned, or
-    whose end is not there within 50 ms of [DONE], closes it."""
-    if done and not resp.at_eof:
-        try:
-            async with asyncio.timeout(0.05):
-                while await resp.read_any():
-                    pass
-        except (TimeoutError, ProviderError):
-            pass
-    await (resp.release() if done and resp.at_eof else resp.close())
+        await resp.finish(done)

@@ -18,7 +18,7 @@ import orjson
 
 from hubroute.errors import ProviderError
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
-from hubroute.routing.router import Answer, Plan, StreamAnswer, stream_error
+from hubroute.routing.router import Answer, Plan, stream_error
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.routes.common import record
 from hubroute.server.routes.validate import validate_chat, validate_completion
@@ -160,20 +160,6 @@ class _Relay:
         return b"".join(out)
 
 
-async def _finish_upstream(answer: StreamAnswer, *, reusable: bool) -> None:
-    """After [DONE] the upstream's end of body is normally already in flight: read it (briefly) so
-    the connection goes back to the pool instead of being torn down; otherwise close it."""
-    if reusable and not answer.response.at_eof:
-        try:
-            async with asyncio.timeout(0.05):
-                while await anext(answer.rest, None) is not None:
-                    pass
-        except (TimeoutError, ProviderError):
-            reusable = False
-    await answer.rest.aclose()
-    await (answer.response.release() if reusable else answer.response.close())
-
-
 def _wants_usage(body: dict[str, Any]) -> bool:
     opts = body.get("stream_options")
     return isinstance(opts, dict) and bool(opts.get("include_usage"))
@@ -255,7 +241,7 @@ async def relay_stream(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await _finish_upstream(answer, reusable=relay.done and ctx.error is None)
+        await answer.response.finish(relay.done and ctx.error is None)
     if relay.done and ctx.error is None:
         app.health.success(key)
         seconds = time.perf_counter() - started
