@@ -307,22 +307,16 @@ class Transport:
     def http_error(reply: Reply) -> ProviderHTTPError:
         return _http_error(reply.provider, reply.status, reply.headers, reply.body[:65536])
 
-    async def open(
-        self, req: HttpRequest, provider: str, timeouts: Timeouts, *, timed: bool = True
-    ) -> UpstreamResponse:
-        """Send `req` and wait for the response headers; raises on connection problems and timeouts.
-
-        `timed=False` leaves the first-byte timeout to the caller (a stream waits for its first
-        event under one timeout). HTTP error statuses are not raised here: the caller decides.
+    async def open(self, req: HttpRequest, provider: str, timeouts: Timeouts) -> UpstreamResponse:
+        """Send `req` and wait for the response headers, within the first-byte timeout; raises on
+        connection problems and timeouts. HTTP error statuses are not raised: the caller decides.
         """
         started = time.perf_counter()
-        if not timed:
-            return await self._send(req, provider, timeouts, started)
         if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
-            return await self._send(req, provider, timeouts, started, head_timeout=timeouts.first_byte)
+            return await self._send_h1(req, provider, timeouts, started, timeouts.first_byte)
         try:
             async with asyncio.timeout(timeouts.first_byte):
-                return await self._send(req, provider, timeouts, started)
+                return await self._send_aiohttp(req, provider, timeouts, started)
         except TimeoutError as exc:
             raise ProviderTimeout(
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
@@ -335,10 +329,13 @@ class Transport:
         return not req.follow_redirects and req.method in _H1_METHODS and (
             body is None or isinstance(body, bytes | Binary))
 
-    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float,
-                    head_timeout: float | None = None) -> UpstreamResponse:
-        if not self._plain(req):
-            return await self._send_aiohttp(req, provider, timeouts, started)
+    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float) -> UpstreamResponse:
+        if self._plain(req):
+            return await self._send_h1(req, provider, timeouts, started, None)
+        return await self._send_aiohttp(req, provider, timeouts, started)
+
+    async def _send_h1(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float,
+                       head_timeout: float | None) -> UpstreamResponse:
         body = req.body.data if isinstance(req.body, Binary) else req.body
         assert body is None or isinstance(body, bytes)
         try:
