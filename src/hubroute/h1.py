@@ -236,6 +236,7 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(H1ConnectionError("the server switched protocols"))
+            return
         except httptools.HttpParserError as exc:
             self._fail(H1ConnectionError(f"invalid HTTP response: {exc}"))
             return
@@ -247,26 +248,17 @@ class _Connection(asyncio.Protocol):
             self._wake()
 
     def eof_received(self) -> bool:
-        # HTTP/1.0-style bodies end with the connection: llhttp cannot see that end by itself
-        if self.head is not None and self.head.done() and not self.complete and self._ends_with_close():
-            self.on_message_complete()
+        self._end_of_connection()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if not self.complete and self.head is not None and self.head.done() and self._ends_with_close():
-            self.on_message_complete()
+        self._end_of_connection()
         if not self.complete:
             self._fail(H1ConnectionError(
                 f"connection closed by the server{f': {exc}' if exc else ''}"
                 if self.received or self.head is None else "server closed the connection before answering"
             ))
-
-    def pause_writing(self) -> None:  # pragma: no cover - requests are small
-        pass
-
-    def resume_writing(self) -> None:  # pragma: no cover
-        pass
 
     # --- llhttp callbacks ----------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -289,9 +281,17 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # --- the current response -------------------------------------------------------------------
-    def _ends_with_close(self) -> bool:
+    def _end_of_connection(self) -> None:
+        """HTTP/1.0-style bodies end with the connection: llhttp cannot see that end by itself."""
+        if self.complete or self.head is None or not self.head.done():
+            return
         h = self.headers
-        return "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower()
+        if "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower():
+            self.on_message_complete()
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -353,8 +353,7 @@ class _Connection(asyncio.Protocol):
         return self.head
 
     def reusable(self) -> bool:
-        return (not self.closed and self.complete and not self.body and self.keep_alive
-                and self.error is None and self.transport is not None and not self.transport.is_closing())
+        return self.alive and self.complete and not self.body and self.keep_alive and self.error is None
 
     def close(self) -> None:
         self.closed = True
@@ -503,7 +502,7 @@ class Client:
         now = time.monotonic()
         while idle:
             conn = idle.pop()  # the most recently used: the least likely to have been closed
-            if conn.closed or conn.transport is None or conn.transport.is_closing():
+            if not conn.alive:
                 continue
             if now - conn.idle_since > self._pool_idle:
                 conn.close()
