@@ -31,22 +31,20 @@ _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 _FORMATS = {"text", "json_object", "json_schema", "json", "regex"}
 
 
-def _field(body: dict[str, Any], name: str) -> None:
-    value = body.get(name)
-    if value is None:
-        return
-    types, label = _TYPES[name]
-    if isinstance(value, bool) and bool not in types:
-        raise InvalidRequest(f"'{name}' must be {label}, got a boolean", param=name)
-    if not isinstance(value, types):
-        raise InvalidRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
+def _wrong_type(name: str, value: Any, label: str) -> InvalidRequest:
+    got = "a boolean" if isinstance(value, bool) else type(value).__name__
+    return InvalidRequest(f"'{name}' must be {label}, got {got}", param=name)
 
 
 def _common(body: dict[str, Any]) -> None:
     if not isinstance(body.get("model"), str) or not body["model"].strip():
         raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
     for name in _TYPES.keys() & body.keys():
-        _field(body, name)
+        value = body[name]
+        types, label = _TYPES[name]
+        # exact types: a body decoded from JSON holds no subclasses, and bool is not taken for int
+        if value is not None and value.__class__ not in types:
+            raise _wrong_type(name, value, label)
     n = body.get("n")
     if n is not None and n < 1:
         raise InvalidRequest("'n' must be at least 1", param="n")
@@ -63,23 +61,22 @@ def validate_chat(body: dict[str, Any]) -> None:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' is required and must be a non-empty list", param="messages")
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise InvalidRequest(f"'{where}' must be an object", param=where)
+            raise InvalidRequest(f"'messages[{i}]' must be an object", param=f"messages[{i}]")
         role = message.get("role")
         if role not in _ROLES:
-            raise InvalidRequest(
-                f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}", param=f"{where}.role"
-            )
+            raise InvalidRequest(f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}",
+                                 param=f"messages[{i}].role")
         content = message.get("content")
-        if content is not None and not isinstance(content, (str, list)):
-            raise InvalidRequest(f"'{where}.content' must be a string or a list of parts", param=f"{where}.content")
-        if isinstance(content, list):
-            for j, part in enumerate(content):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise InvalidRequest(
-                        f"'{where}.content[{j}]' must be an object with a 'type'", param=f"{where}.content[{j}]"
-                    )
+        if content is None or content.__class__ is str:
+            continue
+        if not isinstance(content, list):
+            raise InvalidRequest(f"'messages[{i}].content' must be a string or a list of parts",
+                                 param=f"messages[{i}].content")
+        for j, part in enumerate(content):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                where = f"messages[{i}].content[{j}]"
+                raise InvalidRequest(f"'{where}' must be an object with a 'type'", param=where)
     for i, tool in enumerate(body.get("tools") or ()):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
