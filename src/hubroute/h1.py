@@ -404,6 +404,7 @@ class Client:
         self._ssl = ssl_context
         self._origins: dict[tuple[str, str, int | None], _Origin] = {}
         self._urls: dict[str, tuple[_Origin, str]] = {}
+        self._heads: dict[tuple[str, str, _Origin, tuple[tuple[str, str], ...]], bytes] = {}
         self._closed = False
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -478,6 +479,23 @@ class Client:
             raise
 
     def _head(self, method: str, target: str, origin: _Origin, headers: dict[str, str], body: bytes | None) -> bytes:
+        # A provider's requests repeat their request line and headers: each distinct set is built and
+        # checked once (bounded: headers that vary per request only cost the cache its hits).
+        key = (method, target, origin, tuple(headers.items()))
+        lines = self._heads.get(key)
+        if lines is None:
+            lines = self._head_lines(method, target, origin, headers)
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            self._heads[key] = lines
+        if body is not None:
+            return b"%scontent-length: %d\r\n\r\n" % (lines, len(body))
+        if method in ("POST", "PUT", "PATCH"):
+            return lines + b"content-length: 0\r\n\r\n"
+        return lines + b"\r\n"
+
+    def _head_lines(self, method: str, target: str, origin: _Origin, headers: dict[str, str]) -> bytes:
+        """The request line and headers, but for the body's length and the blank line."""
         lines = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
         has_agent = False
         for name, value in headers.items():
@@ -492,9 +510,6 @@ class Client:
             lines.append(f"user-agent: {self._user_agent}\r\n")
         if origin.proxy is not None and origin.proxy.auth and not origin.ssl:
             lines.append(f"proxy-authorization: {origin.proxy.auth}\r\n")
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"content-length: {len(body) if body is not None else 0}\r\n")
-        lines.append("\r\n")
         return "".join(lines).encode()
 
     def _idle_connection(self, origin: _Origin) -> _Connection | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-BOTH_LOOPS = {"test_h1.py"}
+BOTH_LOOPS = {"test_h1.py", "test_http_server.py"}
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:

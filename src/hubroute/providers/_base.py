@@ -81,10 +81,11 @@ class Target:
     task: str
     endpoint: Endpoint
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the provider's name (read a dozen times per request: a field, not a property)
+    name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.provider.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.provider.name)
 
 
 class Provider:

@@ -139,12 +139,14 @@ class Router:
             found, got = await self._targets(dep, task, skipped)
             known_model = known_model or found
             targets.extend(got)
-        seen: set[tuple[str, str]] = set()
-        unique = []
-        for t in targets:
-            if (t.name, t.provider_model) not in seen:
-                seen.add((t.name, t.provider_model))
-                unique.append(t)
+        unique = targets
+        if len(targets) > 1:  # the same provider and id reached twice (two deployments, or catalogs) goes once
+            seen: set[tuple[str, str]] = set()
+            unique = []
+            for t in targets:
+                if (t.name, t.provider_model) not in seen:
+                    seen.add((t.name, t.provider_model))
+                    unique.append(t)
         model = deployments[0].model
         if not unique:
             if not known_model:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,15 +23,11 @@ Headers = list[tuple[bytes, bytes]]
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
-@dataclass(slots=True)
 class Ctx:
-    """Everything the access log, metrics and error handler need about one request."""
+    """Everything the access log, metrics and error handler need about one request. (A plain class:
+    the fields a request does not set keep their class-level default, so making one costs six
+    assignments, not seventeen.)"""
 
-    request_id: str
-    method: str
-    path: str
-    route: str
-    started: float = field(default_factory=time.perf_counter)
     status: int = 0
     model: str | None = None
     provider: str | None = None
@@ -42,8 +37,16 @@ class Ctx:
     completion_tokens: int | None = None
     principal: str | None = None
     error: str | None = None
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    query: bytes = b""
+
+    def __init__(self, request_id: str, method: str, path: str, route: str,
+                 headers: dict[bytes, bytes] | None = None, query: bytes = b"") -> None:
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.route = route
+        self.headers: dict[bytes, bytes] = {} if headers is None else headers
+        self.query = query
+        self.started = time.perf_counter()
 
     def response_headers(self, extra: Headers = ()) -> Headers:  # type: ignore[assignment]
         out: Headers = [(b"x-request-id", self.request_id.encode())]

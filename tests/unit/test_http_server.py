@@ -1,0 +1,332 @@
+"""server/http.py, the router's HTTP/1.1 protocol, driven byte by byte: requests are fed to it as a
+socket would deliver them, the app is a small ASGI callable, and the transport below it is a
+recorder standing in for the socket, so what leaves, in how many writes, can be asserted. The
+same protocol under the real server, over real sockets, is exercised by every e2e test and by
+tests/e2e/test_http_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from hubroute.server.http import HttpProtocol
+
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+DATE = (b"date", b"Thu, 03 Dec 2026 08:00:00 GMT")
+
+
+class Recorder(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.reading = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "write after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    @property
+    def output(self) -> bytes:
+        return b"".join(self.writes)
+
+
+def connect(app: App, **options: Any) -> tuple[HttpProtocol, Recorder, ServerState]:
+    config = uvicorn.Config(app, http=HttpProtocol, lifespan="off", proxy_headers=False, log_config=None, **options)
+    state = ServerState()
+    state.default_headers = [DATE]
+    proto = HttpProtocol(config, state, {}, asyncio.get_running_loop())
+    sock = Recorder()
+    proto.connection_made(sock)
+    return proto, sock, state
+
+
+async def settle(state: ServerState) -> None:
+    """Until every request's task has finished (a few loop turns at most)."""
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if not state.tasks:
+            await asyncio.sleep(0)  # the callbacks the last task scheduled
+            return
+    raise AssertionError("the app's tasks did not finish")
+
+
+def json_app(body: bytes = b'{"ok":true}', status: int = 200) -> App:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+    return app
+
+
+POST = b"POST /v1/chat?x=1 HTTP/1.1\r\nhost: r\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+async def test_head_and_body_leave_in_one_write() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope=scope, message=await receive())
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"Content-Type", b"application/json"), (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    proto, sock, state = connect(app)
+    proto.data_received(POST)
+    await settle(state)
+    assert sock.writes == [b"HTTP/1.1 200 OK\r\ndate: Thu, 03 Dec 2026 08:00:00 GMT\r\n"
+                           b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}"]
+    scope = seen["scope"]
+    assert (scope["method"], scope["path"], scope["raw_path"], scope["query_string"]) == \
+        ("POST", "/v1/chat", b"/v1/chat", b"x=1")
+    assert scope["headers"] == [(b"host", b"r"), (b"content-type", b"application/json"), (b"content-length", b"2")]
+    assert (scope["http_version"], scope["client"], scope["server"]) == \
+        ("1.1", ("127.0.0.1", 50000), ("127.0.0.1", 8080))
+    assert seen["message"] == {"type": "http.request", "body": b"{}", "more_body": False}
+    assert not sock.closed and state.total_requests == 1
+
+
+async def test_a_head_alone_leaves_at_the_end_of_the_turn() -> None:
+    go = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await go.wait()
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    proto, sock, state = connect(app)
+    proto.data_received(b"GET /s HTTP/1.1\r\nhost: r\r\n\r\n")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(sock.writes) == 1 and sock.writes[0].endswith(b"transfer-encoding: chunked\r\n\r\n")
+    go.set()
+    await settle(state)
+    assert sock.writes[1:] == [b"9\r\ndata: 1\n\n\r\n", b"0\r\n\r\n"]
+
+
+async def test_a_streamed_answer_is_chunked_and_head_gets_no_body() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]
+                    if scope["method"] == "HEAD" else []})
+        await send({"type": "http.response.body", "body": b"hello" if scope["method"] == "HEAD" else b"ab",
+                    "more_body": scope["method"] != "HEAD"})
+        if scope["method"] != "HEAD":
+            await send({"type": "http.response.body", "body": b"c"})
+
+    proto, sock, state = connect(app)
+    proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\n\r\n")
+    await settle(state)
+    assert sock.output.endswith(b"transfer-encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n")
+    proto, sock, state = connect(app)
+    proto.data_received(b"HEAD / HTTP/1.1\r\nhost: r\r\n\r\n")
+    await settle(state)
+    assert sock.output.endswith(b"content-length: 5\r\n\r\n") and not sock.closed
+
+
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        if scope["path"] == "/slow":
+            await release.wait()
+        body = scope["path"].encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    proto, sock, state = connect(app)
+    proto.data_received(b"GET /slow HTTP/1.1\r\nhost: r\r\n\r\nGET /fast HTTP/1.1\r\nhost: r\r\n\r\n")
+    await asyncio.sleep(0.01)
+    assert sock.writes == [] and len(proto.pipeline) == 1  # the second waits for the first's answer
+    release.set()
+    await settle(state)
+    out = sock.output
+    assert out.index(b"\r\n\r\n/slow") < out.index(b"\r\n\r\n/fast") and state.total_requests == 2
+
+
+async def test_expect_continue_is_sent_when_the_body_is_asked_for() -> None:
+    proto, sock, state = connect(json_app())
+    proto.data_received(b"POST / HTTP/1.1\r\nhost: r\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n")
+    await asyncio.sleep(0)
+    assert sock.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]  # at once: the client waits for it
+    proto.data_received(b"{}")
+    await settle(state)
+    assert sock.writes[1].startswith(b"HTTP/1.1 200 OK\r\n") and sock.writes[1].endswith(b'{"ok":true}')
+
+
+async def test_a_request_body_in_pieces_pauses_reading_past_the_limit() -> None:
+    got: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while True:
+            got.append(await receive())
+            if not got[-1]["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    proto, sock, state = connect(app)
+    big = b"x" * 70_000
+    proto.data_received(b"POST / HTTP/1.1\r\nhost: r\r\ntransfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+                        % (len(big), big))
+    assert not sock.reading  # more than 64 KiB waits unread: the socket is not read further
+    await asyncio.sleep(0)
+    assert sock.reading  # the app took it
+    proto.data_received(b"3\r\nabc\r\n0\r\n\r\n")
+    await settle(state)
+    assert b"".join(m["body"] for m in got) == big + b"abc" and got[-1]["more_body"] is False
+    assert sock.output.startswith(b"HTTP/1.1 204 No Content\r\n") and b"transfer-encoding" not in sock.output
+
+
+async def test_a_malformed_request_gets_400_and_a_close(caplog: pytest.LogCaptureFixture) -> None:
+    proto, sock, _state = connect(json_app())
+    with caplog.at_level(logging.WARNING):
+        proto.data_received(b"NOT HTTP AT ALL\r\n\r\n")
+    assert sock.output.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"connection: close\r\n" in sock.output
+    assert sock.closed and "Invalid HTTP request" in caplog.text
+
+
+async def test_http_1_0_and_connection_close_end_the_connection() -> None:
+    for request in (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.1\r\nhost: r\r\nconnection: close\r\n\r\n"):
+        proto, sock, state = connect(json_app())
+        proto.data_received(request)
+        await settle(state)
+        assert b"connection: close\r\n" in sock.output and sock.output.endswith(b'{"ok":true}') and sock.closed
+
+
+async def test_the_app_saying_close_is_written_once() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"connection", b"Close"), (b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    proto, sock, state = connect(app)
+    proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\n\r\n")
+    await settle(state)
+    assert sock.output.lower().count(b"connection:") == 1 and sock.closed
+
+
+async def test_the_client_going_away_reaches_receive() -> None:
+    messages: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        messages.append(await receive())
+        messages.append(await receive())  # waits: the body is all there, so only the end can come
+
+    proto, _sock, state = connect(app)
+    proto.data_received(POST)
+    await asyncio.sleep(0.01)
+    assert len(messages) == 1
+    proto.connection_lost(None)
+    await settle(state)
+    assert messages[1] == {"type": "http.disconnect"} and not state.connections
+
+
+async def test_receive_after_the_answer_is_a_disconnect() -> None:
+    messages: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await json_app()(scope, receive, send)
+        messages.append(await receive())
+
+    proto, _sock, state = connect(app)
+    proto.data_received(POST)
+    await settle(state)
+    assert messages == [{"type": "http.disconnect"}]
+
+
+@pytest.mark.parametrize("header", [(b"x-bad", b"a\r\nset-cookie: x=1"), (b"bad name", b"v")])
+async def test_a_header_that_would_split_the_head_is_refused(header: tuple[bytes, bytes],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [header]})
+
+    proto, sock, state = connect(app)
+    with caplog.at_level(logging.ERROR):
+        proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\n\r\n")
+        await settle(state)
+    assert sock.output.startswith(b"HTTP/1.1 500 Internal Server Error\r\n") and b"set-cookie" not in sock.output
+    assert sock.closed and "Invalid HTTP header" in caplog.text
+
+
+async def test_an_app_failing_after_its_head_closes_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        raise ValueError("boom")
+
+    proto, sock, state = connect(app)
+    with caplog.at_level(logging.ERROR):
+        proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\n\r\n")
+        await settle(state)
+    assert sock.output.startswith(b"HTTP/1.1 200 OK\r\n") and sock.output.endswith(b"abc") and sock.closed
+    assert "Exception in ASGI application" in caplog.text
+
+
+async def test_a_body_longer_than_its_length_is_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"abc"})
+
+    proto, sock, state = connect(app)
+    with caplog.at_level(logging.ERROR):
+        proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\n\r\n")
+        await settle(state)
+    assert sock.closed and b"abc" not in sock.output and "longer than Content-Length" in caplog.text
+
+
+async def test_an_idle_connection_closes_after_the_keep_alive_timeout() -> None:
+    proto, sock, state = connect(json_app(), timeout_keep_alive=0.05)
+    proto.data_received(POST)
+    await settle(state)
+    assert not sock.closed
+    await asyncio.sleep(0.02)
+    proto.data_received(POST)  # a request in time re-arms it
+    await settle(state)
+    await asyncio.sleep(0.04)
+    assert not sock.closed
+    await asyncio.sleep(0.05)
+    assert sock.closed
+
+
+async def test_graceful_shutdown_closes_idle_connections_and_busy_ones_after_their_answer() -> None:
+    idle, idle_sock, _ = connect(json_app())
+    idle.shutdown()
+    assert idle_sock.closed
+    release = asyncio.Event()
+
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await release.wait()
+        await json_app()(scope, receive, send)
+
+    busy, sock, state = connect(slow)
+    busy.data_received(POST)
+    await asyncio.sleep(0)
+    busy.shutdown()
+    assert not sock.closed
+    release.set()
+    await settle(state)
+    assert sock.output.endswith(b'{"ok":true}') and b"connection: close" in sock.output and sock.closed
