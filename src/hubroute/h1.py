@@ -152,8 +152,15 @@ class Response(Body):
 
     @property
     def at_eof(self) -> bool:
+        """The whole body has arrived and been read."""
         conn = self._conn
         return conn is None or (conn.complete and not conn.body)
+
+    @property
+    def received(self) -> bool:
+        """The whole body has arrived (read or not)."""
+        conn = self._conn
+        return conn is None or conn.complete
 
     async def read_any(self, idle: float) -> bytes:
         """The body bytes that have arrived (waiting up to `idle` seconds for some), b"" at its end."""

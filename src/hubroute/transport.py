@@ -79,8 +79,13 @@ class UpstreamResponse:
 
     @property
     def at_eof(self) -> bool:
-        """Whether the whole body has been received."""
+        """Whether the whole body has arrived and been read."""
         return self._body.at_eof
+
+    @property
+    def received(self) -> bool:
+        """Whether the whole body has arrived (read or not)."""
+        return self._body.received
 
     async def read(self, limit: int) -> bytes:
         """The whole body, at most `limit` bytes; releases the response."""
@@ -210,6 +215,10 @@ class _AiohttpBody(h1.Body):
     def at_eof(self) -> bool:
         return self._resp.content.at_eof()
 
+    @property
+    def received(self) -> bool:
+        return self._resp.content.is_eof()
+
     async def read_any(self, idle: float) -> bytes:
         import aiohttp
 
@@ -292,11 +301,19 @@ class Transport:
         HTTP error statuses are returned, not raised: the caller decides what they mean.
         """
         started = time.perf_counter()
+        within = timeouts.first_byte
         try:
-            async with asyncio.timeout(timeouts.first_byte):
-                resp = await self._send(req, provider, timeouts, started)
-                ttfb = time.perf_counter() - started
+            if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
+                resp = await self._send_h1(req, provider, timeouts, started, within)
+            else:
+                async with asyncio.timeout(within):
+                    resp = await self._send_aiohttp(req, provider, timeouts, started)
+            ttfb = time.perf_counter() - started
+            if resp.received:  # the usual case: the whole body came with the head
                 body = await resp.read(limit)
+            else:
+                async with asyncio.timeout(max(started + within - time.perf_counter(), 0.0)):
+                    body = await resp.read(limit)
         except TimeoutError as exc:
             raise ProviderTimeout(
                 f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
@@ -328,11 +345,6 @@ class Transport:
         body = req.body
         return not req.follow_redirects and req.method in _H1_METHODS and (
             body is None or isinstance(body, bytes | Binary))
-
-    async def _send(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float) -> UpstreamResponse:
-        if self._plain(req):
-            return await self._send_h1(req, provider, timeouts, started, None)
-        return await self._send_aiohttp(req, provider, timeouts, started)
 
     async def _send_h1(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float,
                        head_timeout: float | None) -> UpstreamResponse:

@@ -74,6 +74,18 @@ async def test_refused_connection_and_first_byte_timeout(mocks: Mocks, transport
     assert time.monotonic() - started < 2
 
 
+async def test_fetch_wants_the_whole_answer_within_the_first_byte_timeout(mocks: Mocks, transport: Transport) -> None:
+    # the head at once, then a body that trickles (each piece well within the idle timeout): a
+    # whole answer is due within first_byte, not just its head
+    mock = await mocks.start()
+    mock.enqueue(sse_reply([b"data: %d" % i for i in range(10)], delay=0.1))
+    quick = Timeouts(connect=1, first_byte=0.3, idle=1)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"mock did not answer within 0\.3s"):
+        await transport.fetch(post(mock.url), "mock", quick, 1 << 20)
+    assert time.monotonic() - started < 0.6
+
+
 async def test_stream_events_arrive_as_they_are_sent(mocks: Mocks, transport: Transport) -> None:
     mock = await mocks.start()
     mock.enqueue(sse_reply(stream_events(["one", "two"]), delay=0.5))

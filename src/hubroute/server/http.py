@@ -67,6 +67,8 @@ class HttpProtocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.keep_alive_timer: asyncio.TimerHandle | None = None
+        #: when the connection last fell idle (its last answer sent, nothing received since), or None
+        self.idle_since: float | None = None
         #: the request being parsed, the one being answered, and those waiting behind it
         self.cycle: Cycle | None = None
         self.active: Cycle | None = None
@@ -94,14 +96,16 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_writing()
         if exc is None:
             self.transport.close()
-        self._cancel_keep_alive()
+        if self.keep_alive_timer is not None:
+            self.keep_alive_timer.cancel()
+            self.keep_alive_timer = None
         self.parser = None  # type: ignore[assignment]
 
     def eof_received(self) -> None:
         pass  # the transport closes itself, as under uvicorn
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keep_alive()
+        self.idle_since = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -194,12 +198,13 @@ class HttpProtocol(asyncio.Protocol):
         self.active = None
         if self.transport.is_closing():
             return
-        self._cancel_keep_alive()
         self.flow.resume_reading()
         if self.pipeline:
             self._run(self.pipeline.pop())
-        else:
-            self.keep_alive_timer = self.loop.call_later(self.keep_alive_timeout, self._keep_alive_expired)
+            return
+        self.idle_since = self.loop.time()
+        if self.keep_alive_timer is None:  # one timer per idle period, not one per request
+            self.keep_alive_timer = self.loop.call_later(self.keep_alive_timeout, self._keep_alive_check)
 
     def shutdown(self) -> None:
         """Graceful shutdown (called by uvicorn's server): close when idle, else after this answer."""
@@ -208,14 +213,17 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.active.keep_alive = False
 
-    def _keep_alive_expired(self) -> None:
-        if not self.transport.is_closing():
+    def _keep_alive_check(self) -> None:
+        """Close a connection idle for `timeout_keep_alive` seconds. A connection that received
+        data since it fell idle is busy: the timer is armed again when its answer has been sent."""
+        self.keep_alive_timer = None
+        if self.idle_since is None or self.transport.is_closing():
+            return
+        left = self.idle_since + self.keep_alive_timeout - self.loop.time()
+        if left > 0:
+            self.keep_alive_timer = self.loop.call_later(left, self._keep_alive_check)
+        else:
             self.transport.close()
-
-    def _cancel_keep_alive(self) -> None:
-        if self.keep_alive_timer is not None:
-            self.keep_alive_timer.cancel()
-            self.keep_alive_timer = None
 
     def _send_400(self, msg: str) -> None:
         content = [STATUS_LINE[400]]
@@ -228,10 +236,19 @@ class HttpProtocol(asyncio.Protocol):
 
 
 class Cycle:
-    """One request and its response: the ASGI `receive` and `send` the app is given."""
+    """One request and its response: the ASGI `receive` and `send` the app is given. (No __slots__:
+    the state a request starts with is the class's, so making one costs five assignments.)"""
 
-    __slots__ = ("body", "chunked", "complete", "disconnected", "expect_continue", "given", "head",
-                 "keep_alive", "left", "more_body", "proto", "scope", "size", "started", "waiter")
+    size = 0  # bytes of request body received and not yet given to the app
+    more_body = True
+    given = False  # the request's last body message has been given to the app
+    disconnected = False
+    started = False
+    complete = False
+    chunked = False
+    left = 0  # bytes of a Content-Length response still to send
+    head: bytes | None = None  # a response head held for the body
+    waiter: asyncio.Future[None] | None = None
 
     def __init__(self, proto: HttpProtocol, scope: dict[str, Any], keep_alive: bool, expect_continue: bool) -> None:
         self.proto = proto
@@ -239,16 +256,6 @@ class Cycle:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.body: list[bytes] = []  # request body pieces received and not yet given to the app
-        self.size = 0
-        self.more_body = True
-        self.given = False  # the request's last body message has been given to the app
-        self.disconnected = False
-        self.started = False
-        self.complete = False
-        self.chunked = False
-        self.left = 0  # bytes of a Content-Length response still to send
-        self.head: bytes | None = None  # a response head held for the body
-        self.waiter: asyncio.Future[None] | None = None
 
     async def run(self, app: Any) -> None:
         try:
