@@ -115,7 +115,9 @@ class Health:
     # --- speed ----------------------------------------------------------------------------------
     def observe(self, key: Key, *, ttfb: float | None = None, tokens: int | None = None,
                 seconds: float | None = None) -> None:
-        s = self._speed.setdefault(key, Speed())
+        s = self._speed.get(key)
+        if s is None:  # (setdefault would build a Speed per call)
+            s = self._speed[key] = Speed()
         a = self.alpha
         if ttfb is not None:
             s.ttfb = ttfb if s.ttfb is None else (1 - a) * s.ttfb + a * ttfb

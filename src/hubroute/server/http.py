@@ -187,7 +187,8 @@ class HttpProtocol(asyncio.Protocol):
     # --- requests -------------------------------------------------------------------------------
     def _run(self, cycle: Cycle) -> None:
         self.active = cycle
-        task = self.loop.create_task(cycle.run(self.app))
+        # named: a task left to name itself formats "Task-<n>", ~1% of a request's instructions
+        task = self.loop.create_task(cycle.run(self.app), name="hubroute-request")
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
