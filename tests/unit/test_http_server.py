@@ -330,3 +330,21 @@ async def test_graceful_shutdown_closes_idle_connections_and_busy_ones_after_the
     release.set()
     await settle(state)
     assert sock.output.endswith(b'{"ok":true}') and b"connection: close" in sock.output and sock.closed
+
+
+async def test_checked_header_lines_are_cached_within_a_bound() -> None:
+    from hubroute.server import http
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        rid = scope["path"].encode()  # a value that differs per request, as a request id does
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"X-Request-Id", rid), (b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    proto, sock, state = connect(app)
+    for i in range(1500):
+        proto.data_received(b"GET /%d HTTP/1.1\r\nhost: r\r\n\r\n" % i)
+        await settle(state)
+        assert sock.writes[-1].endswith(b"x-request-id: /%d\r\ncontent-length: 0\r\n\r\n" % i)
+        assert len(http._LINES) <= 1024
+    assert state.total_requests == 1500

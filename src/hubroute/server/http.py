@@ -7,10 +7,11 @@ one speaks the same HTTP/1.1 over the same parser (llhttp, via httptools) with w
 not use left out (WebSocket upgrades, uvicorn's access log, `limit_concurrency`) and the per-request
 work cut down:
 
-* a response's headers are checked for forbidden characters with two regex searches in all, not two
-  per header, and its head leaves with its body in one write: the head is held until the first body
-  message or the end of the event-loop turn, whichever comes first (on a loopback or virtual network
-  each `send()` also runs the receiver's side of TCP);
+* a response header is checked for forbidden characters (uvicorn's two regex searches) once, not at
+  every response: its checked line is cached, as most of a router's headers repeat;
+* a response's head leaves with its body in one write: it is held until the first body message or
+  the end of the event-loop turn, whichever comes first (on a loopback or virtual network each
+  `send()` also runs the receiver's side of TCP);
 * `receive()` waits on a future made only when it has to wait, not on an `asyncio.Event`.
 
 Behaviour is uvicorn's where a client can see it: keep-alive and its timeout, pipelined requests
@@ -236,6 +237,24 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.close()
 
 
+#: (name, value) as the app gave it -> its checked line, and its lowercased name if it frames the body
+_LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes | None]] = {}
+
+
+def _header_line(name: bytes, value: bytes) -> tuple[bytes, bytes | None]:
+    """A response header's line, its name lowercased, refused if it could split the head. Cached:
+    most of a router's headers repeat (bounded: the per-request ones only cost the cache its hits)."""
+    lower = name.lower()
+    if HEADER_RE.search(lower):
+        raise RuntimeError("Invalid HTTP header name.")
+    if HEADER_VALUE_RE.search(value):
+        raise RuntimeError("Invalid HTTP header value.")
+    if len(_LINES) >= 1024:
+        _LINES.clear()
+    entry = _LINES[(name, value)] = (b"%s: %s\r\n" % (lower, value), lower if lower in _FRAMING else None)
+    return entry
+
+
 class Cycle:
     """One request and its response: the ASGI `receive` and `send` the app is given. (No __slots__:
     the state a request starts with is the class's, so making one costs five assignments.)"""
@@ -326,25 +345,19 @@ class Cycle:
 
     def _start(self, status: int, headers: Any) -> None:
         lines = [STATUS_LINE[status]]
-        names = []
+        framing: dict[bytes, bytes] = {}
         for name, value in (*self.proto.server_state.default_headers, *headers):
-            name = name.lower()
-            names.append(name)
-            lines += (name, b": ", value, b"\r\n")
-        # two searches for the whole head rather than two per header: the names joined as they are,
-        # the values (items 3, 7, 11... of `lines`) by a tab, the one control character a value may hold
-        if HEADER_RE.search(b"".join(names)):
-            raise RuntimeError("Invalid HTTP header name.")
-        if HEADER_VALUE_RE.search(b"\t".join(lines[3::4])):
-            raise RuntimeError("Invalid HTTP header value.")
+            line, lower = _LINES.get((name, value)) or _header_line(name, value)
+            lines.append(line)
+            if lower is not None and lower not in framing:  # the first of each wins
+                framing[lower] = value
         self.started = True  # only now: a head refused above still lets the app's failure get its 500
         self.expect_continue = False
         chunked, length, close = False, None, False
-        if not _FRAMING.isdisjoint(names):
-            found = dict(zip(reversed(names), reversed(lines[3::4]), strict=True))  # the first of each wins
-            chunked = found.get(b"transfer-encoding", b"").lower() == b"chunked"
-            length = found.get(b"content-length")
-            close = b"close" in [t.strip() for t in found.get(b"connection", b"").lower().split(b",")]
+        if framing:
+            chunked = framing.get(b"transfer-encoding", b"").lower() == b"chunked"
+            length = framing.get(b"content-length")
+            close = b"close" in [t.strip() for t in framing.get(b"connection", b"").lower().split(b",")]
             if close:
                 self.keep_alive = False
         if length is not None and not chunked:
