@@ -113,6 +113,11 @@ class Body:
     async def read_any(self, idle: float) -> bytes:
         raise NotImplementedError
 
+    def read_nowait(self) -> bytes | None:
+        """Body bytes that have already arrived, without waiting; None when there are none (or the
+        body cannot tell): then `read_any`."""
+        return None
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -161,6 +166,12 @@ class Response(Body):
         """The whole body has arrived (read or not)."""
         conn = self._conn
         return conn is None or conn.complete
+
+    def read_nowait(self) -> bytes | None:
+        conn = self._conn
+        if conn is None or self._decoder is not None or not conn.body:
+            return None
+        return conn.take()
 
     async def read_any(self, idle: float) -> bytes:
         """The body bytes that have arrived (waiting up to `idle` seconds for some), b"" at its end."""

@@ -114,6 +114,10 @@ class UpstreamResponse:
         except (TimeoutError, h1.H1Error) as exc:
             raise self._broken(exc) from exc
 
+    def read_nowait(self) -> bytes | None:
+        """Body bytes that have already arrived, or None: then `read_any`."""
+        return self._body.read_nowait()
+
     def _broken(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, TimeoutError):
             return ProviderTimeout(f"{self.provider} went silent while answering", provider=self.provider)
@@ -166,7 +170,9 @@ class EventBatches:
 
     async def __anext__(self) -> SSEBatch:
         while not self._done:
-            chunk = await (self._resp.read_any() if self._first_by is None else self._first_read())
+            chunk = self._resp.read_nowait()  # what is here already needs no trip through the loop
+            if chunk is None:
+                chunk = await (self._resp.read_any() if self._first_by is None else self._first_read())
             if not chunk:
                 self._done = True
                 break

@@ -136,9 +136,15 @@ async def test_chunked_body_is_handed_over_as_it_arrives(servers, client) -> Non
     server = await servers(stream)
     resp = await client.request("POST", server.url, {}, b"{}")
     assert await resp.read_any(2) == b"data: 1\n\n"
-    assert not resp.at_eof
+    assert not resp.at_eof and resp.read_nowait() is None  # nothing more has arrived: no waiting either
     go_on.set()
-    assert await resp.read_any(2) == b"data: 2\n\n"
+    await sent_second.wait()
+    for _ in range(100):  # until the client has it all
+        if resp.received:
+            break
+        await asyncio.sleep(0.01)
+    assert resp.received and not resp.at_eof  # arrived, not yet read
+    assert resp.read_nowait() == b"data: 2\n\n" and resp.read_nowait() is None
     assert await resp.read_any(2) == b"" and resp.at_eof
     await (await client.request("GET", server.url, {})).read_all(1, 100)
     assert server.connections == 1  # read to its end: pooled
@@ -272,6 +278,7 @@ async def test_gzip_bodies_are_decoded_a_bounded_piece_at_a_time(servers, client
 
     server = await servers(gzipped)
     resp = await client.request("GET", server.url, {})
+    assert resp.read_nowait() is None  # a compressed body is only read through the decoder
     pieces = []
     while piece := await resp.read_any(2):
         pieces.append(piece)
