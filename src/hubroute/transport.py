@@ -306,19 +306,14 @@ class Transport:
 
         HTTP error statuses are returned, not raised: the caller decides what they mean.
         """
-        started = time.perf_counter()
-        within = timeouts.first_byte
+        resp = await self.open(req, provider, timeouts)
+        started = resp.started
+        ttfb = time.perf_counter() - started
         try:
-            if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
-                resp = await self._send_h1(req, provider, timeouts, started, within)
-            else:
-                async with asyncio.timeout(within):
-                    resp = await self._send_aiohttp(req, provider, timeouts, started)
-            ttfb = time.perf_counter() - started
             if resp.received:  # the usual case: the whole body came with the head
                 body = await resp.read(limit)
-            else:
-                async with asyncio.timeout(max(started + within - time.perf_counter(), 0.0)):
+            else:  # what is left of first_byte for the rest, under a scope only now
+                async with asyncio.timeout(max(started + timeouts.first_byte - time.perf_counter(), 0.0)):
                     body = await resp.read(limit)
         except TimeoutError as exc:
             raise ProviderTimeout(
@@ -336,7 +331,7 @@ class Transport:
         """
         started = time.perf_counter()
         if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
-            return await self._send_h1(req, provider, timeouts, started, timeouts.first_byte)
+            return await self._send_h1(req, provider, timeouts, started)
         try:
             async with asyncio.timeout(timeouts.first_byte):
                 return await self._send_aiohttp(req, provider, timeouts, started)
@@ -352,15 +347,14 @@ class Transport:
         return not req.follow_redirects and req.method in _H1_METHODS and (
             body is None or isinstance(body, bytes | Binary))
 
-    async def _send_h1(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float,
-                       head_timeout: float | None) -> UpstreamResponse:
+    async def _send_h1(self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float) -> UpstreamResponse:
         body = req.body.data if isinstance(req.body, Binary) else req.body
         assert body is None or isinstance(body, bytes)
         try:
             resp = await self.h1.request(req.method, req.url, req.headers, body, connect_timeout=timeouts.connect,
-                                         head_timeout=head_timeout)
-        except TimeoutError as exc:  # only with a head_timeout
-            raise ProviderTimeout(f"{provider} did not answer within {head_timeout or 0:g}s",
+                                         head_timeout=timeouts.first_byte)
+        except TimeoutError as exc:  # the head's timeout
+            raise ProviderTimeout(f"{provider} did not answer within {timeouts.first_byte:g}s",
                                   provider=provider) from exc
         except h1.H1ConnectTimeout as exc:
             raise ProviderTimeout(f"{provider}: connecting to {exc.host}:{exc.port} {exc.reason}",
