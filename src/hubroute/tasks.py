@@ -18,7 +18,7 @@ from hubroute.inputs import Binary, load_binary
 from hubroute.inputs.decode import check_size
 from hubroute.inputs.spool import Blob, SpooledBody
 from hubroute.providers import Target
-from hubroute.providers._jobs import Done, Media, Next, TaskCall
+from hubroute.providers.steps import Done, Media, Next, TaskCall
 from hubroute.routing.jobs import MediaStream, Outcome
 
 if TYPE_CHECKING:

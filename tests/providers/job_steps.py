@@ -12,7 +12,7 @@ import pytest
 
 from hubroute.inputs import Binary
 from hubroute.providers import Endpoint, HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall
+from hubroute.providers.steps import Done, Media, Next, Step, TaskCall
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 24

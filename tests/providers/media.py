@@ -10,7 +10,7 @@ from typing import Any
 
 from hubroute.inputs import Binary
 from hubroute.providers import Endpoint, Provider
-from hubroute.providers._jobs import Done, Media, Next, Step, TaskCall
+from hubroute.providers.steps import Done, Media, Next, Step, TaskCall
 
 from .helpers import target
 from .job_steps import body as body  # re-exported for the media-task tests

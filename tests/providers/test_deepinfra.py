@@ -5,7 +5,7 @@ import pytest
 
 from hubroute.errors import ProviderResponseError
 from hubroute.providers import REGISTRY, TEXT_GENERATION
-from hubroute.providers._jobs import Done
+from hubroute.providers.steps import Done
 
 from .helpers import DIRECT_KEY, HF_KEY, JSON_SCHEMA_FORMAT, chat, direct, sent, target, via_hf
 from .media import WAV, audio, body, hub_request, start

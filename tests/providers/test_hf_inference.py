@@ -11,7 +11,7 @@ from huggingface_hub import InferenceClient
 from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.inputs import Binary
 from hubroute.providers import CHAT, REGISTRY, TEXT_GENERATION
-from hubroute.providers._jobs import Done, TaskCall
+from hubroute.providers.steps import Done, TaskCall
 
 from .helpers import HF_KEY, JSON_SCHEMA_FORMAT, SCHEMA, chat, replay, sent, target, via_hf
 from .tapes import tapes

@@ -4,7 +4,7 @@ import pytest
 
 from hubroute.errors import ProviderResponseError
 from hubroute.providers import REGISTRY, TEXT_GENERATION
-from hubroute.providers._jobs import Done
+from hubroute.providers.steps import Done
 
 from .helpers import DIRECT_KEY, HF_KEY, chat, direct, replay, sent, target, via_hf
 from .media import body, done_media, start

@@ -8,7 +8,7 @@ import pytest
 from hubroute.errors import ProviderResponseError
 from hubroute.inputs import Binary
 from hubroute.providers import CHAT, REGISTRY, Endpoint
-from hubroute.providers._jobs import Done, Media, Next
+from hubroute.providers.steps import Done, Media, Next
 
 from .helpers import DIRECT_KEY, HF_KEY, HF_ROUTER, direct, via_hf
 from .job_steps import PNG, WAV, body, done_media, hf_request, is_download, start, uri, walk

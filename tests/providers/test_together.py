@@ -4,7 +4,7 @@ import pytest
 
 from hubroute.errors import ProviderResponseError
 from hubroute.providers import REGISTRY, TEXT_GENERATION
-from hubroute.providers._jobs import Done
+from hubroute.providers.steps import Done
 
 from .helpers import DIRECT_KEY, HF_KEY, JSON_SCHEMA_FORMAT, SCHEMA, chat, direct, replay, sent, target, via_hf
 from .media import PNG, b64, body, done_media, hub_request, image, is_download, start, walk
@@ -171,7 +171,7 @@ def test_text_generation_task_over_completions():
 
 
 def test_openai_speech_options_reach_the_speech_api():
-    from hubroute.providers._jobs import TaskCall
+    from hubroute.providers.steps import TaskCall
 
     call = TaskCall("text-to-speech", "Hello", {}, extra={"voice": "af_bella", "speed": 1.2, "user": "u1"})
     req = P.start_task(call, target(P, direct(P), task="text-to-speech", provider_model="hexgrad/Kokoro-82M")).request

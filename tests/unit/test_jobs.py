@@ -14,7 +14,7 @@ from hubroute.errors import ProviderHTTPError, ProviderResponseError, ProviderTi
 from hubroute.inputs import Binary
 from hubroute.inputs.spool import SpooledBody
 from hubroute.providers import HttpRequest
-from hubroute.providers._jobs import Done, Media, Next, TaskCall, dig, download
+from hubroute.providers.steps import Done, Media, Next, TaskCall, dig, download
 from hubroute.routing.jobs import MediaStream, is_media, read_outcome, run_job
 from hubroute.transport import Timeouts, Transport
 from tests.conftest import Mocks
@@ -183,7 +183,7 @@ def test_job_bounds_in_config_must_be_positive() -> None:
 
 
 async def test_a_raw_step_hands_the_file_to_parse_whatever_its_type(mocks: Mocks, transport: Transport) -> None:
-    from hubroute.providers._jobs import fetch_file
+    from hubroute.providers.steps import fetch_file
 
     mock = await mocks.start()
     mock.enqueue(json_reply(b"hello there", content_type="text/plain"),

@@ -185,7 +185,7 @@ class Direct:
         """The server's task path (`hubroute.tasks`): validate, plan, run the provider exchange with
         failover, check the outcome; the client's headers go on every request of the exchange."""
         from hubroute import tasks
-        from hubroute.providers._jobs import Media, Next
+        from hubroute.providers.steps import Media, Next
         from hubroute.routing.jobs import read_outcome
 
         call = await tasks.load_call(task, plain(payload), self.fetcher)

@@ -10,7 +10,7 @@ no network I/O and no sleeping here; `hubroute.transport` does all I/O.
     check_chat(data)                -> data           (validate / normalise a non-streamed answer)
     adapt_chunk(obj)                -> obj            (normalise one streamed chunk, if flagged)
     start_task(call, target)        -> Next           (any other task: the first step of the exchange,
-                                                       see `_jobs`: submit, poll, download)
+                                                       see `steps`: submit, poll, download)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import orjson
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs.spool import Blob
 from hubroute.providers._completions import text_generation
-from hubroute.providers._jobs import Done, Next, TaskCall
+from hubroute.providers.steps import Done, Next, TaskCall
 
 CHAT = "conversational"
 TEXT_GENERATION = "text-generation"

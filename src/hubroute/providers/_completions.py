@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import ProviderResponseError
-from hubroute.providers._jobs import Done, Next, Step, TaskCall, dig
+from hubroute.providers.steps import Done, Next, Step, TaskCall, dig
 
 if TYPE_CHECKING:
     from hubroute.providers._base import Provider, Target

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from hubroute.errors import ProviderResponseError
-from hubroute.providers._jobs import Done, Media, Step, dig
+from hubroute.providers.steps import Done, Media, Step, dig
 
 if TYPE_CHECKING:
     from hubroute.providers._base import HttpRequest, Provider, Target

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hubroute.providers._base import Endpoint, Provider, Target
-from hubroute.providers._jobs import Next, Step, TaskCall, dig, download
 from hubroute.providers._media import failed, get, post_json, renamed, same_origin
+from hubroute.providers.steps import Next, Step, TaskCall, dig, download
 
 TEXT_TO_IMAGE = "text-to-image"
 _PARAMETERS = {"num_inference_steps": "steps", "guidance_scale": "guidance"}

@@ -13,8 +13,8 @@ from hubroute.errors import ProviderResponseError
 from hubroute.inputs.spool import Blob, blob_bytes
 from hubroute.providers import _multipart
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Next, Step, TaskCall, dig
 from hubroute.providers._media import SPEECH_OPTIONS, TRANSCRIPTION_OPTIONS, not_json, openai_options, post_json
+from hubroute.providers.steps import Done, Next, Step, TaskCall, dig
 
 ASR, TEXT_TO_SPEECH = "automatic-speech-recognition", "text-to-speech"
 

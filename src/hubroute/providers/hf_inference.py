@@ -19,7 +19,7 @@ import orjson
 
 from hubroute.providers import _tgi
 from hubroute.providers._base import CHAT, TEXT_GENERATION, HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Next, TaskCall
+from hubroute.providers.steps import Done, Next, TaskCall
 
 _MODEL = "/models/{model}"
 _TASKS = (

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider, Target
-from hubroute.providers._jobs import Next, Step, TaskCall, dig, download
 from hubroute.providers._media import failed, get, negative_text, post_json, renamed
+from hubroute.providers.steps import Next, Step, TaskCall, dig, download
 
 TEXT_TO_VIDEO = "text-to-video"
 RESULT_ROUTE = "/v3/async/task-result?task_id={id}"

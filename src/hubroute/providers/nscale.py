@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from hubroute.providers._base import CHAT, EMBEDDINGS, Provider, Target
-from hubroute.providers._jobs import Next, Step, TaskCall
 from hubroute.providers._media import b64_media, post_json, renamed
+from hubroute.providers.steps import Next, Step, TaskCall
 
 TEXT_TO_IMAGE = "text-to-image"
 

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from hubroute.providers._base import HttpRequest, Provider, Target
-from hubroute.providers._jobs import Done, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
 from hubroute.providers._media import failed
+from hubroute.providers.steps import Done, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
 
 SPEECH_RECOGNITION = "automatic-speech-recognition"
 TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO, IMAGE_TO_IMAGE = (

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Provider, Target
-from hubroute.providers._jobs import Next, Step, TaskCall, data_uri, download
 from hubroute.providers._media import (
     SPEECH_OPTIONS,
     b64_media,
@@ -24,6 +23,7 @@ from hubroute.providers._media import (
     post_json,
     renamed,
 )
+from hubroute.providers.steps import Next, Step, TaskCall, data_uri, download
 
 TEXT_TO_IMAGE, IMAGE_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "image-to-image", "text-to-speech"
 TEXT_TO_VIDEO, IMAGE_TO_VIDEO = "text-to-video", "image-to-video"

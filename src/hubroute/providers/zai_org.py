@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from hubroute.providers._base import CHAT, Provider, Target
-from hubroute.providers._jobs import Next, Step, TaskCall, dig, download
 from hubroute.providers._media import failed, get, post_json, renamed
+from hubroute.providers.steps import Next, Step, TaskCall, dig, download
 
 TEXT_TO_IMAGE = "text-to-image"
 RESULT_ROUTE = "/api/paas/v4/async-result/{id}"

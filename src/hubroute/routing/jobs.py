@@ -1,4 +1,4 @@
-"""Driving a task's exchange with one provider: the steps an adapter returns (`providers._jobs`),
+"""Driving a task's exchange with one provider: the steps an adapter returns (`providers.steps`),
 sent one after the other, with the waits between status polls and the bounds of the whole job.
 
     run_job(transport, first, provider, timeouts, settings) -> Outcome
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hubroute.errors import ProviderResponseError, ProviderTimeout
-from hubroute.providers._jobs import Done, Media, Next
+from hubroute.providers.steps import Done, Media, Next
 from hubroute.transport import Timeouts, Transport, UpstreamResponse
 
 if TYPE_CHECKING:

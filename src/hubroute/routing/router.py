@@ -35,7 +35,7 @@ from hubroute.errors import (
     ProviderResponseError,
 )
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
-from hubroute.providers._jobs import Next
+from hubroute.providers.steps import Next
 from hubroute.routing import policy
 from hubroute.routing.health import Health
 from hubroute.routing.jobs import MediaStream, Outcome, run_job

@@ -20,7 +20,7 @@ import orjson
 
 from hubroute import tasks
 from hubroute.errors import HubrouteError, InvalidRequest
-from hubroute.providers._jobs import Media, TaskCall
+from hubroute.providers.steps import Media, TaskCall
 from hubroute.routing.jobs import read_outcome
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes, send_json
 from hubroute.server.multipart import read_form

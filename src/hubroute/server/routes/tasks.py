@@ -23,7 +23,7 @@ import orjson
 from hubroute import tasks
 from hubroute.errors import InvalidRequest, ModelNotFound
 from hubroute.inputs.spool import SpooledBody
-from hubroute.providers._jobs import Media
+from hubroute.providers.steps import Media
 from hubroute.routing.jobs import MediaStream
 from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body_spooled, send_bytes
 from hubroute.server.multipart import Form, read_form
