@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 
 if TYPE_CHECKING:
@@ -30,13 +31,33 @@ log = logging.getLogger("hubroute.catalog")
 
 @dataclass(slots=True, frozen=True)
 class Pricing:
-    """USD per 1M tokens."""
+    """What a provider charges, in USD: per 1M tokens for text (`input`, `output`, and `cached_input`
+    for prompt tokens served from its cache, `input` when not given), and for the other tasks per the
+    unit they bill by: an `image` generated, a `second` of audio or video (in for speech recognition,
+    out for speech and video), 1M `characters` of text to speech, a `request`."""
 
     input: float | None = None
     output: float | None = None
+    cached_input: float | None = None
+    image: float | None = None
+    second: float | None = None
+    characters: float | None = None
+    request: float | None = None
 
     def to_json(self) -> dict[str, float]:
-        return {k: v for k, v in (("input", self.input), ("output", self.output)) if v is not None}
+        return {k: v for k in _PRICE_UNITS if (v := getattr(self, k)) is not None}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Pricing | None:
+        """From the data file, the Hub or the config: the units it names (numbers only), None if none."""
+        if not isinstance(raw, dict):
+            return None
+        values = {k: float(v) for k in _PRICE_UNITS if isinstance(v := raw.get(k), int | float)
+                  and not isinstance(v, bool)}
+        return cls(**values) if values else None
+
+
+_PRICE_UNITS = ("input", "output", "cached_input", "image", "second", "characters", "request")
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,7 +117,7 @@ def mapping_from_json(provider: str, raw: dict[str, Any], default_task: str) -> 
         provider_id=str(raw.get("providerId") or raw.get("provider_id") or ""),
         task=str(raw.get("task") or default_task),
         status=str(raw.get("status") or "live"),
-        pricing=Pricing(pricing.get("input"), pricing.get("output")) if isinstance(pricing, dict) else None,
+        pricing=Pricing.from_json(pricing),
         context_length=raw.get("context_length") or raw.get("contextLength"),
         supports_tools=raw.get("supports_tools", raw.get("supportsTools")),
         supports_structured_output=raw.get("supports_structured_output", raw.get("supportsStructuredOutput")),
@@ -164,7 +185,7 @@ class Catalog:
                     provider_id=p.provider_id or model.id,
                     task=p.task or model.task,
                     status=p.status,
-                    pricing=Pricing(p.pricing.input, p.pricing.output) if p.pricing else None,
+                    pricing=Pricing.from_json(msgspec.to_builtins(p.pricing)) if p.pricing else None,
                     context_length=p.context_length,
                     supports_tools=p.supports_tools,
                     supports_structured_output=p.supports_structured_output,

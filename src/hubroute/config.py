@@ -70,8 +70,16 @@ class ProviderSettings(_Strict):
 
 
 class PricingSettings(_Strict):
+    """USD: per 1M tokens (`input`, `output`, `cached_input`), or per the unit a task bills by
+    (`image`, `second` of audio or video, 1M `characters`, `request`); see `catalog.Pricing`."""
+
     input: float | None = None
     output: float | None = None
+    cached_input: float | None = None
+    image: float | None = None
+    second: float | None = None
+    characters: float | None = None
+    request: float | None = None
 
 
 class ModelProviderSettings(_Strict):

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
+from hubroute.catalog import Pricing
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs.spool import Blob
 from hubroute.providers._completions import text_generation
@@ -81,6 +82,8 @@ class Target:
     task: str
     endpoint: Endpoint
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: what this provider charges for this model (the served mapping's catalog or config prices)
+    pricing: Pricing | None = None
     #: the provider's name (read a dozen times per request: a field, not a property)
     name: str = field(init=False, repr=False, compare=False)
 

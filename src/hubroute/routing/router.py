@@ -228,7 +228,8 @@ class Router:
             else:
                 extra = {"adapter": m.adapter, "adapter_weights_path": m.adapter_weights_path} \
                     if m.adapter_weights_path else {}
-                usable[m] = Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra)
+                usable[m] = Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra,
+                                   m.pricing)
         return usable, skipped
 
     # --- execution ------------------------------------------------------------------------------
