@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the inventory table's rows are one line each)
-"""Every code example of the five seed documents (/work/shared/seeds/), run against hubroute.
+"""Every code example of the five seed documents (tests/fixtures/README.md says which), run against hubroute.
 
 Python examples run as written with only the import changed (`huggingface_hub` / `litellm` ->
 `hubroute`), keys and URLs swapped for test values, model ids as in the seed. Mock providers on real
@@ -91,7 +91,8 @@ from hubroute.client import _completion
 from tests.conftest import Mocks, RouterFactory
 from tests.mocks import MockProvider, chat_completion, json_reply, sse_reply, stream_events
 
-SEEDS = Path("/work/shared/seeds")
+#: the seed documents whose text the tests read (the provider x task tables, the JavaScript examples)
+SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
 RID = "764cabcf-b745-4b3e-ae38-1200304cf45b"
 
 
@@ -712,7 +713,7 @@ async def test_hf_token_from_login(env: Env) -> None:
 
 # --- the provider x task tables (003:178, 004:16) ------------------------------------------------
 def _table_003() -> set[tuple[str, str]]:
-    text = (SEEDS / next(p.name for p in SEEDS.iterdir() if p.name.startswith("003_"))).read_text()
+    text = (SEEDS / "003_huggingface_hub_inference_guide.txt").read_text(encoding="utf-8")
     _, _, rest = text.partition("\nTask\n")
     body, _, _ = rest.partition("Check out the [Tasks]")
     cells = [c.strip() for c in body.split("\n") if c.strip()]
@@ -751,7 +752,7 @@ def test_provider_task_table_003() -> None:
 
 def test_provider_task_table_004() -> None:
     """Every ✅ of the Inference Providers partner list (004:16) is served by hubroute's adapter."""
-    text = (SEEDS / next(p.name for p in SEEDS.iterdir() if p.name.startswith("004_"))).read_text()
+    text = (SEEDS / "004_inference_providers.txt").read_text(encoding="utf-8")
     tasks = {"Chat completion (LLM)": "conversational", "Chat completion (VLM)": "conversational",
              "Feature Extraction": "feature-extraction", "Text to Image": "text-to-image",
              "Text to video": "text-to-video", "Speech to text": "automatic-speech-recognition"}

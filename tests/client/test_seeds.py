@@ -1,4 +1,4 @@
-"""The seed documents' examples (shared/seeds/: LiteLLM's Hugging Face pages, huggingface_hub's
+"""The seed documents' examples (LiteLLM's Hugging Face pages, huggingface_hub's
 inference guide, HF's Inference Providers page), run with only the import changed. Mock providers
 stand in for the network: a mock of Hugging Face's router (the `HF_TOKEN` route), a direct SambaNova
 (which HF no longer routes: reached with its own key), a direct Together, and an OpenAI-compatible

@@ -1,4 +1,5 @@
-"""Recorded provider traffic: the huggingface.js test tapes in `../shared/fixtures/hfjs-tapes.json`.
+"""Recorded provider traffic: huggingface.js's test tapes, the subset our tests use, in
+`tests/fixtures/hfjs-tapes.json` (provenance and how to add a tape: tests/fixtures/README.md).
 
 Each tape is one real request (url, method, headers, body) and the provider's real answer (status,
 headers, body). Tests look tapes up by URL and replay them through an adapter: the adapter must build
@@ -8,15 +9,13 @@ the same request and accept the same answer. Credentials were stripped when the 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
-TAPES_FILE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hfjs-tapes.json"
+TAPES_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "hfjs-tapes.json"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,8 @@ class Tape:
 
 
 @functools.cache
-def _load() -> tuple[Tape, ...]:
+def all_tapes() -> tuple[Tape, ...]:
+    """Every tape in the fixture file, in its order."""
     raw = orjson.loads(TAPES_FILE.read_bytes())
     tapes = []
     for entry in raw.values():
@@ -80,20 +80,10 @@ def _load() -> tuple[Tape, ...]:
     return tuple(tapes)
 
 
-def all_tapes() -> tuple[Tape, ...]:
-    """Every recorded tape. The file lives beside the checkout (`../shared`): in CI its absence fails
-    the test; on a laptop without it the test is skipped, saying where it was looked for."""
-    if not TAPES_FILE.exists():
-        message = f"recorded tapes not found at {TAPES_FILE} (the project's shared/ folder beside the checkout)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return _load()
-
-
 def tapes(url: str, *, status: int | None = 200) -> list[Tape]:
     """Every tape recorded against exactly `url` (and with `status`, unless None). Never empty: a URL
     that matches nothing is a mistake in the test, not a pass."""
     found = [t for t in all_tapes() if t.url == url and (status is None or t.status == status)]
-    assert found, f"no tape recorded for {url} (status {status})"
+    assert found, (f"no tape recorded for {url} (status {status}) in {TAPES_FILE.name}: it holds only the "
+                   "tapes our tests use; tests/fixtures/README.md says how to add one")
     return found

@@ -1,5 +1,5 @@
 """One realistic request and response per task, in the wire shapes Hugging Face documents and its
-Inference API sends (most are taken from the recorded traffic in shared/fixtures/hfjs-tapes.json and
+Inference API sends (most are taken from the recorded traffic of huggingface.js's test tapes and
 from the examples of huggingface_hub's InferenceClient)."""
 
 from __future__ import annotations
