@@ -5,9 +5,9 @@ Two verbs:
     fetch(req)  a whole answer (non-streamed chat, Hub look-ups, job polls)
     open(req)   an answer read as it arrives (event streams, media, passthrough)
 
-Both go through `h1.Client`, our lean HTTP/1.1 client on llhttp (bench/, 2026-11-22: a streamed
-request costs 755k instructions in the router against 1,283k with aiohttp, a whole answer 462k
-against 525k with pyreqwest, and throughput at 32 connections rose 1.5x). What it does not do goes
+Both go through `h1.Client`, our lean HTTP/1.1 client on llhttp: through it a proxied request costs
+the router far fewer instructions than through aiohttp (streams) or pyreqwest (whole answers; the
+figures are in bench/RESULTS.md). What it does not do goes
 through aiohttp: redirects (result downloads) and uploads streamed from a spool file. Every failure
 leaves as a `ProviderError` subclass:
 
