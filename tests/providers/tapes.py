@@ -84,6 +84,8 @@ def tapes(url: str, *, status: int | None = 200) -> list[Tape]:
     """Every tape recorded against exactly `url` (and with `status`, unless None). Never empty: a URL
     that matches nothing is a mistake in the test, not a pass."""
     found = [t for t in all_tapes() if t.url == url and (status is None or t.status == status)]
-    assert found, (f"no tape recorded for {url} (status {status}) in {TAPES_FILE.name}: it holds only the "
-                   "tapes our tests use; tests/fixtures/README.md says how to add one")
+    assert found, (
+        f"no tape recorded for {url} (status {status}) in {TAPES_FILE.name}: it holds only the "
+        "tapes our tests use; tests/fixtures/README.md says how to add one"
+    )
     return found
