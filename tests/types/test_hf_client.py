@@ -128,3 +128,11 @@ def test_huggingface_hub_requests_are_accepted(task: str, monkeypatch: pytest.Mo
     assert isinstance(obj, TASKS[task].input_type)
     if "parameters" in TASKS[task].input_type.__struct_fields__ and body.get("parameters"):
         assert obj.parameters is not None  # the parameters were understood, not dropped
+
+
+def test_table_question_answering_with_the_model_passed_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the model given to the call, not the client, goes into `parameters.model`
+    url = "http://127.0.0.1:9/models/org/model"
+    body = _sent_body(monkeypatch, lambda c: c.table_question_answering(REPOS, "How many stars?", model=url))
+    assert body["parameters"] == {"model": url}
+    assert parse_input("table-question-answering", body).parameters.model == url

@@ -2,7 +2,8 @@
 
 The spec names the question `question`; HF's Inference API, huggingface_hub and
 @huggingface/inference all send `query`. `query` is the field here (it is what providers expect),
-and a request with the spec's `question` is accepted and renamed.
+and a request with the spec's `question` is accepted and renamed. huggingface_hub also puts the
+model id in `parameters.model`; that is accepted too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ class TableQuestionAnsweringInputData(Input):
 
 
 class TableQuestionAnsweringParameters(Parameters):
+    #: not in the spec: huggingface_hub's table_question_answering() sends the model it was called
+    #: with here (when it was passed to the call, not to the client), so it is accepted
+    model: str | None = None
     padding: Padding | None = None
     #: run inference sequentially (needed for conversational models, slower)
     sequential: bool | None = None
