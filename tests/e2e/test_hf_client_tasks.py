@@ -1,6 +1,7 @@
 """The real huggingface_hub InferenceClient, every hf-inference task, through a real router, two ways:
 
-* server-side routing: the client's model is `{hubroute}/models/{org}/{model}`;
+* server-side routing: the client's model is `{hubroute}/models/{org}/{model}`; hf-inference must
+  receive what huggingface_hub sends it itself for the same call;
 * Hugging Face router compatibility: `provider="hf-inference"` with the router URL pointed at hubroute
   (`constants.INFERENCE_PROXY_TEMPLATE`), the request passing through to the provider.
 
@@ -14,13 +15,17 @@ import asyncio
 import base64
 import io
 from typing import Any
+from urllib.parse import urlsplit
 
+import orjson
 import pytest
 from huggingface_hub import InferenceClient, constants
 from PIL import Image
 
 from tests.conftest import Mocks, RouterFactory
-from tests.mocks import MockProvider, json_reply
+from tests.mocks import MockProvider, Received, json_reply
+from tests.providers.test_hf_inference import hub_request, wire
+from tests.types.examples import REPOS
 from tests.types.test_hf_client import CALLS
 
 MASTER = "hf_hubroute_master_key_1"
@@ -96,7 +101,8 @@ models:
 
 
 @pytest.mark.parametrize("task", sorted(ANSWERS))
-async def test_server_side_routing(task: str, mocks: Mocks, router: RouterFactory) -> None:
+async def test_server_side_routing(task: str, mocks: Mocks, router: RouterFactory,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     hf = await mocks.start("hf")
     hf.enqueue(reply(task))
     r = await router.start(config(hf, task))
@@ -109,6 +115,31 @@ async def test_server_side_routing(task: str, mocks: Mocks, router: RouterFactor
     sent = hf.received[0]
     assert sent.path.startswith("/hf-inference/models/org/model")
     assert sent.headers["Authorization"] == "Bearer hf_upstream_token_9"  # never the caller's key
+    assert_sent_as_huggingface_hub_sends(sent, hub_request(monkeypatch, CALLS[task]))
+
+
+def assert_sent_as_huggingface_hub_sends(sent: Received, theirs: Any) -> None:
+    """hf-inference received what huggingface_hub sends it itself for the same call on `org/model`."""
+    assert sent.path == urlsplit(theirs.url).path
+    assert sent.headers["Content-Type"] == theirs.headers.get("content-type", sent.headers["Content-Type"])
+    assert wire(sent.body) == wire(theirs.data if theirs.json is None else orjson.dumps(theirs.json))
+
+
+async def test_table_question_answering_with_the_model_passed_per_call(mocks: Mocks, router: RouterFactory,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # huggingface_hub puts a model given to the call in `parameters.model`; hf-inference gets the Hub id
+    task = "table-question-answering"
+    hf = await mocks.start("hf")
+    hf.enqueue(reply(task))
+    r = await router.start(config(hf, task))
+
+    def call(model: str) -> Any:
+        return lambda c: c.table_question_answering(REPOS, "How many stars?", model=model, truncation=True)
+
+    out = await asyncio.to_thread(call(f"{r.url}/models/org/model"), InferenceClient(api_key=MASTER))
+    assert ANSWERS[task][1](out), out
+    assert_sent_as_huggingface_hub_sends(hf.received[0], hub_request(monkeypatch, call("org/model")))
+    assert hf.received[0].json["parameters"] == {"model": "org/model", "truncation": True}
 
 
 @pytest.mark.parametrize("task", sorted(ANSWERS))

@@ -9,9 +9,13 @@ import pytest
 from huggingface_hub import InferenceClient
 
 from hubroute.errors import InvalidRequest, ProviderResponseError
-from hubroute.inputs import Binary
+from hubroute.inputs import Binary, sniff
+from hubroute.inputs.fetch import Fetcher
 from hubroute.providers import CHAT, REGISTRY, TEXT_GENERATION
 from hubroute.providers.steps import Done, TaskCall
+from hubroute.tasks import binary_call, load_call
+from tests.types.examples import REPOS
+from tests.types.test_hf_client import CALLS, PNG
 
 from .helpers import HF_KEY, JSON_SCHEMA_FORMAT, SCHEMA, chat, replay, sent, target, via_hf
 from .tapes import tapes
@@ -78,6 +82,77 @@ def test_binary_inputs_go_raw_alone_and_base64_beside_parameters():
     assert orjson.loads(with_params.body) == {"inputs": base64.b64encode(png.data).decode(),
                                               "parameters": {"prompt": "a cat"}}
 
+
+
+# --- every task: the request huggingface_hub's own client sends hf-inference -------------------------
+#: calls whose body differs from tests/types' CALLS (which set every parameter): the model passed per
+#: call (table-question-answering then sends it in `parameters`), and no parameters at all
+MORE_CALLS: dict[str, tuple[str, Callable[[InferenceClient], Any]]] = {
+    "table-question-answering-model-per-call": ("table-question-answering", lambda c: c.table_question_answering(
+        REPOS, "How many stars?", model="org/model", padding="longest")),
+    "visual-question-answering-bare": ("visual-question-answering",
+                                       lambda c: c.visual_question_answering(PNG, "How many cats?")),
+    "document-question-answering-bare": ("document-question-answering",
+                                         lambda c: c.document_question_answering(PNG, "What is the total?")),
+    "text-classification-bare": ("text-classification", lambda c: c.text_classification("I love you")),
+    "text-to-speech-bare": ("text-to-speech", lambda c: c.text_to_speech("Hello")),
+    "image-classification-bare": ("image-classification", lambda c: c.image_classification(PNG)),
+}
+HUB_CALLS = {task: (task, call) for task, call in CALLS.items()} | MORE_CALLS
+
+
+def hub_request(monkeypatch: pytest.MonkeyPatch, call: Callable[[InferenceClient], Any]) -> Any:
+    """The request huggingface_hub's InferenceClient builds for `call` with `provider="hf-inference"` and
+    the model `org/model` (its transport replaced by a recorder)."""
+    from huggingface_hub.inference._providers import hf_inference
+
+    sent: list[Any] = []
+
+    def record(self: InferenceClient, request_parameters: Any, *, stream: bool = False) -> Any:
+        sent.append(request_parameters)
+        raise _Sent
+
+    with monkeypatch.context() as m:
+        m.setattr(InferenceClient, "_inner_post", record)
+        m.setattr(hf_inference, "_check_supported_task", lambda model, task: None)  # a Hub look-up
+        with pytest.raises(_Sent):
+            call(InferenceClient(provider="hf-inference", model="org/model", token=HF_KEY))
+    return sent[0]
+
+
+async def as_received(task: str, request: Any) -> TaskCall:
+    """The TaskCall hubroute's task route makes of that request (JSON validated, or a raw binary body)."""
+    if request.json is not None:
+        return await load_call(task, orjson.loads(orjson.dumps(request.json)), Fetcher())
+    data = bytes(request.data)
+    if data[:1] == b"{":
+        return await load_call(task, orjson.loads(data), Fetcher())
+    return binary_call(task, Binary(data, request.headers.get("content-type") or sniff(data) or ""), 1 << 20)
+
+
+def wire(body: Any) -> Any:
+    """A body as decoded JSON, or as the bytes it is. An empty `parameters` is left out: hubroute does
+    not send the `{}` huggingface_hub sends (hf-inference reads both alike)."""
+    data = body.data if isinstance(body, Binary) else bytes(body)
+    if data[:1] != b"{":
+        return data
+    payload = orjson.loads(data)
+    if payload.get("parameters") == {}:
+        del payload["parameters"]
+    return payload
+
+
+@pytest.mark.parametrize("case", sorted(HUB_CALLS))
+async def test_task_request_is_what_huggingface_hub_sends(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    task, call = HUB_CALLS[case]
+    theirs = hub_request(monkeypatch, call)
+    received = await as_received(task, theirs)  # accepted as huggingface_hub sends it
+    ours = P.start_task(received, target(P, via_hf(P), model="org/model", provider_model="org/model",
+                                         task=task)).request
+    assert (ours.method, ours.url) == ("POST", theirs.url)
+    assert ours.headers["authorization"] == theirs.headers["authorization"]
+    assert ours.headers["content-type"] == theirs.headers.get("content-type", ours.headers["content-type"])
+    assert wire(ours.body) == wire(theirs.data if theirs.json is None else orjson.dumps(theirs.json))
 
 # --- text-generation: OpenAI's completions over TGI's native generate API ----------------------------
 GPT2 = f"{ROOT}/gpt2"

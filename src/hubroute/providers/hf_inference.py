@@ -1,10 +1,18 @@
 """Hugging Face's own serverless inference (TGI behind it for chat). Reachable only through HF's router:
 no direct base URL, the model id is part of the path, and a JSON schema is sent as TGI's grammar.
 
-Every classic task takes `{"inputs", "parameters"}` at `/models/{model}` (a binary input alone goes
-as the raw body, beside parameters as base64: `TaskCall.hf_body`); feature-extraction and
-sentence-similarity go through their explicit pipeline route, as HF's clients send them. Images,
-audio and video come back as raw bytes with their content type.
+Every classic task is sent as huggingface_hub's InferenceClient sends it (its `_client.py` methods and
+`_providers/hf_inference.py` helpers are the reference; tests/providers/test_hf_inference.py compares):
+`{"inputs", "parameters"}` at `/models/{model}`, a binary input alone as the raw body and as base64
+beside parameters; feature-extraction and sentence-similarity through their pipeline route,
+feature-extraction's options at the top level. Where huggingface_hub's shape is not the spec's:
+tabular-classification goes as `{"table", "parameters"}`, visual-question-answering as `{"inputs":
+image, "image", "question", "parameters"}`, text-to-speech with its generation parameters flat in
+`parameters`, table-question-answering with the Hub model id in `parameters.model` when the request
+carried one. One difference on purpose: an empty `parameters` is left out where huggingface_hub sends
+`{}` (as @huggingface/inference does; hf-inference reads both alike). tabular-regression, which
+huggingface_hub does not send to hf-inference, keeps @huggingface/inference's `{"inputs": {"data"}}`.
+Images, audio and video come back as raw bytes with their content type.
 
 Text-generation is TGI's native generate API at `/models/{model}`. OpenAI's completions are translated
 to it and back by `_tgi`, its token stream rewritten chunk by chunk into OpenAI completion chunks. HF's
@@ -17,9 +25,11 @@ from typing import Any
 
 import orjson
 
+from hubroute.inputs import Binary
+from hubroute.inputs.spool import Blob, SpooledBody
 from hubroute.providers import _tgi
 from hubroute.providers._base import CHAT, TEXT_GENERATION, HttpRequest, Provider, Target
-from hubroute.providers.steps import Done, Next, TaskCall
+from hubroute.providers.steps import Done, Next, TaskCall, b64
 
 _MODEL = "/models/{model}"
 _TASKS = (
@@ -64,10 +74,42 @@ class HFInference(Provider):
 
     def start_task(self, call: TaskCall, target: Target) -> Next:
         if call.task != TEXT_GENERATION:
-            return super().start_task(call, target)
+            body, content_type = hub_body(call, target)
+            headers = self.headers(target)
+            headers["content-type"] = content_type
+            req = HttpRequest("POST", self.url(call.task, target), headers, body)
+            return Next(req, lambda data: Done(self.task_answer(call.task, data)))
         payload: dict[str, Any] = {"inputs": call.inputs, **call.fields}
         payload.pop("stream", None)
         if call.parameters:
             payload["parameters"] = call.parameters
         req = HttpRequest("POST", self.url(TEXT_GENERATION, target), self.headers(target), orjson.dumps(payload))
         return Next(req, lambda data: Done(data if isinstance(data, list) else [data]))
+
+
+def hub_body(call: TaskCall, target: Target) -> tuple[bytes | Blob, str]:
+    """The body and content type huggingface_hub sends hf-inference for `call` (see the module's doc)."""
+    task, parameters = call.task, dict(call.parameters)
+    if task == "text-to-speech":
+        parameters = {**parameters.pop("generation_parameters", {}), **parameters}
+    elif task == "table-question-answering" and "model" in parameters:
+        parameters["model"] = target.model
+    if task == "tabular-classification":
+        payload = {"table": call.inputs["data"]}
+    elif task == "visual-question-answering":
+        image = b64(call.inputs["image"])
+        payload = {"inputs": image, "image": image, "question": call.inputs["question"]}
+    elif (blob := call.binary) is not None and not parameters and not call.fields:
+        return blob, blob.content_type or "application/octet-stream"
+    else:
+        payload = {"inputs": _base64(call.inputs), **call.fields}
+    if parameters:
+        payload["parameters"] = parameters
+    return orjson.dumps(payload), "application/json"
+
+
+def _base64(inputs: Any) -> Any:
+    """`inputs` with its binary values (the input itself, or an image inside it) as base64."""
+    if isinstance(inputs, dict):
+        return {key: _base64(value) for key, value in inputs.items()}
+    return b64(inputs) if isinstance(inputs, Binary | SpooledBody) else inputs
