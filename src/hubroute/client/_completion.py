@@ -32,6 +32,7 @@ from hubroute.client._loop import LOOP
 from hubroute.client._records import named, wrap
 from hubroute.client._sync import blocking
 from hubroute.errors import InvalidRequest
+from hubroute.routing import litellm
 
 ModelResponse = named("ModelResponse")
 ModelResponseStream = named("ModelResponseStream")
@@ -47,23 +48,16 @@ _CLIENTS: dict[tuple[str | None, str | None, str | None, float | None], AsyncInf
 
 
 def parse_model(model: str, api_base: str | None) -> tuple[str, str | None, str | None]:
-    """(model name, provider or None, base URL or None) for a LiteLLM- or hubroute-style name."""
+    """(model name, provider or None, base URL or None) for a LiteLLM- or hubroute-style name
+    (LiteLLM's names are read by `routing.litellm`, as the router reads its `model_list`)."""
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("'model' must be a non-empty string", param="model")
-    prefix, _, rest = model.partition("/")
-    if prefix != "huggingface" or not rest:
+    if not litellm.is_huggingface(model):
         return model, None, api_base
-    if rest == "tgi" or rest.startswith(("http://", "https://")):
-        base = api_base or rest
-        if not base.startswith(("http://", "https://")):
-            raise InvalidRequest("huggingface/tgi needs `api_base`: the URL of the server", param="api_base")
-        return "tgi", None, base
     from hubroute.providers import REGISTRY
 
-    first, _, after = rest.partition("/")
-    if first in REGISTRY and after.count("/") == 1:
-        return after, first, api_base
-    return rest, None, api_base
+    name = litellm.parse(model, api_base, REGISTRY, openai=False)
+    return name.model, name.provider, name.server or api_base
 
 
 def _client(model: str, api_key: str | None, api_base: str | None, timeout: float | None,
