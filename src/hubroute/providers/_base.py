@@ -33,6 +33,8 @@ from hubroute.providers.steps import Done, Next, TaskCall
 CHAT = "conversational"
 TEXT_GENERATION = "text-generation"
 EMBEDDINGS = "feature-extraction"
+#: the public Hub, when a deployment names no other (`huggingface.hub_url`, $HF_ENDPOINT)
+DEFAULT_HUB_URL = "https://huggingface.co"
 
 #: how `response_format: {type: json_schema, json_schema: {schema}}` is sent:
 #:   native                   unchanged (OpenAI's shape)
@@ -61,11 +63,14 @@ class Endpoint:
 
     `base_url` is the root the adapter's routes are appended to: the provider's own API root for a
     direct call, or `{huggingface.base_url}/{provider}` when going through Hugging Face's router.
+    `hub_url` is this deployment's Hugging Face Hub (`huggingface.hub_url`), for the Hub URLs an
+    adapter sends a provider (LoRA weights).
     """
 
     base_url: str
     api_key: str | None
     via_hf: bool = False
+    hub_url: str = DEFAULT_HUB_URL
 
     def __repr__(self) -> str:  # never print the key
         key = "***" if self.api_key else None

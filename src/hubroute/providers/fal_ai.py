@@ -43,7 +43,6 @@ _LORA = frozenset({TEXT_TO_IMAGE, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, IMAGE_TO_IMAGE}
 _PENDING = frozenset({"IN_QUEUE", "IN_PROGRESS"})
 #: HF's router names the queue host with this query parameter
 _QUEUE_QUERY = "_subdomain=queue"
-HUB = "https://huggingface.co"
 #: fal's Stable Diffusion LoRA endpoint needs a base model; its FLUX ones do not
 _SD_LORA = {"fal-ai/lora": "stabilityai/stable-diffusion-xl-base-1.0"}
 
@@ -100,7 +99,8 @@ class FalAI(Provider):
         weights = target.extra.get("adapter_weights_path")
         if not weights:
             return {}
-        out: dict[str, Any] = {"loras": [{"path": f"{HUB}/{target.model}/resolve/main/{weights}", "scale": 1}]}
+        path = f"{target.endpoint.hub_url}/{target.model}/resolve/main/{weights}"  # the deployment's Hub
+        out: dict[str, Any] = {"loras": [{"path": path, "scale": 1}]}
         base_model = _SD_LORA.get(target.provider_model)
         if base_model:
             out["model_name"] = base_model

@@ -28,7 +28,6 @@ TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO, IMAGE_TO_IMAGE = (
     "text-to-image", "text-to-speech", "text-to-video", "image-to-image")
 _PENDING = frozenset({"starting", "processing"})
 _FAILED = frozenset({"failed", "canceled", "aborted"})
-HUB = "https://huggingface.co"
 
 
 class Replicate(Provider):
@@ -62,7 +61,7 @@ class Replicate(Provider):
         else:
             inputs = {"prompt": call.inputs, **params}
             if task == TEXT_TO_IMAGE and target.extra.get("adapter_weights_path"):
-                inputs["lora_weights"] = f"{HUB}/{target.model}"
+                inputs["lora_weights"] = f"{target.endpoint.hub_url}/{target.model}"
         body: dict[str, Any] = {"input": inputs}
         version = target.provider_model.partition(":")[2]
         if version:
