@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from hubroute.errors import InvalidRequest, ProviderResponseError
+from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs import Binary, load_binary
 from hubroute.inputs.decode import check_size
 from hubroute.inputs.spool import Blob, SpooledBody
 from hubroute.providers import Target
 from hubroute.providers.steps import Done, Media, Next, TaskCall
 from hubroute.routing.jobs import MediaStream, Outcome
+from hubroute.task_names import CONVERSATIONAL
 
 if TYPE_CHECKING:
     from hubroute.inputs import Fetcher
@@ -37,6 +38,8 @@ async def load_call(task: str, raw: dict[str, Any], fetcher: Fetcher) -> TaskCal
     from hubroute import types
 
     s = spec(task)
+    if s.task == CONVERSATIONAL:  # OpenAI's chat body, at its own route: the task API has no form of it
+        raise NotSupported(f"Task '{s.task}' is served at {s.openai_route}, not by the task API", param="task")
     parsed = types.parse_input(s.task, raw)
     plain = msgspec.to_builtins(parsed) if isinstance(parsed, msgspec.Struct) else parsed
     # binary fields are loaded from the value they came with (to_builtins would base64 raw bytes)

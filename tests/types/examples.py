@@ -57,7 +57,7 @@ EXAMPLES: dict[str, tuple[dict[str, Any], Any]] = {
             ],
         },
     ),
-    "chat-completion": (CHAT_REQUEST, CHAT_RESPONSE),
+    "conversational": (CHAT_REQUEST, CHAT_RESPONSE),
     "document-question-answering": (
         {"inputs": {"image": IMAGE_URL, "question": "What is the invoice number?"}, "parameters": {"top_k": 1}},
         [{"answer": "us-001", "score": 0.6035408973693848, "start": 16, "end": 16}],

@@ -21,7 +21,7 @@ def _error(task: str, raw: Any) -> InvalidRequest:
     return err.value
 
 
-@pytest.mark.parametrize("task", sorted(t for t in TASKS if t != "chat-completion"))
+@pytest.mark.parametrize("task", sorted(t for t in TASKS if t != "conversational"))
 def test_missing_inputs(task: str) -> None:
     request = {k: v for k, v in EXAMPLES[task][0].items() if k != "inputs"}
     err = _error(task, request)
@@ -43,7 +43,7 @@ def test_unknown_parameter_is_refused_and_named(task: str) -> None:
 
 
 def test_every_task_but_chat_and_feature_extraction_has_parameters() -> None:
-    assert set(TASKS) - set(WITH_PARAMETERS) == {"chat-completion", "feature-extraction"}
+    assert set(TASKS) - set(WITH_PARAMETERS) == {"conversational", "feature-extraction"}
 
 
 def test_unknown_parameter_lists_the_known_ones() -> None:

@@ -2,7 +2,7 @@
 (huggingface.js packages/tasks/src/tasks/<task>/spec): `<Task>Input` is `inputs` plus optional
 `<Task>Parameters`; `<Task>Output` is a Struct or a list of `<Task>OutputElement`.
 
-    TASKS                          task name -> TaskSpec (types, binary kinds, content types, routes)
+    TASKS                          task name (hubroute.task_names) -> TaskSpec (types, binary kinds, routes...)
     parse_input(task, raw)         validate a decoded JSON request; InvalidRequest names the field
     parse_output(task, raw, provider=...)   validate a provider's decoded JSON answer
     encode_output(task, obj)       the JSON body of a response
@@ -10,7 +10,8 @@
 Stricter than HF's API on purpose: a parameter the task does not define is a 400 naming it (HF
 ignores it silently, so a typo quietly does nothing). The client envelope fields `options` (the
 old `wait_for_model` / `use_cache`) and `model` are accepted at the top level and dropped.
-chat-completion is passed through as OpenAI-shaped dicts (see chat_completion.py).
+Chat (`conversational`, the spec's `chat-completion`) is passed through as OpenAI-shaped dicts (see
+chat_completion.py). Any spelling of a task name that hubroute.task_names knows is accepted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,38 @@ from typing import Any
 import msgspec
 
 from hubroute.errors import InvalidRequest, ProviderResponseError
+from hubroute.task_names import (
+    AUDIO_CLASSIFICATION,
+    AUDIO_TO_AUDIO,
+    AUTOMATIC_SPEECH_RECOGNITION,
+    CONVERSATIONAL,
+    DOCUMENT_QUESTION_ANSWERING,
+    FEATURE_EXTRACTION,
+    FILL_MASK,
+    IMAGE_CLASSIFICATION,
+    IMAGE_SEGMENTATION,
+    IMAGE_TO_IMAGE,
+    IMAGE_TO_TEXT,
+    IMAGE_TO_VIDEO,
+    OBJECT_DETECTION,
+    QUESTION_ANSWERING,
+    SENTENCE_SIMILARITY,
+    SUMMARIZATION,
+    TABLE_QUESTION_ANSWERING,
+    TABULAR_CLASSIFICATION,
+    TABULAR_REGRESSION,
+    TEXT_CLASSIFICATION,
+    TEXT_GENERATION,
+    TEXT_TO_IMAGE,
+    TEXT_TO_SPEECH,
+    TEXT_TO_VIDEO,
+    TOKEN_CLASSIFICATION,
+    TRANSLATION,
+    VISUAL_QUESTION_ANSWERING,
+    ZERO_SHOT_CLASSIFICATION,
+    ZERO_SHOT_IMAGE_CLASSIFICATION,
+    canonical,
+)
 from hubroute.types import (
     audio_classification,
     audio_to_audio,
@@ -63,81 +96,79 @@ _IMAGE = ("inputs.image",)
 TASKS: dict[str, TaskSpec] = {
     spec.task: spec
     for spec in (
-        TaskSpec("audio-classification", audio_classification.AudioClassificationInput,
+        TaskSpec(AUDIO_CLASSIFICATION, audio_classification.AudioClassificationInput,
                  audio_classification.AudioClassificationOutput, binary_input="audio", binary_fields=_IN),
-        TaskSpec("audio-to-audio", audio_to_audio.AudioToAudioInput, audio_to_audio.AudioToAudioOutput,
+        TaskSpec(AUDIO_TO_AUDIO, audio_to_audio.AudioToAudioInput, audio_to_audio.AudioToAudioOutput,
                  binary_input="audio", binary_fields=_IN),
-        TaskSpec("automatic-speech-recognition", automatic_speech_recognition.AutomaticSpeechRecognitionInput,
+        TaskSpec(AUTOMATIC_SPEECH_RECOGNITION, automatic_speech_recognition.AutomaticSpeechRecognitionInput,
                  automatic_speech_recognition.AutomaticSpeechRecognitionOutput, binary_input="audio",
                  binary_fields=_IN, openai_route="/v1/audio/transcriptions"),
-        TaskSpec("chat-completion", dict, dict, openai_route="/v1/chat/completions", stream_output_type=dict),
-        TaskSpec("document-question-answering", document_question_answering.DocumentQuestionAnsweringInput,
+        TaskSpec(CONVERSATIONAL, dict, dict, openai_route="/v1/chat/completions", stream_output_type=dict),
+        TaskSpec(DOCUMENT_QUESTION_ANSWERING, document_question_answering.DocumentQuestionAnsweringInput,
                  document_question_answering.DocumentQuestionAnsweringOutput, binary_input="image",
                  binary_fields=_IMAGE),
-        TaskSpec("feature-extraction", feature_extraction.FeatureExtractionInput,
+        TaskSpec(FEATURE_EXTRACTION, feature_extraction.FeatureExtractionInput,
                  feature_extraction.FeatureExtractionOutput, openai_route="/v1/embeddings"),
-        TaskSpec("fill-mask", fill_mask.FillMaskInput, fill_mask.FillMaskOutput),
-        TaskSpec("image-classification", image_classification.ImageClassificationInput,
+        TaskSpec(FILL_MASK, fill_mask.FillMaskInput, fill_mask.FillMaskOutput),
+        TaskSpec(IMAGE_CLASSIFICATION, image_classification.ImageClassificationInput,
                  image_classification.ImageClassificationOutput, binary_input="image", binary_fields=_IN),
-        TaskSpec("image-segmentation", image_segmentation.ImageSegmentationInput,
+        TaskSpec(IMAGE_SEGMENTATION, image_segmentation.ImageSegmentationInput,
                  image_segmentation.ImageSegmentationOutput, binary_input="image", binary_fields=_IN),
-        TaskSpec("image-to-image", image_to_image.ImageToImageInput, image_to_image.ImageToImageOutput,
+        TaskSpec(IMAGE_TO_IMAGE, image_to_image.ImageToImageInput, image_to_image.ImageToImageOutput,
                  binary_input="image", binary_fields=_IN, binary_output="image", output_content_types=IMAGE_TYPES),
-        TaskSpec("image-to-text", image_to_text.ImageToTextInput, image_to_text.ImageToTextOutput,
+        TaskSpec(IMAGE_TO_TEXT, image_to_text.ImageToTextInput, image_to_text.ImageToTextOutput,
                  binary_input="image", binary_fields=_IN, list_wrapped=True),
-        TaskSpec("image-to-video", image_to_video.ImageToVideoInput, image_to_video.ImageToVideoOutput,
+        TaskSpec(IMAGE_TO_VIDEO, image_to_video.ImageToVideoInput, image_to_video.ImageToVideoOutput,
                  binary_input="image", binary_fields=_IN, binary_output="video", output_content_types=VIDEO_TYPES),
-        TaskSpec("object-detection", object_detection.ObjectDetectionInput, object_detection.ObjectDetectionOutput,
+        TaskSpec(OBJECT_DETECTION, object_detection.ObjectDetectionInput, object_detection.ObjectDetectionOutput,
                  binary_input="image", binary_fields=_IN),
-        TaskSpec("question-answering", question_answering.QuestionAnsweringInput,
+        TaskSpec(QUESTION_ANSWERING, question_answering.QuestionAnsweringInput,
                  question_answering.QuestionAnsweringOutput),
-        TaskSpec("sentence-similarity", sentence_similarity.SentenceSimilarityInput,
+        TaskSpec(SENTENCE_SIMILARITY, sentence_similarity.SentenceSimilarityInput,
                  sentence_similarity.SentenceSimilarityOutput),
-        TaskSpec("summarization", summarization.SummarizationInput, summarization.SummarizationOutput,
+        TaskSpec(SUMMARIZATION, summarization.SummarizationInput, summarization.SummarizationOutput,
                  list_wrapped=True),
-        TaskSpec("table-question-answering", table_question_answering.TableQuestionAnsweringInput,
+        TaskSpec(TABLE_QUESTION_ANSWERING, table_question_answering.TableQuestionAnsweringInput,
                  table_question_answering.TableQuestionAnsweringOutput,
                  normalize=table_question_answering.normalize),
-        TaskSpec("tabular-classification", tabular_classification.TabularClassificationInput,
+        TaskSpec(TABULAR_CLASSIFICATION, tabular_classification.TabularClassificationInput,
                  tabular_classification.TabularClassificationOutput, normalize=normalize_tabular,
                  check=check_tabular),
-        TaskSpec("tabular-regression", tabular_regression.TabularRegressionInput,
+        TaskSpec(TABULAR_REGRESSION, tabular_regression.TabularRegressionInput,
                  tabular_regression.TabularRegressionOutput, normalize=normalize_tabular, check=check_tabular),
-        TaskSpec("text-classification", text_classification.TextClassificationInput,
+        TaskSpec(TEXT_CLASSIFICATION, text_classification.TextClassificationInput,
                  text_classification.TextClassificationOutput),
-        TaskSpec("text-generation", text_generation.TextGenerationInput, text_generation.TextGenerationOutput,
+        TaskSpec(TEXT_GENERATION, text_generation.TextGenerationInput, text_generation.TextGenerationOutput,
                  list_wrapped=True, stream_output_type=text_generation.TextGenerationStreamOutput),
-        TaskSpec("text-to-image", text_to_image.TextToImageInput, text_to_image.TextToImageOutput,
+        TaskSpec(TEXT_TO_IMAGE, text_to_image.TextToImageInput, text_to_image.TextToImageOutput,
                  binary_output="image", output_content_types=IMAGE_TYPES, openai_route="/v1/images/generations"),
-        TaskSpec("text-to-speech", text_to_speech.TextToSpeechInput, text_to_speech.TextToSpeechOutput,
+        TaskSpec(TEXT_TO_SPEECH, text_to_speech.TextToSpeechInput, text_to_speech.TextToSpeechOutput,
                  binary_output="audio", output_content_types=AUDIO_TYPES, openai_route="/v1/audio/speech",
                  normalize=text_to_speech.normalize),
-        TaskSpec("text-to-video", text_to_video.TextToVideoInput, text_to_video.TextToVideoOutput,
+        TaskSpec(TEXT_TO_VIDEO, text_to_video.TextToVideoInput, text_to_video.TextToVideoOutput,
                  binary_output="video", output_content_types=VIDEO_TYPES),
-        TaskSpec("token-classification", token_classification.TokenClassificationInput,
+        TaskSpec(TOKEN_CLASSIFICATION, token_classification.TokenClassificationInput,
                  token_classification.TokenClassificationOutput),
-        TaskSpec("translation", translation.TranslationInput, translation.TranslationOutput, list_wrapped=True),
-        TaskSpec("visual-question-answering", visual_question_answering.VisualQuestionAnsweringInput,
+        TaskSpec(TRANSLATION, translation.TranslationInput, translation.TranslationOutput, list_wrapped=True),
+        TaskSpec(VISUAL_QUESTION_ANSWERING, visual_question_answering.VisualQuestionAnsweringInput,
                  visual_question_answering.VisualQuestionAnsweringOutput, binary_input="image",
                  binary_fields=_IMAGE, normalize=visual_question_answering.normalize),
-        TaskSpec("zero-shot-classification", zero_shot_classification.ZeroShotClassificationInput,
+        TaskSpec(ZERO_SHOT_CLASSIFICATION, zero_shot_classification.ZeroShotClassificationInput,
                  zero_shot_classification.ZeroShotClassificationOutput),
-        TaskSpec("zero-shot-image-classification",
+        TaskSpec(ZERO_SHOT_IMAGE_CLASSIFICATION,
                  zero_shot_image_classification.ZeroShotImageClassificationInput,
                  zero_shot_image_classification.ZeroShotImageClassificationOutput, binary_input="image",
                  binary_fields=_IN),
     )
 }  # fmt: skip
 
-#: other names the rest of hubroute (and the Hub) use for a task
-ALIASES = {"conversational": "chat-completion"}
 #: top-level fields of a request that belong to the client, not to the task; dropped
 _ENVELOPE = ("options", "model")
 _ENCODER = msgspec.json.Encoder()
 
 
 def get_spec(task: str) -> TaskSpec:
-    spec = TASKS.get(ALIASES.get(task, task))
+    spec = TASKS.get(canonical(task))
     if spec is None:
         raise InvalidRequest(f"Unknown task '{task}'", param="task")
     return spec

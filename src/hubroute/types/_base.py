@@ -48,9 +48,9 @@ VIDEO_TYPES = ("video/mp4", "video/webm")
 class TaskSpec:
     """Everything the router needs to know about one task's request and response shapes."""
 
-    #: the Hugging Face task name, e.g. "text-to-image"
+    #: the task's name in hubroute.task_names, e.g. TEXT_TO_IMAGE ("text-to-image")
     task: str
-    #: the request type parse_input returns (`dict` for chat-completion: passed through as is)
+    #: the request type parse_input returns (`dict` for chat: passed through as is)
     input_type: Any
     #: the response type: a Struct, or `list[<Element>]`, or `list[float]`, ...
     output_type: Any

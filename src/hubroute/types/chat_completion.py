@@ -1,4 +1,4 @@
-"""chat-completion: OpenAI-shaped chat, deliberately untyped here.
+"""conversational (the spec's chat-completion): OpenAI-shaped chat, deliberately untyped here.
 
 Chat requests and responses stay the OpenAI-compatible JSON dicts that the chat path already
 validates and relays (huggingface.js packages/tasks/src/tasks/chat-completion/spec is OpenAI's
