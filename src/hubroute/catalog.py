@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
+from hubroute.task_names import CONVERSATIONAL
+
 if TYPE_CHECKING:
     from hubroute.config import ModelSettings
 
@@ -64,7 +66,7 @@ _PRICE_UNITS = ("input", "output", "cached_input", "image", "second", "character
 class ProviderMapping:
     provider: str
     provider_id: str
-    task: str = "conversational"
+    task: str = CONVERSATIONAL
     status: str = "live"
     pricing: Pricing | None = None
     context_length: int | None = None
@@ -200,7 +202,7 @@ def entries_from_json(data: dict[str, Any]) -> list[ModelEntry]:
     """Parse the data file: {"models": [{"id", "task", "providers": {name: mapping}}]}."""
     out = []
     for raw in data.get("models", []):
-        task = raw.get("task", "conversational")
+        task = raw.get("task", CONVERSATIONAL)
         providers = raw.get("providers") or {}
         items = providers.items() if isinstance(providers, dict) else ((p["provider"], p) for p in providers)
         out.append(

@@ -24,15 +24,17 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
+from hubroute import task_names
 from hubroute.catalog import Pricing
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs.spool import Blob
 from hubroute.providers._completions import text_generation
 from hubroute.providers.steps import Done, Next, TaskCall
 
-CHAT = "conversational"
-TEXT_GENERATION = "text-generation"
-EMBEDDINGS = "feature-extraction"
+#: the tasks of OpenAI's routes: /v1/chat/completions, /v1/completions, /v1/embeddings
+CHAT = task_names.CONVERSATIONAL
+TEXT_GENERATION = task_names.TEXT_GENERATION
+EMBEDDINGS = task_names.FEATURE_EXTRACTION
 #: the public Hub, when a deployment names no other (`huggingface.hub_url`, $HF_ENDPOINT)
 DEFAULT_HUB_URL = "https://huggingface.co"
 

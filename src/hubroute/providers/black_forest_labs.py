@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from hubroute.providers._base import Endpoint, Provider, Target
 from hubroute.providers._media import failed, get, post_json, renamed, same_origin
 from hubroute.providers.steps import Next, Step, TaskCall, dig, download
+from hubroute.task_names import TEXT_TO_IMAGE
 
-TEXT_TO_IMAGE = "text-to-image"
 _PARAMETERS = {"num_inference_steps": "steps", "guidance_scale": "guidance"}
 READY = "Ready"
 FAILED = frozenset({"Error", "Content Moderated", "Request Moderated", "Task not found"})

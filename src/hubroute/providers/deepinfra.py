@@ -15,8 +15,8 @@ from hubroute.providers import _multipart
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Provider, Target
 from hubroute.providers._media import SPEECH_OPTIONS, TRANSCRIPTION_OPTIONS, not_json, openai_options, post_json
 from hubroute.providers.steps import Done, Next, Step, TaskCall, dig
-
-ASR, TEXT_TO_SPEECH = "automatic-speech-recognition", "text-to-speech"
+from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION as ASR
+from hubroute.task_names import TEXT_TO_SPEECH
 
 
 class DeepInfra(Provider):

@@ -29,11 +29,15 @@ import orjson
 from hubroute.providers._base import Endpoint, HttpRequest, Provider, Target
 from hubroute.providers._media import failed
 from hubroute.providers.steps import Done, Media, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
-
-SPEECH_RECOGNITION = "automatic-speech-recognition"
-TEXT_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "text-to-speech"
-TEXT_TO_VIDEO, IMAGE_TO_VIDEO = "text-to-video", "image-to-video"
-IMAGE_TO_IMAGE, IMAGE_SEGMENTATION = "image-to-image", "image-segmentation"
+from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION as SPEECH_RECOGNITION
+from hubroute.task_names import (
+    IMAGE_SEGMENTATION,
+    IMAGE_TO_IMAGE,
+    IMAGE_TO_VIDEO,
+    TEXT_TO_IMAGE,
+    TEXT_TO_SPEECH,
+    TEXT_TO_VIDEO,
+)
 
 _SYNC = (SPEECH_RECOGNITION, TEXT_TO_IMAGE, TEXT_TO_SPEECH)
 _QUEUED = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, IMAGE_TO_IMAGE, IMAGE_SEGMENTATION)

@@ -28,17 +28,42 @@ import orjson
 from hubroute.inputs import Binary
 from hubroute.inputs.spool import Blob, SpooledBody
 from hubroute.providers import _tgi
-from hubroute.providers._base import CHAT, TEXT_GENERATION, HttpRequest, Provider, Target
+from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Provider, Target
 from hubroute.providers.steps import Done, Next, TaskCall, b64
+from hubroute.task_names import (
+    AUDIO_CLASSIFICATION,
+    AUDIO_TO_AUDIO,
+    AUTOMATIC_SPEECH_RECOGNITION,
+    DOCUMENT_QUESTION_ANSWERING,
+    FILL_MASK,
+    IMAGE_CLASSIFICATION,
+    IMAGE_SEGMENTATION,
+    IMAGE_TO_IMAGE,
+    IMAGE_TO_TEXT,
+    OBJECT_DETECTION,
+    QUESTION_ANSWERING,
+    SENTENCE_SIMILARITY,
+    SUMMARIZATION,
+    TABLE_QUESTION_ANSWERING,
+    TABULAR_CLASSIFICATION,
+    TABULAR_REGRESSION,
+    TEXT_CLASSIFICATION,
+    TEXT_TO_IMAGE,
+    TEXT_TO_SPEECH,
+    TOKEN_CLASSIFICATION,
+    TRANSLATION,
+    VISUAL_QUESTION_ANSWERING,
+    ZERO_SHOT_CLASSIFICATION,
+    ZERO_SHOT_IMAGE_CLASSIFICATION,
+)
 
 _MODEL = "/models/{model}"
 _TASKS = (
-    "audio-classification", "audio-to-audio", "automatic-speech-recognition", "document-question-answering",
-    "fill-mask", "image-classification", "image-segmentation", "image-to-image", "image-to-text",
-    "object-detection", "question-answering", "summarization", "table-question-answering",
-    "tabular-classification", "tabular-regression", "text-classification", "text-to-image", "text-to-speech",
-    "token-classification", "translation", "visual-question-answering", "zero-shot-classification",
-    "zero-shot-image-classification", TEXT_GENERATION,
+    AUDIO_CLASSIFICATION, AUDIO_TO_AUDIO, AUTOMATIC_SPEECH_RECOGNITION, DOCUMENT_QUESTION_ANSWERING, FILL_MASK,
+    IMAGE_CLASSIFICATION, IMAGE_SEGMENTATION, IMAGE_TO_IMAGE, IMAGE_TO_TEXT, OBJECT_DETECTION, QUESTION_ANSWERING,
+    SUMMARIZATION, TABLE_QUESTION_ANSWERING, TABULAR_CLASSIFICATION, TABULAR_REGRESSION, TEXT_CLASSIFICATION,
+    TEXT_TO_IMAGE, TEXT_TO_SPEECH, TOKEN_CLASSIFICATION, TRANSLATION, VISUAL_QUESTION_ANSWERING,
+    ZERO_SHOT_CLASSIFICATION, ZERO_SHOT_IMAGE_CLASSIFICATION, TEXT_GENERATION,
 )
 
 
@@ -48,8 +73,8 @@ class HFInference(Provider):
     routes = {
         CHAT: "/models/{model}/v1/chat/completions",
         **dict.fromkeys(_TASKS, _MODEL),
-        "feature-extraction": "/models/{model}/pipeline/feature-extraction",
-        "sentence-similarity": "/models/{model}/pipeline/sentence-similarity",
+        EMBEDDINGS: "/models/{model}/pipeline/feature-extraction",
+        SENTENCE_SIMILARITY: "/models/{model}/pipeline/sentence-similarity",
     }
     json_schema_mode = "json_object_with_value"
     embeddings_shape = "hf"
@@ -90,13 +115,13 @@ class HFInference(Provider):
 def hub_body(call: TaskCall, target: Target) -> tuple[bytes | Blob, str]:
     """The body and content type huggingface_hub sends hf-inference for `call` (see the module's doc)."""
     task, parameters = call.task, dict(call.parameters)
-    if task == "text-to-speech":
+    if task == TEXT_TO_SPEECH:
         parameters = {**parameters.pop("generation_parameters", {}), **parameters}
-    elif task == "table-question-answering" and "model" in parameters:
+    elif task == TABLE_QUESTION_ANSWERING and "model" in parameters:
         parameters["model"] = target.model
-    if task == "tabular-classification":
+    if task == TABULAR_CLASSIFICATION:
         payload = {"table": call.inputs["data"]}
-    elif task == "visual-question-answering":
+    elif task == VISUAL_QUESTION_ANSWERING:
         image = b64(call.inputs["image"])
         payload = {"inputs": image, "image": image, "question": call.inputs["question"]}
     elif (blob := call.binary) is not None and not parameters and not call.fields:

@@ -10,8 +10,8 @@ from typing import Any
 from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider, Target
 from hubroute.providers._media import b64_media, post_json, renamed
 from hubroute.providers.steps import Next, Step, TaskCall
+from hubroute.task_names import TEXT_TO_IMAGE
 
-TEXT_TO_IMAGE = "text-to-image"
 _PARAMETERS = {"num_inference_steps": "steps", "guidance_scale": "cfg_scale"}
 
 

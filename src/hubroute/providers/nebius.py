@@ -9,8 +9,7 @@ from typing import Any
 from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Provider, Target
 from hubroute.providers._media import b64_media, post_json, renamed
 from hubroute.providers.steps import Next, Step, TaskCall
-
-TEXT_TO_IMAGE = "text-to-image"
+from hubroute.task_names import TEXT_TO_IMAGE
 
 
 class Nebius(Provider):

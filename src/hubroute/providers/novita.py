@@ -12,8 +12,8 @@ from urllib.parse import quote
 from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider, Target
 from hubroute.providers._media import failed, get, negative_text, post_json, renamed
 from hubroute.providers.steps import Next, Step, TaskCall, dig, download
+from hubroute.task_names import TEXT_TO_VIDEO
 
-TEXT_TO_VIDEO = "text-to-video"
 RESULT_ROUTE = "/v3/async/task-result?task_id={id}"
 
 

@@ -22,10 +22,9 @@ import orjson
 from hubroute.providers._base import HttpRequest, Provider, Target
 from hubroute.providers._media import failed
 from hubroute.providers.steps import Done, Next, Step, TaskCall, data_uri, dig, fetch_file, result_file
+from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION as SPEECH_RECOGNITION
+from hubroute.task_names import IMAGE_TO_IMAGE, TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO
 
-SPEECH_RECOGNITION = "automatic-speech-recognition"
-TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO, IMAGE_TO_IMAGE = (
-    "text-to-image", "text-to-speech", "text-to-video", "image-to-image")
 _PENDING = frozenset({"starting", "processing"})
 _FAILED = frozenset({"failed", "canceled", "aborted"})
 

@@ -24,9 +24,8 @@ from hubroute.providers._media import (
     renamed,
 )
 from hubroute.providers.steps import Next, Step, TaskCall, data_uri, download
+from hubroute.task_names import IMAGE_TO_IMAGE, IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_SPEECH, TEXT_TO_VIDEO
 
-TEXT_TO_IMAGE, IMAGE_TO_IMAGE, TEXT_TO_SPEECH = "text-to-image", "image-to-image", "text-to-speech"
-TEXT_TO_VIDEO, IMAGE_TO_VIDEO = "text-to-video", "image-to-video"
 _STEPS = {"num_inference_steps": "steps"}
 #: a video job still running
 _PENDING = frozenset({"queued", "in_progress", None})

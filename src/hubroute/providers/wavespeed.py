@@ -17,9 +17,8 @@ import orjson
 from hubroute.providers._base import HttpRequest, Provider, Target
 from hubroute.providers._media import failed
 from hubroute.providers.steps import Next, Step, TaskCall, data_uri, dig, result_file
+from hubroute.task_names import IMAGE_TO_IMAGE, IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 
-TEXT_TO_IMAGE, TEXT_TO_VIDEO = "text-to-image", "text-to-video"
-IMAGE_TO_IMAGE, IMAGE_TO_VIDEO = "image-to-image", "image-to-video"
 _PENDING = frozenset({"created", "pending", "processing"})
 
 

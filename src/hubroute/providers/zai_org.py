@@ -13,8 +13,8 @@ from typing import Any
 from hubroute.providers._base import CHAT, Provider, Target
 from hubroute.providers._media import failed, get, post_json, renamed
 from hubroute.providers.steps import Next, Step, TaskCall, dig, download
+from hubroute.task_names import TEXT_TO_IMAGE
 
-TEXT_TO_IMAGE = "text-to-image"
 RESULT_ROUTE = "/api/paas/v4/async-result/{id}"
 
 

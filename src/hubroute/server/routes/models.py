@@ -18,12 +18,13 @@ from urllib.parse import parse_qs, unquote
 from hubroute.catalog import ModelEntry
 from hubroute.errors import ModelNotFound
 from hubroute.server.asgi import Ctx, Scope, send_json
+from hubroute.task_names import CONVERSATIONAL, TEXT_GENERATION
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
 
 #: the tasks listed when no `?task=` is given: what OpenAI's clients expect from /v1/models
-CHAT_TASKS = ("conversational", "text-generation")
+CHAT_TASKS = (CONVERSATIONAL, TEXT_GENERATION)
 
 
 def modalities(task: str) -> tuple[list[str], list[str]]:
