@@ -1,0 +1,353 @@
+"""Instructions per proxied request in the router, counted by callgrind: a figure the VM's noise does
+not reach (the same code executes the same instructions whatever else the machine does).
+
+    .venv/bin/python bench/instructions.py [--requests 300] [--warmup 200] [--only chat|stream]
+        [--hubroute-cmd "PYTHONPATH=/other/checkout/src .venv/bin/hubroute"]
+
+For each mode (whole chat answers, then streamed ones) it starts the mock upstream and `hubroute
+serve` (the configuration bench/run.py uses) under `valgrind --tool=callgrind --instr-atstart=yes`,
+waits for /health, checks one answer, sends `--warmup` requests over one keep-alive connection,
+zeroes the counters (`callgrind_control -z <pid>`), sends `--requests` more over the same
+connection, dumps (`callgrind_control -d <pid>`) and divides the dump's total by `--requests`. Each
+mode gets a router of its own, so neither figure depends on what the other mode warmed up.
+
+Prints a table and writes the figures to bench/results/instructions-<time>.json. Every process it
+starts is in its own process group and is stopped on exit, Ctrl-C or failure; everything listens on
+127.0.0.1 only; every wait is bounded. See bench/README.md (last section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (
+    BENCH,
+    HOST,
+    MODEL,
+    MODES,
+    ROOT,
+    BenchError,
+    Layout,
+    Processes,
+    chat_body,
+    check_replies,
+    free_port,
+    log,
+)
+from run import _keep_logs, hubroute_argv, hubroute_config, router_env, start_mock
+
+RESULTS = BENCH / "results"
+PATH = "/v1/chat/completions"
+HEADERS = {"Content-Type": "application/json"}
+MODE_NAMES = {"chat": "whole chat answers", "stream": "streamed chat answers"}
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def split_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The router's argv and extra environment. Leading NAME=value words of --hubroute-cmd (and a
+    leading `env`) become environment variables: valgrind must start the router itself, since a
+    program started through `env` would be exec'd outside callgrind's reach. A relative path to the
+    command is taken from the current directory."""
+    argv = hubroute_argv(args)
+    if argv and Path(argv[0]).name == "env":
+        argv = argv[1:]
+    extra: dict[str, str] = {}
+    while argv and _ASSIGNMENT.match(argv[0]):
+        name, _, value = argv.pop(0).partition("=")
+        extra[name] = value
+    if not argv:
+        raise BenchError(f"--hubroute-cmd names no command: {args.hubroute_cmd!r}")
+    if "/" in argv[0]:  # the router runs in a scratch directory: a relative path is this one's
+        argv[0] = str(Path(argv[0]).resolve())
+    return argv, extra
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if not found:
+        raise BenchError(f"{name} is not installed (apt-get install -y valgrind)")
+    return found
+
+
+def code_version(extra_env: dict[str, str]) -> dict[str, Any]:
+    """Which checkout the router's code comes from (the first PYTHONPATH entry if one is given) and
+    its commit, marked dirty when src/ has uncommitted changes."""
+    pythonpath = extra_env.get("PYTHONPATH", "").split(os.pathsep)[0]
+    where = Path(pythonpath) if pythonpath else ROOT / "src"
+    out: dict[str, Any] = {"source": str(where)}
+    git = ["git", "-C", str(where)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
+    if head.returncode == 0:
+        status = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=60)
+        out["commit"] = head.stdout.strip()
+        out["dirty"] = bool(status.stdout.strip())
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the router under callgrind
+
+
+def wait_for_health(port: int, proc: subprocess.Popen[bytes], timeout: float) -> float:
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"the router exited with code {proc.returncode} before answering /health")
+        conn = http.client.HTTPConnection(HOST, port, timeout=max(0.5, min(10.0, deadline - time.monotonic())))
+        try:
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                return time.monotonic() - t0
+            last = f"HTTP {resp.status}"
+        except OSError as exc:  # refused while it starts; a timeout is an OSError too
+            last = repr(exc)
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    raise BenchError(f"no 200 from /health within {timeout:.0f} s (last: {last})")
+
+
+def callgrind_control(ctl: str, option: str, pid: int) -> None:
+    proc = subprocess.run([ctl, option, str(pid)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or "Error" in proc.stdout + proc.stderr:
+        output = f"{proc.stdout} {proc.stderr}".strip()
+        raise BenchError(f"callgrind_control {option} {pid} failed (exit {proc.returncode}): {output}")
+
+
+def dump_files(out_dir: Path, pid: int) -> set[Path]:
+    return set(out_dir.glob(f"callgrind.out.{pid}*"))
+
+
+def read_dump(path: Path) -> int | None:
+    """The dump's instruction count (its `summary:` line, else `totals:`); None while incomplete
+    (callgrind writes `totals:` last)."""
+    summary = totals = None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("summary:"):
+            summary = int(line.split()[1])
+        elif line.startswith("totals:"):
+            totals = int(line.split()[1])
+    if totals is None:
+        return None
+    return summary if summary is not None else totals
+
+
+def wait_for_dump(out_dir: Path, pid: int, before: set[Path], timeout: float = 60.0) -> tuple[Path, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(dump_files(out_dir, pid) - before):
+            count = read_dump(path)
+            if count is not None:
+                return path, count
+        time.sleep(0.1)
+    raise BenchError(f"callgrind wrote no complete dump in {out_dir} within {timeout:.0f} s")
+
+
+class KeepAlive:
+    """Sequential requests over one HTTP/1.1 connection; fails if the router closes it."""
+
+    def __init__(self, port: int, timeout: float) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+        self.conn.connect()
+        self.sock = self.conn.sock
+
+    def send(self, body: bytes, stream: bool, n: int) -> None:
+        for i in range(n):
+            self.conn.request("POST", PATH, body=body, headers=HEADERS)
+            resp = self.conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise BenchError(f"request {i + 1}: HTTP {resp.status}: {data[:300]!r}")
+            if stream and not data.rstrip().endswith(b"data: [DONE]"):
+                raise BenchError(f"request {i + 1}: the stream does not end with data: [DONE]: {data[-200:]!r}")
+            if not stream and b'"choices"' not in data:
+                raise BenchError(f"request {i + 1}: no choices in the answer: {data[:300]!r}")
+            if self.conn.sock is None or self.conn.sock is not self.sock:
+                raise BenchError(f"request {i + 1}: the router did not keep the connection open")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def measure_mode(
+    mode: str, args: argparse.Namespace, procs: Processes, work: Path, upstream_port: int
+) -> dict[str, Any]:
+    valgrind, ctl = tool("valgrind"), tool("callgrind_control")
+    argv, extra_env = split_command(args)
+    out_dir = work / f"callgrind-{mode}"
+    out_dir.mkdir()
+    config = work / "hubroute.yaml"
+    hubroute_config(config, upstream_port)
+    port = free_port()
+    command = [
+        valgrind,
+        "--tool=callgrind",
+        "--instr-atstart=yes",
+        f"--callgrind-out-file={out_dir / 'callgrind.out.%p'}",
+        *argv,
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+    assignments = "".join(f"{shlex.quote(f'{k}={v}')} " for k, v in extra_env.items())
+    log(f"{mode}: starting {assignments}{shlex.join(command)}")
+    proc = procs.spawn(f"hubroute-{mode}", command, env=router_env(extra_env), cwd=work)
+    try:
+        started = wait_for_health(port, proc, args.start_timeout)
+        log(f"{mode}: /health answered {started:.1f} s after spawn (pid {proc.pid})")
+        check_replies(port, MODEL, None, [mode], {"x-inference-provider": "mock", "x-request-id": None})
+        body, stream = chat_body(MODEL, mode == "stream"), mode == "stream"
+        client = KeepAlive(port, args.request_timeout)
+        try:
+            t0 = time.monotonic()
+            client.send(body, stream, args.warmup)
+            log(f"{mode}: {args.warmup} warm-up requests in {time.monotonic() - t0:.1f} s")
+            time.sleep(args.settle)  # let the router finish the last request's work before the zero
+            callgrind_control(ctl, "-z", proc.pid)
+            t0 = time.monotonic()
+            client.send(body, stream, args.requests)
+            seconds = time.monotonic() - t0
+            time.sleep(args.settle)  # ... and before the dump
+            before = dump_files(out_dir, proc.pid)
+            callgrind_control(ctl, "-d", proc.pid)
+            dump, total = wait_for_dump(out_dir, proc.pid, before)
+        finally:
+            client.close()
+        if proc.poll() is not None:
+            raise BenchError(f"the router exited during the run (code {proc.returncode})")
+    except BenchError as exc:
+        raise BenchError(f"{mode}: {exc}\n{procs.log_tail(f'hubroute-{mode}')}") from exc
+    finally:
+        procs.stop(proc, timeout=30)
+    per_request = total / args.requests
+    log(f"{mode}: {total:,} instructions over {args.requests} requests ({seconds:.1f} s): {per_request:,.0f} each")
+    return {
+        "mode": mode,
+        "instructions": total,
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "instructions_per_request": round(per_request),
+        "seconds_under_valgrind": round(seconds, 2),
+        "startup_under_valgrind_s": round(started, 1),
+        "dump": dump.name,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="Instructions per proxied request in `hubroute serve`, counted by callgrind, whole and streamed."
+    )
+    ap.add_argument("--requests", type=int, default=300, help="measured requests per mode (default 300)")
+    ap.add_argument("--warmup", type=int, default=200, help="requests before the counters are zeroed (default 200)")
+    ap.add_argument("--only", choices=MODES, help="measure only whole (chat) or streamed (stream) answers")
+    ap.add_argument(
+        "--hubroute-cmd",
+        help="command to run instead of .venv/bin/hubroute; leading NAME=value words set its environment, "
+        'e.g. "PYTHONPATH=/tmp/baseline/src .venv/bin/hubroute" for another checkout\'s router',
+    )
+    ap.add_argument("--start-timeout", type=float, default=120.0, help="seconds the router may take to answer /health")
+    ap.add_argument("--request-timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    ap.add_argument("--settle", type=float, default=0.3, help="idle seconds before zeroing and before dumping")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="where to write results (default bench/results)")
+    args = ap.parse_args(argv)
+    if args.requests < 1 or args.warmup < 0 or args.start_timeout <= 0 or args.request_timeout <= 0:
+        ap.error("--requests must be positive, --warmup not negative, timeouts positive")
+    return args
+
+
+def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any]:
+    _, extra_env = split_command(args)
+    modes = (args.only,) if args.only else MODES
+    mock = start_mock(procs, Layout("none"))
+    results: dict[str, Any] = {}
+    for mode in modes:
+        results[mode] = measure_mode(mode, args, procs, work, mock.port)
+    valgrind = subprocess.run([tool("valgrind"), "--version"], capture_output=True, text=True, timeout=30)
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "hubroute_cmd": args.hubroute_cmd or shlex.join(hubroute_argv(args)),
+        "code": code_version(extra_env),
+        "valgrind": valgrind.stdout.strip(),
+        "python": sys.version.split()[0],
+        "machine": os.uname().machine,
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "modes": results,
+    }
+
+
+def table(out: dict[str, Any]) -> str:
+    code = out["code"]
+    where = f"{code.get('commit', '?')}{' (dirty)' if code.get('dirty') else ''} from {code['source']}"
+    lines = [
+        f"Instructions per proxied request in the router (callgrind; {out['requests']} requests after "
+        f"{out['warmup']} warm-up, one connection); code {where}",
+        "",
+        "| mode | instructions per request |",
+        "|---|--:|",
+    ]
+    for mode, r in out["modes"].items():
+        lines.append(f"| {MODE_NAMES[mode]} ({mode}) | {r['instructions_per_request']:,} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    with tempfile.TemporaryDirectory(prefix="hubroute-instructions-") as tmp:
+        work = Path(tmp)
+        (work / "logs").mkdir()
+        procs = Processes(work / "logs")
+        try:
+            out = run(args, procs, work)
+        except BenchError as exc:
+            log(f"FAILED: {exc}")
+            procs.stop_all()
+            _keep_logs(work, args.results)
+            return 2
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        finally:
+            procs.stop_all()
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(table(out))
+    with contextlib.suppress(ValueError):
+        path = path.relative_to(ROOT)
+    log(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
