@@ -48,6 +48,9 @@ class ServerSettings(_Strict):
     max_request_bytes: int = 32 * 1024 * 1024
     #: seconds a request body that comes in pieces may take to arrive (408 beyond)
     body_timeout: float = 30.0
+    #: `fast`: our own HTTP/1.1 code (server/http.py, h1.py); `stock`: uvicorn's httptools protocol
+    #: and aiohttp, the fallback should ours misbehave (same behaviour, more CPU per request)
+    http_stack: Literal["fast", "stock"] = "fast"
 
 
 class HuggingFaceSettings(_Strict):

@@ -57,8 +57,7 @@ def build_engine(
     catalog: CatalogSource | None = None,
     user_agent: str = "hubroute",
 ) -> Engine:
-    timeouts = settings.routing.timeouts
-    transport = Transport(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle, user_agent=user_agent)
+    transport = Transport.from_settings(settings, user_agent=user_agent)  # server.http_stack: fast | stock
     breaker = settings.routing.circuit_breaker
     health = health or Health(failures=breaker.failures, cooldown=breaker.cooldown)
     upstreams = Upstreams(settings, environ)

@@ -16,8 +16,8 @@ Outbound proxies are taken from the usual environment variables (`HTTPS_PROXY`, 
 if it needs them; https origins are reached through a CONNECT tunnel, so TLS stays end to end.
 Loopback hosts are always reached directly.
 
-Not here (transport.py keeps aiohttp for them): redirects, streamed request bodies. Responses are
-decompressed when a server sends gzip or deflate although none was asked for.
+Not here (`transport_aiohttp` sends them through aiohttp): redirects, streamed request bodies.
+Responses are decompressed when a server sends gzip or deflate although none was asked for.
 
 Errors: `H1ConnectError` (could not connect; `H1ConnectTimeout`, not within the connect timeout),
 `H1ConnectionError` (the connection broke, or the answer was not HTTP), `TimeoutError` (silence
@@ -71,7 +71,7 @@ class H1ConnectionError(H1Error):
     """The connection broke, or the peer did not speak HTTP/1.1."""
 
 
-class _Proxy:
+class Proxy:
     """An `http://` proxy (credentials, if any, from its URL)."""
 
     __slots__ = ("auth", "host", "port")
@@ -93,7 +93,7 @@ class _Origin:
 
     __slots__ = ("authority", "host", "host_header", "idle", "port", "proxy", "ssl")
 
-    def __init__(self, scheme: str, host: str, port: int | None, proxy: _Proxy | None) -> None:
+    def __init__(self, scheme: str, host: str, port: int | None, proxy: Proxy | None) -> None:
         self.host = host
         default = 443 if scheme == "https" else 80
         self.port = port or default
@@ -379,7 +379,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
+async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: _Origin, proxy: Proxy) -> None:
     """Ask the proxy for a tunnel to the origin (CONNECT); TLS then runs through it."""
     head = f"CONNECT {origin.authority} HTTP/1.1\r\nhost: {origin.authority}\r\n"
     if proxy.auth:
@@ -399,6 +399,25 @@ async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: 
 def environment_proxies() -> dict[str, str]:
     """The proxies the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, either case)."""
     return urllib.request.getproxies_environment()
+
+
+def proxy_url(proxies: Mapping[str, str], scheme: str, host: str) -> str | None:
+    """The proxy a request to `scheme://host` goes through, or None: direct. `proxies` as
+    `environment_proxies()` reads them; loopback hosts are always reached directly."""
+    url = proxies.get(scheme)
+    if not url or host in _LOOPBACK or host.startswith("127."):
+        return None
+    # NO_PROXY as urllib reads it: names, .domains, host:port, `*`
+    if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
+        return None
+    return url
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a connection could not be made, as a person reads it ("Connection refused")."""
+    if isinstance(exc, socket.gaierror) and exc.strerror:  # a name lookup's own numbering
+        return exc.strerror
+    return os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -451,14 +470,9 @@ class Client:
             self._urls[url] = found
         return found
 
-    def _proxy_for(self, scheme: str, host: str) -> _Proxy | None:
-        url = self._proxies.get(scheme)
-        if not url or host in _LOOPBACK or host.startswith("127."):
-            return None
-        # NO_PROXY as urllib reads it: names, .domains, host:port, `*`
-        if urllib.request.proxy_bypass_environment(host, self._proxies):  # type: ignore[attr-defined]
-            return None
-        return _Proxy(url)
+    def _proxy_for(self, scheme: str, host: str) -> Proxy | None:
+        url = proxy_url(self._proxies, scheme, host)
+        return None if url is None else Proxy(url)
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None, *,
                       connect_timeout: float | None = None, head_timeout: float | None = None) -> Response:
@@ -570,7 +584,7 @@ class Client:
             if isinstance(exc, ssl.SSLError):
                 raise H1ConnectError(origin.host, origin.port, f"TLS: {exc.reason or exc}") from exc
             if isinstance(exc, OSError):
-                reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                reason = os_reason(exc)
                 if proxy is not None:
                     reason = f"proxy {proxy.host}:{proxy.port}: {reason}"
                 raise H1ConnectError(origin.host, origin.port, reason) from exc

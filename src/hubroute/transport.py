@@ -8,8 +8,10 @@ Two verbs:
 Both go through `h1.Client`, our lean HTTP/1.1 client on llhttp: through it a proxied request costs
 the router far fewer instructions than through aiohttp (streams) or pyreqwest (whole answers; the
 figures are in bench/RESULTS.md). What it does not do goes
-through aiohttp: redirects (result downloads) and uploads streamed from a spool file. Every failure
-leaves as a `ProviderError` subclass:
+through aiohttp (`transport_aiohttp`): redirects (result downloads) and uploads streamed from a spool
+file. `server.http_stack: stock` sends everything through aiohttp, h1 unused: the operator's switch
+should our own protocol code misbehave; both keep one contract (timeouts, errors, proxies, bounds).
+Every failure leaves as a `ProviderError` subclass:
 
     could not connect / connection dropped  -> ProviderConnectionError
     connect, first-byte or idle timeout     -> ProviderTimeout
@@ -20,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hubroute import h1
 from hubroute.errors import (
@@ -39,7 +40,9 @@ from hubroute.inputs.decode import Binary
 if TYPE_CHECKING:
     import aiohttp
 
+    from hubroute.config import Settings
     from hubroute.providers import HttpRequest
+    from hubroute.transport_aiohttp import AiohttpBody, AiohttpClient
 
 #: the methods `h1.Client` sends (HEAD answers carry no body, which its parser cannot be told)
 _H1_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
@@ -65,7 +68,7 @@ class UpstreamResponse:
 
     __slots__ = ("_body", "_idle", "headers", "provider", "started", "status")
 
-    def __init__(self, body: h1.Response | _AiohttpBody, provider: str, started: float, idle: float) -> None:
+    def __init__(self, body: h1.Response | AiohttpBody, provider: str, started: float, idle: float) -> None:
         self._body = body
         self._idle = idle
         self.status = body.status
@@ -203,46 +206,6 @@ class EventBatches:
                                   provider=resp.provider) from None
 
 
-class _AiohttpBody(h1.Body):
-    """An aiohttp response behind `h1.Response`'s interface (its errors turned into h1's)."""
-
-    __slots__ = ("_resp", "headers", "status")
-
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers = resp.headers
-
-    @property
-    def content_type(self) -> str:
-        return self._resp.content_type
-
-    @property
-    def at_eof(self) -> bool:
-        return self._resp.content.at_eof()
-
-    @property
-    def received(self) -> bool:
-        return self._resp.content.is_eof()
-
-    async def read_any(self, idle: float) -> bytes:
-        import aiohttp
-
-        try:
-            async with asyncio.timeout(idle):  # aiohttp's own read timeout is the configured idle
-                return await self._resp.content.readany()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TimeoutError from exc
-        except aiohttp.ClientError as exc:
-            raise h1.H1ConnectionError(exc.__class__.__name__) from exc
-
-    def close(self) -> None:
-        self._resp.close()
-
-    def release(self) -> None:
-        self._resp.release()
-
-
 @dataclass(slots=True)
 class Reply:
     """A whole upstream answer."""
@@ -261,12 +224,23 @@ class Transport:
     """The pooled HTTP clients shared by every request of one router process (or one client)."""
 
     def __init__(self, *, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
-                 user_agent: str = "hubroute") -> None:
+                 user_agent: str = "hubroute", stack: Literal["fast", "stock"] = "fast") -> None:
+        """`stack`: "fast", h1 for what it does and aiohttp for the rest; "stock", aiohttp for all."""
+        if stack not in ("fast", "stock"):
+            raise ValueError(f"unknown HTTP stack {stack!r}")
         self._connect = connect_timeout
         self._idle = idle_timeout
         self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
+        self.stack = stack
+        self._aiohttp: AiohttpClient | None = None
         self._h1: h1.Client | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, user_agent: str = "hubroute") -> Transport:
+        """The transport the settings ask for (`routing.timeouts`, `server.http_stack`)."""
+        timeouts = settings.routing.timeouts
+        return cls(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle, user_agent=user_agent,
+                   stack=settings.server.http_stack)
 
     @property
     def h1(self) -> h1.Client:
@@ -276,27 +250,22 @@ class Transport:
         return self._h1
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        """aiohttp, for what `h1` does not do (imported on first use)."""
-        if self._session is None or self._session.closed:
-            import aiohttp
+    def aio(self) -> AiohttpClient:
+        """aiohttp, for what `h1` does not do, or for everything (imported on first use)."""
+        if self._aiohttp is None:
+            from hubroute.transport_aiohttp import AiohttpClient
 
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={"user-agent": self._user_agent},
-                auto_decompress=True,
-                # a router keeps no cookies: one provider's Set-Cookie must not follow another
-                # user's request (and skipping the jar saves work on every request)
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("accept-encoding",),
-                timeout=aiohttp.ClientTimeout(total=None),
-            )
-        return self._session
+            self._aiohttp = AiohttpClient(self._user_agent)
+        return self._aiohttp
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """aiohttp's pooled session (no cookie jar), for downloads outside the provider calls."""
+        return self.aio.session
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        if self._aiohttp is not None:
+            await self._aiohttp.close()
         if self._h1 is not None:
             await self._h1.close()
             self._h1 = None
@@ -330,19 +299,14 @@ class Transport:
         connection problems and timeouts. HTTP error statuses are not raised: the caller decides.
         """
         started = time.perf_counter()
-        if self._plain(req):  # h1 bounds the connect and the head itself: no cancelling scope
+        if self.stack == "fast" and self._plain(req):  # h1 bounds the connect and the head itself
             return await self._send_h1(req, provider, timeouts, started)
-        try:
-            async with asyncio.timeout(timeouts.first_byte):
-                return await self._send_aiohttp(req, provider, timeouts, started)
-        except TimeoutError as exc:
-            raise ProviderTimeout(
-                f"{provider} did not answer within {timeouts.first_byte:g}s", provider=provider
-            ) from exc
+        body = await self.aio.send(req, provider, timeouts)
+        return UpstreamResponse(body, provider, started, timeouts.idle)
 
     @staticmethod
     def _plain(req: HttpRequest) -> bool:
-        """Whether `h1` sends it (else aiohttp): no redirects to follow, a body held in memory."""
+        """Whether `h1` can send it (else aiohttp): no redirects to follow, a body held in memory."""
         body = req.body
         return not req.follow_redirects and req.method in _H1_METHODS and (
             body is None or isinstance(body, bytes | Binary))
@@ -369,30 +333,6 @@ class Transport:
             raise ProviderConnectionError(f"{provider}: cannot send the request: {exc}", provider=provider) from exc
         return UpstreamResponse(resp, provider, started, timeouts.idle)
 
-    async def _send_aiohttp(
-        self, req: HttpRequest, provider: str, timeouts: Timeouts, started: float
-    ) -> UpstreamResponse:
-        import aiohttp
-
-        data, headers = _payload(req)
-        try:
-            resp = await self.session.request(
-                req.method, req.url, data=data, headers=headers,
-                timeout=_client_timeout(timeouts.connect, timeouts.idle), allow_redirects=req.follow_redirects,
-            )
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeout(f"{provider} timed out: {exc.__class__.__name__}", provider=provider) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ProviderConnectionError(
-                f"could not connect to {provider} ({exc.host}:{exc.port}): {exc.os_error.strerror or exc.os_error}",
-                provider=provider,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"{provider} connection failed: {exc.__class__.__name__}: {exc}", provider=provider
-            ) from exc
-        return UpstreamResponse(_AiohttpBody(resp), provider, started, timeouts.idle)
-
     async def error_from(self, resp: UpstreamResponse, limit: int = 65536) -> ProviderHTTPError:
         """Read an error answer and turn it into the matching ProviderHTTPError."""
         try:
@@ -400,17 +340,6 @@ class Transport:
         except ProviderError:
             body = b""
         return _http_error(resp.provider, resp.status, resp.headers, body)
-
-
-def _payload(req: HttpRequest) -> tuple[Any, dict[str, str]]:
-    """The body as aiohttp takes it: a spooled upload goes as chunks read from its file, with its
-    Content-Length (so it is not sent chunked, which some providers refuse)."""
-    body = req.body
-    if body is None or isinstance(body, bytes):
-        return body, req.headers
-    if isinstance(body, Binary):
-        return body.data, req.headers
-    return body.chunks(), {**req.headers, "content-length": str(body.size)}
 
 
 def _http_error(provider: str, status: int, headers: Any, body: bytes) -> ProviderHTTPError:
@@ -486,13 +415,6 @@ def parse_sse(block: bytes) -> SSEBatch:
     if data:
         events_.append(SSEEvent(b"\n".join(data), event))
     return SSEBatch(events_)
-
-
-@functools.lru_cache(maxsize=256)
-def _client_timeout(connect: float, idle: float) -> aiohttp.ClientTimeout:
-    import aiohttp
-
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect, sock_read=idle)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -1,18 +1,25 @@
-"""The network layer against real local servers: limits, timeouts, refused connections, SSE."""
+"""The network layer against real local servers: limits, timeouts, refused connections, SSE. Every
+test that takes the `transport` fixture runs on both HTTP stacks (`server.http_stack`): `fast`, our
+own h1 client, and `stock`, aiohttp; they must not be told apart, errors and their wording included."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
+import socket
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from hubroute.config import Settings
 from hubroute.errors import ProviderConnectionError, ProviderResponseError, ProviderTimeout
 from hubroute.providers import HttpRequest
 from hubroute.transport import SSEEvent, Timeouts, Transport, parse_retry_after, parse_sse
 from tests.conftest import Mocks, free_port
 from tests.mocks import hang, json_reply, sse_reply, stream_events
+from tests.unit.test_h1 import Handler, Proxy, RawServer, answer, keep_answering
 
 FAST = Timeouts(connect=2, first_byte=2, idle=2)
 
@@ -21,10 +28,12 @@ def post(url: str, body: bytes = b"{}") -> HttpRequest:
     return HttpRequest("POST", url, {"content-type": "application/json"}, body)
 
 
-@pytest.fixture
-async def transport():
-    t = Transport(connect_timeout=2, idle_timeout=2)
+@pytest.fixture(params=["fast", "stock"])
+async def transport(request: pytest.FixtureRequest):
+    t = Transport(connect_timeout=2, idle_timeout=2, stack=request.param)
     yield t
+    if t.stack == "stock":
+        assert t._h1 is None  # h1 never used
     await t.close()
 
 
@@ -106,6 +115,192 @@ async def test_stream_broken_midway_is_a_connection_error(mocks: Mocks, transpor
         async for _ in resp.event_batches():
             pass
     await resp.close()
+
+
+# --- both stacks alike: timeouts by phase, errors in the same words, proxies, pooled connections ----
+@pytest.fixture
+async def servers() -> AsyncIterator[Callable[[Handler], Awaitable[RawServer]]]:
+    started: list[RawServer] = []
+
+    async def start(handler: Handler) -> RawServer:
+        started.append(await RawServer(handler).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        await server.close()
+
+
+def test_the_stack_comes_from_the_settings() -> None:
+    assert Transport.from_settings(Settings()).stack == "fast"
+    stock = Settings.parse("server:\n  http_stack: stock\nrouting:\n  timeouts: {connect: 3, idle: 4}\n", {})
+    transport = Transport.from_settings(stock)
+    assert (transport.stack, transport._connect, transport._idle) == ("stock", 3, 4)
+    with pytest.raises(ValueError, match="unknown HTTP stack"):
+        Transport(stack="fastest")  # type: ignore[arg-type]
+
+
+async def test_a_refused_connection_names_the_address_and_the_reason(transport: Transport) -> None:
+    port = free_port()
+    with pytest.raises(ProviderConnectionError) as caught:
+        await transport.open(post(f"http://127.0.0.1:{port}/v1"), "p", FAST)
+    assert caught.value.message == f"could not connect to p (127.0.0.1:{port}): Connection refused"
+
+
+async def test_a_connection_not_made_in_time_is_a_connect_timeout(transport: Transport) -> None:
+    # a TCP peer that never answers the TLS handshake: the connection (TLS included) is not there,
+    # and first_byte, shorter, only counts once it is
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout) as caught:
+            await transport.open(post(f"https://127.0.0.1:{port}/v1"), "p", Timeouts(0.3, first_byte=0.1, idle=5))
+        assert caught.value.message == f"p: connecting to 127.0.0.1:{port} timed out after 0.3s"
+        assert time.monotonic() - started < 2
+    finally:
+        listener.close()
+
+
+async def test_the_head_timer_starts_once_connected(servers, transport: Transport) -> None:
+    async def silent(reader, writer, server):
+        await server.read_request(reader)
+        await reader.read()
+
+    server = await servers(silent)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as caught:
+        await transport.open(post(server.url), "p", Timeouts(connect=3, first_byte=0.3, idle=5))
+    assert caught.value.message == "p did not answer within 0.3s"
+    assert 0.25 < time.monotonic() - started < 2
+
+
+async def test_silence_in_the_body_is_an_idle_timeout(servers, transport: Transport) -> None:
+    async def stall(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                     b"d\r\ndata: first\n\n\r\n")
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+
+    server = await servers(stall)
+    resp = await transport.open(post(server.url), "p", Timeouts(connect=2, first_byte=2, idle=0.3))
+    batches = resp.event_batches()
+    assert (await anext(batches)).first().data == b"first"
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"^p went silent while answering$"):
+        await anext(batches)
+    assert 0.25 < time.monotonic() - started < 2
+    await resp.close()
+
+
+async def test_a_connection_closed_before_the_answer_is_a_connection_error(servers, transport: Transport) -> None:
+    async def hang_up(reader, writer, server):
+        await server.read_request(reader)
+
+    server = await servers(hang_up)
+    with pytest.raises(ProviderConnectionError) as caught:
+        await transport.open(post(server.url), "p", FAST)
+    assert caught.value.message == "p connection failed: server closed the connection before answering"
+    assert len(server.requests) == 1  # a fresh connection: not sent again
+
+
+async def test_a_body_cut_short_is_a_connection_error(servers, transport: Transport) -> None:
+    async def cut(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
+        await writer.drain()
+
+    server = await servers(cut)
+    with pytest.raises(ProviderConnectionError, match=r"^p connection broke while answering: "):
+        await transport.fetch(post(server.url), "p", FAST, 1 << 20)
+
+
+async def test_a_post_racing_the_servers_close_of_a_pooled_connection_is_sent_again(servers, transport) -> None:
+    async def drop_second(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(answer(b"{}"))
+        await writer.drain()
+        if server.connections == 1:
+            await reader.readuntil(b"\r\n\r\n")  # reads the next request, then drops it unanswered
+            writer.transport.abort()
+            return
+        await keep_answering(reader, writer, server)
+
+    server = await servers(drop_second)
+    assert (await transport.fetch(post(server.url, b"1"), "p", FAST, 100)).body == b"{}"
+    assert (await transport.fetch(post(server.url, b"2"), "p", FAST, 100)).body == b"{}"
+    assert server.connections == 2 and [b for *_, b in server.requests] == [b"1", b"2"]
+
+
+async def test_answers_read_to_their_end_leave_their_connection_pooled(servers, transport: Transport) -> None:
+    server = await servers(keep_answering)
+    for body in (b"a", b"bb", b"ccc"):
+        reply = await transport.fetch(post(server.url, body), "p", FAST, 100)
+        assert reply.body == b'{"echo":%d}' % len(body)
+    resp = await transport.open(post(server.url, b"dddd"), "p", FAST)
+    assert [c async for c in resp.chunks()] == [b'{"echo":4}'] and resp.at_eof
+    await resp.release()
+    assert server.connections == 1
+
+
+async def test_what_is_sent_and_what_is_seen_of_the_answer(servers, transport: Transport) -> None:
+    async def untyped(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 201 Created\r\nx-thing: 1\r\nX-Thing: 2\r\ncontent-length: 2\r\n\r\nhi")
+        await writer.drain()
+
+    server = await servers(untyped)
+    reply = await transport.fetch(HttpRequest("POST", server.url + "/v1?a=b", {"authorization": "Bearer k"}, b"{}"),
+                                  "p", FAST, 100)
+    assert (reply.status, reply.content_type, reply.body) == (201, "", b"hi")
+    assert reply.headers.getall("x-thing") == ["1", "2"]
+    line, headers, body = server.requests[0]
+    assert line == "POST /v1?a=b HTTP/1.1" and body == b"{}"
+    assert headers["authorization"] == "Bearer k" and headers["user-agent"] == "hubroute"
+    assert headers["content-length"] == "2" and "accept-encoding" not in headers and "cookie" not in headers
+    with pytest.raises(ProviderConnectionError, match=r"^p: cannot send the request: "):
+        await transport.open(HttpRequest("GET", server.url, {"x-bad": "a\r\nx-injected: 1"}), "p", FAST)
+
+
+async def test_proxies_from_the_environment_loopback_direct(servers, transport: Transport, monkeypatch) -> None:
+    origin = await servers(keep_answering)
+    proxy = await Proxy().start()
+    try:
+        for name in ("http_proxy", "https_proxy", "no_proxy", "HTTPS_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "example.org")
+        for _ in range(2):
+            reply = await transport.fetch(post(f"http://origin.test:{origin.port}/x", b"ab"), "p", FAST, 100)
+            assert reply.body == b'{"echo":2}'
+        line, headers = proxy.seen[0]
+        assert line == f"POST http://origin.test:{origin.port}/x HTTP/1.1"
+        assert headers["proxy-authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
+        assert len(proxy.seen) == 1  # the connection to the proxy was reused
+        await transport.fetch(post(f"http://127.0.0.1:{origin.port}/y"), "p", FAST, 100)  # never proxied
+        with pytest.raises(ProviderConnectionError, match=re.escape("could not connect to p (example.org:1)")):
+            await transport.fetch(post("http://example.org:1/z"), "p", Timeouts(0.5, 1, 1), 100)
+        assert len(proxy.seen) == 1 and origin.requests[-1][0] == "POST /y HTTP/1.1"
+    finally:
+        await proxy.close()
+
+
+async def test_https_goes_through_the_proxys_tunnel(transport: Transport, monkeypatch) -> None:
+    proxy = await Proxy(refuse=True).start()
+    try:
+        for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        with pytest.raises(ProviderConnectionError) as caught:
+            await transport.open(post("https://origin.test/v1"), "p", FAST)
+        port = proxy.url.rsplit(":", 1)[1]
+        assert caught.value.message == (f"could not connect to p (origin.test:443): proxy 127.0.0.1:{port} "
+                                        "refused the tunnel: HTTP/1.1 403 Forbidden")
+        line, headers = proxy.seen[0]
+        assert line == "CONNECT origin.test:443 HTTP/1.1" and headers["proxy-authorization"] == "Basic dXNlcjpwQHNz"
+    finally:
+        await proxy.close()
 
 
 @pytest.mark.parametrize(("block", "canonical"), [
