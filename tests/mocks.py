@@ -4,11 +4,17 @@ Tests enqueue the replies a provider should give (`enqueue(json_reply(...))`, `s
 `hang()`, ...); with nothing queued, it answers like an OpenAI-compatible provider would. Every
 request it receives is recorded (method, path, headers, body) so tests can assert what the router
 sent. Only the remote providers are mocked; everything of ours runs for real.
+
+`GET .../v1/models`, which the router sends an OpenAI-compatible server of its config at start and
+then in the background (`routing.discovery`), is answered apart: an OpenAI model list of `models`
+(or `models_reply` when set), recorded in `listed`, never taking a queued reply nor counted in
+`received`, so tests of inference requests see only those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,6 +141,12 @@ class MockProvider:
     url: str = ""
     _runner: web.AppRunner | None = None
     started_at: float = field(default_factory=time.monotonic)
+    #: the ids its `GET /v1/models` lists
+    models: list[str] = field(default_factory=lambda: ["mock-model"])
+    #: how `GET /v1/models` is answered instead (an error, a hang, another shape), when set
+    models_reply: Reply | None = None
+    #: the `GET /v1/models` requests it received
+    listed: list[Received] = field(default_factory=list)
 
     def enqueue(self, *replies: Reply) -> MockProvider:
         self.queue.extend(replies)
@@ -147,8 +159,12 @@ class MockProvider:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.received.append(Received(request.method, request.path, request.query_string,
-                                      CIMultiDict(request.headers), body, peer))
+        received = Received(request.method, request.path, request.query_string, CIMultiDict(request.headers),
+                            body, peer)
+        if request.method == "GET" and _MODEL_LIST.fullmatch(request.path):
+            self.listed.append(received)
+            return await (self.models_reply or _model_list)(request, self)
+        self.received.append(received)
         reply = self.queue.pop(0) if self.queue else (self.default or _default_reply)
         result: web.StreamResponse = await reply(request, self)
         return result
@@ -169,6 +185,20 @@ class MockProvider:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+#: an OpenAI-compatible server's model list: `/v1/models` under any prefix
+_MODEL_LIST = re.compile(r"(/[^/]+)*/v\d+/models")
+
+
+def model_list(*ids: str) -> dict[str, Any]:
+    """An OpenAI model list, as vLLM sends it."""
+    return {"object": "list", "data": [{"id": i, "object": "model", "created": 1700000000, "owned_by": "vllm",
+                                         "root": i, "parent": None, "max_model_len": 32768} for i in ids]}
+
+
+async def _model_list(request: web.Request, mock: MockProvider) -> web.StreamResponse:
+    return web.json_response(model_list(*mock.models))
 
 
 async def _default_reply(request: web.Request, mock: MockProvider) -> web.StreamResponse:

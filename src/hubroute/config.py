@@ -152,6 +152,19 @@ class JobSettings(_Strict):
     max_result_bytes: int = 512 * 1024 * 1024
 
 
+class DiscoverySettings(_Strict):
+    """How the models of each `type: openai-compatible` provider are learnt: its `GET /v1/models`,
+    read at start and then in the background (a failure is logged, never fatal: the provider keeps
+    serving what it listed last, what `models:` maps to it, and any id pinned to it)."""
+
+    #: seconds between two reads (0: read once, at start)
+    refresh: float = 60.0
+    #: seconds one read may take
+    timeout: float = 5.0
+    #: ids kept per provider (the rest are ignored, with a warning)
+    max_models: int = 1000
+
+
 class Settings(_Strict):
     """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
     (size, time, and the address rules that keep the router from fetching private addresses)."""
@@ -164,6 +177,7 @@ class Settings(_Strict):
     #: alias -> model name (`org/model`, `org/model:provider`, `org/model:cheapest`, ...)
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    discovery: DiscoverySettings = msgspec.field(default_factory=DiscoverySettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inputs: InputSettings = msgspec.field(default_factory=InputSettings)
 
@@ -230,6 +244,11 @@ class Settings(_Strict):
         for key in ("poll_interval", "max_poll_interval", "max_wait", "max_polls", "max_result_bytes"):
             if getattr(self.jobs, key) <= 0:
                 raise ConfigError(f"jobs.{key}", "must be positive")
+        if self.discovery.refresh < 0:
+            raise ConfigError("discovery.refresh", "must be 0 (read once) or positive")
+        for key in ("timeout", "max_models"):
+            if getattr(self.discovery, key) <= 0:
+                raise ConfigError(f"discovery.{key}", "must be positive")
         for name, prov in self.providers.items():
             if prov.type == "openai-compatible" and not prov.base_url:
                 raise ConfigError(f"providers.{name}.base_url", "is required for an openai-compatible provider")

@@ -1,7 +1,11 @@
 """The routing core of one process, built from the settings: transport, health, upstreams, catalog and
 router. The server (`server.app.App`) and the client's direct mode (`hubroute.client`) build it the
 same way, here, so a client with provider keys routes, fails over and translates exactly as a
-router would."""
+router would.
+
+`start()` begins reading the model lists of the config's OpenAI-compatible servers in the background
+(`routing.discovery`); without it the first request that needs them starts the reads. `aclose()`
+stops them and closes the transport."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from hubroute.catalog import Catalog
 from hubroute.config import Settings
 from hubroute.errors import ProviderError
 from hubroute.providers import Target
+from hubroute.routing.discovery import Discovery
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Observer, Router
 from hubroute.routing.upstreams import Upstreams
@@ -41,7 +46,14 @@ class Engine:
     source: CatalogSource
     router: Router
 
+    async def start(self) -> None:
+        """Begin the background work of the engine (the custom servers' model lists); returns at once."""
+        if self.upstreams.discovery is not None:
+            self.upstreams.discovery.start()
+
     async def aclose(self) -> None:
+        if self.upstreams.discovery is not None:
+            await self.upstreams.discovery.aclose()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()  # cancel Hub look-ups still running
@@ -61,6 +73,10 @@ def build_engine(
     breaker = settings.routing.circuit_breaker
     health = health or Health(failures=breaker.failures, cooldown=breaker.cooldown)
     upstreams = Upstreams(settings, environ)
+    servers = [(name, upstreams.providers[name], endpoint) for name in upstreams.custom
+               if (endpoint := upstreams.endpoint(name)) is not None]
+    if servers:
+        upstreams.discovery = Discovery(servers, transport, settings.discovery)
     static = Catalog.builtin()
     static.add_config_models(settings.models)
     source = catalog or _live_catalog(settings, static, transport, upstreams)

@@ -13,7 +13,8 @@
     │   ├── ProviderConnectionError    could not connect, or the connection broke
     │   ├── ProviderTimeout            connect / first-byte / read timeout (InferenceTimeoutError)
     │   └── ProviderResponseError      the provider answered 2xx with something not valid for the API
-    └── NoProviderAvailable            every candidate failed; .errors lists each attempt
+    └── NoProviderAvailable            every candidate failed; .errors lists each attempt (404
+                                       model_not_found when each said it has no such model)
 
 `to_openai()` gives the OpenAI-shaped body `{"error": {"message", "type", "code", ...}}`; the server
 has exactly one handler that calls it. Messages never contain credentials: provider bodies are
@@ -218,9 +219,14 @@ class NoProviderAvailable(HubrouteError):
 
     def __init__(self, model: str, errors: list[ProviderError], *, message: str | None = None) -> None:
         self.errors = errors
+        # every provider tried said it has no such model: the model is not found, nothing failed
+        not_found = bool(errors) and all(_model_not_found(e) for e in errors)
         if message is None:
             parts = "; ".join(f"{e.provider}: {e.message}" for e in errors) or "no provider could be tried"
             message = f"All providers failed for model '{model}': {parts}"
+            if not_found:
+                names = ", ".join(dict.fromkeys(e.provider for e in errors))
+                message = f"The model '{model}' was not found by {names} (each answered 404): {parts}"
         super().__init__(message)
         if errors and all(isinstance(e, ProviderTimeout) for e in errors):
             self.status = 504
@@ -232,6 +238,10 @@ class NoProviderAvailable(HubrouteError):
         ):
             self.status = 503
             self.code = "providers_unavailable"
+        elif not_found:
+            self.status = 404
+            self.type = "invalid_request_error"
+            self.code = "model_not_found"
         # A client error that every provider agreed on is the client's, not ours.
         elif all(isinstance(e, ProviderHTTPError) and not e.retryable for e in errors):
             last = errors[-1]
@@ -250,6 +260,13 @@ class NoProviderAvailable(HubrouteError):
         if self.status == 503 and self.retry_after:
             return {"retry-after": str(max(1, round(self.retry_after)))}
         return {}
+
+
+def _model_not_found(error: ProviderError) -> bool:
+    """A provider's 404 about the model (`The model 'x' does not exist`, `model "x" not found`), not
+    a bare `Not Found` (a wrong base URL, a job's result gone: failures, not a missing model)."""
+    return isinstance(error, ProviderHTTPError) and error.status_code == 404 and \
+        "model" in _first_message(error.body or "").lower()
 
 
 def _first_message(body: str) -> str:

@@ -103,6 +103,13 @@ BAD_CONFIGS = [
     ("compat-without-url", "providers:\n  mine:\n    type: openai-compatible\n", ["providers.mine.base_url"]),
     ("bad-litellm-model", "model_list:\n  - model_name: x\n    litellm_params:\n      model: azure/gpt-4o\n",
      ["model_list[0].litellm_params.model"]),
+    ("alias-unknown-provider", "aliases:\n  fast: meta-llama/Llama-3.3-70B-Instruct:nosuch\n",
+     ["aliases.fast", ":nosuch"]),
+    ("alias-unknown-policy", "aliases:\n  fast: meta-llama/Llama-3.3-70B-Instruct:quickest\n",
+     ["aliases.fast", ":quickest"]),
+    ("model-unknown-provider", "models:\n  - id: a/b\n    providers:\n      - provider: my-vlm\n",
+     ["models[0].providers[0].provider", "unknown provider 'my-vlm'"]),
+    ("bad-discovery", "discovery:\n  refresh: -1\n", ["discovery.refresh"]),
 ]
 
 

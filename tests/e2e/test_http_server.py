@@ -33,7 +33,7 @@ async def test_answers_and_errors_arrive_whole(mocks: Mocks, router: RouterFacto
                                           "finish_reason": "stop"}]}))
     r = await router.start(provider_config(mock, name="local"))
     port = int(r.url.rsplit(":", 1)[1])
-    body = b'{"model": "some/model", "messages": [{"role": "user", "content": "hi"}]}'
+    body = b'{"model": "some/model:local", "messages": [{"role": "user", "content": "hi"}]}'
     first = await _exchange(port, b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
     head, _, rest = first.partition(b"\r\n\r\n")
@@ -48,7 +48,7 @@ async def test_interim_continue_is_not_held(mocks: Mocks, router: RouterFactory)
     mock = await mocks.start()
     r = await router.start(provider_config(mock, name="local"))
     port = int(r.url.rsplit(":", 1)[1])
-    body = b'{"model": "some/model", "messages": [{"role": "user", "content": "hi"}]}'
+    body = b'{"model": "some/model:local", "messages": [{"role": "user", "content": "hi"}]}'
     answer = await _exchange(
         port, b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         b"expect: 100-continue\r\ncontent-length: %d\r\n\r\n" % len(body), expect_continue=body)

@@ -87,9 +87,10 @@ async def test_mid_stream_disconnect_sends_error_event(mocks: Mocks, router: Rou
     assert b.hits == 0  # never retried after the first byte went out
 
 
-async def test_unknown_model_goes_unchanged_to_configured_openai_compatible_servers(
+async def test_a_model_an_openai_compatible_server_lists_goes_to_it_unchanged(
         mocks: Mocks, router: RouterFactory) -> None:
     vllm = await mocks.start("vllm")
+    vllm.models = ["my-org/finetune-7b"]  # what its GET /v1/models lists
     r = await router.start(provider_config(vllm))
     async with r.client() as c:
         resp = await c.post("/v1/chat/completions", json={
@@ -100,6 +101,10 @@ async def test_unknown_model_goes_unchanged_to_configured_openai_compatible_serv
         pinned = await c.post("/v1/chat/completions", json={
             "model": "my-org/finetune-7b:vllm", "messages": [{"role": "user", "content": "hi"}]})
         assert pinned.status_code == 200
+        unlisted = await c.post("/v1/chat/completions", json={
+            "model": "my-org/other-7b", "messages": [{"role": "user", "content": "hi"}]})
+        assert unlisted.status_code == 404 and unlisted.json()["error"]["code"] == "model_not_found"
+        assert vllm.hits == 2
     r2 = await router.start("")
     async with r2.client() as c:
         resp = await c.post("/v1/chat/completions", json={
@@ -114,7 +119,7 @@ async def test_stream_connections_are_reused(mocks: Mocks, router: RouterFactory
     async with r.client() as c:
         for _ in range(3):
             async with c.stream("POST", "/v1/chat/completions", json={
-                    "model": "x/y", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
+                    "model": "x/y:local", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as resp:
                 assert (await resp.aread()).endswith(b"data: [DONE]\n\n")
     peers = {m.peer for m in mock.received}
     assert len(mock.received) == 3
@@ -136,7 +141,7 @@ async def test_provider_cookies_never_follow_later_requests(mocks: Mocks, router
                  sse_reply(stream_events(["a"]), headers=cookie))
     # by name, not IP: clients keep no cookies for bare IP addresses anyway
     r = await router.start(provider_config(mock).replace("127.0.0.1", "localhost"))
-    body = {"model": "x/y", "messages": [{"role": "user", "content": "hi"}]}
+    body = {"model": "x/y:local", "messages": [{"role": "user", "content": "hi"}]}
     async with r.client() as c:
         await c.post("/v1/chat/completions", json=body)
         for _ in range(2):

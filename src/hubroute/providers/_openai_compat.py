@@ -4,7 +4,9 @@ Hugging Face Inference Endpoint given as a URL, or a LiteLLM `openai/<id>` entry
 The configured `base_url` is used as the OpenAI SDK uses it: routes are appended to it, and when its
 path does not already end in a version segment (`/v1`, `/v4`, ...), `/v1` is added first, so both
 `http://127.0.0.1:8000/v1` and `https://xyz.endpoints.huggingface.cloud` work. The model id is sent
-unchanged unless the catalog maps it.
+unchanged unless the catalog maps it. Chat (`/chat/completions`), completions (`/completions`) and
+embeddings (`/embeddings`, as vLLM, TEI, llama.cpp and Ollama serve them) are routed; which ids the
+server has is read from its `GET /models` (see `routing.discovery`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from hubroute.providers._base import CHAT, TEXT_GENERATION, Provider
+from hubroute.providers._base import CHAT, EMBEDDINGS, TEXT_GENERATION, Provider
 
 _VERSIONED = re.compile(r"/v\d+(beta\d*|alpha\d*)?$")
 
@@ -27,7 +29,7 @@ def api_root(base_url: str) -> str:
 
 class OpenAICompatible(Provider):
     hf_routed = False
-    routes = {CHAT: "/chat/completions", TEXT_GENERATION: "/completions"}
+    routes = {CHAT: "/chat/completions", TEXT_GENERATION: "/completions", EMBEDDINGS: "/embeddings"}
 
     def __init__(self, *, name: str, base_url: str, api_key_env: str | None = None) -> None:
         super().__init__(name=name, base_url=api_root(base_url))

@@ -37,6 +37,7 @@ from hubroute.errors import (
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
 from hubroute.providers.steps import Next
 from hubroute.routing import policy
+from hubroute.routing.discovery import DISCOVERED
 from hubroute.routing.health import Health
 from hubroute.routing.jobs import MediaStream, Outcome, run_job
 from hubroute.routing.upstreams import Deployment, Upstreams
@@ -102,7 +103,7 @@ class StreamAnswer:
 def task_matches(mapping: ProviderMapping, task: str, supports: Callable[[str], bool]) -> bool:
     if not supports(task):
         return False
-    if mapping.task == task:
+    if mapping.task == task or mapping.source == DISCOVERED:  # a server's model list names no task
         return True
     # a chat model served by a provider with a completions route also answers /v1/completions
     return task == TEXT_GENERATION and mapping.task == CHAT
@@ -131,6 +132,9 @@ class Router:
 
     # --- planning -------------------------------------------------------------------------------
     async def plan(self, name: str, task: str) -> Plan:
+        discovery = self.upstreams.discovery
+        if discovery is not None and not discovery.ready:  # the custom servers' lists, read at start
+            await discovery.wait()
         deployments = self.upstreams.deployments(name)
         targets: list[Target] = []
         skipped: list[str] = []
@@ -150,8 +154,11 @@ class Router:
         model = deployments[0].model
         if not unique:
             if not known_model:
+                custom = self.upstreams.custom
+                hint = (f" (the OpenAI-compatible servers {', '.join(custom)} serve the ids their GET /v1/models "
+                        f"lists, and any id pinned to them: '{model}:{custom[0]}')") if custom else ""
                 raise ModelNotFound(
-                    f"The model '{model}' does not exist or is not served by any inference provider",
+                    f"The model '{model}' does not exist or is not served by any inference provider{hint}",
                     param="model",
                 )
             why = "; ".join(skipped) if skipped else "no provider maps it for this task"
@@ -171,19 +178,16 @@ class Router:
                 skipped.append(f"{dep.provider}: {ups.why_unreachable(dep.provider)}")
                 return True, []
             return True, [Target(provider, dep.model, dep.provider_model, task, endpoint)]
+        pinned = dep.provider
+        if pinned is not None and ups.is_custom(pinned) and not ups.maps(pinned, dep.model):
+            # pinned to an OpenAI-compatible server of the config: any id goes to it, as given
+            return True, self._as_given(dep, task, skipped)
 
         entry = await self.catalog.resolve(dep.model)
+        if ups.discovery is not None:  # the custom servers that list the id serve it too
+            entry = ups.discovery.entry(dep.model, entry)
         if entry is None:
-            # A model no catalog knows goes, id unchanged, to the OpenAI-compatible servers of the
-            # config (vLLM, TGI, Ollama...): the one named by the suffix, or each in config order.
-            names = [dep.provider] if dep.provider is not None else ups.custom
-            targets = []
-            for name in names:
-                provider = ups.provider(name) if name in ups.custom else None
-                endpoint = dep.endpoint or ups.endpoint(name)
-                if provider is not None and endpoint is not None and provider.supports(task):
-                    targets.append(Target(provider, dep.model, dep.model, task, endpoint))
-            return bool(targets), targets
+            return False, []
 
         cached = self._usable.get((dep, task))
         if cached is None or cached[0] is not entry:
@@ -193,6 +197,8 @@ class Router:
             self._usable[(dep, task)] = cached
         _, usable, reasons = cached
         skipped.extend(reasons)
+        if not usable and pinned is not None and ups.is_custom(pinned):  # mapped there, for another task
+            return True, self._as_given(dep, task, skipped)
         if len(usable) <= 1:
             return True, list(usable.values())
         ordered = policy.order(
@@ -203,6 +209,19 @@ class Router:
             preferred=self.settings.routing.preferred,
         )
         return True, [usable[m] for m in ordered]
+
+    def _as_given(self, dep: Deployment, task: str, skipped: list[str]) -> list[Target]:
+        """`dep.model` sent unchanged to the custom server `dep.provider`, if it has a route for `task`."""
+        assert dep.provider is not None
+        provider = self.upstreams.provider(dep.provider)
+        endpoint = dep.endpoint or self.upstreams.endpoint(dep.provider)
+        if provider is None or endpoint is None:
+            skipped.append(f"{dep.provider}: {self.upstreams.why_unreachable(dep.provider)}")
+            return []
+        if not provider.supports(task):
+            skipped.append(f"{dep.provider}: does not support task '{task}'")
+            return []
+        return [Target(provider, dep.model, dep.model, task, endpoint)]
 
     def _usable_targets(
         self, entry: ModelEntry, dep: Deployment, task: str
@@ -223,6 +242,8 @@ class Router:
                 skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
             elif not m.usable:
                 skipped.append(f"{m.provider}: mapping status is '{m.status}'")
+            elif not provider.supports(task):
+                skipped.append(f"{m.provider}: does not support task '{task}'")
             elif not task_matches(m, task, provider.supports):
                 skipped.append(f"{m.provider}: serves it for '{m.task}', not '{task}'")
             else:
