@@ -3,7 +3,8 @@
     hubroute serve [--config FILE] [--host H] [--port P] [--allow-unauthenticated]
 
 A bad config is refused at start with one line naming the key and the problem (exit 2), never a
-traceback. Listening on a non-loopback address with no master key is refused unless
+traceback; so is an address that cannot be listened on (a port in use).
+Listening on a non-loopback address with no master key is refused unless
 `--allow-unauthenticated` (or `server.allow_unauthenticated: true`) says it is meant.
 """
 
@@ -62,9 +63,13 @@ def serve(config_path: Path | None, host: str | None, port: int | None, allow_un
                 "provider credits. Set server.master_key (or HUBROUTE_MASTER_KEY), or pass "
                 "--allow-unauthenticated if that is really meant",
             )
-        from hubroute.server.serve import run
+        from hubroute.server.serve import CannotListen, run
 
-        run(settings)
+        try:
+            run(settings)
+        except CannotListen as exc:  # a port in use: one line, as a bad config's
+            click.echo(f"hubroute: {exc}", err=True)
+            sys.exit(2)
     except ConfigError as exc:
         click.echo(f"hubroute: {exc.message}", err=True)
         sys.exit(2)

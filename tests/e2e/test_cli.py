@@ -4,8 +4,10 @@ run in the test's event loop, so the subprocess is driven with asyncio (never a 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -199,3 +201,77 @@ async def test_sigterm_exits_0(serve: Serve, mocks: Mocks) -> None:
     await serve.healthy()
     serve.signal(signal.SIGTERM)
     assert await serve.wait() == 0
+
+
+# --- listening, and what the start says ------------------------------------------------------------
+def log_lines(stderr: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+async def test_a_port_in_use_exits_2_with_one_line_and_nothing_ready(serve: Serve) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", serve.port))
+        taken.listen()
+        await serve.start("")
+        assert await serve.wait() == 2, serve.stderr
+    assert serve.stderr.splitlines() == [f"hubroute: cannot listen on 127.0.0.1:{serve.port}: address already in use"]
+
+
+async def test_ready_is_said_once_when_listening(serve: Serve, mocks: Mocks) -> None:
+    a = await mocks.start("a")
+    await serve.start(config(a))
+    await serve.healthy()
+    said = [str(line["msg"]) for line in log_lines(serve.stderr)]
+    ready = [i for i, msg in enumerate(said) if "ready" in msg]
+    assert len(ready) == 1, said
+    assert said[ready[0]].startswith(f"hubroute ready on http://127.0.0.1:{serve.port}: "), said
+    assert "1 providers reachable" in said[ready[0]] and "http stack" not in said[ready[0]]
+    assert ready[0] > said.index("Application startup complete.")  # uvicorn binds after the app's startup
+    assert not [line for line in log_lines(serve.stderr) if line["level"] == "warning"]
+
+
+async def test_no_credentials_at_all_are_said_in_one_warning(serve: Serve) -> None:
+    await serve.start("")
+    await serve.healthy()
+    warnings = [str(line["msg"]) for line in log_lines(serve.stderr) if line["level"] == "warning"]
+    assert len(warnings) == 1, serve.stderr
+    assert warnings[0].startswith("no provider is reachable")
+    for what in ("HF_TOKEN", "GROQ_API_KEY", "providers:"):
+        assert what in warnings[0]
+    assert "0 providers reachable" in serve.stderr
+
+
+@pytest.mark.parametrize(("conf", "env"), [
+    ("", {"GROQ_API_KEY": "gsk-test-key"}),
+    ("huggingface:\n  token: hf_test_token\n  live_catalog: false\n", {}),
+    ("model_list:\n  - model_name: mine\n    litellm_params:\n      model: openai/gpt-4o\n"
+     "      api_key: sk-test-key\n", {}),
+], ids=["provider-key", "hf-token", "model-list-key"])
+async def test_any_credential_means_no_such_warning(serve: Serve, conf: str, env: dict[str, str]) -> None:
+    await serve.start(conf, env=clean_env(**env))
+    await serve.healthy()
+    assert "no provider is reachable" not in serve.stderr, serve.stderr
+
+
+async def test_the_stock_http_stack_serves_chat_end_to_end(serve: Serve, mocks: Mocks) -> None:
+    a = await mocks.start("a")
+    words = ["one", " two", " three"]
+    a.enqueue(sse_reply(stream_events(words), delay=0.05))
+    await serve.start(config(a, server={"http_stack": "stock"}))
+    await serve.healthy()
+    async with httpx.AsyncClient(base_url=serve.url, timeout=5) as c:
+        async with c.stream("POST", "/v1/chat/completions",
+                            json={"model": MODEL, "messages": HI, "stream": True}) as resp:
+            assert resp.status_code == 200 and resp.headers["x-inference-provider"] == "a"
+            body = b"".join([chunk async for chunk in resp.aiter_bytes()])
+        whole = await c.post("/v1/chat/completions", json={"model": MODEL, "messages": HI})
+        missing = await c.post("/v1/chat/completions", json={"model": "nope/nope", "messages": HI})
+    frames = [f for f in body.decode().split("\n\n") if f]
+    assert content_of(frames) == "".join(words) and frames[-1] == "data: [DONE]"
+    assert whole.status_code == 200 and whole.json()["choices"][0]["message"]["content"]
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    assert [r.path for r in a.received] == ["/v1/chat/completions"] * 2
+    assert "http stack: stock" in serve.stderr
+    serve.signal(signal.SIGTERM)
+    assert await serve.wait() == 0
+    assert "Traceback" not in serve.stderr

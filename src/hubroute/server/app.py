@@ -91,7 +91,6 @@ class App:
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
-        log.info("hubroute ready: %d catalog models, %d providers", len(self.catalog), len(self.upstreams.known()))
 
     async def shutdown(self) -> None:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
