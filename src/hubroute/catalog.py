@@ -137,6 +137,7 @@ class Catalog:
     def __init__(self, entries: Iterable[ModelEntry] = ()) -> None:
         self._entries: dict[str, ModelEntry] = {}
         self._lower: dict[str, str] = {}
+        self._by_provider_id: dict[tuple[str, str], tuple[ModelEntry, ProviderMapping]] | None = None
         for entry in entries:
             self.put(entry)
 
@@ -161,6 +162,17 @@ class Catalog:
     def put(self, entry: ModelEntry) -> None:
         self._entries[entry.id] = entry
         self._lower[entry.id.lower()] = entry.id
+        self._by_provider_id = None
+
+    def find_mapping(self, provider: str, provider_id: str) -> tuple[ModelEntry, ProviderMapping] | None:
+        """The entry and mapping under which `provider` serves `provider_id` (a provider-native
+        request names the provider's own id). The index is built on first use after a change."""
+        index = self._by_provider_id
+        if index is None:
+            index = self._by_provider_id = {
+                (m.provider, m.provider_id): (entry, m) for entry in self._entries.values() for m in entry.providers
+            }
+        return index.get((provider, provider_id))
 
     def merge(self, entry: ModelEntry, *, first: bool = False) -> ModelEntry:
         """Fold `entry`'s mappings into the existing entry for its id (or add it)."""

@@ -161,9 +161,10 @@ async def test_access_log_line(mocks: Mocks, router: RouterFactory, access_log) 
     assert ok["request_id"] == "client-req-42"
     assert (ok["method"], ok["path"], ok["status"]) == ("POST", CHAT, 200)
     assert ok["provider"] == "b" and ok["model"] == MODEL
-    assert ok["attempts"] == 2
+    assert (ok["attempts"], ok["failovers"]) == (2, 1)
     assert ok["latency_ms"] > 0 and ok["ttfb_ms"] >= 0
-    assert (ok["prompt_tokens"], ok["completion_tokens"]) == (7, 5)
+    assert (ok["surface"], ok["requested"], ok["task"]) == ("chat", MODEL, "conversational")
+    assert ok["usage"] == {"input_tokens": 7, "output_tokens": 5, "requests": 1, "source": "provider"}
     assert bad["status"] == 400 and bad["error"] == "invalid_model_suffix"
     assert "provider" not in bad
 

@@ -187,7 +187,8 @@ async def test_streamed_token_counts_are_metered_and_sent_when_asked(mocks: Mock
 async def test_direct_mode_streams_tgi_completions_as_the_router_does(mocks: Mocks, router: RouterFactory) -> None:
     """The client's direct mode rewrites TGI's events before it drops usage the caller did not ask for,
     as the router's relay does: the same chunks either way."""
-    from hubroute.client._direct import COMPLETIONS_ROUTE, Direct
+    from hubroute.client._backend import COMPLETIONS_ROUTE
+    from hubroute.client._direct import Direct
     from hubroute.config import Settings
 
     hf = await mocks.start("hf")

@@ -10,42 +10,21 @@ calls the providers itself.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hubroute.catalog import ModelEntry, ProviderMapping
-from hubroute.client._backend import (
-    CHAT_ROUTE,
-    COMPLETIONS_ROUTE,
-    EMBEDDINGS_ROUTE,
-    Answer,
-    Chunks,
-    model_name,
-    plain,
-    wants_usage,
-    without_usage,
-)
+from hubroute.client._backend import Answer, Chunks, model_name, plain
 from hubroute.config import POLICIES, ProviderSettings, Settings
 from hubroute.engine import build_engine
 from hubroute.errors import InvalidRequest
 from hubroute.inputs import Fetcher
-from hubroute.providers import CHAT, EMBEDDINGS, TEXT_GENERATION, HttpRequest, Target
-from hubroute.routing.router import StreamAnswer, stream_error
-
-#: OpenAI route -> (task, build the request, check the answer)
-Build = Callable[[Target, dict[str, Any]], HttpRequest]
-Check = Callable[[Target, Any, dict[str, Any]], Any]
-_ROUTES: dict[str, tuple[str, Build, Check]] = {
-    CHAT_ROUTE: (CHAT, lambda t, b: t.provider.build_chat(b, t), lambda t, d, b: t.provider.check_chat(d)),
-    COMPLETIONS_ROUTE: (TEXT_GENERATION, lambda t, b: t.provider.build_completion(b, t),
-                        lambda t, d, b: t.provider.check_completion(d)),
-    EMBEDDINGS_ROUTE: (EMBEDDINGS, lambda t, b: t.provider.build_embeddings(b, t),
-                       lambda t, d, b: t.provider.check_embeddings(
-                           d, inputs=b["input"], model=t.model, encoding=b.get("encoding_format", "float"))),
-}
+from hubroute.providers import HttpRequest, Target
+from hubroute.routing import openai
+from hubroute.routing.session import StreamSession
 
 
 def settings_for(provider: str | None, token: str | None, config: str | Path | Settings | None,
@@ -125,60 +104,18 @@ class Direct:
 
     # --- OpenAI routes ---------------------------------------------------------------------------
     async def openai(self, route: str, body: dict[str, Any], provider: str | None) -> Answer:
-        task, build, check = _route(route)
-        plan = await self.router.plan(model_name(body["model"], provider), task)
-        answer = await self.router.send(plan, lambda t: self._finish(build(t, body), t),
-                                        lambda t, d: check(t, d, body))
+        api = _api(route)
+        plan = await self.router.plan(model_name(body["model"], provider), api.task)
+        answer = await openai.send(self.router, plan, api, body, self._finish)
         return Answer(answer.target.name, answer.data)
 
     async def openai_stream(self, route: str, body: dict[str, Any], provider: str | None) -> Chunks:
-        task, build, _ = _route(route)
+        api = _api(route)
         body = {**body, "stream": True}
-        plan = await self.router.plan(model_name(body["model"], provider), task)
-        opened = await self.router.stream(plan, lambda t: self._finish(build(t, body), t))
-        events = self._events(opened, wants_usage=wants_usage(body))
-        return Chunks(opened.target.name, events, events.aclose)
-
-    async def _events(self, opened: StreamAnswer, *, wants_usage: bool) -> AsyncGenerator[list[Any], None]:
-        """The chunks of a committed stream, a batch per network read, normalised by the adapter; an
-        error event raises it. As through a router, usage is left out unless
-        `stream_options.include_usage` asked for it."""
-        target = opened.target
-        adapter = target.provider
-        done = False
-        try:
-            rewrite = adapter.rewrites(target.task)
-            batch = opened.first
-            while batch is not None:
-                items: list[Any] = []
-                for event in batch.events:
-                    if event.data == b"[DONE]":
-                        done = True
-                        break
-                    error = stream_error(target.name, event)
-                    if error is not None:
-                        if items:
-                            yield items
-                        self.router.attempt_failed(target, error)
-                        raise error
-                    obj = orjson.loads(event.data)
-                    if rewrite and isinstance(obj, dict):  # first: usage may appear only then (TGI)
-                        obj = adapter.adapt_chunk(obj)
-                    if not wants_usage:
-                        obj = without_usage(obj)
-                        if obj is None:
-                            continue
-                    items.append(obj)
-                if items:
-                    yield items
-                if done:
-                    return
-                batch = await anext(opened.rest, None)  # type: ignore[arg-type]
-            done = True  # a close without [DONE] also ends the stream
-        finally:
-            await opened.response.finish(done)
-            if done:
-                self.router.health.success((target.name, target.model))
+        plan = await self.router.plan(model_name(body["model"], provider), api.task)
+        session = await openai.stream(self.router, plan, api, body, self._finish)
+        events = _chunks(session)
+        return Chunks(session.target.name, events, events.aclose)
 
     # --- HF tasks ----------------------------------------------------------------------------------
     async def task(self, task: str, model: str, payload: dict[str, Any], provider: str | None) -> Answer:
@@ -203,8 +140,17 @@ class Direct:
         return Answer(answer.target.name, value)
 
 
-def _route(route: str) -> tuple[str, Build, Check]:
+async def _chunks(session: StreamSession) -> AsyncGenerator[list[Any], None]:
+    """The decoded chunks of a committed stream, a batch per network read; an error event raises it.
+    Stopping early (closing this generator) ends the session as abandoned."""
+    async with session:
+        async for out in session:
+            if out:
+                yield [orjson.loads(frame[6:]) for frame in out.split(b"\n\n") if frame]
+
+
+def _api(route: str) -> openai.Api:
     try:
-        return _ROUTES[route]
+        return openai.API[route]
     except KeyError:
         raise InvalidRequest(f"No OpenAI route '{route}' in direct mode") from None

@@ -31,7 +31,6 @@ from hubroute.errors import (
     NoProviderAvailable,
     NotSupported,
     ProviderError,
-    ProviderHTTPError,
     ProviderResponseError,
 )
 from hubroute.providers import CHAT, TEXT_GENERATION, HttpRequest, Target
@@ -40,8 +39,10 @@ from hubroute.routing import policy
 from hubroute.routing.discovery import DISCOVERED
 from hubroute.routing.health import Health
 from hubroute.routing.jobs import MediaStream, Outcome, run_job
+from hubroute.routing.session import StreamSession, stream_error
 from hubroute.routing.upstreams import Deployment, Upstreams
-from hubroute.transport import EventBatches, SSEBatch, SSEEvent, Timeouts, Transport, UpstreamResponse
+from hubroute.transport import EventBatches, SSEBatch, Timeouts, Transport, UpstreamResponse
+from hubroute.usage import Usage
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 T = TypeVar("T")
@@ -75,6 +76,8 @@ class Answer:
     data: Any
     ttfb: float
     errors: list[ProviderError]
+    #: the provider's usage object, read (None when it sent none)
+    usage: Usage | None = None
 
 
 @dataclass(slots=True)
@@ -83,19 +86,6 @@ class TaskAnswer:
     #: the task's JSON output (`Done`), media in memory (`Done(Media)`) or media still arriving
     outcome: Outcome
     #: seconds until the outcome (for media, its first bytes) was there
-    ttfb: float
-    errors: list[ProviderError]
-
-
-@dataclass(slots=True)
-class StreamAnswer:
-    """A committed stream: `first` is the first batch of events (its first event checked), `rest`
-    the batches still to come."""
-
-    target: Target
-    first: SSEBatch
-    rest: EventBatches
-    response: UpstreamResponse
     ttfb: float
     errors: list[ProviderError]
 
@@ -339,11 +329,10 @@ class Router:
             body = orjson.dumps(checked) if target.provider.rewrites(target.task) else raw
             key = (target.name, target.model)
             self.health.success(key)
-            usage = data.get("usage") if isinstance(data, dict) else None
-            tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-            self.health.observe(key, ttfb=ttfb, tokens=tokens if isinstance(tokens, int) else None,
+            usage = Usage.from_openai(data.get("usage")) if isinstance(data, dict) else None
+            self.health.observe(key, ttfb=ttfb, tokens=usage.output_tokens if usage is not None else None,
                                 seconds=time.perf_counter() - resp.started)
-            return Answer(target, body, checked, ttfb, errors)
+            return Answer(target, body, checked, ttfb, errors, usage)
 
         return await self.failover(plan, attempt, errors)
 
@@ -374,11 +363,16 @@ class Router:
 
         return await self.failover(plan, attempt, errors, deadline=deadline)
 
-    async def stream(self, plan: Plan, build: Callable[[Target], HttpRequest]) -> StreamAnswer:
-        """Open a stream with failover, up to and including its first batch of events."""
+    async def stream(
+        self, plan: Plan, build: Callable[[Target], HttpRequest], *, wants_usage: bool = True,
+        count: Callable[[int], Usage] | None = None,
+    ) -> StreamSession:
+        """Open a stream with failover, up to and including its first batch of events: the session
+        the caller then reads (see `routing.session`). `wants_usage`: whether the caller gets the
+        usage chunk; `count(chunks)`: hubroute's usage when the provider reports none."""
         errors: list[ProviderError] = []
 
-        async def attempt(target: Target, timeouts: Timeouts) -> StreamAnswer:
+        async def attempt(target: Target, timeouts: Timeouts) -> StreamSession:
             resp: UpstreamResponse | None = None
             try:
                 # the head, then the first event, within first_byte of sending the request
@@ -397,7 +391,8 @@ class Router:
                 if resp is not None:
                     await resp.close()
                 raise
-            return StreamAnswer(target, first, batches, resp, time.perf_counter() - resp.started, errors)
+            return StreamSession(self, target, first, batches, resp, time.perf_counter() - resp.started, errors,
+                                 wants_usage=wants_usage, count=count)
 
         return await self.failover(plan, attempt, errors)
 
@@ -419,26 +414,4 @@ class Router:
         return first
 
 
-def stream_error(provider: str, event: SSEEvent) -> ProviderError | None:
-    """An error reported inside a 200 stream (`event: error`, or a data object with an `error` key)."""
-    data = event.data
-    if event.event != "error" and not data.startswith(b'{"error"') and b'"error"' not in data[:64]:
-        return None
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        if event.event == "error":
-            return ProviderHTTPError(provider=provider, status_code=502, body=data[:500].decode(errors="replace"))
-        return None
-    if not isinstance(obj, dict) or ("error" not in obj and event.event != "error"):
-        return None
-    err = obj.get("error", obj)
-    status = 502
-    if isinstance(err, dict):
-        code = err.get("code") or err.get("status")
-        if isinstance(code, int) and 400 <= code < 600:
-            status = code
-    return ProviderHTTPError(provider=provider, status_code=status, body=orjson.dumps(obj).decode())
-
-
-__all__ = ["Answer", "HubrouteError", "Plan", "Router", "StreamAnswer", "stream_error"]
+__all__ = ["Answer", "HubrouteError", "Plan", "Router", "StreamSession", "stream_error"]

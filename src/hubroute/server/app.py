@@ -1,8 +1,9 @@
-"""The router's ASGI application: auth → parse → route → stream back, errors in OpenAI's shape.
+"""The router's ASGI application: route → authenticate → handle → record, errors in the route's shape.
 
 One `App` owns the components of one router process (transport, catalog, router, metrics) and
-dispatches requests by exact path; cross-cutting concerns (request id, auth, access log, metrics,
-the one error handler) live in `App.__call__`, so every route gets them the same way.
+dispatches requests through the route table (`server.routes.TABLE`); what every request goes
+through is here, once: its request id, its principal (`Authenticator`), the one error handler, and
+its `RequestRecord`, emitted when it ends to the sinks (metrics, the access log).
 """
 
 from __future__ import annotations
@@ -13,50 +14,27 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
 from hubroute.engine import build_engine
-from hubroute.errors import HubrouteError, InvalidRequest, ProviderError
+from hubroute.errors import HubrouteError, InvalidRequest, NoProviderAvailable, ProviderError
 from hubroute.inputs import Fetcher
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Router
 from hubroute.routing.upstreams import Upstreams
-from hubroute.server import routes
-from hubroute.server.asgi import Ctx, Scope, send_json
+from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
+from hubroute.server.record import RequestRecord, Sink
+from hubroute.server.routes import TABLE
+from hubroute.server.table import RouteTable
 from hubroute.transport import Transport
 
 log = logging.getLogger("hubroute.server")
-
-Handler = Callable[["App", Ctx, Scope, Any, Any], Awaitable[None]]
-
-#: (method, path) -> (route label, handler, needs auth)
-ROUTES: dict[tuple[str, str], tuple[str, Handler, bool]] = {
-    ("POST", "/v1/chat/completions"): ("chat", routes.chat_completions, True),
-    ("POST", "/chat/completions"): ("chat", routes.chat_completions, True),
-    ("POST", "/v1/completions"): ("completions", routes.completions, True),
-    ("POST", "/completions"): ("completions", routes.completions, True),
-    ("POST", "/v1/embeddings"): ("embeddings", routes.embeddings, True),
-    ("POST", "/embeddings"): ("embeddings", routes.embeddings, True),
-    ("GET", "/v1/models"): ("models", routes.list_models, True),
-    ("POST", "/v1/images/generations"): ("images", routes.images_generations, True),
-    ("POST", "/v1/audio/speech"): ("speech", routes.audio_speech, True),
-    ("POST", "/v1/audio/transcriptions"): ("transcriptions", routes.audio_transcriptions, True),
-    ("GET", "/models"): ("models", routes.list_models, True),
-    ("GET", "/health"): ("health", routes.health, False),
-    ("GET", "/metrics"): ("metrics", routes.metrics, True),
-}
-PREFIX_ROUTES: tuple[tuple[str, str, str, Handler, bool], ...] = (
-    ("GET", "/v1/models/", "model", routes.get_model, True),
-    ("GET", "/models/", "model", routes.get_model, True),
-    ("POST", "/models/", "task", routes.run_task, True),
-)
-_PATHS = {path for _, path in ROUTES}
 
 
 class App:
@@ -81,10 +59,14 @@ class App:
         self.catalog_source: CatalogSource = self.engine.source
         self.router: Router = self.engine.router
         self.auth: Authenticator = authenticator or MasterKeyAuth(settings.server.master_key)
+        self.routes: RouteTable = TABLE
+        #: told about every request when it ends (see server.record)
+        self.sinks: list[Sink] = [self.metrics.record]
+        if settings.server.access_log:
+            self.sinks.append(access_log)
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
         self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
-        self.access_log = settings.server.access_log
         self.inflight = 0
 
     async def startup(self) -> None:
@@ -123,49 +105,53 @@ class App:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = dict(scope["headers"])
-        request_id = _request_id(headers.get(b"x-request-id"))
-        found = ROUTES.get((method, path))
-        if found is None:
-            for m, prefix, label, handler, needs_auth in PREFIX_ROUTES:
-                if path.startswith(prefix) and len(path) > len(prefix) and m == method:
-                    found = (label, handler, needs_auth)
-                    break
-        if found is None and method in ("POST", "GET") and routes.provider_of(self, path):
-            found = ("passthrough", routes.passthrough, True)
-        route = found[0] if found else "unknown"
-        ctx = Ctx(request_id, method, path, route, headers=headers, query=scope.get("query_string", b""))
+        route = self.routes.find(self, method, path)
+        rec = RequestRecord(_request_id(headers.get(b"x-request-id")), method, path, route, headers,
+                            scope.get("query_string", b""))
         self.inflight += 1
         try:
-            if found is None:
-                raise _no_route(method, path)
-            _, handler, needs_auth = found
-            if needs_auth:
-                ctx.principal = self.auth.authenticate(headers.get(b"authorization"))
-            await handler(self, ctx, scope, receive, send)
+            if route is None:
+                raise self._no_route(method, path)
+            if route.auth:
+                rec.principal = await self.auth.authenticate(headers)
+            await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:
-            ctx.error = exc.code
+            rec.error = exc.code
             if isinstance(exc, ProviderError):
-                ctx.provider = exc.provider  # the provider that answered names itself, errors too
-            if ctx.status == 0:
+                rec.provider = exc.provider  # the provider that answered names itself, errors too
+            elif isinstance(exc, NoProviderAvailable):
+                rec.failed(exc.errors)
+            if rec.status == 0:
                 extra = [(k.encode(), v.encode()) for k, v in exc.headers().items()]
-                await send_json(send, ctx, exc.status, exc.to_openai(), extra)
+                body = route.errors(exc) if route is not None else exc.to_openai()
+                await send_json(send, rec, exc.status, body, extra)
         except ConnectionAbortedError:
-            ctx.status = ctx.status or 499
-            ctx.error = "client_disconnected"
+            rec.status = rec.status or 499
+            rec.error = "client_disconnected"
         except Exception:
-            log.exception("unhandled error in %s %s (request %s)", method, path, request_id)
-            ctx.error = "internal_error"
-            if ctx.status == 0:
-                await send_json(send, ctx, 500, {"error": {
-                    "message": f"internal error (request id {request_id})", "type": "server_error",
+            log.exception("unhandled error in %s %s (request %s)", method, path, rec.request_id)
+            rec.error = "internal_error"
+            if rec.status == 0:
+                await send_json(send, rec, 500, {"error": {
+                    "message": f"internal error (request id {rec.request_id})", "type": "server_error",
                     "code": "internal_error"}})
         finally:
             self.inflight -= 1
-            elapsed = time.perf_counter() - ctx.started
-            self.metrics.request_done(route, ctx.model or "unknown", ctx.provider or "none", ctx.status,
-                                      elapsed if route in ("chat", "completions", "embeddings", "task") else None)
-            if self.access_log:
-                access_log(ctx, elapsed)
+            rec.duration = time.perf_counter() - rec.started
+            for sink in self.sinks:
+                try:
+                    sink(rec)
+                except Exception:  # a sink's failure costs its own record, never the answer
+                    log.exception("request record sink %r failed (request %s)", sink, rec.request_id)
+
+    def _no_route(self, method: str, path: str) -> HubrouteError:
+        if self.routes.knows_path(path):
+            err = InvalidRequest(f"Method {method} is not allowed on {path}", code="method_not_allowed")
+            err.status = 405
+            return err
+        err = InvalidRequest(f"Unknown route {method} {path}", code="not_found")
+        err.status = 404
+        return err
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]
@@ -178,13 +164,3 @@ def _request_id(given: bytes | None) -> str:
     if given and 0 < len(given) <= 128 and given.isascii() and given.replace(b"-", b"").replace(b"_", b"").isalnum():
         return given.decode()
     return f"{_ID_PREFIX}{next(_ids):08x}"
-
-
-def _no_route(method: str, path: str) -> HubrouteError:
-    if path in _PATHS or any(path.startswith(p) and len(path) > len(p) for _, p, *_ in PREFIX_ROUTES):
-        err = InvalidRequest(f"Method {method} is not allowed on {path}", code="method_not_allowed")
-        err.status = 405
-        return err
-    err = InvalidRequest(f"Unknown route {method} {path}", code="not_found")
-    err.status = 404
-    return err

@@ -1,4 +1,4 @@
-"""Small ASGI helpers for the request path: read a bounded body, send JSON, the request context.
+"""Small ASGI helpers for the request path: read a bounded body, send JSON.
 
 The router answers its hot routes straight from ASGI instead of through a framework's routing:
 measured here, Starlette's Request/Route/Response layer added ~45 µs per request at one connection
@@ -9,7 +9,6 @@ and cut single-core throughput from ~34k to ~12k requests/s, which alone would s
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,43 +16,15 @@ import orjson
 
 from hubroute.errors import InvalidRequest
 from hubroute.inputs.spool import SpooledBody
+from hubroute.server.record import RequestRecord
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
-class Ctx:
-    """Everything the access log, metrics and error handler need about one request. (A plain class:
-    the fields a request does not set keep their class-level default, so making one costs six
-    assignments, not seventeen.)"""
-
-    status: int = 0
-    model: str | None = None
-    provider: str | None = None
-    attempts: int = 0
-    ttfb: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    principal: str | None = None
-    error: str | None = None
-
-    def __init__(self, request_id: str, method: str, path: str, route: str,
-                 headers: dict[bytes, bytes] | None = None, query: bytes = b"") -> None:
-        self.request_id = request_id
-        self.method = method
-        self.path = path
-        self.route = route
-        self.headers: dict[bytes, bytes] = {} if headers is None else headers
-        self.query = query
-        self.started = time.perf_counter()
-
-    def response_headers(self, extra: Headers = ()) -> Headers:  # type: ignore[assignment]
-        out: Headers = [(b"x-request-id", self.request_id.encode())]
-        if self.provider:
-            out.append((b"x-inference-provider", self.provider.encode()))
-        out.extend(extra)
-        return out
+#: the request record under its older name (routes take it as `ctx`)
+Ctx = RequestRecord
 
 
 async def body_chunks(receive: Any, within: float, message: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
@@ -132,12 +103,12 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def send_bytes(send: Any, ctx: Ctx, status: int, body: bytes, headers: Headers = JSON_HEADERS) -> None:
+async def send_bytes(send: Any, ctx: RequestRecord, status: int, body: bytes, headers: Headers = JSON_HEADERS) -> None:
     ctx.status = status
     headers = ctx.response_headers([*headers, (b"content-length", str(len(body)).encode())])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_json(send: Any, ctx: Ctx, status: int, obj: Any, headers: Headers = ()) -> None:  # type: ignore[assignment]
+async def send_json(send: Any, ctx: RequestRecord, status: int, obj: Any, headers: Headers = ()) -> None:  # type: ignore[assignment]
     await send_bytes(send, ctx, status, orjson.dumps(obj), [*JSON_HEADERS, *headers])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -25,6 +26,9 @@ from prometheus_client.utils import floatToGoString
 from hubroute.errors import ProviderError
 from hubroute.providers import Target
 from hubroute.routing.health import Health
+
+if TYPE_CHECKING:
+    from hubroute.server.record import RequestRecord
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _BUCKET_NAMES: list[str] = [floatToGoString(b) for b in _LATENCY_BUCKETS]  # type: ignore[no-untyped-call]
@@ -105,6 +109,20 @@ class Metrics:
         )
         open_circuits = Gauge("hubroute_open_circuits", "Provider x model circuits currently open", registry=r)
         open_circuits.set_function(lambda: len(health.open_circuits()))
+
+    def record(self, rec: RequestRecord) -> None:
+        """The metrics sink: one ended request (its duration only for metered routes: the ones that
+        reach a provider)."""
+        route = rec.route
+        metered = route is not None and route.metered
+        provider = rec.provider or "none"
+        self.request_done(rec.surface, rec.model or "unknown", provider, rec.status,
+                          rec.duration if metered else None)
+        if rec.ttfb is not None and metered:
+            self.first_byte(provider, rec.ttfb)
+        usage = rec.usage
+        if usage is not None and rec.model is not None:
+            self.count_tokens(rec.model, provider, usage.input_tokens, usage.output_tokens)
 
     def request_done(self, route: str, model: str, provider: str, status: int, elapsed: float | None) -> None:
         """Count one answered request (and its duration, for the routes that reach a provider)."""

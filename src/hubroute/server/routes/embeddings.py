@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from hubroute.errors import InvalidRequest
-from hubroute.providers import EMBEDDINGS, HttpRequest, Target
-from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes
-from hubroute.server.routes.common import record
+from hubroute.routing import openai
+from hubroute.server.asgi import Scope, parse_json_object, read_body
+from hubroute.server.routes.chat import serve_openai
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
 
 
 def validate_embeddings(body: dict[str, Any]) -> None:
@@ -32,19 +31,7 @@ def validate_embeddings(body: dict[str, Any]) -> None:
         raise InvalidRequest("'dimensions' must be a positive integer", param="dimensions")
 
 
-async def embeddings(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def embeddings(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     validate_embeddings(body)
-    plan = await app.router.plan(body["model"], EMBEDDINGS)
-    ctx.model = plan.model
-
-    def build(t: Target) -> HttpRequest:
-        return t.provider.build_embeddings(body, t)
-
-    def check(t: Target, data: Any) -> Any:
-        return t.provider.check_embeddings(data, inputs=body["input"], model=t.model,
-                                           encoding=body.get("encoding_format", "float"))
-
-    answer = await app.router.send(plan, build, check)
-    record(app, ctx, answer)
-    await send_bytes(send, ctx, 200, orjson.dumps(answer.data))
+    await serve_openai(app, ctx, receive, send, body, openai.EMBEDDINGS_API)

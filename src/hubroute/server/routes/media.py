@@ -22,14 +22,14 @@ from hubroute import tasks
 from hubroute.errors import HubrouteError, InvalidRequest
 from hubroute.providers.steps import Media, TaskCall
 from hubroute.routing.jobs import read_outcome
-from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body, send_bytes, send_json
+from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes, send_json
 from hubroute.server.multipart import read_form
-from hubroute.server.routes.common import record
-from hubroute.server.routes.tasks import send_answer
+from hubroute.server.routes.tasks import metered, send_answer
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
     from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
 
 MAX_IMAGES = 10
 _IMAGE_PARAMETERS = ("negative_prompt", "seed", "num_inference_steps", "guidance_scale")
@@ -64,7 +64,7 @@ def image_parameters(body: dict[str, Any]) -> dict[str, Any]:
     return parameters
 
 
-async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def images_generations(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     model, prompt = _model(body), _text(body, "prompt")
     n = body.get("n", 1)
@@ -76,7 +76,7 @@ async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, sen
     raw = {"inputs": prompt, "parameters": image_parameters(body)}
     call = await tasks.load_call("text-to-image", raw, app.fetcher)
     plan = await app.router.plan(model, call.task)
-    ctx.model = plan.model
+    ctx.planned(plan)
 
     async def one() -> tuple[TaskAnswer, Any]:
         answer = await tasks.run(app.router, plan, call)
@@ -88,7 +88,7 @@ async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, sen
     except* HubrouteError as failed:
         raise failed.exceptions[0] from None
     results = [job.result() for job in jobs]
-    record(app, ctx, results[0][0])
+    metered(ctx, call, results[0][0], count=n)
     data = []
     for _, image in results:
         assert isinstance(image, Media)  # check_outcome guarantees media for text-to-image
@@ -98,17 +98,17 @@ async def images_generations(app: App, ctx: Ctx, scope: Scope, receive: Any, sen
     await send_json(send, ctx, 200, {"created": int(time.time()), "data": data})
 
 
-async def audio_speech(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def audio_speech(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     model, text = _model(body), _text(body, "input")
     extra = {k: body[k] for k in ("voice", "speed", "response_format", "instructions") if body.get(k) is not None}
     call = TaskCall("text-to-speech", text, {}, extra=extra)
     plan = await app.router.plan(model, call.task)
-    ctx.model = plan.model
-    await send_answer(app, ctx, send, await tasks.run(app.router, plan, call))
+    ctx.planned(plan)
+    await send_answer(ctx, send, call, await tasks.run(app.router, plan, call))
 
 
-async def audio_transcriptions(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def audio_transcriptions(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     form = await read_form(receive, ctx.headers.get(b"content-type", b""),
                            max_file_bytes=app.fetcher.settings.max_bytes, within=app.body_timeout)
     try:
@@ -123,12 +123,12 @@ async def audio_transcriptions(app: App, ctx: Ctx, scope: Scope, receive: Any, s
         extra = {k: form.fields[k] for k in ("language", "prompt", "temperature") if form.fields.get(k)}
         call = TaskCall("automatic-speech-recognition", audio, {}, extra=extra)
         plan = await app.router.plan(model, call.task)
-        ctx.model = plan.model
+        ctx.planned(plan)
         answer = await tasks.run(app.router, plan, call)
     finally:
         form.close()
-    record(app, ctx, answer)
     output = await read_outcome(answer.outcome)
+    metered(ctx, call, answer, output)
     text = output.get("text", "") if isinstance(output, dict) else ""
     if response_format == "text":
         await send_bytes(send, ctx, 200, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])

@@ -23,15 +23,16 @@ import orjson
 from hubroute import tasks
 from hubroute.errors import InvalidRequest, ModelNotFound
 from hubroute.inputs.spool import SpooledBody
-from hubroute.providers.steps import Media
+from hubroute.providers.steps import Media, TaskCall
 from hubroute.routing.jobs import MediaStream
-from hubroute.server.asgi import Ctx, Scope, parse_json_object, read_body_spooled, send_bytes
+from hubroute.server.asgi import Scope, parse_json_object, read_body_spooled, send_bytes
 from hubroute.server.multipart import Form, read_form
-from hubroute.server.routes.common import record
+from hubroute.usage import task_usage
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
     from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
 
 PREFIX = "/models/"
 
@@ -64,7 +65,7 @@ def _is_json(content_type: str, body: SpooledBody) -> bool:
     return body.head(1) == b"{"
 
 
-async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def run_task(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     path = unquote(ctx.path[len(PREFIX):])
     model, _, task = path.partition("/pipeline/")
     query = parse_qs(ctx.query.decode(errors="replace"))
@@ -97,17 +98,23 @@ async def run_task(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) ->
         else:
             call = tasks.binary_call(task, body, app.fetcher.settings.max_bytes)
         plan = await app.router.plan(name, task)
-        ctx.model = plan.model
+        ctx.planned(plan)
         answer = await tasks.run(app.router, plan, call)
     finally:
         body.close()  # sent (and re-sent on failover) by now: its temporary file goes
-    await send_answer(app, ctx, send, answer)
+    await send_answer(ctx, send, call, answer)
 
 
-async def send_answer(app: App, ctx: Ctx, send: Any, answer: TaskAnswer) -> None:
+def metered(ctx: RequestRecord, call: TaskCall, answer: TaskAnswer, output: Any = None, count: int = 1) -> None:
+    """The record learns who served a task call and what it used (`output`: its JSON answer, if any)."""
+    ctx.served(answer.target, answer.ttfb, answer.errors)
+    ctx.used(task_usage(call.task, call.inputs, output, count=count), answer.target.pricing)
+
+
+async def send_answer(ctx: RequestRecord, send: Any, call: TaskCall, answer: TaskAnswer) -> None:
     """The task's output: media as raw bytes with its content type (relayed as it arrives), JSON as is."""
-    record(app, ctx, answer)
     outcome = answer.outcome
+    metered(ctx, call, answer, None if isinstance(outcome, MediaStream) else outcome.value)
     if isinstance(outcome, MediaStream):
         await relay_media(ctx, send, outcome)
     elif isinstance(outcome.value, Media):
@@ -117,7 +124,7 @@ async def send_answer(app: App, ctx: Ctx, send: Any, answer: TaskAnswer) -> None
         await send_bytes(send, ctx, 200, orjson.dumps(outcome.value))
 
 
-async def relay_media(ctx: Ctx, send: Any, media: MediaStream) -> None:
+async def relay_media(ctx: RequestRecord, send: Any, media: MediaStream) -> None:
     headers = [(b"content-type", media.content_type.encode())]
     if media.length is not None:
         headers.append((b"content-length", str(media.length).encode()))
@@ -128,4 +135,4 @@ async def relay_media(ctx: Ctx, send: Any, media: MediaStream) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-__all__ = ["relay_media", "run_task", "send_answer"]
+__all__ = ["metered", "relay_media", "run_task", "send_answer"]

@@ -1,11 +1,12 @@
-"""The stream relay's raw fast path gives the client exactly what the per-event path gives."""
+"""A stream session: its raw fast path gives exactly what the per-event path gives, and its end is
+settled once (health, usage) whichever way the stream ends."""
 
 from __future__ import annotations
 
 import pytest
 
 from hubroute.providers import Endpoint, OpenAICompatible, Target
-from hubroute.server.routes.chat import _Relay
+from hubroute.routing.session import Frames
 from hubroute.transport import parse_sse
 from tests.mocks import chunk, stream_events
 
@@ -35,20 +36,20 @@ def blocks() -> list[bytes]:
 def test_fast_path_matches_per_event_path(block: bytes, wants_usage: bool) -> None:
     batch = parse_sse(block)
     assert batch.raw is not None, "these blocks are canonical"
-    fast, slow = _Relay(TARGET, wants_usage), _Relay(TARGET, wants_usage)
+    fast, slow = Frames(TARGET, wants_usage), Frames(TARGET, wants_usage)
     out_fast = fast.frames(batch)
     out_slow = slow._frames(parse_sse(block.replace(b"data: ", b"data:")))  # non-canonical: parsed
     assert parse_sse(block.replace(b"data: ", b"data:")).raw is None
     assert out_fast == out_slow
-    assert (fast.done, fast.usage, fast.chunks) == (slow.done, slow.usage, slow.chunks)
+    assert (fast.finished, fast.usage, fast.chunks) == (slow.finished, slow.usage, slow.chunks)
     assert type(fast.error) is type(slow.error)
 
 
 def test_usage_is_stripped_unless_asked() -> None:
     block = b"\n\n".join(stream_events(["a", "b"])) + b"\n\n"
-    relay = _Relay(TARGET, wants_usage=False)
+    relay = Frames(TARGET, wants_usage=False)
     out = relay.frames(parse_sse(block))
     assert b'"usage"' not in out and relay.usage == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-    assert relay.done and out.count(b"\n\n") == 3  # a, b, the finish chunk; [DONE] is the caller's
+    assert relay.finished and out.count(b"\n\n") == 3  # a, b, the finish chunk; [DONE] is the caller's
 
 

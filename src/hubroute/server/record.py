@@ -1,0 +1,139 @@
+"""One record per request, on every route: what was asked, who asked, who served it, what it used and
+cost, how it ended. Routes fill it in as they go (`planned`, `served`, `used`); the app emits it once,
+when the request ends, to its sinks (metrics, the access log, later the usage ledger).
+
+A sink is a plain callable `sink(record) -> None`: it runs on the event loop when the request ends,
+so it must not wait on I/O (a sink that writes somewhere hands the record to a queue or a batch).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hubroute.server.auth import ANONYMOUS, Principal
+
+if TYPE_CHECKING:
+    from hubroute.catalog import Pricing
+    from hubroute.errors import ProviderError
+    from hubroute.providers import Target
+    from hubroute.routing.router import Plan
+    from hubroute.server.table import Route
+    from hubroute.usage import Usage
+
+Headers = list[tuple[bytes, bytes]]
+Sink = Callable[["RequestRecord"], None]
+
+
+class RequestRecord:
+    """Everything known about one request. (A plain class: the fields a request does not set keep
+    their class-level default, so making one costs a few assignments.)"""
+
+    #: HTTP status answered (0 until the head is sent)
+    status: int = 0
+    principal: Principal = ANONYMOUS
+    #: the model name as the client wrote it (alias, suffix and all)
+    requested: str | None = None
+    #: the Hub id (or alias target) the request resolved to, then the one that served it
+    model: str | None = None
+    provider: str | None = None
+    #: the provider's own id of the model that served it
+    provider_model: str | None = None
+    task: str | None = None
+    #: providers tried (circuit-open ones skipped are not attempts); failovers = attempts - 1
+    attempts: int = 0
+    ttfb: float | None = None
+    duration: float | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    #: the error code the request ended with (`client_disconnected` when the client went away)
+    error: str | None = None
+
+    def __init__(self, request_id: str, method: str, path: str, route: Route | None,
+                 headers: dict[bytes, bytes] | None = None, query: bytes = b"") -> None:
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.route = route
+        self.headers: dict[bytes, bytes] = {} if headers is None else headers
+        self.query = query
+        self.started = time.perf_counter()
+
+    @property
+    def surface(self) -> str:
+        """The API the request came through (the route's label: chat, embeddings, task, ...)."""
+        return self.route.label if self.route is not None else "unknown"
+
+    @property
+    def failovers(self) -> int:
+        return max(self.attempts - 1, 0)
+
+    # --- filled in by the routes ------------------------------------------------------------------
+    def planned(self, plan: Plan) -> None:
+        self.requested = plan.requested
+        self.model = plan.model
+        self.task = plan.task
+
+    def served(self, target: Target, ttfb: float | None, errors: list[ProviderError]) -> None:
+        """Who served the request, how fast, after how many failed attempts."""
+        self.provider = target.name
+        self.model = target.model
+        self.provider_model = target.provider_model
+        self.task = target.task
+        self.ttfb = ttfb
+        self.attempts = tried(errors) + 1
+
+    def used(self, usage: Usage | None, pricing: Pricing | None) -> None:
+        self.usage = usage
+        self.cost = usage.cost(pricing) if usage is not None else None
+
+    def failed(self, errors: list[ProviderError]) -> None:
+        """Every candidate failed: the attempts made."""
+        self.attempts = tried(errors)
+
+    def response_headers(self, extra: Headers = ()) -> Headers:  # type: ignore[assignment]
+        out: Headers = [(b"x-request-id", self.request_id.encode())]
+        if self.provider:
+            out.append((b"x-inference-provider", self.provider.encode()))
+        out.extend(extra)
+        return out
+
+    # --- emitted ----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The record as the access log writes it (only what is known)."""
+        fields: dict[str, Any] = {
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "surface": self.surface,
+            "status": self.status,
+        }
+        if self.duration is not None:
+            fields["latency_ms"] = round(self.duration * 1000, 3)
+        p = self.principal
+        if p.key_id is not None:
+            fields["key_id"] = p.key_id
+        if p.user is not None:
+            fields["user"] = p.user
+        if p.org is not None:
+            fields["org"] = p.org
+        for key in ("requested", "model", "provider", "provider_model", "task", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                fields[key] = value
+        if self.ttfb is not None:
+            fields["ttfb_ms"] = round(self.ttfb * 1000, 3)
+        if self.attempts:
+            fields["attempts"] = self.attempts
+            fields["failovers"] = self.failovers
+        if self.usage is not None:
+            fields["usage"] = self.usage.to_json()
+        if self.cost is not None:
+            fields["cost_usd"] = self.cost
+        return fields
+
+
+def tried(errors: list[ProviderError]) -> int:
+    """Attempts among failed candidates (a circuit-open provider skipped is not one)."""
+    return sum(1 for e in errors if e.code != "circuit_open")

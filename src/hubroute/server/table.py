@@ -1,0 +1,71 @@
+"""The route table: every HTTP route the router answers, and what the app does around it.
+
+A `Route` declares its method and path, its handler, the label it is recorded and counted under,
+whether it needs a key (`auth`), whether its usage is metered (`metered`: it reaches a provider,
+and its time, tokens and cost are what metrics, limits and the ledger count), and how its errors are
+rendered (`errors`: OpenAI's shape unless the API it speaks has its own). A path is exact, a prefix
+(`prefix=True`: the path and at least one more character), or matched by a predicate (`match`: the
+provider-native paths, known only once the providers are).
+
+Dispatch is one dict look-up for exact paths, then the prefixes, then the predicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hubroute.errors import HubrouteError
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+    from hubroute.server.asgi import Scope
+    from hubroute.server.record import RequestRecord
+
+Handler = Callable[["App", "RequestRecord", "Scope", Any, Any], Awaitable[None]]
+ErrorRenderer = Callable[[HubrouteError], dict[str, Any]]
+
+
+def openai_error(exc: HubrouteError) -> dict[str, Any]:
+    """`{"error": {"message", "type", "code", "param"?}}`: OpenAI's error body."""
+    return exc.to_openai()
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    label: str
+    auth: bool = True
+    metered: bool = False
+    errors: ErrorRenderer = openai_error
+    prefix: bool = False
+    match: Callable[[App, str], bool] | None = None
+
+
+class RouteTable:
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = tuple(routes)
+        self._exact = {(r.method, r.path): r for r in self.routes if not r.prefix and r.match is None}
+        self._prefixes = tuple(r for r in self.routes if r.prefix)
+        self._matched = tuple(r for r in self.routes if r.match is not None)
+        self._paths = {r.path for r in self.routes if not r.prefix and r.match is None}
+
+    def find(self, app: App, method: str, path: str) -> Route | None:
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route
+        for r in self._prefixes:
+            if r.method == method and path.startswith(r.path) and len(path) > len(r.path):
+                return r
+        for r in self._matched:
+            if r.method == method and r.match(app, path):  # type: ignore[misc]
+                return r
+        return None
+
+    def knows_path(self, path: str) -> bool:
+        """Whether some route serves `path` with another method (a 405, not a 404)."""
+        return path in self._paths or any(path.startswith(r.path) and len(path) > len(r.path)
+                                          for r in self._prefixes)

@@ -1,0 +1,188 @@
+"""What one request used, and what it cost.
+
+`Usage` holds every unit a provider bills by: tokens for text (input, output, and of those the
+cached input and the reasoning output), images, seconds of audio or video, characters of text to
+speech, requests. A unit is None when it is not known, and an explicit zero from a provider stays
+zero. `source` says who counted: "provider" (its `usage` object) or "hubroute" (counted here when the
+provider reported nothing: a stream cut short, a provider that sends no usage, an HF-shaped answer).
+
+    Usage.from_openai(obj)              an OpenAI `usage` object (chat, completions, embeddings)
+    estimate_tokens(text)               hubroute's count of the tokens in a text (no tokenizer)
+    task_usage(task, inputs, output)    the units of a task call (images, characters, seconds...)
+    Usage.cost(pricing)                 USD, from the served mapping's `Pricing`; None with no price
+
+Counting without a tokenizer: about four characters a token for English text with the BPE
+vocabularies of current chat models. A streamed answer cut short is counted one token per content
+chunk relayed (providers stream about one token per chunk), which needs no parsing on the relay's
+hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hubroute.catalog import Pricing
+
+Source = Literal["provider", "hubroute"]
+_PER_M = 1e-6
+_IMAGE_TASKS = frozenset({"text-to-image", "image-to-image"})
+
+
+class Usage:
+    __slots__ = ("characters", "images", "input_cached", "input_tokens", "output_reasoning", "output_tokens",
+                 "requests", "seconds", "source")
+
+    def __init__(
+        self, *, input_tokens: int | None = None, output_tokens: int | None = None,
+        input_cached: int | None = None, output_reasoning: int | None = None, images: int | None = None,
+        seconds: float | None = None, characters: int | None = None, requests: int = 1,
+        source: Source = "provider",
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.input_cached = input_cached
+        self.output_reasoning = output_reasoning
+        self.images = images
+        self.seconds = seconds
+        self.characters = characters
+        self.requests = requests
+        self.source: Source = source
+
+    def __repr__(self) -> str:
+        return f"Usage({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Usage) and self.to_json() == other.to_json()
+
+    @classmethod
+    def from_openai(cls, obj: Any) -> Usage | None:
+        """An OpenAI `usage` object (`prompt_tokens`, `completion_tokens`, their `_details`); None when
+        `obj` is not one. Anthropic-style names (`input_tokens`, `output_tokens`) are read too."""
+        if not isinstance(obj, dict):
+            return None
+        prompt = _int(obj.get("prompt_tokens"))
+        if prompt is None:
+            prompt = _int(obj.get("input_tokens"))
+        completion = _int(obj.get("completion_tokens"))
+        if completion is None:
+            completion = _int(obj.get("output_tokens"))
+        if prompt is None and completion is None:
+            return None
+        cached = _int(_get(obj, "prompt_tokens_details", "cached_tokens"))
+        if cached is None:
+            cached = _int(obj.get("cache_read_input_tokens"))
+        reasoning = _int(_get(obj, "completion_tokens_details", "reasoning_tokens"))
+        return cls(input_tokens=prompt, output_tokens=completion, input_cached=cached, output_reasoning=reasoning)
+
+    def to_json(self) -> dict[str, Any]:
+        """The known units (the access log's and the ledger's shape)."""
+        out: dict[str, Any] = {}
+        for key in ("input_tokens", "output_tokens", "input_cached", "output_reasoning", "images", "seconds",
+                    "characters", "requests"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["source"] = self.source
+        return out
+
+    def cost(self, pricing: Pricing | None) -> float | None:
+        """USD at `pricing`; None when no unit used has a price. Cached input tokens are priced at
+        `cached_input` (else `input`); the rest of the input at `input`."""
+        if pricing is None:
+            return None
+        total = 0.0
+        priced = False
+        if self.input_tokens is not None and pricing.input is not None:
+            cached = min(self.input_cached or 0, self.input_tokens)
+            cached_price = pricing.cached_input if pricing.cached_input is not None else pricing.input
+            total += ((self.input_tokens - cached) * pricing.input + cached * cached_price) * _PER_M
+            priced = True
+        for units, price, scale in (
+            (self.output_tokens, pricing.output, _PER_M),
+            (self.images, pricing.image, 1.0),
+            (self.seconds, pricing.second, 1.0),
+            (self.characters, pricing.characters, _PER_M),
+            (self.requests, pricing.request, 1.0),
+        ):
+            if units is not None and price is not None:
+                total += units * price * scale
+                priced = True
+        return round(total, 10) if priced else None
+
+
+def estimate_tokens(text: str) -> int:
+    """hubroute's count of the tokens in `text`: about four characters a token, at least one for any
+    text (a tokenizer is not worth loading to meter what the provider did not report)."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text of a chat or completions request (messages' text parts, or `prompt`), for counting."""
+    parts: list[str] = []
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):
+                parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        parts.append(prompt)
+    elif isinstance(prompt, list):
+        parts.extend(p for p in prompt if isinstance(p, str))
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        parts.append(inputs)
+    elif isinstance(inputs, list):
+        parts.extend(p for p in inputs if isinstance(p, str))
+    return "\n".join(parts)
+
+
+def counted(body: dict[str, Any], output_tokens: int | None) -> Usage:
+    """Usage counted by hubroute for a text request the provider did not report on."""
+    return Usage(input_tokens=estimate_tokens(prompt_text(body)), output_tokens=output_tokens, source="hubroute")
+
+
+def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1) -> Usage:
+    """The billable units of `count` calls of a task: images generated, characters spoken, seconds of
+    audio transcribed (when the answer's timestamps say), tokens of text tasks (counted)."""
+    usage = Usage(requests=count, source="hubroute")
+    if task in _IMAGE_TASKS:
+        usage.images = count
+    elif task == "text-to-speech" and isinstance(inputs, str):
+        usage.characters = len(inputs) * count
+    elif task == "automatic-speech-recognition":
+        usage.seconds = _transcript_seconds(output)
+    elif task == "text-generation" and isinstance(inputs, str):
+        usage.input_tokens = estimate_tokens(inputs)
+        text = output[0] if isinstance(output, list) and output else output
+        generated = text.get("generated_text") if isinstance(text, dict) else None
+        if isinstance(generated, str):
+            usage.output_tokens = estimate_tokens(generated)
+    elif task == "feature-extraction":
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
+            usage.input_tokens = sum(estimate_tokens(t) for t in texts)
+    return usage
+
+
+def _transcript_seconds(output: Any) -> float | None:
+    chunks = output.get("chunks") if isinstance(output, dict) else None
+    if isinstance(chunks, list) and chunks and isinstance(chunks[-1], dict):
+        stamp = chunks[-1].get("timestamp")
+        if isinstance(stamp, list | tuple) and stamp and isinstance(stamp[-1], int | float):
+            return float(stamp[-1])
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _get(obj: dict[str, Any], key: str, sub: str) -> Any:
+    inner = obj.get(key)
+    return inner.get(sub) if isinstance(inner, dict) else None
