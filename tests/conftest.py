@@ -4,6 +4,7 @@ socket inside the test's event loop (the same ASGI app and server `hubroute serv
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: the HTTP stack test routers run on unless their config names one (CI runs tests/e2e on both)
+TEST_HTTP_STACK = os.environ.get("HUBROUTE_TEST_HTTP_STACK", "")
+assert TEST_HTTP_STACK in ("", "fast", "stock"), f"HUBROUTE_TEST_HTTP_STACK={TEST_HTTP_STACK!r}: fast or stock"
+
+
 class RouterFactory:
     def __init__(self) -> None:
         self.running: list[RunningRouter] = []
@@ -67,6 +73,8 @@ class RouterFactory:
         env = dict(environ or {})
         settings = Settings.parse(config, env)
         settings.server.shutdown_timeout = 5
+        if TEST_HTTP_STACK and "http_stack" not in config:
+            settings.server.http_stack = TEST_HTTP_STACK  # type: ignore[assignment]
         app = App(settings, environ=env, **app_kw)
         port = free_port()
         server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, loop="none",
