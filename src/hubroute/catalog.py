@@ -45,6 +45,12 @@ class Pricing:
     second: float | None = None
     characters: float | None = None
     request: float | None = None
+    #: whether any unit but tokens has a price (derived: costing a chat answer skips them)
+    per_unit: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_unit", any(
+            v is not None for v in (self.image, self.second, self.characters, self.request)))
 
     def to_json(self) -> dict[str, float]:
         return {k: v for k in _PRICE_UNITS if (v := getattr(self, k)) is not None}

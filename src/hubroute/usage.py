@@ -35,7 +35,7 @@ class Usage:
                  "requests", "seconds", "source")
 
     def __init__(
-        self, *, input_tokens: int | None = None, output_tokens: int | None = None,
+        self, input_tokens: int | None = None, output_tokens: int | None = None, *,
         input_cached: int | None = None, output_reasoning: int | None = None, images: int | None = None,
         seconds: float | None = None, characters: int | None = None, requests: int = 1,
         source: Source = "provider",
@@ -62,10 +62,15 @@ class Usage:
         `obj` is not one. Anthropic-style names (`input_tokens`, `output_tokens`) are read too."""
         if not isinstance(obj, dict):
             return None
-        prompt = _int(obj.get("prompt_tokens"))
+        prompt = obj.get("prompt_tokens")
+        completion = obj.get("completion_tokens")
+        if type(prompt) is int and type(completion) is int and prompt >= 0 and completion >= 0 \
+                and "prompt_tokens_details" not in obj and "completion_tokens_details" not in obj:
+            return cls(prompt, completion)  # the common shape, read at once
+        prompt = _int(prompt)
         if prompt is None:
             prompt = _int(obj.get("input_tokens"))
-        completion = _int(obj.get("completion_tokens"))
+        completion = _int(completion)
         if completion is None:
             completion = _int(obj.get("output_tokens"))
         if prompt is None and completion is None:
@@ -74,7 +79,7 @@ class Usage:
         if cached is None:
             cached = _int(obj.get("cache_read_input_tokens"))
         reasoning = _int(_get(obj, "completion_tokens_details", "reasoning_tokens"))
-        return cls(input_tokens=prompt, output_tokens=completion, input_cached=cached, output_reasoning=reasoning)
+        return cls(prompt, completion, input_cached=cached, output_reasoning=reasoning)
 
     def to_json(self) -> dict[str, Any]:
         """The known units (the access log's and the ledger's shape)."""
@@ -99,16 +104,19 @@ class Usage:
             cached_price = pricing.cached_input if pricing.cached_input is not None else pricing.input
             total += ((self.input_tokens - cached) * pricing.input + cached * cached_price) * _PER_M
             priced = True
-        for units, price, scale in (
-            (self.output_tokens, pricing.output, _PER_M),
-            (self.images, pricing.image, 1.0),
-            (self.seconds, pricing.second, 1.0),
-            (self.characters, pricing.characters, _PER_M),
-            (self.requests, pricing.request, 1.0),
-        ):
-            if units is not None and price is not None:
-                total += units * price * scale
-                priced = True
+        if self.output_tokens is not None and pricing.output is not None:
+            total += self.output_tokens * pricing.output * _PER_M
+            priced = True
+        if pricing.per_unit:
+            for units, price, scale in (
+                (self.images, pricing.image, 1.0),
+                (self.seconds, pricing.second, 1.0),
+                (self.characters, pricing.characters, _PER_M),
+                (self.requests, pricing.request, 1.0),
+            ):
+                if units is not None and price is not None:
+                    total += units * price * scale
+                    priced = True
         return round(total, 10) if priced else None
 
 
@@ -144,7 +152,7 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 def counted(body: dict[str, Any], output_tokens: int | None) -> Usage:
     """Usage counted by hubroute for a text request the provider did not report on."""
-    return Usage(input_tokens=estimate_tokens(prompt_text(body)), output_tokens=output_tokens, source="hubroute")
+    return Usage(estimate_tokens(prompt_text(body)), output_tokens, source="hubroute")
 
 
 def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1) -> Usage:

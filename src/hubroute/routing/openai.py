@@ -28,17 +28,31 @@ Finish = Callable[[HttpRequest, Target], HttpRequest]
 
 @dataclass(slots=True, frozen=True)
 class Api:
+    """An OpenAI route's task, and for one request body how an adapter builds its request
+    (`builder(body)`) and checks the provider's answer (`checker(body)`)."""
+
     task: str
-    build: Callable[[Target, dict[str, Any]], HttpRequest]
-    check: Callable[[Target, Any, dict[str, Any]], Any]
+    builder: Callable[[dict[str, Any]], Callable[[Target], HttpRequest]]
+    checker: Callable[[dict[str, Any]], Callable[[Target, Any], Any]]
 
 
-CHAT_API = Api(CHAT, lambda t, b: t.provider.build_chat(b, t), lambda t, d, b: t.provider.check_chat(d))
-COMPLETIONS_API = Api(TEXT_GENERATION, lambda t, b: t.provider.build_completion(b, t),
-                      lambda t, d, b: t.provider.check_completion(d))
-EMBEDDINGS_API = Api(EMBEDDINGS, lambda t, b: t.provider.build_embeddings(b, t),
-                     lambda t, d, b: t.provider.check_embeddings(d, inputs=b["input"], model=t.model,
-                                                                 encoding=b.get("encoding_format", "float")))
+def _check_chat(t: Target, data: Any) -> Any:
+    return t.provider.check_chat(data)
+
+
+def _check_completion(t: Target, data: Any) -> Any:
+    return t.provider.check_completion(data)
+
+
+CHAT_API = Api(CHAT, lambda body: lambda t: t.provider.build_chat(body, t), lambda body: _check_chat)
+COMPLETIONS_API = Api(TEXT_GENERATION, lambda body: lambda t: t.provider.build_completion(body, t),
+                      lambda body: _check_completion)
+EMBEDDINGS_API = Api(
+    EMBEDDINGS,
+    lambda body: lambda t: t.provider.build_embeddings(body, t),
+    lambda body: lambda t, data: t.provider.check_embeddings(
+        data, inputs=body["input"], model=t.model, encoding=body.get("encoding_format", "float")),
+)
 
 #: OpenAI route (after /v1/) -> its API
 API: dict[str, Api] = {"chat/completions": CHAT_API, "completions": COMPLETIONS_API, "embeddings": EMBEDDINGS_API}
@@ -51,12 +65,7 @@ def wants_usage(body: dict[str, Any]) -> bool:
 
 async def send(router: Router, plan: Plan, api: Api, body: dict[str, Any], finish: Finish | None = None) -> Answer:
     """A whole answer with failover; its `usage` is the provider's, else counted by hubroute."""
-    build = api.build
-    answer = await router.send(
-        plan,
-        (lambda t: build(t, body)) if finish is None else (lambda t: finish(build(t, body), t)),
-        lambda t, d: api.check(t, d, body),
-    )
+    answer = await router.send(plan, _build(api, body, finish), api.checker(body))
     if answer.usage is None:
         answer.usage = counted(body, _answer_tokens(answer.data))
     return answer
@@ -68,16 +77,18 @@ async def stream(router: Router, plan: Plan, api: Api, body: dict[str, Any], fin
     wanted = wants_usage(body)
     if not wanted:
         body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-    build = api.build
 
     def count(chunks: int) -> Usage:
         return counted(body, chunks)
 
-    return await router.stream(
-        plan,
-        (lambda t: build(t, body)) if finish is None else (lambda t: finish(build(t, body), t)),
-        wants_usage=wanted, count=count,
-    )
+    return await router.stream(plan, _build(api, body, finish), wants_usage=wanted, count=count)
+
+
+def _build(api: Api, body: dict[str, Any], finish: Finish | None) -> Callable[[Target], HttpRequest]:
+    build = api.builder(body)
+    if finish is None:
+        return build
+    return lambda t: finish(build(t), t)
 
 
 def _answer_tokens(data: Any) -> int | None:

@@ -70,6 +70,7 @@ class App:
         self.inflight = 0
 
     async def startup(self) -> None:
+        await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
@@ -112,7 +113,7 @@ class App:
         try:
             if route is None:
                 raise self._no_route(method, path)
-            if route.auth:
+            if route.auth and not self.auth.open:
                 rec.principal = await self.auth.authenticate(headers)
             await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:

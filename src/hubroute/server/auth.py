@@ -45,6 +45,9 @@ MASTER = Principal(key_id="master", scopes=frozenset({"inference", "admin"}))
 
 
 class Authenticator(Protocol):
+    #: no key is configured: every request is the anonymous principal (authenticate need not run)
+    open: bool
+
     async def authenticate(self, headers: Headers) -> Principal: ...
 
 
@@ -63,9 +66,7 @@ class MasterKeyAuth:
     def __init__(self, master_key: str | None) -> None:
         self._digest = hashlib.sha256(master_key.encode()).digest() if master_key else None
 
-    @property
-    def enabled(self) -> bool:
-        return self._digest is not None
+        self.open = self._digest is None
 
     async def authenticate(self, headers: Headers) -> Principal:
         if self._digest is None:

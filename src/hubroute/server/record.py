@@ -136,4 +136,6 @@ class RequestRecord:
 
 def tried(errors: list[ProviderError]) -> int:
     """Attempts among failed candidates (a circuit-open provider skipped is not one)."""
+    if not errors:
+        return 0
     return sum(1 for e in errors if e.code != "circuit_open")

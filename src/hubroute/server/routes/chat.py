@@ -76,7 +76,7 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
         task.cancel()
 
     try:
-        async with session:
+        try:
             async for out in session:
                 if session.finished:  # the last batch: written with the end, in one write
                     await send({"type": "http.response.body", "body": out + DONE, "more_body": False})
@@ -85,6 +85,10 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                 if watcher is None:  # only streams that have to wait for more need watching
                     watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
+        except BaseException as exc:  # (`async with session`, without its two extra coroutines)
+            await session.end(exc)
+            raise
+        await session.end()
     except ProviderError as exc:
         ctx.error = exc.code
         body = orjson.dumps(exc.to_openai())
