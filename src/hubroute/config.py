@@ -22,6 +22,7 @@ import yaml
 
 from hubroute.errors import ConfigError
 from hubroute.inputs.fetch import InputSettings
+from hubroute.task_names import CONVERSATIONAL
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_HF_ROUTER = "https://router.huggingface.co"
@@ -98,7 +99,7 @@ class ModelProviderSettings(_Strict):
 
 class ModelSettings(_Strict):
     id: str
-    task: str = "conversational"
+    task: str = CONVERSATIONAL
     providers: list[ModelProviderSettings] = msgspec.field(default_factory=list)
 
 

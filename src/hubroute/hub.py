@@ -35,6 +35,7 @@ import orjson
 from hubroute.catalog import Catalog, ModelEntry, ProviderMapping, mapping_from_json
 from hubroute.errors import scrub
 from hubroute.providers._base import HttpRequest
+from hubroute.task_names import CONVERSATIONAL
 from hubroute.transport import Timeouts, Transport
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class HubCatalog:
         live = self.parse(hub_id, data.get("inferenceProviderMapping"), current.task if current else None)
         if current is None:
             if live:
-                task = next((m.task for m in live if m.task == "conversational"), live[0].task)
+                task = next((m.task for m in live if m.task == CONVERSATIONAL), live[0].task)
                 self.catalog.put(ModelEntry(hub_id, task, live, owned_by=hub_id.split("/")[0]))
             return
         # what the data file and the config say, including built-ins an earlier look-up displaced
@@ -195,7 +196,7 @@ class HubCatalog:
             if raw is not None:
                 log.debug("hub: %s: unexpected inferenceProviderMapping %s", hub_id, type(raw).__name__)
             return []
-        wanted = task or "conversational"
+        wanted = task or CONVERSATIONAL
         out: dict[str, ProviderMapping] = {}
         for name, value in items:
             if not isinstance(name, str) or not isinstance(value, dict):

@@ -22,12 +22,21 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+from hubroute.task_names import (
+    AUTOMATIC_SPEECH_RECOGNITION,
+    FEATURE_EXTRACTION,
+    IMAGE_TO_IMAGE,
+    TEXT_GENERATION,
+    TEXT_TO_IMAGE,
+    TEXT_TO_SPEECH,
+)
+
 if TYPE_CHECKING:
     from hubroute.catalog import Pricing
 
 Source = Literal["provider", "hubroute"]
 _PER_M = 1e-6
-_IMAGE_TASKS = frozenset({"text-to-image", "image-to-image"})
+_IMAGE_TASKS = frozenset({TEXT_TO_IMAGE, IMAGE_TO_IMAGE})
 
 
 class Usage:
@@ -161,17 +170,17 @@ def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1) -> Usage:
     usage = Usage(requests=count, source="hubroute")
     if task in _IMAGE_TASKS:
         usage.images = count
-    elif task == "text-to-speech" and isinstance(inputs, str):
+    elif task == TEXT_TO_SPEECH and isinstance(inputs, str):
         usage.characters = len(inputs) * count
-    elif task == "automatic-speech-recognition":
+    elif task == AUTOMATIC_SPEECH_RECOGNITION:
         usage.seconds = _transcript_seconds(output)
-    elif task == "text-generation" and isinstance(inputs, str):
+    elif task == TEXT_GENERATION and isinstance(inputs, str):
         usage.input_tokens = estimate_tokens(inputs)
         text = output[0] if isinstance(output, list) and output else output
         generated = text.get("generated_text") if isinstance(text, dict) else None
         if isinstance(generated, str):
             usage.output_tokens = estimate_tokens(generated)
-    elif task == "feature-extraction":
+    elif task == FEATURE_EXTRACTION:
         texts = [inputs] if isinstance(inputs, str) else inputs
         if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
             usage.input_tokens = sum(estimate_tokens(t) for t in texts)

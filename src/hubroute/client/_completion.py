@@ -33,6 +33,7 @@ from hubroute.client._records import named, wrap
 from hubroute.client._sync import blocking
 from hubroute.errors import InvalidRequest
 from hubroute.routing import litellm
+from hubroute.task_names import TEXT_TO_IMAGE
 
 ModelResponse = named("ModelResponse")
 ModelResponseStream = named("ModelResponseStream")
@@ -110,8 +111,8 @@ async def aimage_generation(prompt: str, model: str, *, size: str | None = None,
     if size:
         width, _, height = size.partition("x")
         parameters.update(width=int(width), height=int(height))
-    answer = await client._task("text-to-image", name, prompt, parameters)
-    data = out.media("text-to-image", answer, "image")
+    answer = await client._task(TEXT_TO_IMAGE, name, prompt, parameters)
+    data = out.media(TEXT_TO_IMAGE, answer, "image")
     response = {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(data).decode(), "url": None}]}
     return out.served(wrap(response, ImageResponse), answer.provider)
 

@@ -23,10 +23,6 @@ Headers = list[tuple[bytes, bytes]]
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
-#: the request record under its older name (routes take it as `ctx`)
-Ctx = RequestRecord
-
-
 async def body_chunks(receive: Any, within: float, message: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
     """The request body's pieces as they arrive (from `message` on, if one was already received).
     The whole body must arrive within `within` seconds (408 beyond), so a slow sender cannot hold a

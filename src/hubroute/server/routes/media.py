@@ -25,6 +25,7 @@ from hubroute.routing.jobs import read_outcome
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes, send_json
 from hubroute.server.multipart import read_form
 from hubroute.server.routes.tasks import metered, send_answer
+from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION, TEXT_TO_IMAGE, TEXT_TO_SPEECH
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
@@ -74,7 +75,7 @@ async def images_generations(app: App, ctx: RequestRecord, scope: Scope, receive
     if response_format not in ("b64_json", "url"):
         raise InvalidRequest("'response_format' must be 'b64_json' or 'url'", param="response_format")
     raw = {"inputs": prompt, "parameters": image_parameters(body)}
-    call = await tasks.load_call("text-to-image", raw, app.fetcher)
+    call = await tasks.load_call(TEXT_TO_IMAGE, raw, app.fetcher)
     plan = await app.router.plan(model, call.task)
     ctx.planned(plan)
 
@@ -102,7 +103,7 @@ async def audio_speech(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     model, text = _model(body), _text(body, "input")
     extra = {k: body[k] for k in ("voice", "speed", "response_format", "instructions") if body.get(k) is not None}
-    call = TaskCall("text-to-speech", text, {}, extra=extra)
+    call = TaskCall(TEXT_TO_SPEECH, text, {}, extra=extra)
     plan = await app.router.plan(model, call.task)
     ctx.planned(plan)
     await send_answer(ctx, send, call, await tasks.run(app.router, plan, call))
@@ -121,7 +122,7 @@ async def audio_transcriptions(app: App, ctx: RequestRecord, scope: Scope, recei
             raise InvalidRequest(f"'response_format' must be one of {', '.join(_TRANSCRIPT_FORMATS)}",
                                  param="response_format")
         extra = {k: form.fields[k] for k in ("language", "prompt", "temperature") if form.fields.get(k)}
-        call = TaskCall("automatic-speech-recognition", audio, {}, extra=extra)
+        call = TaskCall(AUTOMATIC_SPEECH_RECOGNITION, audio, {}, extra=extra)
         plan = await app.router.plan(model, call.task)
         ctx.planned(plan)
         answer = await tasks.run(app.router, plan, call)

@@ -24,11 +24,12 @@ from urllib.parse import parse_qs, unquote
 from hubroute.catalog import ModelEntry
 from hubroute.errors import InvalidRequest, ModelNotFound
 from hubroute.routing.upstreams import Deployment
-from hubroute.server.asgi import Ctx, Scope, send_json
+from hubroute.server.asgi import Scope, send_json
 from hubroute.task_names import CONVERSATIONAL, TEXT_GENERATION
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
 
 #: the tasks listed when no `?task=` is given: what OpenAI's clients expect from /v1/models
 CHAT_TASKS = (CONVERSATIONAL, TEXT_GENERATION)
@@ -129,7 +130,7 @@ async def _alias_card(app: App, name: str, deployments: Sequence[Deployment]) ->
     return _card(name, task or (entry.task if entry else CONVERSATIONAL), providers)
 
 
-async def list_models(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def list_models(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     query = parse_qs(ctx.query.decode(errors="replace"))
     task = query.get("task", [""])[0] or None
     ups = app.upstreams
@@ -156,7 +157,7 @@ async def list_models(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any)
     await send_json(send, ctx, 200, {"object": "list", "data": data})
 
 
-async def get_model(app: App, ctx: Ctx, scope: Scope, receive: Any, send: Any) -> None:
+async def get_model(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     prefix = "/v1/models/" if ctx.path.startswith("/v1/") else "/models/"
     model_id = unquote(ctx.path[len(prefix):])
     ups = app.upstreams
