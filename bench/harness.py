@@ -15,12 +15,13 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -42,8 +43,50 @@ CONNECTIONS = (1, 32)
 BUSY_PERCENT = 15.0
 
 
+T = TypeVar("T")
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def in_workspace(prefix: str, results: Path, run: Callable[[Processes, Path], T], *, keep_logs: bool = False,
+                 ) -> T | int:
+    """`run(procs, work)` in a temporary folder (children's logs in work/logs), every child process
+    stopped however it ends: its result, or 2 on a BenchError (logs kept in results/logs) and 130 on
+    Ctrl-C. Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (a background job),
+    and SIGTERM/SIGHUP unwind the same way, so the stop always runs. `keep_logs`: keep them anyway."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        (work / "logs").mkdir()
+        procs = Processes(work / "logs")
+        try:
+            result = run(procs, work)
+        except BenchError as exc:
+            log(f"FAILED: {exc}")
+            procs.stop_all()
+            keep_process_logs(work, results)
+            return 2
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        finally:
+            procs.stop_all()
+        if keep_logs:
+            keep_process_logs(work, results)
+    return result
+
+
+def keep_process_logs(work: Path, results: Path, out: TextIO = sys.stderr) -> None:
+    """Copy the children's logs to results/logs (overwritten each run) for a look after a failure."""
+    dest = results / "logs"
+    with contextlib.suppress(OSError):
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(work / "logs", dest)
+        print(f"[bench] process logs in {dest}", file=out)
 
 
 class BenchError(RuntimeError):

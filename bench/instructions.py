@@ -26,10 +26,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,9 +46,10 @@ from harness import (
     chat_body,
     check_replies,
     free_port,
+    in_workspace,
     log,
 )
-from run import _keep_logs, hubroute_argv, hubroute_config, router_env, start_mock
+from run import hubroute_argv, hubroute_config, router_env, start_mock
 
 RESULTS = BENCH / "results"
 PATH = "/v1/chat/completions"
@@ -320,25 +319,9 @@ def table(out: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
-    with tempfile.TemporaryDirectory(prefix="hubroute-instructions-") as tmp:
-        work = Path(tmp)
-        (work / "logs").mkdir()
-        procs = Processes(work / "logs")
-        try:
-            out = run(args, procs, work)
-        except BenchError as exc:
-            log(f"FAILED: {exc}")
-            procs.stop_all()
-            _keep_logs(work, args.results)
-            return 2
-        except KeyboardInterrupt:
-            log("interrupted")
-            return 130
-        finally:
-            procs.stop_all()
+    out = in_workspace("hubroute-instructions-", args.results, lambda procs, work: run(args, procs, work))
+    if isinstance(out, int):
+        return out
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")

@@ -24,13 +24,11 @@ import contextlib
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from harness import (
     BENCH,
@@ -54,6 +52,7 @@ from harness import (
     ensure_wrk,
     find_py_spy,
     free_port,
+    in_workspace,
     log,
     rss_mb,
     run_wrk,
@@ -423,27 +422,10 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (a background job), and
-    # SIGTERM/SIGHUP unwind the same way, so the finally below stops every child process.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
-    with tempfile.TemporaryDirectory(prefix="hubroute-bench-") as tmp:
-        work = Path(tmp)
-        (work / "logs").mkdir()
-        procs = Processes(work / "logs")
-        try:
-            targets, meta = run(args, procs, work)
-        except BenchError as exc:
-            log(f"FAILED: {exc}")
-            _keep_logs(work, args.results)
-            return 2
-        except KeyboardInterrupt:
-            log("interrupted")
-            return 130
-        finally:
-            procs.stop_all()
-        _keep_logs(work, args.results)
+    done = in_workspace("hubroute-bench-", args.results, lambda procs, work: run(args, procs, work), keep_logs=True)
+    if isinstance(done, int):
+        return done
+    targets, meta = done
     modes = (args.only,) if args.only else MODES
     report, summary, checks = build_report(targets, modes, meta)
     md, js = write_results(args.results, report, targets, meta, summary, checks)
@@ -451,15 +433,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"written {md.relative_to(ROOT) if md.is_relative_to(ROOT) else md} and {js.name}")
     missed = [c for c in checks if c["met"] is False]
     return 1 if args.strict and missed else 0
-
-
-def _keep_logs(work: Path, results: Path, out: TextIO = sys.stderr) -> None:
-    """Copy the children's logs to results/logs (overwritten each run) for a look after a failure."""
-    dest = results / "logs"
-    with contextlib.suppress(OSError):
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(work / "logs", dest)
-        print(f"[bench] process logs in {dest}", file=out)
 
 
 if __name__ == "__main__":

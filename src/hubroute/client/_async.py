@@ -21,41 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from hubroute import __version__
+from hubroute import task_names as tn
 from hubroute.client import _outputs as out
 from hubroute.client._backend import CHAT_ROUTE, COMPLETIONS_ROUTE, Answer, Backend
 from hubroute.client._errors import timed_out
 from hubroute.client._inputs import Content, ContentT, read_content
 from hubroute.errors import InvalidRequest, NoProviderAvailable, ProviderTimeout
-from hubroute.task_names import (
-    AUDIO_CLASSIFICATION,
-    AUDIO_TO_AUDIO,
-    AUTOMATIC_SPEECH_RECOGNITION,
-    DOCUMENT_QUESTION_ANSWERING,
-    FEATURE_EXTRACTION,
-    FILL_MASK,
-    IMAGE_CLASSIFICATION,
-    IMAGE_SEGMENTATION,
-    IMAGE_TO_IMAGE,
-    IMAGE_TO_TEXT,
-    IMAGE_TO_VIDEO,
-    OBJECT_DETECTION,
-    QUESTION_ANSWERING,
-    SENTENCE_SIMILARITY,
-    SUMMARIZATION,
-    TABLE_QUESTION_ANSWERING,
-    TABULAR_CLASSIFICATION,
-    TABULAR_REGRESSION,
-    TEXT_CLASSIFICATION,
-    TEXT_GENERATION,
-    TEXT_TO_IMAGE,
-    TEXT_TO_SPEECH,
-    TEXT_TO_VIDEO,
-    TOKEN_CLASSIFICATION,
-    TRANSLATION,
-    VISUAL_QUESTION_ANSWERING,
-    ZERO_SHOT_CLASSIFICATION,
-    ZERO_SHOT_IMAGE_CLASSIFICATION,
-)
 
 if TYPE_CHECKING:  # loads aiohttp: imported when a call needs it, not with the client
     from hubroute.client._routed import Routed
@@ -352,7 +323,7 @@ class AsyncInferenceClient:
     ) -> Any:
         """Text generation, served over the OpenAI completions API of the chosen provider: the text, or
         (`details=True`) a TextGenerationOutput; `stream=True` gives an async iterator of tokens."""
-        name, provider = await self._chosen(TEXT_GENERATION, model)
+        name, provider = await self._chosen(tn.TEXT_GENERATION, model)
         body = out.completion_body(prompt, name, _params(
             adapter_id=adapter_id, best_of=best_of, decoder_input_details=decoder_input_details, do_sample=do_sample,
             frequency_penalty=frequency_penalty, grammar=grammar, max_new_tokens=max_new_tokens,
@@ -381,14 +352,14 @@ class AsyncInferenceClient:
         model: str | None = None,
     ) -> Any:
         """Embeddings as a float32 numpy array."""
-        answer = await self._task(FEATURE_EXTRACTION, model, text, None, normalize=normalize,
+        answer = await self._task(tn.FEATURE_EXTRACTION, model, text, None, normalize=normalize,
                                   prompt_name=prompt_name, truncate=truncate, truncation_direction=truncation_direction,
                                   dimensions=dimensions, encoding_format=encoding_format)
-        return out.array(out.task_output(FEATURE_EXTRACTION, answer))
+        return out.array(out.task_output(tn.FEATURE_EXTRACTION, answer))
 
     async def fill_mask(self, text: str, *, model: str | None = None, targets: list[str] | None = None,
                         top_k: int | None = None) -> Any:
-        return await self._typed(FILL_MASK, model, text, _params(targets=targets, top_k=top_k))
+        return await self._typed(tn.FILL_MASK, model, text, _params(targets=targets, top_k=top_k))
 
     async def question_answering(
         self, question: str, context: str, *, model: str | None = None, align_to_words: bool | None = None,
@@ -396,7 +367,7 @@ class AsyncInferenceClient:
         max_answer_len: int | None = None, max_question_len: int | None = None, max_seq_len: int | None = None,
         top_k: int | None = None,
     ) -> Any:
-        answers = await self._typed(QUESTION_ANSWERING, model, {"question": question, "context": context}, _params(
+        answers = await self._typed(tn.QUESTION_ANSWERING, model, {"question": question, "context": context}, _params(
             align_to_words=align_to_words, doc_stride=doc_stride, handle_impossible_answer=handle_impossible_answer,
             max_answer_len=max_answer_len, max_question_len=max_question_len, max_seq_len=max_seq_len, top_k=top_k))
         return answers[0] if isinstance(answers, list) and len(answers) == 1 else answers
@@ -404,40 +375,40 @@ class AsyncInferenceClient:
     async def sentence_similarity(self, sentence: str, other_sentences: list[str], *,
                                   model: str | None = None) -> list[float]:
         scores: list[float] = await self._typed(
-            SENTENCE_SIMILARITY, model, {"source_sentence": sentence, "sentences": other_sentences})
+            tn.SENTENCE_SIMILARITY, model, {"source_sentence": sentence, "sentences": other_sentences})
         return scores
 
     async def summarization(self, text: str, *, model: str | None = None,
                             clean_up_tokenization_spaces: bool | None = None,
                             generate_parameters: dict[str, Any] | None = None, truncation: str | None = None) -> Any:
-        return await self._typed(SUMMARIZATION, model, text, _params(
+        return await self._typed(tn.SUMMARIZATION, model, text, _params(
             clean_up_tokenization_spaces=clean_up_tokenization_spaces, generate_parameters=generate_parameters,
             truncation=truncation))
 
     async def table_question_answering(self, table: dict[str, Any], query: str, *, model: str | None = None,
                                        padding: str | None = None, sequential: bool | None = None,
                                        truncation: bool | None = None) -> Any:
-        answers = await self._typed(TABLE_QUESTION_ANSWERING, model, {"query": query, "table": table},
+        answers = await self._typed(tn.TABLE_QUESTION_ANSWERING, model, {"query": query, "table": table},
                                     _params(padding=padding, sequential=sequential, truncation=truncation))
         return answers[0] if isinstance(answers, list) and answers else answers
 
     async def tabular_classification(self, table: dict[str, Any], *, model: str | None = None) -> list[str]:
-        labels: list[str] = await self._typed(TABULAR_CLASSIFICATION, model, {"data": table})
+        labels: list[str] = await self._typed(tn.TABULAR_CLASSIFICATION, model, {"data": table})
         return labels
 
     async def tabular_regression(self, table: dict[str, Any], *, model: str | None = None) -> list[float]:
-        values: list[float] = await self._typed(TABULAR_REGRESSION, model, {"data": table})
+        values: list[float] = await self._typed(tn.TABULAR_REGRESSION, model, {"data": table})
         return values
 
     async def text_classification(self, text: str, *, model: str | None = None, top_k: int | None = None,
                                   function_to_apply: str | None = None) -> Any:
-        return await self._typed(TEXT_CLASSIFICATION, model, text,
+        return await self._typed(tn.TEXT_CLASSIFICATION, model, text,
                                  _params(top_k=top_k, function_to_apply=function_to_apply))
 
     async def token_classification(self, text: str, *, model: str | None = None,
                                    aggregation_strategy: str | None = None, ignore_labels: list[str] | None = None,
                                    stride: int | None = None) -> Any:
-        return await self._typed(TOKEN_CLASSIFICATION, model, text, _params(
+        return await self._typed(tn.TOKEN_CLASSIFICATION, model, text, _params(
             aggregation_strategy=aggregation_strategy, ignore_labels=ignore_labels, stride=stride))
 
     async def translation(self, text: str, *, model: str | None = None, src_lang: str | None = None,
@@ -447,14 +418,14 @@ class AsyncInferenceClient:
             raise ValueError("You cannot specify `src_lang` without specifying `tgt_lang`.")
         if src_lang is None and tgt_lang is not None:
             raise ValueError("You cannot specify `tgt_lang` without specifying `src_lang`.")
-        return await self._typed(TRANSLATION, model, text, _params(
+        return await self._typed(tn.TRANSLATION, model, text, _params(
             src_lang=src_lang, tgt_lang=tgt_lang, clean_up_tokenization_spaces=clean_up_tokenization_spaces,
             truncation=truncation, generate_parameters=generate_parameters))
 
     async def zero_shot_classification(self, text: str, candidate_labels: list[str], *,
                                        multi_label: bool | None = False, hypothesis_template: str | None = None,
                                        model: str | None = None) -> Any:
-        return await self._typed(ZERO_SHOT_CLASSIFICATION, model, text, _params(
+        return await self._typed(tn.ZERO_SHOT_CLASSIFICATION, model, text, _params(
             candidate_labels=candidate_labels, multi_label=multi_label, hypothesis_template=hypothesis_template))
 
     # --- media out -----------------------------------------------------------------------------------
@@ -464,10 +435,10 @@ class AsyncInferenceClient:
                             scheduler: str | None = None, seed: int | None = None,
                             extra_body: dict[str, Any] | None = None) -> Any:
         """A PIL image."""
-        answer = await self._task(TEXT_TO_IMAGE, model, prompt, {**_params(
+        answer = await self._task(tn.TEXT_TO_IMAGE, model, prompt, {**_params(
             negative_prompt=negative_prompt, height=height, width=width, num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale, scheduler=scheduler, seed=seed), **(extra_body or {})})
-        return out.image(out.media(TEXT_TO_IMAGE, answer, "image"))
+        return out.image(out.media(tn.TEXT_TO_IMAGE, answer, "image"))
 
     async def text_to_speech(self, text: str, *, model: str | None = None, do_sample: bool | None = None,
                              early_stopping: bool | str | None = None, epsilon_cutoff: float | None = None,
@@ -486,28 +457,28 @@ class AsyncInferenceClient:
             penalty_alpha=penalty_alpha, temperature=temperature, top_k=top_k, top_p=top_p, typical_p=typical_p,
             use_cache=use_cache)
         parameters = {**({"generation_parameters": generation} if generation else {}), **(extra_body or {})}
-        answer = await self._task(TEXT_TO_SPEECH, model, text, parameters)
-        return out.media(TEXT_TO_SPEECH, answer, "audio")
+        answer = await self._task(tn.TEXT_TO_SPEECH, model, text, parameters)
+        return out.media(tn.TEXT_TO_SPEECH, answer, "audio")
 
     async def text_to_video(self, prompt: str, *, model: str | None = None, guidance_scale: float | None = None,
                             negative_prompt: list[str] | None = None, num_frames: float | None = None,
                             num_inference_steps: int | None = None, seed: int | None = None,
                             extra_body: dict[str, Any] | None = None) -> bytes:
         """The video, as bytes."""
-        answer = await self._task(TEXT_TO_VIDEO, model, prompt, {**_params(
+        answer = await self._task(tn.TEXT_TO_VIDEO, model, prompt, {**_params(
             guidance_scale=guidance_scale, negative_prompt=negative_prompt, num_frames=num_frames,
             num_inference_steps=num_inference_steps, seed=seed), **(extra_body or {})})
-        return out.media(TEXT_TO_VIDEO, answer, "video")
+        return out.media(tn.TEXT_TO_VIDEO, answer, "video")
 
     async def image_to_image(self, image: ContentT, prompt: str | None = None, *, negative_prompt: str | None = None,
                              num_inference_steps: int | None = None, guidance_scale: float | None = None,
                              model: str | None = None, target_size: Any = None, **kwargs: Any) -> Any:
         """A PIL image."""
         content = await self._content(image, "image")
-        answer = await self._task(IMAGE_TO_IMAGE, model, content, {**_params(
+        answer = await self._task(tn.IMAGE_TO_IMAGE, model, content, {**_params(
             prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale, target_size=target_size), **kwargs})
-        return out.image(out.media(IMAGE_TO_IMAGE, answer, "image"))
+        return out.image(out.media(tn.IMAGE_TO_IMAGE, answer, "image"))
 
     async def image_to_video(self, image: ContentT, *, model: str | None = None, prompt: str | None = None,
                              negative_prompt: str | None = None, num_frames: float | None = None,
@@ -515,24 +486,24 @@ class AsyncInferenceClient:
                              seed: int | None = None, target_size: Any = None, **kwargs: Any) -> bytes:
         """The video, as bytes."""
         content = await self._content(image, "image")
-        answer = await self._task(IMAGE_TO_VIDEO, model, content, {**_params(
+        answer = await self._task(tn.IMAGE_TO_VIDEO, model, content, {**_params(
             prompt=prompt, negative_prompt=negative_prompt, num_frames=num_frames,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed,
             target_size=target_size), **kwargs})
-        return out.media(IMAGE_TO_VIDEO, answer, "video")
+        return out.media(tn.IMAGE_TO_VIDEO, answer, "video")
 
     # --- image and audio in --------------------------------------------------------------------------
     async def audio_classification(self, audio: ContentT, *, model: str | None = None, top_k: int | None = None,
                                    function_to_apply: str | None = None) -> Any:
-        return await self._typed(AUDIO_CLASSIFICATION, model, await self._content(audio, "audio"),
+        return await self._typed(tn.AUDIO_CLASSIFICATION, model, await self._content(audio, "audio"),
                                  _params(top_k=top_k, function_to_apply=function_to_apply))
 
     async def audio_to_audio(self, audio: ContentT, *, model: str | None = None) -> Any:
-        return await self._typed(AUDIO_TO_AUDIO, model, await self._content(audio, "audio"))
+        return await self._typed(tn.AUDIO_TO_AUDIO, model, await self._content(audio, "audio"))
 
     async def automatic_speech_recognition(self, audio: ContentT, *, model: str | None = None,
                                            extra_body: dict[str, Any] | None = None) -> Any:
-        return await self._typed(AUTOMATIC_SPEECH_RECOGNITION, model, await self._content(audio, "audio"),
+        return await self._typed(tn.AUTOMATIC_SPEECH_RECOGNITION, model, await self._content(audio, "audio"),
                                  extra_body or None)
 
     async def document_question_answering(
@@ -542,20 +513,20 @@ class AsyncInferenceClient:
         word_boxes: list[Any] | None = None,
     ) -> Any:
         inputs = {"image": await self._content(image, "image"), "question": question}
-        return await self._typed(DOCUMENT_QUESTION_ANSWERING, model, inputs, _params(
+        return await self._typed(tn.DOCUMENT_QUESTION_ANSWERING, model, inputs, _params(
             doc_stride=doc_stride, handle_impossible_answer=handle_impossible_answer, lang=lang,
             max_answer_len=max_answer_len, max_question_len=max_question_len, max_seq_len=max_seq_len,
             top_k=top_k, word_boxes=word_boxes))
 
     async def image_classification(self, image: ContentT, *, model: str | None = None,
                                    function_to_apply: str | None = None, top_k: int | None = None) -> Any:
-        return await self._typed(IMAGE_CLASSIFICATION, model, await self._content(image, "image"),
+        return await self._typed(tn.IMAGE_CLASSIFICATION, model, await self._content(image, "image"),
                                  _params(function_to_apply=function_to_apply, top_k=top_k))
 
     async def image_segmentation(self, image: ContentT, *, model: str | None = None,
                                  mask_threshold: float | None = None, overlap_mask_area_threshold: float | None = None,
                                  subtask: str | None = None, threshold: float | None = None) -> Any:
-        segments = await self._typed(IMAGE_SEGMENTATION, model, await self._content(image, "image"), _params(
+        segments = await self._typed(tn.IMAGE_SEGMENTATION, model, await self._content(image, "image"), _params(
             mask_threshold=mask_threshold, overlap_mask_area_threshold=overlap_mask_area_threshold, subtask=subtask,
             threshold=threshold))
         for segment in segments:  # each mask as a PIL image, as huggingface_hub returns it
@@ -563,22 +534,22 @@ class AsyncInferenceClient:
         return segments
 
     async def image_to_text(self, image: ContentT, *, model: str | None = None) -> Any:
-        return await self._typed(IMAGE_TO_TEXT, model, await self._content(image, "image"))
+        return await self._typed(tn.IMAGE_TO_TEXT, model, await self._content(image, "image"))
 
     async def object_detection(self, image: ContentT, *, model: str | None = None,
                                threshold: float | None = None) -> Any:
-        return await self._typed(OBJECT_DETECTION, model, await self._content(image, "image"),
+        return await self._typed(tn.OBJECT_DETECTION, model, await self._content(image, "image"),
                                  _params(threshold=threshold))
 
     async def visual_question_answering(self, image: ContentT, question: str, *, model: str | None = None,
                                         top_k: int | None = None) -> Any:
         inputs = {"image": await self._content(image, "image"), "question": question}
-        return await self._typed(VISUAL_QUESTION_ANSWERING, model, inputs, _params(top_k=top_k))
+        return await self._typed(tn.VISUAL_QUESTION_ANSWERING, model, inputs, _params(top_k=top_k))
 
     async def zero_shot_image_classification(self, image: ContentT, candidate_labels: list[str], *,
                                              model: str | None = None,
                                              hypothesis_template: str | None = None) -> Any:
-        return await self._typed(ZERO_SHOT_IMAGE_CLASSIFICATION, model, await self._content(image, "image"),
+        return await self._typed(tn.ZERO_SHOT_IMAGE_CLASSIFICATION, model, await self._content(image, "image"),
                                  _params(candidate_labels=candidate_labels, hypothesis_template=hypothesis_template))
 
     # --- service -------------------------------------------------------------------------------------
