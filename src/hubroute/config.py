@@ -134,6 +134,8 @@ class RoutingSettings(_Strict):
     max_attempts: int = 3
     #: overall seconds one request may spend across all its attempts
     deadline: float = 180.0
+    #: longest pause, in seconds, a provider's `Retry-After` may put on a provider x model (0: ignored)
+    max_retry_after: float = 300.0
     timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
     circuit_breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
 
@@ -239,6 +241,8 @@ class Settings(_Strict):
         for key in ("deadline",):
             if getattr(self.routing, key) <= 0:
                 raise ConfigError(f"routing.{key}", "must be positive")
+        if not 0 <= self.routing.max_retry_after < float("inf"):
+            raise ConfigError("routing.max_retry_after", "must be 0 (ignore Retry-After) or a positive number")
         for key in ("connect", "first_byte", "idle"):
             if getattr(self.routing.timeouts, key) <= 0:
                 raise ConfigError(f"routing.timeouts.{key}", "must be positive")

@@ -71,7 +71,8 @@ def build_engine(
 ) -> Engine:
     transport = Transport.from_settings(settings, user_agent=user_agent)  # server.http_stack: fast | stock
     breaker = settings.routing.circuit_breaker
-    health = health or Health(failures=breaker.failures, cooldown=breaker.cooldown)
+    health = health or Health(failures=breaker.failures, cooldown=breaker.cooldown,
+                              max_pause=settings.routing.max_retry_after)
     upstreams = Upstreams(settings, environ)
     servers = [(name, upstreams.providers[name], endpoint) for name in upstreams.custom
                if (endpoint := upstreams.endpoint(name)) is not None]

@@ -23,6 +23,7 @@ truncated and scrubbed of anything that looks like a bearer token before they ar
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -33,6 +34,8 @@ _SECRET = re.compile(
 _MAX_BODY = 2000
 #: every credential this process was configured with; scrubbed verbatim, whatever its shape
 _KNOWN_SECRETS: set[str] = set()
+#: the default of `routing.max_retry_after`: the longest wait a provider's Retry-After may impose
+MAX_RETRY_AFTER = 300.0
 
 
 def register_secret(value: str | None) -> None:
@@ -70,8 +73,18 @@ class HubrouteError(Exception):
             err["param"] = self.param
         return {"error": err}
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, max_retry_after: float = MAX_RETRY_AFTER) -> dict[str, str]:
+        """Response headers the error's answer carries; `max_retry_after` caps a `Retry-After` that
+        comes from a provider (`routing.max_retry_after`)."""
         return {}
+
+
+def retry_after_header(seconds: float | None, cap: float = math.inf) -> dict[str, str]:
+    """`Retry-After` in whole seconds (at least 1, at most `cap`); none for a wait that is absent,
+    not positive (nan included) or capped to nothing."""
+    if seconds is None or not seconds > 0 or not cap > 0:
+        return {}
+    return {"retry-after": str(max(1, math.ceil(min(seconds, cap, 1e9))))}  # (inf capped)
 
 
 class ConfigError(HubrouteError):
@@ -125,8 +138,8 @@ class QuotaError(HubrouteError):
         super().__init__(message, code=code)
         self.retry_after = retry_after
 
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(max(1, round(self.retry_after)))} if self.retry_after else {}
+    def headers(self, max_retry_after: float = MAX_RETRY_AFTER) -> dict[str, str]:
+        return retry_after_header(self.retry_after)  # the router's own limits: not a provider's word
 
 
 class PaymentRequired(QuotaError):
@@ -256,10 +269,8 @@ class NoProviderAvailable(HubrouteError):
         out["error"]["providers"] = [e.summary() for e in self.errors]
         return out
 
-    def headers(self) -> dict[str, str]:
-        if self.status == 503 and self.retry_after:
-            return {"retry-after": str(max(1, round(self.retry_after)))}
-        return {}
+    def headers(self, max_retry_after: float = MAX_RETRY_AFTER) -> dict[str, str]:
+        return retry_after_header(self.retry_after, max_retry_after) if self.status == 503 else {}
 
 
 def _model_not_found(error: ProviderError) -> bool:

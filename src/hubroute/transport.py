@@ -21,7 +21,10 @@ Every failure leaves as a `ProviderError` subclass:
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
+import math
+import re
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -417,17 +420,24 @@ def parse_sse(block: bytes) -> SSEBatch:
     return SSEBatch(events_)
 
 
+#: delta-seconds (RFC 9110 §10.2.3: digits; a decimal fraction is tolerated, as some providers send one)
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent or garbage."""
+    """Seconds from a Retry-After header: delta-seconds, or an HTTP date (IMF-fixdate, RFC 850 or
+    asctime; a date past is 0). None if absent or nonsense: a sign, an exponent, inf, nan, a date that
+    does not parse. The value is finite but not bounded: the caller caps it (`routing.max_retry_after`)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(value):
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None  # 400 digits are inf
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" name no zone: HTTP dates are in GMT
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - time.time())

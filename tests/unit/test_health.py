@@ -63,6 +63,32 @@ def test_retry_after_holds_even_a_closed_circuit() -> None:
     assert h.allow(K)
 
 
+def test_a_pause_is_capped_and_listed() -> None:
+    clock = Clock()
+    h = Health(failures=5, cooldown=1, max_pause=60, clock=clock)
+    assert h.paused() == []
+    h.failure(K, retry_after=99999999999)
+    assert h.paused() == [(K, 60)]
+    assert h.retry_in(K) == 60 and not h.allow(K)
+    clock.now += 45
+    assert h.paused() == [(K, 15)] and h.state(K) == "closed"
+    clock.now += 15
+    assert h.paused() == [] and h.allow(K)
+
+
+def test_nonsense_retry_after_never_breaks_the_pair() -> None:
+    clock = Clock()
+    h = Health(failures=5, cooldown=1, max_pause=30, clock=clock)
+    other = ("together", "org/m")
+    h.failure(K, retry_after=float("inf"))  # capped
+    h.failure(other, retry_after=float("nan"))  # ignored
+    h.failure(other, retry_after=-5)  # ignored
+    assert h.paused() == [(K, 30)] and h.retry_in(K) == 30
+    assert h.allow(other) and h.retry_in(other) is None
+    clock.now += 30
+    assert h.allow(K)
+
+
 def test_success_resets_the_count() -> None:
     h = Health(failures=2, cooldown=1, clock=Clock())
     h.failure(K)

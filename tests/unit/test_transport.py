@@ -335,3 +335,23 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("soon") is None
     future = email.utils.formatdate(time.time() + 60, usegmt=True)
     assert 55 < (parse_retry_after(future) or 0) <= 60
+
+
+@pytest.mark.parametrize("value", ["1e309", "inf", "-inf", "nan", "NaN", "-5", "1_000", "0x10", "1e3", "+3",
+                                   "", "  ", "12 s", "9" * 400, "Wed, 21 Oct 99999 07:28:00 GMT", "Mon, 32 Foo 2015 x"])
+def test_retry_after_nonsense_is_ignored(value: str) -> None:
+    assert parse_retry_after(value) is None
+
+
+def test_retry_after_all_forms_of_rfc_9110() -> None:
+    assert parse_retry_after(" 120 ") == 120.0
+    assert parse_retry_after("0") == 0.0
+    assert parse_retry_after("1.5") == 1.5  # not RFC 9110, but sent in the wild
+    assert parse_retry_after("99999999999") == 99999999999.0  # finite: the caller caps it
+    when = time.time() + 90
+    for form in (email.utils.formatdate(when, usegmt=True),  # IMF-fixdate
+                 time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(when)),  # RFC 850
+                 time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(when)),  # asctime, no zone: GMT
+                 email.utils.formatdate(when, localtime=False)):  # "-0000"
+        assert 85 < (parse_retry_after(form) or 0) <= 90, form
+    assert parse_retry_after(email.utils.formatdate(time.time() - 3600, usegmt=True)) == 0.0  # past: now

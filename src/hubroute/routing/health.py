@@ -6,7 +6,9 @@ Circuit breaker, per (provider, model):
       ▲                                  ▲                              │
       └──────────── probe succeeds ──────┴──────── probe fails ─────────┘
 
-A provider's `Retry-After` keeps the circuit from probing before that time, even in the closed state.
+A provider's `Retry-After` pauses the pair: no request goes to it before that time, even with its
+circuit closed. The pause is capped at `max_pause` seconds (`routing.max_retry_after`): a provider
+cannot disable a model for longer than the deployment allows; `paused()` lists the pauses running.
 Speed figures are exponentially weighted moving averages of output tokens per second and time to
 first byte; `:fastest` reads them, falling back to catalog figures for pairs never measured.
 All state is in-process (one router instance); it is cheap enough to update on every request.
@@ -17,6 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from hubroute.errors import MAX_RETRY_AFTER
 
 Key = tuple[str, str]  # (provider, model)
 
@@ -38,11 +42,13 @@ class Speed:
 
 class Health:
     def __init__(
-        self, *, failures: int = 5, cooldown: float = 30.0, alpha: float = 0.2,
+        self, *, failures: int = 5, cooldown: float = 30.0, alpha: float = 0.2, max_pause: float = MAX_RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threshold = failures
         self.cooldown = cooldown
+        #: the longest a provider's Retry-After may pause a pair, in seconds
+        self.max_pause = max_pause
         self.alpha = alpha
         self._clock = clock
         self._circuits: dict[Key, _Circuit] = {}
@@ -94,8 +100,8 @@ class Health:
         """Count a failure; returns True when this failure opened (or re-opened) the circuit."""
         c = self._circuits.setdefault(key, _Circuit())
         now = self._clock()
-        if retry_after:
-            c.not_before = max(c.not_before, now + retry_after)
+        if retry_after is not None and retry_after > 0:  # (nan is not > 0; inf is capped)
+            c.not_before = max(c.not_before, now + min(retry_after, self.max_pause))
         c.failures += 1
         if c.probing or (c.opened_at is None and c.failures >= self.threshold):
             c.opened_at = now
@@ -111,6 +117,11 @@ class Health:
 
     def open_circuits(self) -> list[Key]:
         return [k for k in self._circuits if self.state(k) != "closed"]
+
+    def paused(self) -> list[tuple[Key, float]]:
+        """The pairs a provider's Retry-After pauses now, with the seconds left."""
+        now = self._clock()
+        return [(k, c.not_before - now) for k, c in self._circuits.items() if c.not_before > now]
 
     # --- speed ----------------------------------------------------------------------------------
     def observe(self, key: Key, *, ttfb: float | None = None, tokens: int | None = None,

@@ -48,7 +48,8 @@ class App:
     ) -> None:
         self.settings = settings
         self.health = Health(
-            failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown
+            failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown,
+            max_pause=settings.routing.max_retry_after,
         )
         self.metrics = Metrics(self.health)
         self.engine = build_engine(settings, environ=environ, health=self.health, observer=self.metrics,
@@ -123,7 +124,7 @@ class App:
             elif isinstance(exc, NoProviderAvailable):
                 rec.failed(exc.errors)
             if rec.status == 0:
-                extra = [(k.encode(), v.encode()) for k, v in exc.headers().items()]
+                extra = [(k.encode(), v.encode()) for k, v in exc.headers(self.health.max_pause).items()]
                 body = route.errors(exc) if route is not None else exc.to_openai()
                 await send_json(send, rec, exc.status, body, extra)
         except ConnectionAbortedError:
