@@ -138,6 +138,9 @@ class RoutingSettings(_Strict):
     max_retry_after: float = 300.0
     timeouts: TimeoutSettings = msgspec.field(default_factory=TimeoutSettings)
     circuit_breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
+    #: largest server-sent event read from a provider's stream, bytes: beyond it the stream fails
+    #: (before its first event, as a failover; after, as one error event to the client)
+    max_event_bytes: int = 1024 * 1024
 
 
 class JobSettings(_Strict):

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from hubroute.providers import HttpRequest
     from hubroute.transport_aiohttp import AiohttpBody, AiohttpClient
 
+#: largest server-sent event accepted by default (`routing.max_event_bytes`)
+MAX_EVENT_BYTES = 1024 * 1024
 #: the methods `h1.Client` sends (HEAD answers carry no body, which its parser cannot be told)
 _H1_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
 
@@ -69,11 +71,13 @@ class SSEEvent:
 class UpstreamResponse:
     """An open upstream response. Read it whole with `read()`, or as events with `event_batches()`."""
 
-    __slots__ = ("_body", "_idle", "headers", "provider", "started", "status")
+    __slots__ = ("_body", "_idle", "_max_event", "headers", "provider", "started", "status")
 
-    def __init__(self, body: h1.Response | AiohttpBody, provider: str, started: float, idle: float) -> None:
+    def __init__(self, body: h1.Response | AiohttpBody, provider: str, started: float, idle: float,
+                 max_event: int = MAX_EVENT_BYTES) -> None:
         self._body = body
         self._idle = idle
+        self._max_event = max_event
         self.status = body.status
         self.headers = body.headers
         self.provider = provider
@@ -133,7 +137,7 @@ class UpstreamResponse:
     def event_batches(self, first_by: float | None = None) -> EventBatches:
         """Server-sent events as they arrive, grouped by network read (`EventBatches`); the first
         batch due by `first_by` (a `time.perf_counter()` instant), if given."""
-        return EventBatches(self, first_by)
+        return EventBatches(self, first_by, self._max_event)
 
     async def close(self) -> None:
         """Drop the response; an unread body closes its connection."""
@@ -161,13 +165,25 @@ class EventBatches:
     """Server-sent events as they arrive, grouped by network read: every complete event that one
     read delivered comes in one batch, so a relay can forward them in one write. Tolerates `data:x`
     without the space and CRLF / CR line ends. (A class rather than an async generator: this is
-    the stream relay's inner loop.)"""
+    the stream relay's inner loop.)
 
-    __slots__ = ("_buffer", "_done", "_first_by", "_resp")
+    An event still incomplete is kept as the pieces that brought it, joined once when its end
+    arrives; the end is looked for only in each new piece and the 3 bytes before it (a separator
+    is at most 4 bytes long, and none lies wholly in what was kept), so reading costs time linear
+    in the bytes received. An event that grows past `max_event` bytes without its end is a
+    `ProviderResponseError` (`routing.max_event_bytes`)."""
 
-    def __init__(self, resp: UpstreamResponse, first_by: float | None = None) -> None:
+    __slots__ = ("_done", "_first_by", "_max", "_pieces", "_resp", "_size", "_tail")
+
+    def __init__(self, resp: UpstreamResponse, first_by: float | None = None,
+                 max_event: int = MAX_EVENT_BYTES) -> None:
         self._resp = resp
-        self._buffer = b""
+        #: the incomplete event's pieces (none holds an event end), and their total size
+        self._pieces: list[bytes] = []
+        self._size = 0
+        #: the last 3 bytes of the pieces: a separator may begin there and end in the next read
+        self._tail = b""
+        self._max = max_event
         self._done = False
         self._first_by = first_by
 
@@ -182,22 +198,48 @@ class EventBatches:
             if not chunk:
                 self._done = True
                 break
-            buffer = self._buffer + chunk if self._buffer else chunk
-            end = _last_event_end(buffer)
-            if not end:
-                self._buffer = buffer
-                continue
-            self._buffer = buffer[end:]
-            events = parse_sse(buffer if end == len(buffer) else buffer[:end])
+            pieces = self._pieces
+            if not pieces:  # the common case: the read starts at an event's start
+                end = _last_event_end(chunk)
+                if not end:
+                    self._keep(chunk)
+                    continue
+                block = chunk if end == len(chunk) else chunk[:end]
+            else:
+                tail = self._tail
+                end = _last_event_end(tail + chunk) - len(tail)
+                if end <= 0:
+                    self._keep(chunk)
+                    continue
+                pieces.append(chunk[:end])
+                block = b"".join(pieces)
+                self._pieces, self._size, self._tail = [], 0, b""
+            if end < len(chunk):
+                self._keep(chunk[end:])
+            events = parse_sse(block)
             if events:
                 self._first_by = None
                 return events
-        rest, self._buffer = self._buffer, b""  # an event the stream's end cut short of its blank line
+        rest = b"".join(self._pieces)  # an event the stream's end cut short of its blank line
+        self._pieces, self._size, self._tail = [], 0, b""
         if rest.strip():
             events = parse_sse(rest)
             if events:
                 return events
         raise StopAsyncIteration
+
+    def _keep(self, piece: bytes) -> None:
+        """Keep `piece` of the incomplete event; refuse an event past the limit."""
+        self._size += len(piece)
+        if self._size > self._max:
+            self._pieces, self._size, self._tail, self._done = [], 0, b"", True
+            provider = self._resp.provider
+            raise ProviderResponseError(
+                f"{provider} sent an event larger than {self._max} bytes (routing.max_event_bytes)",
+                provider=provider, status_code=self._resp.status,
+            )
+        self._pieces.append(piece)
+        self._tail = piece[-3:] if len(piece) >= 3 else (self._tail + piece)[-3:]
 
     async def _first_read(self) -> bytes:
         assert self._first_by is not None
@@ -227,12 +269,15 @@ class Transport:
     """The pooled HTTP clients shared by every request of one router process (or one client)."""
 
     def __init__(self, *, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
-                 user_agent: str = "hubroute", stack: Literal["fast", "stock"] = "fast") -> None:
+                 user_agent: str = "hubroute", stack: Literal["fast", "stock"] = "fast",
+                 max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         """`stack`: "fast", h1 for what it does and aiohttp for the rest; "stock", aiohttp for all."""
         if stack not in ("fast", "stock"):
             raise ValueError(f"unknown HTTP stack {stack!r}")
         self._connect = connect_timeout
         self._idle = idle_timeout
+        #: largest server-sent event read from a stream (`EventBatches`)
+        self.max_event_bytes = max_event_bytes
         self._user_agent = user_agent
         self.stack = stack
         self._aiohttp: AiohttpClient | None = None
@@ -243,7 +288,7 @@ class Transport:
         """The transport the settings ask for (`routing.timeouts`, `server.http_stack`)."""
         timeouts = settings.routing.timeouts
         return cls(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle, user_agent=user_agent,
-                   stack=settings.server.http_stack)
+                   stack=settings.server.http_stack, max_event_bytes=settings.routing.max_event_bytes)
 
     @property
     def h1(self) -> h1.Client:
@@ -305,7 +350,7 @@ class Transport:
         if self.stack == "fast" and self._plain(req):  # h1 bounds the connect and the head itself
             return await self._send_h1(req, provider, timeouts, started)
         body = await self.aio.send(req, provider, timeouts)
-        return UpstreamResponse(body, provider, started, timeouts.idle)
+        return UpstreamResponse(body, provider, started, timeouts.idle, self.max_event_bytes)
 
     @staticmethod
     def _plain(req: HttpRequest) -> bool:
@@ -334,7 +379,7 @@ class Transport:
             raise ProviderConnectionError(f"{provider} connection failed: {exc}", provider=provider) from exc
         except ValueError as exc:  # a URL or header that cannot be sent
             raise ProviderConnectionError(f"{provider}: cannot send the request: {exc}", provider=provider) from exc
-        return UpstreamResponse(resp, provider, started, timeouts.idle)
+        return UpstreamResponse(resp, provider, started, timeouts.idle, self.max_event_bytes)
 
     async def error_from(self, resp: UpstreamResponse, limit: int = 65536) -> ProviderHTTPError:
         """Read an error answer and turn it into the matching ProviderHTTPError."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import random
 import re
 import socket
 import time
@@ -13,10 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from hubroute import transport as transport_module
 from hubroute.config import Settings
 from hubroute.errors import ProviderConnectionError, ProviderResponseError, ProviderTimeout
 from hubroute.providers import HttpRequest
-from hubroute.transport import SSEEvent, Timeouts, Transport, parse_retry_after, parse_sse
+from hubroute.transport import EventBatches, SSEEvent, Timeouts, Transport, parse_retry_after, parse_sse
 from tests.conftest import Mocks, free_port
 from tests.mocks import hang, json_reply, sse_reply, stream_events
 from tests.unit.test_h1 import Handler, Proxy, RawServer, answer, keep_answering
@@ -355,3 +357,105 @@ def test_retry_after_all_forms_of_rfc_9110() -> None:
                  email.utils.formatdate(when, localtime=False)):  # "-0000"
         assert 85 < (parse_retry_after(form) or 0) <= 90, form
     assert parse_retry_after(email.utils.formatdate(time.time() - 3600, usegmt=True)) == 0.0  # past: now
+
+
+# --- bounded, linear event reading (issue 11, item 5) ----------------------------------------------
+class _Pieces:
+    """An upstream response that delivers `pieces` one read at a time (EventBatches' side of it)."""
+
+    provider = "p"
+    status = 200
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = iter(pieces)
+
+    def read_nowait(self) -> bytes | None:
+        return next(self._pieces, b"")
+
+    async def read_any(self, idle: float | None = None) -> bytes:
+        return next(self._pieces, b"")
+
+
+async def _events(pieces: list[bytes], max_event: int = 1 << 30) -> list[tuple[bytes, str | None]]:
+    batches = EventBatches(_Pieces(pieces), None, max_event)  # type: ignore[arg-type]
+    return [(e.data, e.event) async for batch in batches for e in batch.events]
+
+
+async def test_events_split_anywhere_read_as_whole() -> None:
+    text = (b"data: one\n\nevent: error\r\ndata: {\"a\": 1}\r\n\r\n: keep-alive\r\r"
+            b"data: two\rdata: more\r\rdata: three\n\ndata: [DONE]\n\n")
+    whole = [(e.data, e.event) for e in parse_sse(text).events]
+    assert await _events([text]) == whole
+    rng = random.Random(11)
+    for _ in range(300):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 30)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        assert await _events(pieces) == whole, pieces
+    assert await _events([bytes([c]) for c in text]) == whole  # a byte per read
+
+
+async def test_an_event_is_scanned_once_however_many_reads_bring_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20 MB in 1 KB reads: the end is looked for in each new read (and 3 bytes before it), never
+    # again in what came before, and the pieces are joined once
+    scanned = 0
+    search = transport_module._last_event_end
+
+    def counting(buffer: bytes) -> int:
+        nonlocal scanned
+        scanned += len(buffer)
+        return search(buffer)
+
+    monkeypatch.setattr(transport_module, "_last_event_end", counting)
+    size = 20 * 1024 * 1024
+    pieces = [b"data: ", *[b"x" * 1024] * (size // 1024), b"\n\ndata: [DONE]\n\n"]
+    started = time.perf_counter()
+    events = await _events(pieces, max_event=32 * 1024 * 1024)
+    assert [len(data) for data, _ in events] == [size, 6]
+    assert scanned <= size + 4 * len(pieces) + 64
+    assert time.perf_counter() - started < 3
+
+
+async def test_an_event_past_the_limit_is_refused_as_it_grows() -> None:
+    pieces = [b"data: ok\n\ndata: ", *[b"x" * 1000] * 5000]
+    batches = EventBatches(_Pieces(pieces), None, 100_000)  # type: ignore[arg-type]
+    assert (await anext(batches)).first().data == b"ok"
+    with pytest.raises(ProviderResponseError, match=r"^p sent an event larger than 100000 bytes"):
+        await anext(batches)
+    # exactly at the limit is fine, one byte more is not
+    assert await _events([b"data: " + b"y" * 94, b"\n\n"], max_event=100) == [(b"y" * 94, None)]
+    with pytest.raises(ProviderResponseError):
+        await _events([b"data: " + b"y" * 95, b"\n\n"], max_event=100)
+
+
+async def test_a_huge_event_without_its_end_fails_early_on_a_real_stream(servers, transport: Transport) -> None:
+    sent = 0
+
+    async def endless(reader, writer, server):  # 64 MB of one event, never ended
+        nonlocal sent
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                     b"d\r\ndata: first\n\n\r\n6\r\ndata: \r\n")
+        piece = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+        try:
+            for _ in range(1024):
+                writer.write(piece)
+                await writer.drain()
+                sent += 65536
+        except (ConnectionError, OSError):
+            pass
+
+    server = await servers(endless)
+    transport.max_event_bytes = 1024 * 1024
+    resp = await transport.open(post(server.url), "p", FAST)
+    batches = resp.event_batches()
+    assert (await anext(batches)).first().data == b"first"
+    with pytest.raises(ProviderResponseError, match=r"^p sent an event larger than 1048576 bytes"):
+        await asyncio.wait_for(anext(batches), 10)
+    await resp.close()
+    assert sent < 16 * 1024 * 1024  # read no further than the limit (and what the sockets buffer)
+
+
+def test_the_event_limit_comes_from_the_settings() -> None:
+    assert Transport.from_settings(Settings()).max_event_bytes == 1024 * 1024
+    settings = Settings.parse("routing:\n  max_event_bytes: 4096\n", {})
+    assert Transport.from_settings(settings).max_event_bytes == 4096
