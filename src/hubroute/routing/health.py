@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from hubroute.errors import MAX_RETRY_AFTER
 
 Key = tuple[str, str]  # (provider, model)
+#: pairs kept, circuits and speed figures each: the model of a pair tried may be any id a client
+#: pinned to a server that takes any (`name:my-vllm`); past the bound the least useful go first
+MAX_PAIRS = 4096
 
 
 @dataclass(slots=True)
@@ -98,7 +101,7 @@ class Health:
 
     def failure(self, key: Key, retry_after: float | None = None) -> bool:
         """Count a failure; returns True when this failure opened (or re-opened) the circuit."""
-        c = self._circuits.setdefault(key, _Circuit())
+        c = self._circuits.get(key) or self._new_circuit(key)
         now = self._clock()
         if retry_after is not None and retry_after > 0:  # (nan is not > 0; inf is capped)
             c.not_before = max(c.not_before, now + min(retry_after, self.max_pause))
@@ -115,6 +118,18 @@ class Health:
         if c is not None:
             c.probing = False
 
+    def _new_circuit(self, key: Key) -> _Circuit:
+        """A circuit for `key`, room made when `MAX_PAIRS` are kept: the closed and unpaused ones
+        go (they hold only a count of failures), else the oldest."""
+        circuits = self._circuits
+        if len(circuits) >= MAX_PAIRS:
+            now = self._clock()
+            idle = [k for k, c in circuits.items() if c.opened_at is None and c.not_before <= now]
+            for k in idle or [next(iter(circuits))]:
+                del circuits[k]
+        c = circuits[key] = _Circuit()
+        return c
+
     def open_circuits(self) -> list[Key]:
         return [k for k in self._circuits if self.state(k) != "closed"]
 
@@ -128,6 +143,8 @@ class Health:
                 seconds: float | None = None) -> None:
         s = self._speed.get(key)
         if s is None:  # (setdefault would build a Speed per call)
+            if len(self._speed) >= MAX_PAIRS:
+                del self._speed[next(iter(self._speed))]  # the oldest pair measured
             s = self._speed[key] = Speed()
         a = self.alpha
         if ttfb is not None:

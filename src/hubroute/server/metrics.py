@@ -1,8 +1,11 @@
 """Prometheus metrics of one router process (`GET /metrics`).
 
 Each App gets its own CollectorRegistry, so several apps (tests) never collide. Label values are
-bounded: `model` is a catalog id (unknown names are counted as "unknown"), `provider` a registry or
-config name, `route` one of the app's routes.
+bounded, whatever names clients send: `model` is a model this deployment has served (a request
+answered by a provider makes its model one, up to `MAX_MODELS`, scrubbed of anything that looks like
+a key); every other request (an unknown model, a bad suffix, an id a server refused, before its
+model was ever served) is counted under "unknown". `provider` is a registry or config name, `route`
+one of the app's routes.
 
 What every request updates (requests, latency, time to first token, tokens) is kept here as plain
 counts and turned into Prometheus families when scraped (`_HotPath.collect`): prometheus_client's
@@ -23,7 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from hubroute.errors import ProviderError
+from hubroute.errors import ProviderError, scrub
 from hubroute.providers import Target
 from hubroute.routing.health import Health
 
@@ -33,6 +36,13 @@ if TYPE_CHECKING:
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _BUCKET_NAMES: list[str] = [floatToGoString(b) for b in _LATENCY_BUCKETS]  # type: ignore[no-untyped-call]
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: the `model` label of requests for models never served (and of models past `MAX_MODELS`); the
+#: name is the one a request that named no known model always had
+OTHER = "unknown"
+#: distinct models named in labels
+MAX_MODELS = 1000
+#: failovers and circuit openings of models not (yet) served, held until their request ends
+MAX_PENDING = 256
 
 
 class _Histogram:
@@ -109,20 +119,42 @@ class Metrics:
         )
         open_circuits = Gauge("hubroute_open_circuits", "Provider x model circuits currently open", registry=r)
         open_circuits.set_function(lambda: len(health.open_circuits()))
+        #: served model -> its label (scrubbed)
+        self._models: dict[str, str] = {}
+        #: model not served yet -> {(metric, provider, reason): count}: what its failed attempts
+        #: counted, labelled when its request ends (its model if served in the end, else "unknown")
+        self._pending: dict[str, dict[tuple[str, str, str], int]] = {}
+        self._pending_size = 0
+
+    def model_label(self, model: str | None, served: bool = False) -> str:
+        """The `model` label: the model's name once the deployment has served it (`served`: this
+        request was), else "unknown"."""
+        if model is None:
+            return OTHER
+        label = self._models.get(model)
+        if label is None:
+            if not served or len(self._models) >= MAX_MODELS:
+                return OTHER
+            label = self._models[model] = scrub(model)
+        return label
 
     def record(self, rec: RequestRecord) -> None:
         """The metrics sink: one ended request (its duration only for metered routes: the ones that
         reach a provider)."""
         route = rec.route
         metered = route is not None and route.metered
-        provider = rec.provider or "none"
-        self.request_done(rec.surface, rec.model or "unknown", provider, rec.status,
-                          rec.duration if metered else None)
+        provider = rec.provider
+        model = self.model_label(rec.model, provider is not None and rec.status < 400)
+        if self._pending and rec.model is not None:
+            self._settle(rec.model, model)
+        if provider is None:
+            provider = "none"
+        self.request_done(rec.surface, model, provider, rec.status, rec.duration if metered else None)
         if rec.ttfb is not None and metered:
             self.first_byte(provider, rec.ttfb)
         usage = rec.usage
-        if usage is not None and rec.model is not None:
-            self.count_tokens(rec.model, provider, usage.input_tokens, usage.output_tokens)
+        if usage is not None:
+            self.count_tokens(model, provider, usage.input_tokens, usage.output_tokens)
 
     def request_done(self, route: str, model: str, provider: str, status: int, elapsed: float | None) -> None:
         """Count one answered request (and its duration, for the routes that reach a provider)."""
@@ -152,10 +184,39 @@ class Metrics:
 
     # Observer protocol (hubroute.routing.router)
     def attempt_failed(self, target: Target, error: ProviderError) -> None:
-        self.failovers.labels(target.model, target.name, error.code or "error").inc()
+        self._count("failovers", target.model, target.name, error.code or "error")
 
     def circuit_opened(self, target: Target) -> None:
-        self.circuits_opened.labels(target.model, target.name).inc()
+        self._count("circuits", target.model, target.name)
+
+    def _count(self, metric: str, model: str, provider: str, reason: str = "") -> None:
+        """Count a failed attempt or an opened circuit: under its model's label when it has one, else
+        held until the request ends (`_settle`), or under "unknown" when too many are held."""
+        label = self._models.get(model)
+        if label is None:
+            if self._pending_size >= MAX_PENDING:
+                for held in list(self._pending):
+                    self._settle(held, OTHER)
+            counts = self._pending.setdefault(model, {})
+            key = (metric, provider, reason)
+            if key not in counts:
+                self._pending_size += 1
+            counts[key] = counts.get(key, 0) + 1
+            return
+        self._add(metric, label, provider, reason, 1)
+
+    def _settle(self, model: str, label: str) -> None:
+        counts = self._pending.pop(model, None)
+        if counts:
+            self._pending_size -= len(counts)
+            for (metric, provider, reason), n in counts.items():
+                self._add(metric, label, provider, reason, n)
+
+    def _add(self, metric: str, label: str, provider: str, reason: str, n: int) -> None:
+        if metric == "failovers":
+            self.failovers.labels(label, provider, reason).inc(n)
+        else:
+            self.circuits_opened.labels(label, provider).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

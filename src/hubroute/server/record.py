@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hubroute.errors import scrub
 from hubroute.server.auth import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
@@ -101,11 +102,13 @@ class RequestRecord:
 
     # --- emitted ----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        """The record as the access log writes it (only what is known)."""
+        """The record as the access log writes it (only what is known). What a client wrote (the
+        path, the model names) is scrubbed of anything that looks like a key: one pasted as a model
+        name must not reach a log."""
         fields: dict[str, Any] = {
-            "request_id": self.request_id,
+            "request_id": scrub(self.request_id),
             "method": self.method,
-            "path": self.path,
+            "path": scrub(self.path),
             "surface": self.surface,
             "status": self.status,
         }
@@ -118,7 +121,11 @@ class RequestRecord:
             fields["user"] = p.user
         if p.org is not None:
             fields["org"] = p.org
-        for key in ("requested", "model", "provider", "provider_model", "task", "error"):
+        for key in ("requested", "model", "provider_model"):
+            value = getattr(self, key)
+            if value is not None:
+                fields[key] = scrub(value)
+        for key in ("provider", "task", "error"):
             value = getattr(self, key)
             if value is not None:
                 fields[key] = value
