@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -52,6 +52,21 @@ class ServerSettings(_Strict):
     #: `fast`: our own HTTP/1.1 code (server/http.py, h1.py); `stock`: uvicorn's httptools protocol
     #: and aiohttp, the fallback should ours misbehave (same behaviour, more CPU per request)
     http_stack: Literal["fast", "stock"] = "fast"
+    #: seconds an idle kept-alive client connection stays open
+    keep_alive_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    #: seconds a new connection may stay silent (closed beyond)
+    idle_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    #: seconds a request's head may take from its first byte (408 beyond)
+    header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    #: open client connections per process (default: half the file-descriptor limit); beyond, the least
+    #: recently used one with no request in progress is closed, or the new one gets 503
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: one header line, bytes (431 beyond; 414 for a request target as long)
+    max_header_line_bytes: Annotated[int, msgspec.Meta(ge=256)] = 16 * 1024
+    #: a request's whole head (request line and headers), bytes (431 beyond)
+    max_head_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    #: header lines in one request (431 beyond)
+    max_header_count: Annotated[int, msgspec.Meta(ge=1)] = 100
 
 
 class HuggingFaceSettings(_Strict):

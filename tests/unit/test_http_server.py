@@ -7,6 +7,7 @@ tests/e2e/test_http_server.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from hubroute.server.http import HttpProtocol
+from hubroute.server.http import HttpProtocol, Limits
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 DATE = (b"date", b"Thu, 03 Dec 2026 08:00:00 GMT")
@@ -26,6 +27,7 @@ class Recorder(asyncio.Transport):
         super().__init__()
         self.writes: list[bytes] = []
         self.closed = False
+        self.eof = False  # our side ended (FIN), reading on
         self.reading = True
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -34,6 +36,12 @@ class Recorder(asyncio.Transport):
 
     def close(self) -> None:
         self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def is_closing(self) -> bool:
         return self.closed
@@ -52,11 +60,14 @@ class Recorder(asyncio.Transport):
         return b"".join(self.writes)
 
 
-def connect(app: App, **options: Any) -> tuple[HttpProtocol, Recorder, ServerState]:
-    config = uvicorn.Config(app, http=HttpProtocol, lifespan="off", proxy_headers=False, log_config=None, **options)
-    state = ServerState()
-    state.default_headers = [DATE]
-    proto = HttpProtocol(config, state, {}, asyncio.get_running_loop())
+def connect(app: App, *, protocol: type[HttpProtocol] = HttpProtocol, state: ServerState | None = None,
+            **options: Any) -> tuple[HttpProtocol, Recorder, ServerState]:
+    """A connection to `app` (another one to the same server when given its `state`)."""
+    config = uvicorn.Config(app, http=protocol, lifespan="off", proxy_headers=False, log_config=None, **options)
+    if state is None:
+        state = ServerState()
+        state.default_headers = [DATE]
+    proto = protocol(config, state, {}, asyncio.get_running_loop())
     sock = Recorder()
     proto.connection_made(sock)
     return proto, sock, state
@@ -206,7 +217,7 @@ async def test_a_malformed_request_gets_400_and_a_close(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING):
         proto.data_received(b"NOT HTTP AT ALL\r\n\r\n")
     assert sock.output.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"connection: close\r\n" in sock.output
-    assert sock.closed and "Invalid HTTP request" in caplog.text
+    assert sock.eof and "Invalid HTTP request" in caplog.text  # our side ended; the rest read and dropped
 
 
 async def test_http_1_0_and_connection_close_end_the_connection() -> None:
@@ -348,3 +359,188 @@ async def test_checked_header_lines_are_cached_within_a_bound() -> None:
         assert sock.writes[-1].endswith(b"x-request-id: /%d\r\ncontent-length: 0\r\n\r\n" % i)
         assert len(http._LINES) <= 1024
     assert state.total_requests == 1500
+
+
+# --- limits: what one connection may cost (server.idle_timeout, header_timeout, max_connections,
+# max_header_line_bytes, max_head_bytes, max_header_count, max_request_bytes) -------------------------
+
+def limited(app: App, **limits: Any) -> tuple[HttpProtocol, Recorder, ServerState]:
+    return connect(app, protocol=HttpProtocol.configured(Limits(**limits)))
+
+
+def refusal(sock: Recorder) -> tuple[int, dict[str, Any]]:
+    """The status and JSON error of a refusal, which must end the connection (our side at once)."""
+    head, _, body = sock.output.partition(b"\r\n\r\n")
+    assert b"connection: close\r\n" in head + b"\r\n" and (sock.eof or sock.closed), sock.output[:300]
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+async def test_a_silent_connection_is_closed_after_the_idle_timeout() -> None:
+    _proto, sock, state = limited(json_app(), idle_timeout=0.05)
+    assert len(state.connections) == 1
+    await asyncio.sleep(0.03)
+    assert not sock.closed
+    await asyncio.sleep(0.05)
+    assert sock.closed and sock.writes == []  # nothing asked, nothing answered
+
+
+async def test_a_head_sent_byte_by_byte_is_cut_at_the_head_deadline() -> None:
+    proto, sock, _state = limited(json_app(), idle_timeout=0.03, header_timeout=0.15)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for byte in b"GET / HTTP/1.1\r\nhost: r\r\nx-slow: " + b"a" * 100:
+        if sock.eof:
+            break
+        proto.data_received(bytes([byte]))  # each byte in time for the idle timeout, the head never whole
+        await asyncio.sleep(0.01)
+    took = loop.time() - started
+    status, error = refusal(sock)
+    assert status == 408 and error["error"]["code"] == "request_timeout"
+    assert 0.14 <= took < 0.3
+
+
+async def test_a_head_deadline_holds_on_a_kept_alive_connection_too() -> None:
+    proto, sock, state = limited(json_app(), header_timeout=0.05)
+    proto.data_received(POST)
+    await settle(state)
+    proto.data_received(b"GET / HTTP/1.1\r\nhost")  # the next request's head, never finished
+    await asyncio.sleep(0.1)
+    assert refusal_status(sock) == 408
+
+
+def refusal_status(sock: Recorder) -> int:
+    last = sock.writes[-1]
+    assert sock.eof and b"connection: close\r\n" in last
+    return int(last.split(b" ", 2)[1])
+
+
+async def test_a_huge_header_is_refused_once_the_head_limit_is_read() -> None:
+    proto, sock, _state = limited(json_app(), max_head_bytes=4096)
+    proto.data_received(b"GET / HTTP/1.1\r\nhost: r\r\nx-huge: ")
+    fed = 0
+    chunk = b"a" * 65536
+    while not sock.eof and fed < 2048 * len(chunk):  # 128 MiB unless refused
+        proto.data_received(chunk)
+        fed += len(chunk)
+    status, error = refusal(sock)
+    assert status == 431 and error["error"]["code"] == "request_header_fields_too_large"
+    assert fed == len(chunk)  # decided in the read that went past the limit
+    assert proto.head_bytes <= 4096  # and the parser was never given more of the head than that
+    answered = len(sock.writes)
+    for _ in range(16):  # what the client still sends is dropped (its answer is on its way) ...
+        proto.data_received(chunk)
+    assert len(sock.writes) == answered and not sock.closed
+    proto.data_received(chunk)  # ... up to 1 MiB, then the connection is closed
+    assert sock.closed
+
+
+async def test_a_head_within_its_limit_is_answered_with_its_body_in_the_same_read() -> None:
+    got: list[bytes] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        got.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    proto, sock, state = limited(app, max_head_bytes=1024)
+    body = b"x" * 100_000  # the read is far beyond the head's limit, the head is not
+    proto.data_received(b"POST / HTTP/1.1\r\nhost: r\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+    await settle(state)
+    assert got == [body] and sock.output.startswith(b"HTTP/1.1 204 No Content\r\n") and not sock.closed
+
+
+@pytest.mark.parametrize(("head", "status", "code"), [
+    (b"GET / HTTP/1.1\r\nhost: r\r\nx-long: " + b"a" * 600 + b"\r\n\r\n", 431, "request_header_fields_too_large"),
+    (b"GET / HTTP/1.1\r\n" + b"x-a: 1\r\n" * 11 + b"\r\n", 431, "request_header_fields_too_large"),
+    (b"GET /" + b"a" * 600 + b" HTTP/1.1\r\nhost: r\r\n\r\n", 414, "uri_too_long"),
+])
+async def test_a_long_line_or_too_many_headers_are_refused(head: bytes, status: int, code: str) -> None:
+    proto, sock, state = limited(json_app(), max_header_line_bytes=512, max_header_count=10)
+    proto.data_received(head)
+    await settle(state)
+    got, error = refusal(sock)
+    assert (got, error["error"]["code"]) == (status, code) and error["error"]["type"] == "invalid_request_error"
+    assert state.total_requests == 0  # the app never saw it
+
+
+async def test_ten_headers_and_a_line_at_the_limit_are_accepted() -> None:
+    proto, sock, state = limited(json_app(), max_header_line_bytes=512, max_header_count=10)
+    proto.data_received(b"GET / HTTP/1.1\r\n" + b"x-a: 1\r\n" * 9 + b"x-b: " + b"a" * 507 + b"\r\n\r\n")
+    await settle(state)
+    assert sock.output.startswith(b"HTTP/1.1 200 OK\r\n") and not sock.closed
+
+
+async def test_a_declared_length_beyond_the_limit_gets_413_without_continue() -> None:
+    asked: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        asked.append(scope["path"])
+        await json_app()(scope, receive, send)
+
+    proto, sock, state = limited(app, max_body_bytes=1000)
+    proto.data_received(b"POST / HTTP/1.1\r\nhost: r\r\nexpect: 100-continue\r\ncontent-length: 1001\r\n\r\n")
+    await settle(state)
+    assert b"100 Continue" not in sock.output and asked == []
+    status, error = refusal(sock)
+    assert status == 413 and error["error"]["code"] == "request_too_large"
+    proto.data_received(b"x" * 1001)  # a body sent anyway is dropped
+    await settle(state)
+    assert asked == [] and sock.output.count(b"HTTP/1.1") == 1
+    proto, sock, state = limited(app, max_body_bytes=1000)  # at the limit: asked for and answered
+    proto.data_received(b"POST / HTTP/1.1\r\nhost: r\r\ncontent-length: 1000\r\n\r\n" + b"x" * 1000)
+    await settle(state)
+    assert sock.output.startswith(b"HTTP/1.1 200 OK\r\n") and asked == ["/"]
+
+
+async def test_at_the_connection_cap_the_least_recently_used_idle_one_makes_room() -> None:
+    protocol = HttpProtocol.configured(Limits(max_connections=2))
+    first, first_sock, state = connect(json_app(), protocol=protocol)
+    second, second_sock, _ = connect(json_app(), protocol=protocol, state=state)
+    first.data_received(POST)  # answered: the first is now the more recently used
+    await settle(state)
+    third, third_sock, _ = connect(json_app(), protocol=protocol, state=state)
+    assert second_sock.closed and not first_sock.closed and not third_sock.closed
+    second.connection_lost(None)
+    third.data_received(POST)
+    await settle(state)
+    assert third_sock.output.startswith(b"HTTP/1.1 200 OK\r\n") and len(state.connections) == 2
+
+
+async def test_at_the_connection_cap_with_every_connection_busy_a_new_one_gets_503() -> None:
+    release = asyncio.Event()
+
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await release.wait()
+        await json_app()(scope, receive, send)
+
+    protocol = HttpProtocol.configured(Limits(max_connections=2))
+    busy = [connect(slow, protocol=protocol)]
+    state = busy[0][2]
+    busy.append(connect(slow, protocol=protocol, state=state))
+    for proto, _sock, _ in busy:
+        proto.data_received(POST)
+    await asyncio.sleep(0)
+    _refused, refused_sock, _ = connect(slow, protocol=protocol, state=state)
+    status, error = refusal(refused_sock)
+    assert status == 503 and error["error"]["code"] == "too_many_connections"
+    assert b"retry-after: 1\r\n" in refused_sock.output and len(state.connections) == 2
+    release.set()
+    await settle(state)
+    assert all(sock.output.startswith(b"HTTP/1.1 200 OK\r\n") and not sock.closed for _, sock, _ in busy)
+
+
+def test_the_limits_come_from_the_config_and_the_stock_stack_gets_what_uvicorn_offers() -> None:
+    from hubroute.config import Settings
+    from hubroute.server.app import App
+    from hubroute.server.serve import uvicorn_config
+
+    server = ("server:\n  idle_timeout: 2\n  header_timeout: 3\n  keep_alive_timeout: 4\n  max_connections: 50\n"
+              "  max_header_line_bytes: 1000\n  max_head_bytes: 5000\n  max_header_count: 6\n"
+              "  max_request_bytes: 7000\n")
+    settings = Settings.parse(server, {})
+    config = uvicorn_config(App(settings, environ={}), settings)
+    assert config.http.limits == Limits(2, 3, 50, 1000, 5000, 6, 7000)  # type: ignore[union-attr]
+    assert (config.timeout_keep_alive, config.limit_concurrency) == (4, None)
+    settings = Settings.parse(server + "  http_stack: stock\n", {})
+    config = uvicorn_config(App(settings, environ={}), settings)
+    assert (config.http, config.timeout_keep_alive, config.limit_concurrency) == ("httptools", 4, 50)

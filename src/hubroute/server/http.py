@@ -5,7 +5,8 @@ and takes its HTTP protocol as a class (`uvicorn.Config(http=...)`). Its httptoo
 119k instructions per request here with a bare ASGI app answering a fixed body, this one 97k (the
 router's own streamed request: 518k -> 486k when it came in). It speaks the same HTTP/1.1 over the
 same parser (llhttp, via httptools) with what the router does not use left out (WebSocket upgrades,
-uvicorn's access log, `limit_concurrency`) and the per-request work cut down:
+uvicorn's access log, `limit_concurrency`: the connection cap below replaces it) and the per-request
+work cut down:
 
 * a response header is checked for forbidden characters (uvicorn's two regex searches) once, not at
   every response: its checked line is cached, as most of a router's headers repeat;
@@ -21,15 +22,39 @@ when it fails after, reading paused while a request body waits unread beyond 64 
 while the socket's buffer is full, `http.disconnect` once the client has gone or the response is
 complete. The values checked are uvicorn's own (`STATUS_LINE`, `HEADER_RE`, `HEADER_VALUE_RE`,
 `FlowControl`), imported from the pinned version.
+
+What one connection may cost is bounded (`Limits`, from `server:` in the config), each limit decided
+as bytes arrive and in time linear in what was read:
+
+* a new connection that sends nothing is closed after `idle_timeout`; a request's head (request line
+  and headers) must arrive whole within `header_timeout` of its first byte (408 and a close beyond:
+  a head sent a byte a second no longer holds a connection open); an idle kept-alive connection is
+  closed after `timeout_keep_alive`. No timer is set for a head that arrives in one read.
+* the head is counted as it is read and the parser is never fed more of it than `max_head`: 431
+  beyond, and beyond `max_header_line` for one header line or `max_headers` header lines (414 for
+  a request target longer than a line). httptools joins the pieces of a header with `+=`, so an
+  unbounded head costs the square of its size; bounded, it costs at most that of `max_head`.
+* a declared Content-Length beyond `max_body` is answered 413 at once: no `100 Continue`, the body
+  is not read, the app is not called.
+* at most `max_connections` connections are open per server: beyond, the least recently used one
+  with no request in progress (a silent one, a head still arriving, an idle kept-alive one) is closed
+  to make room, as nginx reuses its idle connections; when every connection has a request in
+  progress, the new one is answered 503 with `retry-after: 1` and `connection: close` at once, unread
+  (an answer a client can act on, and no costlier than a bare close: one write, no parsing).
+
+Refusals are OpenAI-shaped JSON errors (`{"error": {"message", "type", "code"}}`) with
+`connection: close`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import urllib.parse
-from collections import deque
-from typing import Any
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import httptools
 from uvicorn.config import Config
@@ -46,8 +71,73 @@ _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one connection may cost (see the module's docstring); sizes in bytes, times in seconds."""
+
+    idle_timeout: float = 10.0  # a new connection's wait for its first byte
+    header_timeout: float = 10.0  # a request's whole head, from its first byte (408)
+    max_connections: int = 4096  # open per server (least recently used idle one closed, else 503)
+    max_header_line_bytes: int = 16 * 1024  # one header line; the request target too (431; 414)
+    max_head_bytes: int = 64 * 1024  # the whole head (431)
+    max_header_count: int = 100  # header lines (431)
+    max_body_bytes: int | None = None  # a declared Content-Length beyond it: 413 at once
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a request that is refused (`HttpProtocol.refusal`)."""
+
+
+class _Open:
+    """A server's open connections, least recently used first (a new one, or one just answered, last)."""
+
+    def __init__(self) -> None:
+        self.lru: OrderedDict[HttpProtocol, None] = OrderedDict()
+        self.evicted = 0
+        self.refused = 0
+        self.warned = -1e9
+
+    def make_room(self, proto: HttpProtocol) -> bool:
+        """Close the least recently used connection with no request in progress; False if none is
+        found among the 64 least recently used (those busy move to the end)."""
+        lru = self.lru
+        for _ in range(min(64, len(lru))):
+            victim = next(iter(lru))
+            if victim.active is None:
+                del lru[victim]
+                victim.transport.close()
+                self.evicted += 1
+                self._warn(proto, "closing the least recently used idle connections")
+                return True
+            lru.move_to_end(victim)
+        self.refused += 1
+        self._warn(proto, "every connection has a request in progress: refusing new ones (503)")
+        return False
+
+    def _warn(self, proto: HttpProtocol, what: str) -> None:
+        now = proto.loop.time()
+        if now - self.warned >= 60:  # at most one line a minute, however hard the limit is hit
+            self.warned = now
+            log.warning("connection limit (server.max_connections: %d) reached: %s (%d closed, %d refused so "
+                        "far)", proto.limits.max_connections, what, self.evicted, self.refused)
+
+
+def _open(state: ServerState) -> _Open:
+    found: _Open | None = getattr(state, "hubroute_open", None)
+    if found is None:
+        found = state.hubroute_open = _Open()  # type: ignore[attr-defined]
+    return found
+
+
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parses requests, runs the app for each, one at a time, in order."""
+
+    limits: ClassVar[Limits] = Limits()
+
+    @classmethod
+    def configured(cls, limits: Limits) -> type[HttpProtocol]:
+        """This protocol with these limits (uvicorn takes a protocol as a class)."""
+        return type(cls.__name__, (cls,), {"limits": limits})
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -67,9 +157,25 @@ class HttpProtocol(asyncio.Protocol):
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
-        self.keep_alive_timer: asyncio.TimerHandle | None = None
+        #: the one timer of the connection's deadlines (it may fire early: `_expire` checks, re-arms)
+        self.timer: asyncio.TimerHandle | None = None
         #: when the connection last fell idle (its last answer sent, nothing received since), or None
         self.idle_since: float | None = None
+        self.idle_limit = self.limits.idle_timeout  # until its first answer, then the keep-alive timeout
+        #: reading a head (from the start, or the end of a request): its bytes so far, since when if partial
+        self.in_head = True
+        self.head_bytes = 0
+        self.head_since: float | None = None
+        self.declared = b""  # the request's Content-Length
+        self.refusal: tuple[int, str, str] | None = None  # a request refused in a parser callback
+        self.refused = False  # a refusal sent: what the client still sends is read and dropped
+        self.open = _open(server_state)
+        self.lru = self.open.lru
+        limits = self.limits  # read on every request: as the instance's own
+        self.max_head = limits.max_head_bytes
+        self.max_line = limits.max_header_line_bytes
+        self.max_count = limits.max_header_count
+        self.max_body = limits.max_body_bytes
         #: the request being parsed, the one being answered, and those waiting behind it
         self.cycle: Cycle | None = None
         self.active: Cycle | None = None
@@ -80,14 +186,23 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- asyncio.Protocol -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.server_state.connections.add(self)  # type: ignore[arg-type]
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
         self.scheme = "https" if is_ssl(self.transport) else "http"
+        lru = self.lru
+        if len(lru) >= self.limits.max_connections and not self.open.make_room(self):
+            self._refuse(503, "too_many_connections", "the router has as many connections open as it "
+                         "takes, each with a request in progress: retry shortly", b"retry-after: 1\r\n")
+            return
+        lru[self] = None
+        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self.idle_since = now = self.loop.time()
+        self.timer = self.loop.call_at(now + self.idle_limit, self._expire)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.open.lru.pop(self, None)
         self.server_state.connections.discard(self)
         for cycle in (self.active, self.cycle, *self.pipeline):
             if cycle is not None and not cycle.complete:
@@ -97,23 +212,57 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_writing()
         if exc is None:
             self.transport.close()
-        if self.keep_alive_timer is not None:
-            self.keep_alive_timer.cancel()
-            self.keep_alive_timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.parser = None  # type: ignore[assignment]
 
     def eof_received(self) -> None:
         pass  # the transport closes itself, as under uvicorn
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         self.idle_since = None
+        if self.in_head:  # counted: the parser is never given more of a head than it may take
+            size = len(data)
+            if size > self.max_head - self.head_bytes:
+                self._past_head_limit(data)
+                return
+            self.head_bytes += size
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            log.warning("Invalid HTTP request received.")
-            self._send_400("Invalid HTTP request received.")
+            self._parser_error()
         except httptools.HttpParserUpgrade:
             log.warning("Unsupported upgrade request.")  # answered as a plain request, as uvicorn does
+        if self.in_head and self.head_bytes and self.head_since is None:  # a head in pieces
+            self.head_since = now = self.loop.time()  # its deadline runs from its first byte
+            self._arm(now + self.limits.header_timeout)
+
+    def _past_head_limit(self, data: bytes | memoryview) -> None:
+        """A read going past what a head may take: the parser gets only that much of it, then, if the
+        head ended within it, the rest (its body, or the next request); else 431."""
+        room = self.max_head - self.head_bytes
+        view = memoryview(data)
+        self.head_bytes = self.max_head
+        try:
+            self.parser.feed_data(view[:room])
+        except httptools.HttpParserError:
+            self._parser_error()
+        except httptools.HttpParserUpgrade:
+            log.warning("Unsupported upgrade request.")
+        if self.refused or self.transport.is_closing():
+            return
+        if self.in_head:
+            self._refuse(431, "request_header_fields_too_large", f"request head larger than {self.max_head} bytes")
+        else:
+            self.data_received(view[room:])
+
+    def _parser_error(self) -> None:
+        if self.refusal is not None:  # refused in a callback
+            self._refuse(*self.refusal)
+        else:
+            log.warning("Invalid HTTP request received.")
+            self._refuse(400, "invalid_request", "Invalid HTTP request received.")
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -126,17 +275,32 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_continue = False
+        self.declared = b""
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        if len(self.url) > self.max_line:
+            self._stop(414, "uri_too_long", f"request target longer than {self.max_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > self.max_line or len(self.headers) >= self.max_count:
+            self._stop(431, "request_header_fields_too_large",
+                       f"a header line longer than {self.max_line} bytes" if len(self.headers) < self.max_count
+                       else f"more than {self.max_count} header lines")
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
+        elif name == b"content-length":
+            self.declared = value
         self.headers.append((name, value))
 
+    def _stop(self, status: int, code: str, message: str) -> None:
+        self.refusal = (status, code, message)
+        raise _Refused(message)
+
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_since = None
         parser = self.parser
         version = parser.get_http_version()
         url = httptools.parse_url(self.url)
@@ -161,7 +325,13 @@ class HttpProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        cycle = self.cycle = Cycle(self, scope, keep_alive, self.expect_continue)
+        limit = self.max_body
+        if self.declared and limit is not None and (len(self.declared) > 18 or int(self.declared) > limit):
+            self.flow.pause_reading()  # not read: answered 413 in its turn, and the connection closed
+            cycle: Cycle = TooLarge(self, scope, False, False)
+        else:
+            cycle = Cycle(self, scope, keep_alive, self.expect_continue)
+        self.cycle = cycle
         if self.active is None:
             self._run(cycle)
         else:  # a pipelined request: answered after the ones before it
@@ -179,6 +349,8 @@ class HttpProtocol(asyncio.Protocol):
         cycle.wake()
 
     def on_message_complete(self) -> None:
+        self.in_head = True  # what comes next is the next request's head
+        self.head_bytes = 0
         cycle = self.cycle
         if cycle is None or cycle.complete:
             return
@@ -204,9 +376,24 @@ class HttpProtocol(asyncio.Protocol):
         if self.pipeline:
             self._run(self.pipeline.pop())
             return
-        self.idle_since = self.loop.time()
-        if self.keep_alive_timer is None:  # one timer per idle period, not one per request
-            self.keep_alive_timer = self.loop.call_later(self.keep_alive_timeout, self._keep_alive_check)
+        self.lru.move_to_end(self)
+        self.idle_since = now = self.loop.time()
+        self.idle_limit = self.keep_alive_timeout
+        head_since = self.head_since  # the next request's head, if it began arriving during this answer
+        deadline = now + self.keep_alive_timeout if head_since is None else head_since + self.limits.header_timeout
+        timer = self.timer
+        if timer is None or timer.when() > deadline:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        """Have the timer fire at `deadline` at the latest (one timer per connection: the pending one
+        is kept when it fires no later; firing early, it finds the deadline moved and re-arms)."""
+        timer = self.timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._expire)
 
     def shutdown(self) -> None:
         """Graceful shutdown (called by uvicorn's server): close when idle, else after this answer."""
@@ -215,26 +402,83 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.active.keep_alive = False
 
-    def _keep_alive_check(self) -> None:
-        """Close a connection idle for `timeout_keep_alive` seconds. A connection that received
-        data since it fell idle is busy: the timer is armed again when its answer has been sent."""
-        self.keep_alive_timer = None
-        if self.idle_since is None or self.transport.is_closing():
+    def _expire(self) -> None:
+        """The connection's deadline, if it has one now: a head in pieces must be whole within
+        `header_timeout` of its first byte (408); a connection that sent nothing since it was opened
+        or answered is closed after `idle_timeout` or the keep-alive timeout. A request in progress
+        has none here (the app's own timeouts hold): the timer is armed again when it is answered."""
+        self.timer = None
+        if self.active is not None or self.transport.is_closing():
             return
-        left = self.idle_since + self.keep_alive_timeout - self.loop.time()
-        if left > 0:
-            self.keep_alive_timer = self.loop.call_later(left, self._keep_alive_check)
+        now = self.loop.time()
+        if self.head_since is not None:
+            left = self.head_since + self.limits.header_timeout - now
+            if left <= 0:
+                self._refuse(408, "request_timeout", f"request head not received within "
+                             f"{self.limits.header_timeout:g} s")
+                return
+        elif self.idle_since is not None:
+            left = self.idle_since + self.idle_limit - now
+            if left <= 0:
+                self.transport.close()
+                return
+        else:
+            return
+        self.timer = self.loop.call_at(now + left, self._expire)
+
+    def _refuse(self, status: int, code: str, message: str, extra: bytes = b"") -> None:
+        """Answer `status` with an OpenAI-shaped error and close, the request unread. Behind a request
+        still being answered, that answer ends the connection instead (pipelined: a request after it
+        could not be answered in order)."""
+        if self.refused or self.transport.is_closing():
+            return
+        if self.active is not None:
+            self.flow.pause_reading()
+            self.active.keep_alive = False
+            return
+        self.answer_and_close(status, code, message, extra)
+
+    def answer_and_close(self, status: int, code: str, message: str, extra: bytes = b"") -> None:
+        """Write the error, end our side (FIN), then drop what the client still sends for up to
+        `LINGER_BYTES` or `LINGER_SECONDS` before closing: closed with its bytes unread, the socket
+        would reset the connection, and a reset can reach the client before it has read the answer."""
+        self.refused = True
+        self.in_head = False
+        self.parser = _Discard(self.transport)  # type: ignore[assignment]
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body = json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content.extend((name, b": ", value, b"\r\n"))
+        content.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n%s"
+                       % (len(body), extra, body))
+        self.transport.write(b"".join(content))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.flow.resume_reading()
         else:
             self.transport.close()
 
-    def _send_400(self, msg: str) -> None:
-        content = [STATUS_LINE[400]]
-        for name, value in self.server_state.default_headers:
-            content.extend((name, b": ", value, b"\r\n"))
-        content.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                       b"connection: close\r\n\r\n%s" % (len(msg), msg.encode("ascii")))
-        self.transport.write(b"".join(content))
-        self.transport.close()
+
+LINGER_BYTES = 1 << 20
+LINGER_SECONDS = 1.0
+
+
+class _Discard:
+    """The parser of a refused connection: what arrives is dropped, the connection closed beyond
+    `LINGER_BYTES` (the client's EOF closes it too, as ever)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.left = LINGER_BYTES
+
+    def feed_data(self, data: bytes | memoryview) -> None:
+        self.left -= len(data)
+        if self.left < 0:
+            self.transport.close()
 
 
 #: (name, value) as the app gave it -> its checked line, and its lowercased name if it frames the body
@@ -412,3 +656,15 @@ class Cycle:
         await self.send({"type": "http.response.start", "status": 500, "headers": [
             (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"), (b"connection", b"close")]})
         await self.send({"type": "http.response.body", "body": b"Internal Server Error", "more_body": False})
+
+
+class TooLarge(Cycle):
+    """A request whose declared body is larger than `max_body_bytes`: answered 413 in its turn, the
+    body unread (no `100 Continue`, the app not called), and the connection closed."""
+
+    async def run(self, app: Any) -> None:
+        proto = self.proto
+        self.complete = True
+        proto.active = None
+        proto.answer_and_close(413, "request_too_large",
+                               f"request body is larger than {proto.limits.max_body_bytes} bytes")

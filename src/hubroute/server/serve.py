@@ -6,6 +6,12 @@ listened on (a port in use) ends the start with one line and exit 2 (`CannotList
 is logged only once uvicorn listens on them. A router that no credentials let reach any provider
 says so at start, in one line, with what to set.
 
+What a client connection may cost (timeouts, head sizes, the connection cap: `server:` in the config)
+is bounded by our protocol (`http.Limits`); under `http_stack: stock` only what uvicorn's options
+offer holds: the keep-alive timeout, and `limit_concurrency` (503 to requests beyond the cap; idle
+connections are not closed to make room, silent ones and slow heads not timed out, heads unbounded).
+At start the process's soft limit on open files is raised to its hard limit (as Go's runtime does).
+
 SIGTERM and SIGINT stop accepting connections, let in-flight requests (streams included) finish
 for up to `server.shutdown_timeout` seconds, then close the upstream pool and exit.
 """
@@ -16,6 +22,7 @@ import contextlib
 import importlib.util
 import logging
 import math
+import resource
 import socket
 from collections.abc import Callable, Generator
 from typing import Any
@@ -26,7 +33,7 @@ from hubroute.config import Settings
 from hubroute.routing.upstreams import Upstreams
 from hubroute.server import logs
 from hubroute.server.app import App
-from hubroute.server.http import HttpProtocol
+from hubroute.server.http import HttpProtocol, Limits
 
 log = logging.getLogger("hubroute.server")
 
@@ -56,22 +63,48 @@ class _Server(uvicorn.Server):
 
 def uvicorn_config(app: App, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """How the router runs under uvicorn (the tests start it the same way)."""
+    s = settings.server
+    limits = connection_limits(settings)
+    fast = s.http_stack == "fast"
     options: dict[str, Any] = dict(
-        host=settings.server.host,
-        port=settings.server.port,
+        host=s.host,
+        port=s.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         # HTTP/1.1 on httptools, a leaner request cycle than uvicorn's (server/http.py); or uvicorn's own
-        http=HttpProtocol if settings.server.http_stack == "fast" else "httptools",
+        http=HttpProtocol.configured(limits) if fast else "httptools",
+        # uvicorn's protocol: 503 to requests beyond the cap (ours closes idle connections to make room)
+        limit_concurrency=None if fast else limits.max_connections,
         lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,
         proxy_headers=False,  # the router reads no client address; saves a middleware per request
-        timeout_graceful_shutdown=math.ceil(settings.server.shutdown_timeout),
-        timeout_keep_alive=30,
+        timeout_graceful_shutdown=math.ceil(s.shutdown_timeout),
+        timeout_keep_alive=s.keep_alive_timeout,
     )
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def connection_limits(settings: Settings) -> Limits:
+    """The protocol's limits from `server:`; the connection cap by default half the file-descriptor
+    limit (the other half for upstream connections, one at most per request in progress, and files)."""
+    s = settings.server
+    cap = s.max_connections or max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
+    return Limits(idle_timeout=s.idle_timeout, header_timeout=s.header_timeout, max_connections=cap,
+                  max_header_line_bytes=s.max_header_line_bytes, max_head_bytes=s.max_head_bytes,
+                  max_header_count=s.max_header_count, max_body_bytes=s.max_request_bytes)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit (capped at 2**20 when unlimited); the
+    soft limit in force after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def listen(host: str, port: int) -> list[socket.socket]:
@@ -118,6 +151,7 @@ NO_PROVIDER = ("no provider is reachable (no HF token, provider key or custom en
 
 def run(settings: Settings) -> None:
     logs.configure(settings.server.log_level)
+    raise_fd_limit()
     app = App(settings)
     s = settings.server
     sockets = listen(s.host, s.port)
