@@ -112,6 +112,8 @@ class App:
                             scope.get("query_string", b""))
         self.inflight += 1
         try:
+            if len(headers) < len(scope["headers"]):  # a header given twice (dict() kept the last)
+                _one_credential_each(scope["headers"])
             if route is None:
                 raise self._no_route(method, path)
             if route.auth and not self.auth.open:
@@ -154,6 +156,19 @@ class App:
         err = InvalidRequest(f"Unknown route {method} {path}", code="not_found")
         err.status = 404
         return err
+
+
+_CREDENTIALS = (b"authorization", b"x-api-key")
+
+
+def _one_credential_each(raw: list[tuple[bytes, bytes]]) -> None:
+    """Refuse (400 ambiguous_credentials) a request with two `Authorization` or two `x-api-key`
+    headers: which one a hop behind us would use is anyone's guess."""
+    names = [name for name, _ in raw if name in _CREDENTIALS]
+    for name in _CREDENTIALS:
+        if names.count(name) > 1:
+            raise InvalidRequest(f"the {name.decode()} header is given more than once: send one",
+                                 code="ambiguous_credentials")
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]
