@@ -21,6 +21,7 @@ Every failure leaves as a `ProviderError` subclass:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import email.utils
 import math
@@ -29,6 +30,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from hubroute import h1
 from hubroute.errors import (
@@ -44,11 +46,14 @@ if TYPE_CHECKING:
     import aiohttp
 
     from hubroute.config import Settings
+    from hubroute.inputs.fetch import AddressRules, InputSettings
     from hubroute.providers import HttpRequest
     from hubroute.transport_aiohttp import AiohttpBody, AiohttpClient
 
 #: largest server-sent event accepted by default (`routing.max_event_bytes`)
 MAX_EVENT_BYTES = 1024 * 1024
+#: the statuses of a redirect a result download follows (`Transport.open_checked`)
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
 #: the methods `h1.Client` sends (HEAD answers carry no body, which its parser cannot be told)
 _H1_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
 
@@ -270,8 +275,9 @@ class Transport:
 
     def __init__(self, *, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
                  user_agent: str = "hubroute", stack: Literal["fast", "stock"] = "fast",
-                 max_event_bytes: int = MAX_EVENT_BYTES) -> None:
-        """`stack`: "fast", h1 for what it does and aiohttp for the rest; "stock", aiohttp for all."""
+                 max_event_bytes: int = MAX_EVENT_BYTES, inputs: InputSettings | None = None) -> None:
+        """`stack`: "fast", h1 for what it does and aiohttp for the rest; "stock", aiohttp for all.
+        `inputs`: the address rules URLs a provider answers with must pass (`open_checked`)."""
         if stack not in ("fast", "stock"):
             raise ValueError(f"unknown HTTP stack {stack!r}")
         self._connect = connect_timeout
@@ -282,13 +288,17 @@ class Transport:
         self.stack = stack
         self._aiohttp: AiohttpClient | None = None
         self._h1: h1.Client | None = None
+        self._inputs = inputs
+        self._rules: AddressRules | None = None
+        self._guarded: AiohttpClient | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, user_agent: str = "hubroute") -> Transport:
         """The transport the settings ask for (`routing.timeouts`, `server.http_stack`)."""
         timeouts = settings.routing.timeouts
         return cls(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle, user_agent=user_agent,
-                   stack=settings.server.http_stack, max_event_bytes=settings.routing.max_event_bytes)
+                   stack=settings.server.http_stack, max_event_bytes=settings.routing.max_event_bytes,
+                   inputs=settings.inputs)
 
     @property
     def h1(self) -> h1.Client:
@@ -311,9 +321,20 @@ class Transport:
         """aiohttp's pooled session (no cookie jar), for downloads outside the provider calls."""
         return self.aio.session
 
+    @property
+    def rules(self) -> AddressRules:
+        """The address rules (`inputs:`) of the URLs a provider answers with."""
+        if self._rules is None:
+            from hubroute.inputs.fetch import AddressRules
+
+            self._rules = AddressRules(self._inputs)
+        return self._rules
+
     async def close(self) -> None:
         if self._aiohttp is not None:
             await self._aiohttp.close()
+        if self._guarded is not None:
+            await self._guarded.close()
         if self._h1 is not None:
             await self._h1.close()
             self._h1 = None
@@ -352,6 +373,61 @@ class Transport:
         body = await self.aio.send(req, provider, timeouts)
         return UpstreamResponse(body, provider, started, timeouts.idle, self.max_event_bytes)
 
+    async def open_checked(self, req: HttpRequest, provider: str, timeouts: Timeouts,
+                           origin: tuple[str, int]) -> UpstreamResponse:
+        """`open()` for a URL a provider answered with (a result to download, a polling URL): its
+        host must be the provider's own, `origin` (host, port: where the job was submitted, the
+        configured endpoint, trusted as the provider's API is), or pass the address rules of client
+        URLs (`inputs:`: no loopback, private, link-local or metadata address, by literal or by
+        name, unless `inputs.allow_private` / `allowed_hosts` say so), connected to directly. The
+        redirects of a download (`follow_redirects`) are followed here, each one checked the same
+        way, at most `inputs.max_redirects`, without the request's headers."""
+        from yarl import URL
+
+        from hubroute.inputs.fetch import Refused
+
+        rules = self.rules
+        url, base, headers = req.url, None, req.headers
+        for _ in range(rules.settings.max_redirects + 1):
+            try:
+                target = base.join(URL(url)) if base is not None else URL(url)
+                host, port = _origin(target.raw_host or "", target.scheme, target.port)
+                trusted = (host, port) == origin and target.scheme in ("http", "https")
+                if not trusted:
+                    target = rules.check(str(target))
+            except (TypeError, ValueError):
+                raise _refused(provider, req, "not a valid URL") from None
+            except Refused as exc:
+                raise _refused(provider, req, str(exc)) from None
+            hop = dataclasses.replace(req, url=url if base is None else str(target), headers=headers,
+                                      follow_redirects=False)
+            if trusted:
+                resp = await self.open(hop, provider, timeouts)
+            else:
+                try:
+                    resp = UpstreamResponse(await self._guarded_client().send(hop, provider, timeouts), provider,
+                                            time.perf_counter(), timeouts.idle, self.max_event_bytes)
+                except Refused as exc:
+                    raise _refused(provider, req, str(exc)) from None
+            if not (req.follow_redirects and resp.status in _REDIRECTS):
+                return resp
+            location = resp.headers.get("location")
+            await resp.close()
+            if not location:
+                raise ProviderResponseError(f"{provider}'s result URL answered {resp.status} with no Location",
+                                            provider=provider, status_code=resp.status)
+            url, base, headers = location, target, {}  # no header follows a redirect
+        raise ProviderResponseError(f"{provider}'s result URL redirected more than "
+                                    f"{rules.settings.max_redirects} times (inputs.max_redirects)",
+                                    provider=provider, status_code=200)
+
+    def _guarded_client(self) -> AiohttpClient:
+        if self._guarded is None:
+            from hubroute.transport_aiohttp import AiohttpClient
+
+            self._guarded = AiohttpClient(self._user_agent, resolver=self.rules.resolver())
+        return self._guarded
+
     @staticmethod
     def _plain(req: HttpRequest) -> bool:
         """Whether `h1` can send it (else aiohttp): no redirects to follow, a body held in memory."""
@@ -388,6 +464,26 @@ class Transport:
         except ProviderError:
             body = b""
         return _http_error(resp.provider, resp.status, resp.headers, body)
+
+
+def origin_of(url: str) -> tuple[str, int]:
+    """(host, port) of `url`, the host lower-cased, the port the scheme's when none is given."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return _origin(parts.hostname or "", parts.scheme, port)
+
+
+def _origin(host: str, scheme: str, port: int | None) -> tuple[str, int]:
+    host = host.lower().rstrip(".").strip("[]")
+    return host, port if port is not None else (443 if scheme.lower() == "https" else 80)
+
+
+def _refused(provider: str, req: HttpRequest, reason: str) -> ProviderResponseError:
+    return ProviderResponseError(f"{provider} answered a URL the router may not fetch ({reason})",
+                                 provider=provider, status_code=200, body=req.url[:300])
 
 
 def _http_error(provider: str, status: int, headers: Any, body: bytes) -> ProviderHTTPError:

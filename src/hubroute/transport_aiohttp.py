@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 
 from hubroute import h1
@@ -115,12 +116,15 @@ async def _reused(session: Any, context: Any, params: Any) -> None:
 
 
 class AiohttpClient:
-    """One pooled aiohttp session, opened on first use."""
+    """One pooled aiohttp session, opened on first use. With a `resolver` (`AddressRules.resolver`:
+    the address rules), it connects directly (no proxy, which would connect where nothing checked)
+    to the addresses that resolver allows: the client for URLs a provider answered with."""
 
-    __slots__ = ("_proxies", "_routes", "_session", "_user_agent")
+    __slots__ = ("_proxies", "_resolver", "_routes", "_session", "_user_agent")
 
-    def __init__(self, user_agent: str = "hubroute") -> None:
+    def __init__(self, user_agent: str = "hubroute", resolver: AbstractResolver | None = None) -> None:
         self._user_agent = user_agent
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, str] | None = None
         #: (scheme, host) -> the proxy its requests go through, or None: direct
@@ -132,8 +136,11 @@ class AiohttpClient:
             tracing = aiohttp.TraceConfig()
             tracing.on_connection_create_end.append(_connected)
             tracing.on_connection_reuseconn.append(_reused)
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True) \
+                if self._resolver is None else \
+                aiohttp.TCPConnector(limit=0, resolver=self._resolver, use_dns_cache=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+                connector=connector,
                 headers={"user-agent": self._user_agent},
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -148,6 +155,8 @@ class AiohttpClient:
             await self._session.close()
 
     def _proxy(self, scheme: str, host: str) -> h1.Proxy | None:
+        if self._resolver is not None:
+            return None
         key = (scheme, host)
         try:
             return self._routes[key]

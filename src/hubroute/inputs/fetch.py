@@ -1,4 +1,10 @@
-"""Fetching user-given URLs without reaching what the router can reach and the user must not (SSRF)."""
+"""Fetching user-given URLs without reaching what the router can reach and the user must not (SSRF).
+
+`AddressRules` holds the rules (`inputs:` settings): a URL's form and scheme, its literal address,
+and, at connection time, every address its name resolves to (`AddressRules.resolver`: the connector
+connects only to addresses checked). `Fetcher` applies them to client-given URLs; the transport
+applies the same rules to the URLs providers answer with (`Transport.open_checked`).
+"""
 
 from __future__ import annotations
 
@@ -59,8 +65,9 @@ def is_public(ip: IPAddress) -> bool:
     )
 
 
-class _Refused(Exception):
-    """Raised by the guarded resolver; not an OSError, so that aiohttp passes it through as it is."""
+class Refused(Exception):
+    """A URL or address the rules refuse. Raised by the guarded resolver too: not an OSError, so that
+    aiohttp passes it through as it is."""
 
 
 class _Policy:
@@ -96,7 +103,7 @@ class _GuardedResolver(AbstractResolver):
         if not self._policy.exempt(host):
             for result in results:
                 if not self._policy.allows(ipaddress.ip_address(result["host"])):
-                    raise _Refused(f"host {host} resolves to {_INTERNAL}; fetching it is not allowed")
+                    raise Refused(f"host {host} resolves to {_INTERNAL}; fetching it is not allowed")
         return results
 
     async def close(self) -> None:
@@ -106,6 +113,45 @@ class _GuardedResolver(AbstractResolver):
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+class AddressRules:
+    """The address rules of `settings` for any URL the router fetches on someone else's word."""
+
+    def __init__(self, settings: InputSettings | None = None) -> None:
+        self.settings = settings or InputSettings()
+        self._policy = _Policy(self.settings)
+
+    def resolver(self, inner: AbstractResolver | None = None) -> AbstractResolver:
+        """A resolver (the system's, or `inner`) that refuses a name unless all its addresses pass."""
+        return _GuardedResolver(inner or aiohttp.ThreadedResolver(), self._policy)
+
+    def check(self, url: str, base: URL | None = None) -> URL:
+        """`url` (relative to `base`) parsed, if its scheme, form and host may be fetched, else
+        `Refused` saying why; the addresses of a name are checked by `resolver()` when connecting."""
+        try:
+            parsed = base.join(URL(url)) if base is not None else URL(url)
+            host = (parsed.raw_host or "").rstrip(".")
+        except (TypeError, ValueError):
+            raise Refused("is not a valid URL") from None
+        scheme = parsed.scheme.lower()
+        if scheme not in self.settings.schemes:
+            raise Refused(f"URL scheme '{scheme[:20]}' is not allowed (allowed: {', '.join(self.settings.schemes)})")
+        if "@" in (parsed.raw_authority or ""):
+            raise Refused("URLs with credentials (user:password@) are not accepted")
+        if not host:
+            raise Refused("the URL has no host")
+        ip: IPAddress | None = None
+        try:
+            if ":" in host:
+                ip = ipaddress.IPv6Address(host)
+            elif _NUMERIC_LABEL.fullmatch(host.rpartition(".")[2]):
+                ip = ipaddress.IPv4Address(host)
+        except ValueError:
+            raise Refused(f"the URL's host {host[:64]} is not a canonical IP address or name") from None
+        if ip is not None and not self._policy.exempt(host) and not self._policy.allows(ip):
+            raise Refused(f"the URL's address {ip} is {_INTERNAL}; fetching it is not allowed")
+        return parsed
+
+
 class Fetcher:
     """Fetches user-given URLs under `settings`. Owns its aiohttp session (made on first use, closed by
     `aclose()`). `resolver` replaces the system resolver (its answers are still checked)."""
@@ -113,7 +159,7 @@ class Fetcher:
     def __init__(self, settings: InputSettings | None = None, *, resolver: AbstractResolver | None = None,
                  user_agent: str = "hubroute") -> None:
         self.settings = settings or InputSettings()
-        self._policy = _Policy(self.settings)
+        self._rules = AddressRules(self.settings)
         self._resolver = resolver
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
@@ -121,7 +167,7 @@ class Fetcher:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             s = self.settings
-            resolver = _GuardedResolver(self._resolver or aiohttp.ThreadedResolver(), self._policy)
+            resolver = self._rules.resolver(self._resolver)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False),
                 headers={"user-agent": self._user_agent},
@@ -143,7 +189,7 @@ class Fetcher:
         try:
             async with asyncio.timeout(s.timeout):
                 return await self._fetch(url, field)
-        except _Refused as exc:
+        except Refused as exc:
             raise invalid(field, str(exc)) from None
         except aiohttp.ConnectionTimeoutError:
             raise invalid(field, f"connecting to the URL's host timed out after {s.connect_timeout:g}s") from None
@@ -191,27 +237,6 @@ class Fetcher:
         """`url` (relative to `base`) parsed, if its scheme, form and host may be fetched; the addresses
         of a name are checked by the resolver."""
         try:
-            parsed = base.join(URL(url)) if base is not None else URL(url)
-            host = (parsed.raw_host or "").rstrip(".")
-        except (TypeError, ValueError):
-            raise invalid(field, "is not a valid URL") from None
-        scheme = parsed.scheme.lower()
-        if scheme not in self.settings.schemes:
-            raise invalid(field, f"URL scheme '{scheme[:20]}' is not allowed (allowed: "
-                                  f"{', '.join(self.settings.schemes)})")
-        if "@" in (parsed.raw_authority or ""):
-            raise invalid(field, "URLs with credentials (user:password@) are not accepted")
-        if not host:
-            raise invalid(field, "the URL has no host")
-        ip: IPAddress | None = None
-        try:
-            if ":" in host:
-                ip = ipaddress.IPv6Address(host)
-            elif _NUMERIC_LABEL.fullmatch(host.rpartition(".")[2]):
-                ip = ipaddress.IPv4Address(host)
-        except ValueError:
-            raise invalid(field, f"the URL's host {host[:64]} is not a canonical IP address or name") from None
-        if ip is not None and not self._policy.exempt(host) and not self._policy.allows(ip):
-            raise invalid(field, f"the URL's address {ip} is {_INTERNAL}; fetching it is not allowed")
-        return parsed
-
+            return self._rules.check(url, base)
+        except Refused as exc:
+            raise invalid(field, str(exc)) from None

@@ -132,7 +132,9 @@ Step = Next | Done
 
 def download(url: Any, provider: str, what: str = "result") -> Next:
     """Fetch a result URL the provider answered with. No credentials go with it (the URL may be on
-    another host); its media answer is the output, its size bounded by `jobs.max_result_bytes`."""
+    another host); its media answer is the output, its size bounded by `jobs.max_result_bytes`. Off
+    the provider's own host, the URL and each redirect must pass the address rules of client-given
+    URLs (`inputs:`; `routing.jobs` sends it through `Transport.open_checked`)."""
     from hubroute.providers._base import HttpRequest
 
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):

@@ -3,6 +3,11 @@ sent one after the other, with the waits between status polls and the bounds of 
 
     run_job(transport, first, provider, timeouts, settings) -> Outcome
 
+A step's URL on the host the job was submitted to (the provider's configured endpoint) is sent as
+it is; any other (a result to download, a polling URL the provider answered with) and every redirect
+must pass the address rules of client-given URLs (`Transport.open_checked`, `inputs:`), so that a
+provider's answer cannot make the router fetch its own loopback, private network or cloud metadata.
+
 Waits are `asyncio.sleep`: a thousand jobs polling at once cost a thousand timers, no thread. A job
 that does not finish within `jobs.max_wait` seconds or `jobs.max_polls` polls fails as a
 `ProviderTimeout`, like a provider that does not answer, so failover moves on to the next provider.
@@ -19,7 +24,7 @@ import orjson
 
 from hubroute.errors import ProviderResponseError, ProviderTimeout
 from hubroute.providers.steps import Done, Media, Next
-from hubroute.transport import Timeouts, Transport, UpstreamResponse
+from hubroute.transport import Timeouts, Transport, UpstreamResponse, origin_of
 
 if TYPE_CHECKING:
     from hubroute.config import JobSettings
@@ -84,6 +89,7 @@ async def run_job(
     started = time.monotonic()
     end = started + settings.max_wait if deadline is None else min(deadline, started + settings.max_wait)
     step: Next = first
+    origin = origin_of(first.request.url)
     polls = 0
     interval = settings.poll_interval
     while True:
@@ -98,8 +104,12 @@ async def run_job(
             raise _job_timeout(provider, started, polls, settings)
         step_timeouts = Timeouts(min(timeouts.connect, remaining), min(timeouts.first_byte, remaining),
                                  timeouts.idle)
+        request = step.request
         try:
-            resp = await transport.open(step.request, provider, step_timeouts)
+            if request.follow_redirects or origin_of(request.url) != origin:
+                resp = await transport.open_checked(request, provider, step_timeouts, origin)
+            else:
+                resp = await transport.open(request, provider, step_timeouts)
         except ProviderTimeout:
             if remaining < timeouts.first_byte:  # cut short by the job's own bound: say which
                 raise _job_timeout(provider, started, polls, settings) from None
@@ -118,7 +128,8 @@ async def run_job(
                 return result
             step = result
             continue
-        if is_media(resp.content_type):
+        # a download's answer without a content type is media (octet-stream), not a document
+        if is_media(resp.content_type or ("application/octet-stream" if request.follow_redirects else "")):
             length = resp.headers.get("content-length")
             if length and length.isdigit() and int(length) > settings.max_result_bytes:
                 await resp.close()
