@@ -20,7 +20,7 @@ from hubroute.catalog import ModelEntry, ProviderMapping
 from hubroute.client._backend import Answer, Chunks, model_name, plain
 from hubroute.config import POLICIES, ProviderSettings, Settings
 from hubroute.engine import build_engine
-from hubroute.errors import InvalidRequest
+from hubroute.errors import InvalidRequest, ProviderResponseError
 from hubroute.inputs import Fetcher
 from hubroute.providers import HttpRequest, Target
 from hubroute.routing import openai
@@ -142,11 +142,19 @@ class Direct:
 
 async def _chunks(session: StreamSession) -> AsyncGenerator[list[Any], None]:
     """The decoded chunks of a committed stream, a batch per network read; an error event raises it.
-    Stopping early (closing this generator) ends the session as abandoned."""
+    Stopping early (closing this generator) ends the session as abandoned; an event that is not JSON
+    (the session relays events it need not read as they came) ends it as the provider's failure."""
     async with session:
         async for out in session:
             if out:
-                yield [orjson.loads(frame[6:]) for frame in out.split(b"\n\n") if frame]
+                try:
+                    chunks = [orjson.loads(frame[6:]) for frame in out.split(b"\n\n") if frame]
+                except orjson.JSONDecodeError:
+                    name = session.target.name
+                    raise ProviderResponseError(
+                        f"{name} sent a stream event that is not valid JSON", provider=name, status_code=200,
+                        body=out[:300].decode(errors="replace")) from None
+                yield chunks
 
 
 def _api(route: str) -> openai.Api:

@@ -72,14 +72,18 @@ class Frames:
         None when it needs the per-event path (an error, or usage anywhere but in its last event)."""
         if b'"error"' in raw:
             return None
+        # `finished` is set only once the fast path is sure: the per-event path must not find the
+        # stream finished when an event before [DONE] fails
         if raw.endswith(DONE):
-            raw, events, self.finished = raw[: -len(DONE)], events - 1, True
+            raw, events, finished = raw[: -len(DONE)], events - 1, True
         else:
             done = raw.find(DONE)
-            if done >= 0 and (done == 0 or raw[done - 2 : done] == b"\n\n"):
-                raw, self.finished = raw[:done], True  # what follows [DONE] is dropped
+            finished = done >= 0 and (done == 0 or raw[done - 2 : done] == b"\n\n")
+            if finished:
+                raw = raw[:done]  # what follows [DONE] is dropped
                 events = raw.count(b"\n\n")
         if not raw:
+            self.finished = finished
             return raw
         at = raw.rfind(b'"usage"')  # usage normally comes in the last event: found at once from the end
         if at >= 0:
@@ -102,6 +106,7 @@ class Frames:
                     else:
                         raw, events = raw[:last], events - 1  # the usage-only chunk the client did not ask for
         self.chunks += events
+        self.finished = finished
         return raw
 
     def _frames(self, batch: SSEBatch) -> bytes:
@@ -125,6 +130,11 @@ class Frames:
                 self.error = ProviderResponseError(
                     f"{self.name} sent a stream event that is not valid JSON", provider=self.name,
                     status_code=200, body=data[:300].decode(errors="replace"))
+                break
+            except Exception as exc:  # the adapter could not read the event: its shape is not the API's
+                self.error = ProviderResponseError(
+                    f"{self.name} sent a stream event of an unexpected shape ({type(exc).__name__}: {exc})",
+                    provider=self.name, status_code=200, body=data[:300].decode(errors="replace"))
                 break
             if isinstance(obj, dict):
                 if isinstance(obj.get("usage"), dict):

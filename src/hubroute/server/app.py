@@ -8,6 +8,7 @@ its `RequestRecord`, emitted when it ends to the sinks (metrics, the access log)
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import logging
@@ -132,6 +133,14 @@ class App:
         except ConnectionAbortedError:
             rec.status = rec.status or 499
             rec.error = "client_disconnected"
+        except asyncio.CancelledError:  # the server cut it short: a shutdown past server.shutdown_timeout
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            rec.error = "server_shutting_down"
+            if rec.status == 0:
+                await send_json(send, rec, 503, {"error": {
+                    "message": "The router is shutting down. Send the request again.", "type": "server_error",
+                    "code": "server_shutting_down"}})
+            # else an answer already under way is cut (its connection closed): never made to look whole
         except Exception:
             log.exception("unhandled error in %s %s (request %s)", method, path, rec.request_id)
             rec.error = "internal_error"

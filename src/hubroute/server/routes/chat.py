@@ -4,18 +4,21 @@ The client's body passes to the provider as it came, but for the model id and th
 every OpenAI parameter we do not know is forwarded untouched. A stream goes down to `routing/` once
 (`routing.openai.stream`) and comes back as a session whose batches are written as they arrive
 (never buffered), ended by `data: [DONE]`, or by one OpenAI-shaped error event when the provider
-fails mid-stream; the session settles health and usage itself.
+fails mid-stream (a broken connection, an error event, an event that cannot be read), when anything
+of ours fails (`internal_error`, one line in the log) or when a shutdown reaches
+`server.shutdown_timeout` (`server_shutting_down`); the session settles health and usage itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hubroute.errors import ProviderError
+from hubroute.errors import HubrouteError
 from hubroute.routing import openai
 from hubroute.routing.session import DONE, StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
@@ -24,6 +27,8 @@ from hubroute.server.routes.validate import validate_chat, validate_completion
 if TYPE_CHECKING:
     from hubroute.server.app import App
     from hubroute.server.record import RequestRecord
+
+log = logging.getLogger("hubroute.server")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -89,18 +94,32 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
             await session.end(exc)
             raise
         await session.end()
-    except ProviderError as exc:
+    except HubrouteError as exc:
         ctx.error = exc.code
-        body = orjson.dumps(exc.to_openai())
-        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n", "more_body": False})
+        await _end_with(send, exc.to_openai())
     except asyncio.CancelledError:
-        if not gone:
-            raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        ctx.error = "client_disconnected"
+        if gone:
+            ctx.error = "client_disconnected"
+        else:  # the server cancelled it: a shutdown that reached server.shutdown_timeout
+            ctx.error = "server_shutting_down"
+            await _end_with(send, {"error": {
+                "message": "The router is shutting down: the stream was cut short. Send the request again.",
+                "type": "server_error", "code": "server_shutting_down"}})
+    except Exception as exc:  # our own failure mid-stream: one line in the log, a well-formed end for the client
+        log.error("stream relay failed in %s (request %s): %s: %s", ctx.path, ctx.request_id,
+                  type(exc).__name__, exc)
+        ctx.error = "internal_error"
+        await _end_with(send, {"error": {"message": f"internal error (request id {ctx.request_id})",
+                                         "type": "server_error", "code": "internal_error"}})
     finally:
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         ctx.used(session.usage, session.target.pricing)
+
+
+async def _end_with(send: Any, error: dict[str, Any]) -> None:
+    """End a started stream with one OpenAI-shaped error event (no [DONE])."""
+    await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(error) + b"\n\n", "more_body": False})
