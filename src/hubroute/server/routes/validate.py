@@ -64,7 +64,7 @@ def validate_chat(body: dict[str, Any]) -> None:
         if not isinstance(message, dict):
             raise InvalidRequest(f"'messages[{i}]' must be an object", param=f"messages[{i}]")
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # (a list or an object is unhashable)
             raise InvalidRequest(f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}",
                                  param=f"messages[{i}].role")
         content = message.get("content")
@@ -86,7 +86,7 @@ def validate_chat(body: dict[str, Any]) -> None:
     if fmt is not None:
         fmt = body["response_format"] = _openai_response_format(fmt)
         kind = fmt.get("type")
-        if kind not in _FORMATS:
+        if not isinstance(kind, str) or kind not in _FORMATS:
             raise InvalidRequest(
                 f"'response_format.type' must be one of {', '.join(sorted(_FORMATS))}, got {kind!r}",
                 param="response_format.type",
