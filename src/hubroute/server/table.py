@@ -5,15 +5,16 @@ whether it needs a key (`auth`), whether its usage is metered (`metered`: it rea
 and its time, tokens and cost are what metrics, limits and the ledger count), and how its errors are
 rendered (`errors`: OpenAI's shape unless the API it speaks has its own). A path is exact, a prefix
 (`prefix=True`: the path and at least one more character), or matched by a predicate (`match`: the
-provider-native paths, known only once the providers are).
+provider-native paths, known only once the providers are). Its `doc` is what the OpenAPI document
+(`server.openapi`, `GET /openapi.json`) says of it: the document is built from this table alone.
 
 Dispatch is one dict look-up for exact paths, then the prefixes, then the predicates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import HubrouteError
@@ -33,6 +34,30 @@ def openai_error(exc: HubrouteError) -> dict[str, Any]:
 
 
 @dataclass(slots=True, frozen=True)
+class Doc:
+    """A route in the OpenAPI document. Schemas are JSON Schema dicts, or functions that make one
+    (called once, when the document is first built)."""
+
+    summary: str
+    #: the OpenAPI paths a prefix or predicate route serves (`/models/{org}/{model}`); else its path
+    paths: tuple[str, ...] = ()
+    #: the request body: media type -> schema (None: no body)
+    body: Mapping[str, Any] | None = None
+    #: the 200 answer: media type -> schema
+    answer: Mapping[str, Any] = field(default_factory=dict)
+    #: query parameters: name -> schema
+    query: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    #: examples of the path parameters (`{"org": "meta-llama", "model": "Llama-3.3-70B-Instruct"}`)
+    examples: Mapping[str, str] = field(default_factory=dict)
+    #: more OpenAPI paths the route serves, each with its own Doc (the task route: one per task),
+    #: made when the document is built
+    more: Callable[[], Mapping[str, Doc]] | None = None
+    #: the answer is the provider's own, relayed with its status (passthrough); else errors are ours
+    relayed: bool = False
+
+
+@dataclass(slots=True, frozen=True)
 class Route:
     method: str
     path: str
@@ -43,6 +68,7 @@ class Route:
     errors: ErrorRenderer = openai_error
     prefix: bool = False
     match: Callable[[App, str], bool] | None = None
+    doc: Doc | None = None
 
 
 class RouteTable:

@@ -1,13 +1,16 @@
 """The router's HTTP routes, one module per group, and the table that declares them (`TABLE`).
 
 A new API surface is one module here and one entry in the table: its method and path, the label it
-is recorded under, and whether it needs a key, is metered and renders errors its own way.
+is recorded under, whether it needs a key, is metered and renders errors its own way, and its `Doc`
+(what the OpenAPI document at `GET /openapi.json` says of it: summary, body, answer).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from hubroute.server import openapi as oa
 from hubroute.server.routes.chat import chat_completions, completions
 from hubroute.server.routes.embeddings import embeddings
 from hubroute.server.routes.media import audio_speech, audio_transcriptions, images_generations
@@ -15,7 +18,7 @@ from hubroute.server.routes.models import get_model, list_models
 from hubroute.server.routes.ops import health, metrics
 from hubroute.server.routes.passthrough import passthrough, provider_of
 from hubroute.server.routes.tasks import run_task
-from hubroute.server.table import Route, RouteTable
+from hubroute.server.table import Doc, Route, RouteTable
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -25,26 +28,68 @@ def _provider_native(app: App, path: str) -> bool:
     return provider_of(app, path) is not None
 
 
+JSON = "application/json"
+CHAT = Doc("Chat completion (OpenAI's API)", body={JSON: oa.CHAT_REQUEST},
+           answer={JSON: oa.CHAT_RESPONSE, "text/event-stream": oa.SSE})
+COMPLETION = Doc("Text completion (OpenAI's legacy API)", body={JSON: oa.COMPLETION_REQUEST},
+                 answer={JSON: oa.COMPLETION_RESPONSE, "text/event-stream": oa.SSE})
+EMBEDDING = Doc("Embeddings (OpenAI's API, over the feature-extraction task)", body={JSON: oa.EMBEDDINGS_REQUEST},
+                answer={JSON: oa.EMBEDDINGS_RESPONSE})
+TASK = Doc(
+    "Run a Hugging Face task: the model's task, or `?task=` (`/pipeline/{task}`: one operation per task)",
+    paths=("/models/{org}/{model}",), more=oa.task_operations,
+    body={JSON: oa.task_request, "application/octet-stream": oa.BINARY},
+    answer={JSON: oa.task_answer, **oa.MEDIA_ANSWER},
+    query={"task": oa.task_param, "provider": {"type": "string"}},
+    examples={"org": "distilbert", "model": "distilbert-base-uncased-finetuned-sst-2-english"},
+    description="A JSON body is the task's input; a binary input (an image, audio) may also come alone as the "
+                "raw body with its content type, or as multipart/form-data. Media answers come as raw bytes.",
+)
+MODELS = Doc("List the models this router serves (chat models unless `?task=`)", answer={JSON: oa.MODEL_LIST},
+             query={"task": {"type": "string"}})
+PASSTHROUGH = Doc(
+    "A provider's native route, passed through with the provider's credentials", paths=("/{provider}/{route}",),
+    body={"*/*": oa.ANY}, relayed=True,
+    description="Hugging Face router's provider-native routes (`/together/v1/chat/completions`, "
+                "`/fal-ai/fal-ai/flux/dev`...): the body, query and answer pass unchanged.",
+)
+PASSTHROUGH_GET = replace(PASSTHROUGH, body=None)
+
 TABLE = RouteTable([
-    Route("POST", "/v1/chat/completions", chat_completions, "chat", metered=True),
-    Route("POST", "/chat/completions", chat_completions, "chat", metered=True),
-    Route("POST", "/v1/completions", completions, "completions", metered=True),
-    Route("POST", "/completions", completions, "completions", metered=True),
-    Route("POST", "/v1/embeddings", embeddings, "embeddings", metered=True),
-    Route("POST", "/embeddings", embeddings, "embeddings", metered=True),
-    Route("POST", "/v1/images/generations", images_generations, "images", metered=True),
-    Route("POST", "/v1/audio/speech", audio_speech, "speech", metered=True),
-    Route("POST", "/v1/audio/transcriptions", audio_transcriptions, "transcriptions", metered=True),
-    Route("POST", "/models/", run_task, "task", metered=True, prefix=True),
-    Route("GET", "/v1/models", list_models, "models"),
-    Route("GET", "/models", list_models, "models"),
-    Route("GET", "/v1/models/", get_model, "model", prefix=True),
-    Route("GET", "/models/", get_model, "model", prefix=True),
-    Route("GET", "/health", health, "health", auth=False),
-    Route("GET", "/metrics", metrics, "metrics"),
+    Route("POST", "/v1/chat/completions", chat_completions, "chat", metered=True, doc=CHAT),
+    Route("POST", "/chat/completions", chat_completions, "chat", metered=True, doc=CHAT),
+    Route("POST", "/v1/completions", completions, "completions", metered=True, doc=COMPLETION),
+    Route("POST", "/completions", completions, "completions", metered=True, doc=COMPLETION),
+    Route("POST", "/v1/embeddings", embeddings, "embeddings", metered=True, doc=EMBEDDING),
+    Route("POST", "/embeddings", embeddings, "embeddings", metered=True, doc=EMBEDDING),
+    Route("POST", "/v1/images/generations", images_generations, "images", metered=True,
+          doc=Doc("Generate images (OpenAI's API, over text-to-image)", body={JSON: oa.IMAGES_REQUEST},
+                  answer={JSON: oa.IMAGES_RESPONSE})),
+    Route("POST", "/v1/audio/speech", audio_speech, "speech", metered=True,
+          doc=Doc("Speech from text (OpenAI's API, over text-to-speech)", body={JSON: oa.SPEECH_REQUEST},
+                  answer={"audio/*": oa.BINARY})),
+    Route("POST", "/v1/audio/transcriptions", audio_transcriptions, "transcriptions", metered=True,
+          doc=Doc("Transcribe audio (OpenAI's API, over automatic-speech-recognition)",
+                  body={"multipart/form-data": oa.TRANSCRIPTION_REQUEST},
+                  answer={JSON: oa.TRANSCRIPTION_RESPONSE, "text/plain": {"type": "string"}})),
+    Route("POST", "/models/", run_task, "task", metered=True, prefix=True, doc=TASK),
+    Route("GET", "/v1/models", list_models, "models", doc=MODELS),
+    Route("GET", "/models", list_models, "models", doc=MODELS),
+    Route("GET", "/v1/models/", get_model, "model", prefix=True,
+          doc=Doc("A model and its providers", paths=("/v1/models/{org}/{model}",), answer={JSON: oa.MODEL_CARD})),
+    Route("GET", "/models/", get_model, "model", prefix=True,
+          doc=Doc("A model and its providers", paths=("/models/{org}/{model}",), answer={JSON: oa.MODEL_CARD})),
+    Route("GET", "/health", health, "health", auth=False,
+          doc=Doc("Liveness, in-flight requests, open circuits", answer={JSON: oa.HEALTH})),
+    Route("GET", "/metrics", metrics, "metrics", doc=Doc("Prometheus metrics", answer={"text/plain": oa.METRICS})),
+    # the API's shape is public (it is the same for every deployment and holds no secret): no key needed
+    Route("GET", "/openapi.json", oa.openapi_json, "openapi", auth=False,
+          doc=Doc("This OpenAPI document", answer={JSON: oa.OPENAPI})),
     # Hugging Face router's provider-native routes: /{provider}/{route}
-    Route("POST", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native),
-    Route("GET", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native),
+    Route("POST", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native,
+          doc=PASSTHROUGH),
+    Route("GET", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native,
+          doc=PASSTHROUGH_GET),
 ])
 
 __all__ = ["TABLE"]
