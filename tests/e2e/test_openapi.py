@@ -204,3 +204,18 @@ def test_validation_and_document_agree(live: Live) -> None:
         for body in bad:
             assert not validator.is_valid(body), body
             assert c.post("/v1/chat/completions", json=body).status_code == 400, body
+
+
+def test_answers_to_bodies_beyond_the_document(live: Live) -> None:
+    """Bodies outside the document's schemas (the fuzzing's negative cases) still get no 5xx: an
+    image size in digits int() refuses is a 400; `stream` sent to embeddings is ignored."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=live.url, headers=headers, timeout=10) as c:
+        image = {"model": "black-forest-labs/FLUX.1-dev", "prompt": "a cat"}
+        bad = c.post("/v1/images/generations", json={**image, "size": "\u00b2x1"})  # '²': isdigit, not int()
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["error"]["param"] == "size"
+        assert c.post("/v1/images/generations", json={**image, "size": "4x3"}).status_code == 200
+        embeddings = c.post("/v1/embeddings", json={"model": "BAAI/bge-base-en-v1.5", "input": "x", "stream": True})
+        assert embeddings.status_code == 200, embeddings.text
+        assert embeddings.json()["data"][0]["embedding"] == [0.5, -0.25]

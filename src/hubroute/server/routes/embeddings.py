@@ -34,4 +34,5 @@ def validate_embeddings(body: dict[str, Any]) -> None:
 async def embeddings(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     validate_embeddings(body)
+    body.pop("stream", None)  # embeddings never stream: `stream: true` would ask the provider for a stream
     await serve_openai(app, ctx, receive, send, body, openai.EMBEDDINGS_API)

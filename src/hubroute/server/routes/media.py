@@ -58,7 +58,8 @@ def image_parameters(body: dict[str, Any]) -> dict[str, Any]:
     size = body.get("size")
     if size is not None and size != "auto":
         width, x, height = str(size).partition("x")
-        if not (x and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        # isdecimal, not isdigit: int() refuses digits such as '²' that isdigit takes
+        if not (x and width.isdecimal() and height.isdecimal() and int(width) > 0 and int(height) > 0):
             raise InvalidRequest(f"'size' must be 'WIDTHxHEIGHT' (e.g. 1024x1024), not {str(size)[:40]!r}",
                                  param="size")
         parameters["width"], parameters["height"] = int(width), int(height)
