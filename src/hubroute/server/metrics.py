@@ -144,9 +144,12 @@ class Metrics:
         route = rec.route
         metered = route is not None and route.metered
         provider = rec.provider
-        model = self.model_label(rec.model, provider is not None and rec.status < 400)
-        if self._pending and rec.model is not None:
-            self._settle(rec.model, model)
+        name = rec.model
+        model = self._models.get(name) if name is not None else OTHER  # (the call only for a new model)
+        if model is None:
+            model = self.model_label(name, provider is not None and rec.status < 400)
+        if self._pending and name is not None:
+            self._settle(name, model)
         if provider is None:
             provider = "none"
         self.request_done(rec.surface, model, provider, rec.status, rec.duration if metered else None)
