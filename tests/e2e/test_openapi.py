@@ -12,6 +12,7 @@ the providers, not only the validation.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import typing
 from base64 import b64encode
@@ -141,10 +142,12 @@ def live() -> Iterator[Live]:
     live.close()
 
 
+#: examples per operation: a few in CI (the whole file ~30 s); more for a deeper local run
+EXAMPLES = int(os.environ.get("HUBROUTE_OPENAPI_EXAMPLES", "8"))
 #: the document, built from the route table as the router builds it (the served one is compared to
 #: it below); schemathesis makes one test per operation of it at collection
 schema = schemathesis.openapi.from_dict(document(TABLE.routes), config=schemathesis.Config.from_dict(
-    {"generation": {"max-examples": 8}}))
+    {"generation": {"max-examples": EXAMPLES}}))
 
 #: what every answer must satisfy (schemathesis's response_headers_conformance has nothing to check:
 #: no response headers are documented; the negative-data checks are not about answers)
