@@ -197,6 +197,8 @@ class EventBatches:
 
     async def __anext__(self) -> SSEBatch:
         while not self._done:
+            if self._size > self._max:  # (checked here: the events a read completed go out first)
+                self._too_large()
             chunk = self._resp.read_nowait()  # what is here already needs no trip through the loop
             if chunk is None:
                 chunk = await (self._resp.read_any() if self._first_by is None else self._first_read())
@@ -225,6 +227,8 @@ class EventBatches:
             if events:
                 self._first_by = None
                 return events
+        if self._size > self._max:
+            self._too_large()
         rest = b"".join(self._pieces)  # an event the stream's end cut short of its blank line
         self._pieces, self._size, self._tail = [], 0, b""
         if rest.strip():
@@ -234,17 +238,18 @@ class EventBatches:
         raise StopAsyncIteration
 
     def _keep(self, piece: bytes) -> None:
-        """Keep `piece` of the incomplete event; refuse an event past the limit."""
+        """Keep `piece` of the incomplete event (its size is checked before the next read)."""
         self._size += len(piece)
-        if self._size > self._max:
-            self._pieces, self._size, self._tail, self._done = [], 0, b"", True
-            provider = self._resp.provider
-            raise ProviderResponseError(
-                f"{provider} sent an event larger than {self._max} bytes (routing.max_event_bytes)",
-                provider=provider, status_code=self._resp.status,
-            )
         self._pieces.append(piece)
         self._tail = piece[-3:] if len(piece) >= 3 else (self._tail + piece)[-3:]
+
+    def _too_large(self) -> None:
+        self._pieces, self._size, self._tail, self._done = [], 0, b"", True
+        provider = self._resp.provider
+        raise ProviderResponseError(
+            f"{provider} sent an event larger than {self._max} bytes (routing.max_event_bytes)",
+            provider=provider, status_code=self._resp.status,
+        )
 
     async def _first_read(self) -> bytes:
         assert self._first_by is not None

@@ -5,7 +5,9 @@ mock providers in their wire format.
 * /metrics labels name only the models the deployment has served; a request that failed before (an
   unknown model, a bad suffix, a name a server refused) is counted under `model="unknown"`;
 * the per provider x model state (circuits, speed) stays bounded whatever names are tried;
-* a key pasted as a model name or into a path is scrubbed from the access log and from the labels.
+* a key pasted as a model name or into a path is scrubbed from the access log and from the labels;
+* a provider's event past `routing.max_event_bytes` ends its stream with one error event (or, before
+  the first event, fails over).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from aiohttp import web
 
 from hubroute.routing import health as health_module
 from tests.conftest import Mocks, RouterFactory, RunningRouter
-from tests.e2e.support import CHAT, HI, MODEL, chat, config
-from tests.mocks import json_reply
+from tests.e2e.support import CHAT, HI, MODEL, chat, config, content_of, frame_json, stream_chat
+from tests.mocks import chunk, json_reply
 
 KEY = "sk-proj-Abc123Def456Ghi789Jkl0"  # an OpenAI-style key, pasted where a model name goes
 
@@ -137,3 +140,47 @@ async def test_a_key_as_a_model_name_is_never_logged_or_labelled(mocks: Mocks, r
     assert KEY not in logged and KEY[8:] not in logged
     assert KEY not in text and KEY[8:] not in text
     assert any("***" in line.get("requested", "") for line in access_log)  # scrubbed, not dropped
+
+
+# --- a provider's stream: events bounded (issue 11, item 5) -----------------------------------------
+def _huge(first: bool) -> Any:
+    """An event stream whose event grows past any bound, never ended (after one normal event if
+    `first`); the mock stops at 8 MB, or when the router hangs up."""
+
+    async def reply(request: web.Request, mock: Any) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        if first:
+            await resp.write(b"data: " + chunk("Hi") + b"\n\n")
+        await resp.write(b"data: ")
+        try:
+            for _ in range(128):
+                await resp.write(b"x" * 65536)
+        except (ConnectionError, OSError):
+            pass
+        return resp
+
+    return reply
+
+
+async def test_an_event_past_max_event_bytes_ends_the_stream_with_one_error_event(
+        mocks: Mocks, router: RouterFactory) -> None:
+    a = await mocks.start("a")
+    a.enqueue(_huge(first=True))
+    r = await router.start(config(a, routing={"max_event_bytes": 65536}))
+    resp, frames = await stream_chat(r)
+    assert resp.status_code == 200
+    assert content_of(frames[:1]) == "Hi"
+    error = frame_json(frames[-1])["error"]
+    assert "a sent an event larger than 65536 bytes" in error["message"]
+    assert len(frames) == 2
+    assert (await chat(r)).status_code == 200  # the next request is served as usual
+
+
+async def test_an_event_past_max_event_bytes_before_the_first_fails_over(mocks: Mocks, router: RouterFactory) -> None:
+    a, b = await mocks.start("a"), await mocks.start("b")
+    a.enqueue(_huge(first=False))
+    r = await router.start(config(a, b, routing={"max_event_bytes": 65536}))
+    resp, frames = await stream_chat(r)
+    assert resp.status_code == 200 and resp.headers["x-inference-provider"] == "b"
+    assert frames[-1] == "data: [DONE]" and content_of(frames) == "Hello from the mock"

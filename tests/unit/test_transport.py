@@ -421,10 +421,17 @@ async def test_an_event_past_the_limit_is_refused_as_it_grows() -> None:
     assert (await anext(batches)).first().data == b"ok"
     with pytest.raises(ProviderResponseError, match=r"^p sent an event larger than 100000 bytes"):
         await anext(batches)
-    # exactly at the limit is fine, one byte more is not
+    # the events a read completed go out before the event it began past the limit is refused
+    batches = EventBatches(_Pieces([b"data: ok\n\ndata: " + b"x" * 200_000]), None, 100_000)  # type: ignore[arg-type]
+    assert (await anext(batches)).first().data == b"ok"
+    with pytest.raises(ProviderResponseError, match="larger than 100000 bytes"):
+        await anext(batches)
+    # exactly at the limit is fine, one byte more is not (a stream's end does not let it through)
     assert await _events([b"data: " + b"y" * 94, b"\n\n"], max_event=100) == [(b"y" * 94, None)]
     with pytest.raises(ProviderResponseError):
         await _events([b"data: " + b"y" * 95, b"\n\n"], max_event=100)
+    with pytest.raises(ProviderResponseError):
+        await _events([b"data: " + b"y" * 95], max_event=100)
 
 
 async def test_a_huge_event_without_its_end_fails_early_on_a_real_stream(servers, transport: Transport) -> None:
