@@ -30,12 +30,13 @@ as bytes arrive and in time linear in what was read:
   and headers) must arrive whole within `header_timeout` of its first byte (408 and a close beyond:
   a head sent a byte a second no longer holds a connection open); an idle kept-alive connection is
   closed after `timeout_keep_alive`. No timer is set for a head that arrives in one read.
-* the head is counted as it is read and the parser is never fed more of it than `max_head`: 431
-  beyond, and beyond `max_header_line` for one header line or `max_headers` header lines (414 for
-  a request target longer than a line). httptools joins the pieces of a header with `+=`, so an
-  unbounded head costs the square of its size; bounded, it costs at most that of `max_head`.
-* a declared Content-Length beyond `max_body` is answered 413 at once: no `100 Continue`, the body
-  is not read, the app is not called.
+* the head is counted as it is read and the parser is never fed more of it than `max_head_bytes`:
+  431 beyond, and beyond `max_header_line_bytes` for one header line or `max_header_count` header
+  lines, checked once the head is whole and after each read of a head still in pieces (414 for a
+  request target longer than a line). httptools joins the pieces of a header with `+=`, so an
+  unbounded head costs the square of its size; bounded, it costs at most that of `max_head_bytes`.
+* a declared Content-Length beyond `max_body_bytes` is answered 413 at once: no `100 Continue`, the
+  body is not read, the app is not called.
 * at most `max_connections` connections are open per server: beyond, the least recently used one
   with no request in progress (a silent one, a head still arriving, an idle kept-alive one) is closed
   to make room, as nginx reuses its idle connections; when every connection has a request in
@@ -49,9 +50,11 @@ Refusals are OpenAI-shaped JSON errors (`{"error": {"message", "type", "code"}}`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import urllib.parse
+import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -133,6 +136,17 @@ class HttpProtocol(asyncio.Protocol):
     """One client connection: parses requests, runs the app for each, one at a time, in order."""
 
     limits: ClassVar[Limits] = Limits()
+    # Rarely set, so the class's until then: CPython (3.11) keeps an instance's attributes fast to
+    # read while it has at most 30; a connection has 29 others.
+    head_since: float | None = None  # when a head in pieces began arriving
+    refusal: tuple[int, str, str] | None = None  # a request refused in a parser callback
+    refused = False  # a refusal sent: what the client still sends is read and dropped
+    checked: list[tuple[bytes, bytes]] | None = None  # the headers `checked_lines` counts
+    checked_lines = 0  # of those, the lines checked against the line limit
+
+    @property
+    def max_body(self) -> int:
+        return self.limits.max_body_bytes or 0
 
     @classmethod
     def configured(cls, limits: Limits) -> type[HttpProtocol]:
@@ -161,21 +175,17 @@ class HttpProtocol(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         #: when the connection last fell idle (its last answer sent, nothing received since), or None
         self.idle_since: float | None = None
-        self.idle_limit = self.limits.idle_timeout  # until its first answer, then the keep-alive timeout
-        #: reading a head (from the start, or the end of a request): its bytes so far, since when if partial
+        #: reading a head (from the start, or the end of a request): its bytes so far
         self.in_head = True
         self.head_bytes = 0
-        self.head_since: float | None = None
         self.declared = b""  # the request's Content-Length
-        self.refusal: tuple[int, str, str] | None = None  # a request refused in a parser callback
-        self.refused = False  # a refusal sent: what the client still sends is read and dropped
-        self.open = _open(server_state)
-        self.lru = self.open.lru
+        self.lru = _open(server_state).lru
         limits = self.limits  # read on every request: as the instance's own
         self.max_head = limits.max_head_bytes
         self.max_line = limits.max_header_line_bytes
         self.max_count = limits.max_header_count
-        self.max_body = limits.max_body_bytes
+        max_body = limits.max_body_bytes
+        self.max_body_digits = 99 if max_body is None else len(str(max_body))
         #: the request being parsed, the one being answered, and those waiting behind it
         self.cycle: Cycle | None = None
         self.active: Cycle | None = None
@@ -192,17 +202,20 @@ class HttpProtocol(asyncio.Protocol):
         self.client = get_remote_addr(self.transport)
         self.scheme = "https" if is_ssl(self.transport) else "http"
         lru = self.lru
-        if len(lru) >= self.limits.max_connections and not self.open.make_room(self):
+        if len(lru) >= self.limits.max_connections and not _open(self.server_state).make_room(self):
             self._refuse(503, "too_many_connections", "the router has as many connections open as it "
                          "takes, each with a request in progress: retry shortly", b"retry-after: 1\r\n")
             return
         lru[self] = None
         self.server_state.connections.add(self)  # type: ignore[arg-type]
-        self.idle_since = now = self.loop.time()
-        self.timer = self.loop.call_at(now + self.idle_limit, self._expire)
+        now = self.loop.time()
+        deadline = now + self.limits.idle_timeout
+        # idle since a time whose keep-alive deadline is the new connection's idle one (one attribute fewer)
+        self.idle_since = deadline - self.keep_alive_timeout
+        self.timer = self.loop.call_at(deadline, self._expire)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.open.lru.pop(self, None)
+        self.lru.pop(self, None)
         self.server_state.connections.discard(self)
         for cycle in (self.active, self.cycle, *self.pipeline):
             if cycle is not None and not cycle.complete:
@@ -234,7 +247,14 @@ class HttpProtocol(asyncio.Protocol):
             self._parser_error()
         except httptools.HttpParserUpgrade:
             log.warning("Unsupported upgrade request.")  # answered as a plain request, as uvicorn does
-        if self.in_head and self.head_bytes and self.head_since is None:  # a head in pieces
+        if self.in_head and self.head_bytes:  # a head in pieces
+            self._head_in_pieces()
+
+    def _head_in_pieces(self) -> None:
+        over = self._over_limits()
+        if over is not None:
+            self._refuse(*over)
+        elif self.head_since is None:
             self.head_since = now = self.loop.time()  # its deadline runs from its first byte
             self._arm(now + self.limits.header_timeout)
 
@@ -282,11 +302,7 @@ class HttpProtocol(asyncio.Protocol):
         if len(self.url) > self.max_line:
             self._stop(414, "uri_too_long", f"request target longer than {self.max_line} bytes")
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > self.max_line or len(self.headers) >= self.max_count:
-            self._stop(431, "request_header_fields_too_large",
-                       f"a header line longer than {self.max_line} bytes" if len(self.headers) < self.max_count
-                       else f"more than {self.max_count} header lines")
+    def on_header(self, name: bytes, value: bytes) -> None:  # (limits: `_over_limits`, not per header)
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
@@ -298,9 +314,29 @@ class HttpProtocol(asyncio.Protocol):
         self.refusal = (status, code, message)
         raise _Refused(message)
 
+    def _over_limits(self) -> tuple[int, str, str] | None:
+        """The header count and line limits over the headers parsed so far: checked once a head is
+        whole, and after each read of a head still in pieces (each line once: linear overall). A
+        line can only be too long in a head that is (so far) longer than a line may be."""
+        headers = self.headers
+        if len(headers) > self.max_count:
+            return 431, "request_header_fields_too_large", f"more than {self.max_count} header lines"
+        if self.head_bytes > self.max_line:
+            if self.checked is not headers:  # a new request's
+                self.checked, self.checked_lines = headers, 0
+            for name, value in headers[self.checked_lines:]:
+                if len(name) + len(value) > self.max_line:
+                    return 431, "request_header_fields_too_large", f"a header line longer than {self.max_line} bytes"
+            self.checked_lines = len(headers)
+        return None
     def on_headers_complete(self) -> None:
+        if len(self.headers) > self.max_count or self.head_bytes > self.max_line:
+            over = self._over_limits()
+            if over is not None:
+                self._stop(*over)
         self.in_head = False
-        self.head_since = None
+        if self.head_since is not None:  # (read from the class but for a head that came in pieces)
+            self.head_since = None
         parser = self.parser
         version = parser.get_http_version()
         url = httptools.parse_url(self.url)
@@ -325,8 +361,8 @@ class HttpProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        limit = self.max_body
-        if self.declared and limit is not None and (len(self.declared) > 18 or int(self.declared) > limit):
+        declared = self.declared  # parsed only when it has as many digits as the limit, or more
+        if len(declared) >= self.max_body_digits and (len(declared) > 18 or int(declared) > self.max_body):
             self.flow.pause_reading()  # not read: answered 413 in its turn, and the connection closed
             cycle: Cycle = TooLarge(self, scope, False, False)
         else:
@@ -378,7 +414,6 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.lru.move_to_end(self)
         self.idle_since = now = self.loop.time()
-        self.idle_limit = self.keep_alive_timeout
         head_since = self.head_since  # the next request's head, if it began arriving during this answer
         deadline = now + self.keep_alive_timeout if head_since is None else head_since + self.limits.header_timeout
         timer = self.timer
@@ -418,7 +453,7 @@ class HttpProtocol(asyncio.Protocol):
                              f"{self.limits.header_timeout:g} s")
                 return
         elif self.idle_since is not None:
-            left = self.idle_since + self.idle_limit - now
+            left = self.idle_since + self.keep_alive_timeout - now
             if left <= 0:
                 self.transport.close()
                 return
@@ -453,8 +488,9 @@ class HttpProtocol(asyncio.Protocol):
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend((name, b": ", value, b"\r\n"))
-        content.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n%s"
-                       % (len(body), extra, body))
+        # every answer names a request id (the app's own for the requests it answers)
+        content.append(b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s%08x\r\n"
+                       b"connection: close\r\n%s\r\n%s" % (len(body), _REFUSAL_IDS, next(_refusals), extra, body))
         self.transport.write(b"".join(content))
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -463,6 +499,8 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
 
+_REFUSAL_IDS = b"r" + uuid.uuid4().hex[:11].encode()  # the ids of the requests refused here
+_refusals = itertools.count(1)
 LINGER_BYTES = 1 << 20
 LINGER_SECONDS = 1.0
 
@@ -666,5 +704,6 @@ class TooLarge(Cycle):
         proto = self.proto
         self.complete = True
         proto.active = None
-        proto.answer_and_close(413, "request_too_large",
-                               f"request body is larger than {proto.limits.max_body_bytes} bytes")
+        if not proto.transport.is_closing():
+            proto.answer_and_close(413, "request_too_large",
+                                   f"request body is larger than {proto.limits.max_body_bytes} bytes")
