@@ -58,11 +58,6 @@ EMBEDDINGS_API = Api(
 API: dict[str, Api] = {"chat/completions": CHAT_API, "completions": COMPLETIONS_API, "embeddings": EMBEDDINGS_API}
 
 
-def wants_usage(body: dict[str, Any]) -> bool:
-    opts = body.get("stream_options")
-    return isinstance(opts, dict) and bool(opts.get("include_usage"))
-
-
 async def send(router: Router, plan: Plan, api: Api, body: dict[str, Any], finish: Finish | None = None) -> Answer:
     """A whole answer with failover; its `usage` is the provider's, else counted by hubroute."""
     answer = await router.send(plan, _build(api, body, finish), api.checker(body))
@@ -74,14 +69,16 @@ async def send(router: Router, plan: Plan, api: Api, body: dict[str, Any], finis
 async def stream(router: Router, plan: Plan, api: Api, body: dict[str, Any], finish: Finish | None = None,
                  ) -> StreamSession:
     """A stream committed on the first provider whose first event arrived intact."""
-    wanted = wants_usage(body)
+    opts = body.get("stream_options")
+    wanted = isinstance(opts, dict) and bool(opts.get("include_usage"))
     if not wanted:
-        body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+        body = {**body, "stream_options": {**(opts or {}), "include_usage": True}}
 
     def count(chunks: int) -> Usage:
         return counted(body, chunks)
 
-    return await router.stream(plan, _build(api, body, finish), wants_usage=wanted, count=count)
+    build = api.builder(body) if finish is None else _build(api, body, finish)
+    return await router.stream(plan, build, wants_usage=wanted, count=count)
 
 
 def _build(api: Api, body: dict[str, Any], finish: Finish | None) -> Callable[[Target], HttpRequest]:

@@ -153,7 +153,7 @@ class StreamSession:
     """One committed stream. Iterate it for batches of bytes inside `async with`; read `usage` and
     `outcome` after."""
 
-    __slots__ = ("_batch", "_count", "_frames", "_pending", "_router", "_started", "errors", "outcome",
+    __slots__ = ("_batch", "_count", "_pending", "_router", "_started", "errors", "frames", "outcome",
                  "response", "rest", "target", "ttfb", "usage")
 
     def __init__(self, router: Router, target: Target, first: SSEBatch, rest: EventBatches,
@@ -166,7 +166,8 @@ class StreamSession:
         self.ttfb = ttfb
         #: failed attempts before this provider took the stream
         self.errors = errors
-        self._frames = Frames(target, wants_usage)
+        #: the batches' translator: `frames.finished` once the last batch has been given out
+        self.frames = Frames(target, wants_usage)
         self._batch: SSEBatch | None = first
         self._count = count
         self._started = time.perf_counter()
@@ -177,18 +178,18 @@ class StreamSession:
     @property
     def finished(self) -> bool:
         """The last batch has been given out ([DONE] came, or the upstream closed the stream)."""
-        return self._frames.finished
+        return self.frames.finished
 
     @property
     def chunks(self) -> int:
-        return self._frames.chunks
+        return self.frames.chunks
 
     # --- iteration ------------------------------------------------------------------------------
     def __aiter__(self) -> StreamSession:
         return self
 
     async def __anext__(self) -> bytes:
-        frames = self._frames
+        frames = self.frames
         if frames.finished:
             raise StopAsyncIteration
         if self._pending is not None:
@@ -223,7 +224,7 @@ class StreamSession:
         when the stream finished cleanly, else closed."""
         if self.outcome is not None:
             return self.outcome
-        frames = self._frames
+        frames = self.frames
         if isinstance(exc, ProviderError) and frames.error is None:
             frames.error = exc  # the connection broke or timed out mid-stream
             self._router.attempt_failed(self.target, exc)

@@ -108,7 +108,7 @@ class App:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = dict(scope["headers"])
-        route = self.routes.find(self, method, path)
+        route = self.routes.exact.get((method, path)) or self.routes.find(self, method, path)
         rec = RequestRecord(_request_id(headers.get(b"x-request-id")), method, path, route, headers,
                             scope.get("query_string", b""))
         self.inflight += 1

@@ -143,6 +143,7 @@ class Metrics:
         reach a provider)."""
         route = rec.route
         metered = route is not None and route.metered
+        surface = route.label if route is not None else "unknown"  # (rec.surface, without the call)
         provider = rec.provider
         name = rec.model
         model = self._models.get(name) if name is not None else OTHER  # (the call only for a new model)
@@ -152,11 +153,11 @@ class Metrics:
             self._settle(name, model)
         if provider is None:
             provider = "none"
-        self.request_done(rec.surface, model, provider, rec.status, rec.duration if metered else None)
-        if rec.ttfb is not None and metered:
+        self.request_done(surface, model, provider, rec.status, rec.duration if metered else None)
+        if metered and rec.ttfb is not None:
             self.first_byte(provider, rec.ttfb)
         usage = rec.usage
-        if usage is not None:
+        if usage is not None and (usage.input_tokens or usage.output_tokens):
             self.count_tokens(model, provider, usage.input_tokens, usage.output_tokens)
 
     def request_done(self, route: str, model: str, provider: str, status: int, elapsed: float | None) -> None:

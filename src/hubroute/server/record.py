@@ -83,11 +83,11 @@ class RequestRecord:
         self.provider_model = target.provider_model
         self.task = target.task
         self.ttfb = ttfb
-        self.attempts = tried(errors) + 1
+        self.attempts = tried(errors) + 1 if errors else 1
 
     def used(self, usage: Usage | None, pricing: Pricing | None) -> None:
         self.usage = usage
-        self.cost = usage.cost(pricing) if usage is not None else None
+        self.cost = usage.cost(pricing) if usage is not None and pricing is not None else None
 
     def failed(self, errors: list[ProviderError]) -> None:
         """Every candidate failed: the attempts made."""

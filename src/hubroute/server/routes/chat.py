@@ -82,8 +82,9 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
 
     try:
         try:
+            frames = session.frames
             async for out in session:
-                if session.finished:  # the last batch: written with the end, in one write
+                if frames.finished:  # the last batch: written with the end, in one write
                     await send({"type": "http.response.body", "body": out + DONE, "more_body": False})
                     break
                 if out:
