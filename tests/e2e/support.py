@@ -3,7 +3,9 @@ checks every error answer must pass."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx2 as httpx
@@ -110,3 +112,11 @@ def header(received: Any, name: str) -> str | None:
         if key.lower() == name.lower():
             return str(value)
     return None
+
+
+async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait for `check()` to hold (a record or log line is written just after its answer is sent)."""
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.01)

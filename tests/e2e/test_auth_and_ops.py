@@ -3,50 +3,20 @@ request ids."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
 
 from tests.conftest import Mocks, RouterFactory
-from tests.e2e.support import CHAT, HI, MODEL, assert_error, chat, config, frame_json, header, stream_chat
+from tests.e2e.support import CHAT, HI, MODEL, assert_error, chat, config, frame_json, header, stream_chat, until
 from tests.mocks import json_reply, sse_reply, stream_events
 
 MASTER = "hr-master-key-0123456789"
 WRONG = "hr-wrong-key-9876543210"
 
 
-@pytest.fixture
-def access_log() -> Iterator[list[dict[str, Any]]]:
-    """The access-log lines the router writes, as the JSON objects `hubroute serve` prints."""
-    from hubroute.server.logs import JSONFormatter
 
-    lines: list[dict[str, Any]] = []
-    formatter = JSONFormatter()
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(orjson.loads(formatter.format(record)))
-
-    logger = logging.getLogger("hubroute.access")
-    handler, level = Capture(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
-    """The access log is written just after the answer is sent: wait for it."""
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def bearer(key: str) -> dict[str, str]:

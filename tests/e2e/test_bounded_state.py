@@ -13,8 +13,6 @@ mock providers in their wire format.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -24,39 +22,13 @@ from aiohttp import web
 
 from hubroute.routing import health as health_module
 from tests.conftest import Mocks, RouterFactory, RunningRouter
-from tests.e2e.support import CHAT, HI, MODEL, chat, config, content_of, frame_json, stream_chat
+from tests.e2e.support import CHAT, HI, MODEL, chat, config, content_of, frame_json, stream_chat, until
 from tests.mocks import chunk, json_reply
 
 KEY = "sk-proj-Abc123Def456Ghi789Jkl0"  # an OpenAI-style key, pasted where a model name goes
 
 
-@pytest.fixture
-def access_log() -> Iterator[list[dict[str, Any]]]:
-    """The access-log lines the router writes, as the JSON objects `hubroute serve` prints."""
-    from hubroute.server.logs import JSONFormatter
 
-    lines: list[dict[str, Any]] = []
-    formatter = JSONFormatter()
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(orjson.loads(formatter.format(record)))
-
-    logger = logging.getLogger("hubroute.access")
-    handler, level = Capture(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    assert check(), "condition not met in time"
 
 
 async def many(r: RunningRouter, names: list[str], *, workers: int = 8) -> dict[int, int]:

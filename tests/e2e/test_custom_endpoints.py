@@ -5,7 +5,6 @@ completions and embeddings all go to them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import Mocks, RouterFactory, RunningRouter
-from tests.e2e.support import HI, assert_error, chat, header, stream_chat
+from tests.e2e.support import HI, assert_error, chat, header, stream_chat, until
 from tests.mocks import MockProvider, hang, json_reply
 from tests.providers.job_steps import PNG
 
@@ -36,11 +35,7 @@ def custom(*servers: MockProvider, api_key: str | None = None, **sections: Any) 
     return yaml.safe_dump({"providers": providers, **sections}, sort_keys=False)
 
 
-async def until(check: Any, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.02)
+
 
 
 async def sent_model(r: RunningRouter, server: MockProvider, model: str) -> str:

@@ -4,9 +4,6 @@ by hubroute) and its cost from the served mapping's pricing."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import httpx2 as httpx
 import orjson
 import pytest
@@ -14,7 +11,7 @@ import pytest
 from hubroute.server.record import RequestRecord
 from hubroute.usage import Usage
 from tests.conftest import Mocks, RouterFactory, RunningRouter
-from tests.e2e.support import CHAT, HI, MODEL, chat, config, stream_chat
+from tests.e2e.support import CHAT, HI, MODEL, chat, config, stream_chat, until
 from tests.mocks import chunk, json_reply, sse_reply, stream_events
 
 MASTER = "sk-hubroute-master-key-1"
@@ -28,12 +25,7 @@ def records(r: RunningRouter) -> list[RequestRecord]:
     return got
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
+
 
 
 async def test_a_whole_answer_is_recorded_with_usage_cost_and_failover(mocks: Mocks, router: RouterFactory) -> None:
