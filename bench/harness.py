@@ -80,6 +80,14 @@ def in_workspace(prefix: str, results: Path, run: Callable[[Processes, Path], T]
     return result
 
 
+def write_result(results: Path, prefix: str, out: Any) -> Path:
+    """`out` as JSON in results/<prefix>-<time>.json (the folder made if missing); the file's path."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    return path
+
+
 def keep_process_logs(work: Path, results: Path, out: TextIO = sys.stderr) -> None:
     """Copy the children's logs to results/logs (overwritten each run) for a look after a failure."""
     dest = results / "logs"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import shlex
@@ -48,6 +47,7 @@ from harness import (
     free_port,
     in_workspace,
     log,
+    write_result,
 )
 from run import hubroute_argv, hubroute_config, router_env, start_mock
 
@@ -322,9 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = in_workspace("hubroute-instructions-", args.results, lambda procs, work: run(args, procs, work))
     if isinstance(out, int):
         return out
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_result(args.results, "instructions", out)
     print(table(out))
     with contextlib.suppress(ValueError):
         path = path.relative_to(ROOT)

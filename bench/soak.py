@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from harness import BenchError, Processes, free_port, in_workspace, log, rss_mb, wait_until_answers
+from harness import BenchError, Processes, free_port, in_workspace, log, rss_mb, wait_until_answers, write_result
 from run import hubroute_argv, router_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,9 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = in_workspace("hubroute-soak-", args.results, lambda procs, work: run(args, procs, work))
     if isinstance(out, int):
         return out
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_result(args.results, "soak", out)
     flat = out["rss_growth_pct"] is not None and out["rss_growth_pct"] <= 10
     fds_back = out["fds_after"] <= out["fds_baseline"]
     failures = sum(out["failures"].values())
