@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,17 +170,19 @@ class MockProvider:
         result: web.StreamResponse = await reply(request, self)
         return result
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0, sock: socket.socket | None = None) -> str:
+        """Listen on 127.0.0.1 (a free port, or `port` to come back where it was after `stop()`), or on
+        a listening `sock` given."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site: web.BaseSite = web.SockSite(self._runner, sock) if sock else web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{bound}"
         return self.url
 
     async def stop(self) -> None:

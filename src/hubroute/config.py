@@ -155,7 +155,10 @@ class RoutingSettings(_Strict):
     circuit_breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
     #: largest server-sent event read from a provider's stream, bytes: beyond it the stream fails
     #: (before its first event, as a failover; after, as one error event to the client)
-    max_event_bytes: int = 1024 * 1024
+    max_event_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    #: largest answer read whole from a provider (a completion, embeddings, a job's status or result
+    #: document with base64 media inside), bytes: beyond it the attempt fails (and the next provider is tried)
+    max_answer_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 128 * 1024 * 1024
 
 
 class JobSettings(_Strict):

@@ -173,7 +173,9 @@ class ProviderError(HubrouteError):
         self.retry_after = retry_after
 
     def summary(self) -> dict[str, Any]:
-        return {"provider": self.provider, "status": self.status_code, "error": self.message}
+        """One tried provider, as an error answer's `providers` lists it: what kind of failure (`code`:
+        `provider_timeout`, `provider_connection_error`, `provider_bad_response`, ...) and its status."""
+        return {"provider": self.provider, "code": self.code, "status": self.status_code, "error": self.message}
 
     def to_openai(self) -> dict[str, Any]:
         out = super().to_openai()

@@ -20,7 +20,7 @@ Not here (`transport_aiohttp` sends them through aiohttp): redirects, streamed r
 Responses are decompressed when a server sends gzip or deflate although none was asked for.
 
 Errors: `H1ConnectError` (could not connect; `H1ConnectTimeout`, not within the connect timeout),
-`H1ConnectionError` (the connection broke, or the answer was not HTTP), `TimeoutError` (silence
+`H1ConnectionError` (the connection broke; `H1ProtocolError`, the answer was not HTTP), `TimeoutError` (silence
 longer than the idle timeout while reading a body). transport.py maps them to `ProviderError`s.
 """
 
@@ -69,6 +69,11 @@ class H1ConnectTimeout(H1ConnectError):
 
 class H1ConnectionError(H1Error):
     """The connection broke, or the peer did not speak HTTP/1.1."""
+
+
+class H1ProtocolError(H1ConnectionError):
+    """The peer answered, but not in HTTP/1.1 as we read it: no status line, a broken chunk, an
+    encoding we do not know or cannot inflate."""
 
 
 class Proxy:
@@ -149,7 +154,7 @@ class Response(Body):
         if encoding in ("gzip", "x-gzip", "deflate"):
             self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, detected
         elif encoding not in ("", "identity"):
-            raise H1ConnectionError(f"unsupported content-encoding {encoding!r}")
+            raise H1ProtocolError(f"unsupported content-encoding {encoding!r}")
 
     @property
     def content_type(self) -> str:
@@ -191,7 +196,7 @@ class Response(Body):
                     data = decoder.decompress(data, _HIGH_WATER) if data else decoder.flush()
                 except zlib.error as exc:
                     self.close()
-                    raise H1ConnectionError(f"invalid compressed body: {exc}") from None
+                    raise H1ProtocolError(f"invalid compressed body: {exc}") from None
                 if not data and not conn.complete:
                     continue
             if data:
@@ -253,10 +258,10 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(H1ConnectionError("the server switched protocols"))
+            self._fail(H1ProtocolError("the server switched protocols"))
             return
         except httptools.HttpParserError as exc:
-            self._fail(H1ConnectionError(f"invalid HTTP response: {exc}"))
+            self._fail(H1ProtocolError(f"invalid HTTP response: {exc}"))
             return
         if self.body:
             self.buffered += len(data)

@@ -15,7 +15,7 @@ Every failure leaves as a `ProviderError` subclass:
 
     could not connect / connection dropped  -> ProviderConnectionError
     connect, first-byte or idle timeout     -> ProviderTimeout
-    answer larger than the limit            -> ProviderResponseError
+    answer larger than the limit, or no HTTP -> ProviderResponseError
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 #: largest server-sent event accepted by default (`routing.max_event_bytes`)
 MAX_EVENT_BYTES = 1024 * 1024
+#: largest answer read whole by default (`routing.max_answer_bytes`)
+MAX_ANSWER_BYTES = 128 * 1024 * 1024
 #: the statuses of a redirect a result download follows (`Transport.open_checked`)
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 #: the methods `h1.Client` sends (HEAD answers carry no body, which its parser cannot be told)
@@ -136,6 +138,9 @@ class UpstreamResponse:
     def _broken(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, TimeoutError):
             return ProviderTimeout(f"{self.provider} went silent while answering", provider=self.provider)
+        if isinstance(exc, h1.H1ProtocolError):
+            return ProviderResponseError(f"{self.provider}'s answer is not HTTP/1.1: {exc}", provider=self.provider,
+                                         status_code=self.status)
         return ProviderConnectionError(f"{self.provider} connection broke while answering: {exc}",
                                        provider=self.provider)
 
@@ -280,7 +285,8 @@ class Transport:
 
     def __init__(self, *, connect_timeout: float = 10.0, idle_timeout: float = 120.0,
                  user_agent: str = "hubroute", stack: Literal["fast", "stock"] = "fast",
-                 max_event_bytes: int = MAX_EVENT_BYTES, inputs: InputSettings | None = None) -> None:
+                 max_event_bytes: int = MAX_EVENT_BYTES, max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 inputs: InputSettings | None = None) -> None:
         """`stack`: "fast", h1 for what it does and aiohttp for the rest; "stock", aiohttp for all.
         `inputs`: the address rules URLs a provider answers with must pass (`open_checked`)."""
         if stack not in ("fast", "stock"):
@@ -289,6 +295,8 @@ class Transport:
         self._idle = idle_timeout
         #: largest server-sent event read from a stream (`EventBatches`)
         self.max_event_bytes = max_event_bytes
+        #: largest answer read whole (`routing.max_answer_bytes`)
+        self.max_answer_bytes = max_answer_bytes
         self._user_agent = user_agent
         self.stack = stack
         self._aiohttp: AiohttpClient | None = None
@@ -303,7 +311,7 @@ class Transport:
         timeouts = settings.routing.timeouts
         return cls(connect_timeout=timeouts.connect, idle_timeout=timeouts.idle, user_agent=user_agent,
                    stack=settings.server.http_stack, max_event_bytes=settings.routing.max_event_bytes,
-                   inputs=settings.inputs)
+                   max_answer_bytes=settings.routing.max_answer_bytes, inputs=settings.inputs)
 
     @property
     def h1(self) -> h1.Client:
@@ -456,6 +464,9 @@ class Transport:
             raise ProviderConnectionError(
                 f"could not connect to {provider} ({exc.host}:{exc.port}): {exc.reason}", provider=provider
             ) from exc
+        except h1.H1ProtocolError as exc:
+            raise ProviderResponseError(f"{provider} answered something that is not HTTP/1.1: {exc}",
+                                        provider=provider) from exc
         except h1.H1Error as exc:
             raise ProviderConnectionError(f"{provider} connection failed: {exc}", provider=provider) from exc
         except ValueError as exc:  # a URL or header that cannot be sent

@@ -35,7 +35,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 
 from hubroute import h1
-from hubroute.errors import ProviderConnectionError, ProviderError, ProviderTimeout
+from hubroute.errors import ProviderConnectionError, ProviderError, ProviderResponseError, ProviderTimeout
 from hubroute.inputs.decode import Binary
 
 if TYPE_CHECKING:
@@ -236,8 +236,8 @@ def _failure(exc: BaseException, provider: str, timeouts: Timeouts, host: str, p
         return ProviderConnectionError(f"{provider} connection failed: server closed the connection before "
                                        "answering", provider=provider)
     if isinstance(exc, aiohttp.ClientResponseError):  # an answer that is not HTTP
-        return ProviderConnectionError(f"{provider} connection failed: invalid HTTP response: {exc.message}",
-                                       provider=provider)
+        return ProviderResponseError(f"{provider} answered something that is not HTTP/1.1: invalid HTTP response: "
+                                     f"{exc.message}", provider=provider)
     if isinstance(exc, ValueError):  # a URL or header that cannot be sent
         return ProviderConnectionError(f"{provider}: cannot send the request: {exc}", provider=provider)
     return ProviderConnectionError(f"{provider} connection failed: {exc.__class__.__name__}: {exc}",

@@ -29,9 +29,6 @@ from hubroute.transport import Timeouts, Transport, UpstreamResponse, origin_of
 if TYPE_CHECKING:
     from hubroute.config import JobSettings
 
-#: largest JSON answer of a job step (a provider's status or result document, base64 media included)
-MAX_JSON_BYTES = 128 * 1024 * 1024
-
 
 class MediaStream:
     """A media answer being received: relayed as it arrives, at most `limit` bytes."""
@@ -140,7 +137,7 @@ async def run_job(
             return MediaStream(resp, settings.max_result_bytes)
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                raw = await resp.read(MAX_JSON_BYTES)
+                raw = await resp.read(transport.max_answer_bytes)
         except TimeoutError:
             await resp.close()
             raise _job_timeout(provider, started, polls, settings, "answering") from None

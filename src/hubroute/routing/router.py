@@ -44,7 +44,6 @@ from hubroute.routing.upstreams import Deployment, Upstreams
 from hubroute.transport import EventBatches, SSEBatch, Timeouts, Transport, UpstreamResponse
 from hubroute.usage import Usage
 
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -313,7 +312,8 @@ class Router:
         errors: list[ProviderError] = []
 
         async def attempt(target: Target, timeouts: Timeouts) -> Answer:
-            resp = await self.transport.fetch(build(target), target.name, timeouts, MAX_ANSWER_BYTES)
+            resp = await self.transport.fetch(build(target), target.name, timeouts,
+                                              self.transport.max_answer_bytes)
             ttfb = resp.ttfb
             if resp.status >= 400:
                 raise self.transport.http_error(resp)
@@ -410,6 +410,15 @@ class Router:
         if event.data == b"[DONE]":
             raise ProviderResponseError(
                 f"{target.name} ended the stream before sending any chunk", provider=target.name, status_code=200
+            )
+        try:  # the one event parsed whole on the fast path: what commits the stream must be a chunk
+            chunk = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise ProviderResponseError(
+                f"{target.name} sent a first stream event that is not a JSON object", provider=target.name,
+                status_code=200, body=event.data[:300].decode(errors="replace"),
             )
         return first
 

@@ -74,8 +74,14 @@ ERROR: Schema = {
             "param": {"type": ["string", "null"]},
             "provider": {"type": ["string", "null"], "description": "The provider whose failure this is."},
             "provider_status": {"type": "integer"},
-            "providers": {"type": "array", "items": {"type": "object"},
-                          "description": "Each provider tried, and how it failed."},
+            "providers": {"type": "array", "description": "Each provider tried, and how it failed.", "items": {
+                "type": "object", "required": ["provider", "code", "status", "error"], "properties": {
+                    "provider": {"type": "string"},
+                    "code": {"type": "string", "description": "The kind of failure: provider_timeout, "
+                             "provider_connection_error, provider_bad_response, provider_http_error, circuit_open..."},
+                    "status": {"type": ["integer", "null"],
+                               "description": "The provider's HTTP status, if it answered."},
+                    "error": {"type": "string"}}}},
         },
     }},
 }
