@@ -327,6 +327,22 @@ def _task_schemas() -> tuple[dict[str, Schema], dict[str, Schema], dict[str, Sch
     return inputs, answers, components
 
 
+def _task_form(binary_fields: tuple[str, ...], request: Schema) -> Schema:
+    """A task request as a form (`routes/tasks.form_request`): `inputs` a file, or, for structured
+    inputs, one field each (files for the binary ones, text for the rest); `parameters` as JSON text."""
+    parameters = {"type": "string", "contentMediaType": "application/json",
+                  "description": "The task's parameters, as JSON text."}
+    if "inputs" in binary_fields:
+        return {"type": "object", "required": ["inputs"], "additionalProperties": False,
+                "properties": {"inputs": BINARY, "parameters": parameters}}
+    components = _task_schemas()[2]
+    structured = _deref(_deref(request, components)["properties"]["inputs"], components)
+    binary = {path.removeprefix("inputs.") for path in binary_fields}
+    fields = {name: BINARY if name in binary else {"type": "string"} for name in structured["properties"]}
+    return {"type": "object", "required": list(structured.get("required", ())), "additionalProperties": False,
+            "properties": {**fields, "parameters": parameters}}
+
+
 def task_request() -> Schema:
     inputs = _task_schemas()[0]
     return {"anyOf": [inputs[t] for t in sorted(inputs)],
@@ -365,6 +381,7 @@ def task_operations() -> dict[str, Doc]:
         body: dict[str, SchemaSource] = {"application/json": inputs[task]}
         if spec.binary_input is not None:
             body["application/octet-stream"] = BINARY
+            body["multipart/form-data"] = _task_form(spec.binary_fields, inputs[task])
         answer = {f"{spec.binary_output}/*": BINARY} if spec.binary_output else {"application/json": answers[task]}
         org, _, model = task_examples().get(task, "org/model").partition("/")
         operations[f"/models/{{org}}/{{model}}/pipeline/{task}"] = Doc(
