@@ -118,6 +118,7 @@ def router_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     drop = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUBROUTE_MASTER_KEY", "OPENAI_API_KEY", "PYTHONDONTWRITEBYTECODE")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.endswith("_PROXY")}
     env["NO_PROXY"] = env["no_proxy"] = "*"
+    env["HUBROUTE_HOME"] = "."  # the store (hubroute.db) in the run's work directory, the router's cwd
     env.update(extra or {})
     return env
 

@@ -4,8 +4,11 @@ socket inside the test's event loop (the same ASGI app and server `hubroute serv
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,11 @@ from hubroute.config import Settings
 from hubroute.server.app import App
 from hubroute.server.serve import uvicorn_config
 from tests.mocks import MockProvider
+
+# Routers the tests start, in this process or as `hubroute serve`, keep their default store here, never
+# in the user's own data directory.
+os.environ["HUBROUTE_HOME"] = tempfile.mkdtemp(prefix="hubroute-tests-")
+atexit.register(shutil.rmtree, os.environ["HUBROUTE_HOME"], True)
 
 
 @dataclass
@@ -75,6 +83,8 @@ class RouterFactory:
         settings.server.shutdown_timeout = 5
         if TEST_HTTP_STACK and "http_stack" not in config:
             settings.server.http_stack = TEST_HTTP_STACK  # type: ignore[assignment]
+        if "store:" not in config:  # a database of its own, in memory (not the user's default file)
+            settings.store.url = "sqlite://"
         app = App(settings, environ=env, **app_kw)
         port = free_port()
         server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, loop="none",
@@ -110,3 +120,43 @@ providers:
     base_url: {mock.url}/v1
 {models}
 """
+
+
+# --- the database services (CI has both; `.ci/run` sets HUBROUTE_REQUIRE_SERVICES=1: they must be there) ---
+POSTGRES = os.environ.get("HUBROUTE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("HUBROUTE_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(name: str, reason: str) -> None:
+    """Fail in CI, skip on a machine without the service."""
+    message = f"{name} is not reachable ({reason})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}: CI runs these tests against it")
+    pytest.skip(f"{message}: start it (or set HUBROUTE_TEST_POSTGRES) to run this test")
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database of its own, dropped after the test."""
+    import asyncpg
+
+    try:
+        admin = await asyncpg.connect(POSTGRES, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        service_missing("PostgreSQL", f"{POSTGRES}: {exc}")
+    name = f"hubroute_test_{os.getpid()}_{free_port()}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base, _, _ = POSTGRES.rpartition("/")
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """The store's two databases: a SQLite file, and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hubroute.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -1,6 +1,7 @@
 """The `hubroute` command.
 
     hubroute serve [--config FILE] [--host H] [--port P] [--allow-unauthenticated]
+    hubroute db upgrade [--config FILE]
 
 A bad config is refused at start with one line naming the key and the problem (exit 2), never a
 traceback; so is an address that cannot be listened on (a port in use).
@@ -63,16 +64,46 @@ def serve(config_path: Path | None, host: str | None, port: int | None, allow_un
                 "provider credits. Set server.master_key (or HUBROUTE_MASTER_KEY), or pass "
                 "--allow-unauthenticated if that is really meant",
             )
-        from hubroute.server.serve import CannotListen, run
+        from hubroute.server.serve import CannotStart, run
 
         try:
             run(settings)
-        except CannotListen as exc:  # a port in use: one line, as a bad config's
+        except CannotStart as exc:  # a port in use, a store out of reach: one line, as a bad config's
             click.echo(f"hubroute: {exc}", err=True)
             sys.exit(2)
     except ConfigError as exc:
         click.echo(f"hubroute: {exc.message}", err=True)
         sys.exit(2)
+
+
+@main.group()
+def db() -> None:
+    """The store's database (store.url)."""
+
+
+@db.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML config file (its store.url); without it: $HUBROUTE_STORE_URL or the default file.")
+def upgrade(config_path: Path | None) -> None:
+    """Bring the database's schema to this hubroute's latest (`hubroute serve` also does it at start)."""
+    import asyncio
+
+    from hubroute.config import Settings
+    from hubroute.store import StoreUnavailable, default_url, redacted
+    from hubroute.store import upgrade as upgrade_store
+
+    try:
+        settings = Settings.load(config_path) if config_path else Settings.from_env()
+        url = settings.store.url or default_url()
+        before, now = asyncio.run(upgrade_store(url))
+    except ConfigError as exc:
+        click.echo(f"hubroute: {exc.message}", err=True)
+        sys.exit(2)
+    except StoreUnavailable as exc:
+        click.echo(f"hubroute: {exc}", err=True)
+        sys.exit(1)
+    change = "up to date" if before == now else f"upgraded from {before or 'an empty database'}"
+    click.echo(f"{redacted(url)}: schema {now} ({change})")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,16 @@ class DiscoverySettings(_Strict):
     max_models: int = 1000
 
 
+class StoreSettings(_Strict):
+    """The database of accounts, keys and usage (`hubroute.store`)."""
+
+    #: `sqlite:///path/to/file.db` or `postgresql://user:password@host/db`; default: hubroute.db in
+    #: `$HUBROUTE_HOME` (else `$XDG_DATA_HOME/hubroute`, else `~/.local/share/hubroute`)
+    url: str | None = None
+    #: false: no database at all (no stored keys, no ledger): a stateless router
+    enabled: bool = True
+
+
 class Settings(_Strict):
     """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
     (size, time, and the address rules that keep the router from fetching private addresses)."""
@@ -204,6 +214,7 @@ class Settings(_Strict):
     discovery: DiscoverySettings = msgspec.field(default_factory=DiscoverySettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inputs: InputSettings = msgspec.field(default_factory=InputSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
@@ -253,6 +264,10 @@ class Settings(_Strict):
         return settings
 
     def validate(self) -> None:
+        if self.store.url is not None:
+            from hubroute.store import driver_url
+
+            driver_url(self.store.url)  # a ConfigError naming store.url when it is no database URL
         if not 0 < self.server.port < 65536:
             raise ConfigError("server.port", f"{self.server.port} is not a TCP port")
         if self.server.master_key is not None and len(self.server.master_key) < 8:
@@ -309,6 +324,10 @@ def _apply_env_defaults(settings: Settings, environ: Mapping[str, str]) -> None:
         hf.hub_url = environ.get("HF_ENDPOINT") or DEFAULT_HUB
     if settings.server.master_key is None:
         settings.server.master_key = environ.get("HUBROUTE_MASTER_KEY") or None
+    if settings.store.url is None:
+        from hubroute.store import default_url
+
+        settings.store.url = environ.get("HUBROUTE_STORE_URL") or default_url(environ)
 
 
 def _resolve_env(value: Any, environ: Mapping[str, str], path: str) -> Any:

@@ -117,6 +117,31 @@ class NotSupported(UserError):
     code = "model_not_supported"
 
 
+class NotFound(UserError):
+    """An account, organisation, key... that does not exist (or that the caller may not see)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(UserError):
+    """What is being made exists already (a user or organisation of that name)."""
+
+    status = 409
+    code = "already_exists"
+
+
+class Unavailable(HubrouteError):
+    """Something of ours the request needs cannot be reached (the store): try again later."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+    def headers(self, max_retry_after: float = MAX_RETRY_AFTER) -> dict[str, str]:
+        return {"retry-after": "1"}
+
+
 class AuthError(HubrouteError):
     status = 401
     type = "authentication_error"

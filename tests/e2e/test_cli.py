@@ -112,6 +112,9 @@ BAD_CONFIGS = [
     ("model-unknown-provider", "models:\n  - id: a/b\n    providers:\n      - provider: my-vlm\n",
      ["models[0].providers[0].provider", "unknown provider 'my-vlm'"]),
     ("bad-discovery", "discovery:\n  refresh: -1\n", ["discovery.refresh"]),
+    ("bad-store-url", "store:\n  url: mysql://db/hubroute\n", ["store.url", "unknown database 'mysql'"]),
+    ("store-unreachable", "store:\n  url: postgresql://postgres@127.0.0.1:1/hubroute\n",
+     ["cannot open the store postgresql://postgres@127.0.0.1:1/hubroute", "refused"]),
 ]
 
 
@@ -275,3 +278,34 @@ async def test_the_stock_http_stack_serves_chat_end_to_end(serve: Serve, mocks: 
     serve.signal(signal.SIGTERM)
     assert await serve.wait() == 0
     assert "Traceback" not in serve.stderr
+
+
+# --- hubroute db upgrade ----------------------------------------------------------------------------
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*HUBROUTE, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_db_upgrade_makes_the_default_store_then_finds_it_up_to_date(tmp_path: Path) -> None:
+    from hubroute.store.migrate import HEAD
+
+    env = clean_env(HUBROUTE_HOME=str(tmp_path / "home"))
+    code, out, err = await run_cli("db", "upgrade", env=env)
+    assert code == 0, err
+    assert out.strip() == f"sqlite:///{tmp_path}/home/hubroute.db: schema {HEAD} (upgraded from an empty database)"
+    assert (tmp_path / "home" / "hubroute.db").is_file()
+    code, out, _ = await run_cli("db", "upgrade", env=env)
+    assert code == 0 and out.strip().endswith(f"schema {HEAD} (up to date)")
+
+
+async def test_db_upgrade_on_postgresql_hides_the_password(postgres_url: str) -> None:
+    url = postgres_url.replace("postgres@", "postgres:s3cret-pw@")  # trust auth: the password is not checked
+    code, out, err = await run_cli("db", "upgrade", env=clean_env(HUBROUTE_STORE_URL=url))
+    assert code == 0, err
+    assert "s3cret-pw" not in out and "***" in out
+    code, _, err = await run_cli("db", "upgrade", env=clean_env(HUBROUTE_STORE_URL="postgresql://postgres@127.0.0.1:1/x"))
+    assert code == 1 and err.startswith("hubroute: cannot open the store") and len(err.strip().splitlines()) == 1

@@ -16,24 +16,29 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
 from hubroute.engine import build_engine
-from hubroute.errors import HubrouteError, InvalidRequest, NoProviderAvailable, ProviderError
+from hubroute.errors import HubrouteError, InvalidRequest, NoProviderAvailable, PermissionDenied, ProviderError
 from hubroute.inputs import Fetcher
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Router
 from hubroute.routing.upstreams import Upstreams
+from hubroute.server.admission import admit
 from hubroute.server.asgi import Scope, send_json
-from hubroute.server.auth import Authenticator, MasterKeyAuth
+from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
 from hubroute.server.record import RequestRecord, Sink
 from hubroute.server.routes import TABLE
 from hubroute.server.table import RouteTable
 from hubroute.transport import Transport
+
+if TYPE_CHECKING:
+    from hubroute.routing.router import Plan
+    from hubroute.store import Store
 
 log = logging.getLogger("hubroute.server")
 
@@ -60,7 +65,10 @@ class App:
         self.catalog: Catalog = self.engine.catalog
         self.catalog_source: CatalogSource = self.engine.source
         self.router: Router = self.engine.router
+        self._authenticator = authenticator
         self.auth: Authenticator = authenticator or MasterKeyAuth(settings.server.master_key)
+        #: accounts and keys (opened at startup unless `store.enabled` is false)
+        self.store: Store | None = None
         self.routes: RouteTable = TABLE
         #: told about every request when it ends (see server.record)
         self.sinks: list[Sink] = [self.metrics.record]
@@ -72,6 +80,14 @@ class App:
         self.inflight = 0
 
     async def startup(self) -> None:
+        if self.settings.store.enabled:
+            from hubroute.store import Store, default_url, redacted
+
+            url = self.settings.store.url or default_url()
+            self.store = await Store.open(url)
+            log.info("store: %s", redacted(url))
+            if self._authenticator is None:
+                self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
@@ -80,6 +96,21 @@ class App:
     async def shutdown(self) -> None:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
         await self.fetcher.aclose()
+        if self.store is not None:
+            await self.store.close()
+
+    def forget_keys(self, key_id: str | None = None) -> None:
+        """A key (or, None, any key's owner) changed: what this router knows of it is read anew."""
+        if isinstance(self.auth, StoredKeyAuth):
+            self.auth.forget(key_id)
+
+    async def plan(self, ctx: RequestRecord, model: str, task: str) -> Plan:
+        """The providers to try for a request, as far as its key may reach them (`admission`)."""
+        plan = await self.router.plan(model, task)
+        ctx.planned(plan)
+        if ctx.principal.stored:
+            admit(ctx.principal, plan)
+        return plan
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -118,7 +149,12 @@ class App:
             if route is None:
                 raise self._no_route(method, path)
             if route.auth and not self.auth.open:
-                rec.principal = await self.auth.authenticate(headers)
+                rec.principal = principal = await self.auth.authenticate(headers)
+                if route.scope not in principal.scopes:
+                    raise PermissionDenied(f"{method} {path} needs an administrator's key")
+                if principal.surfaces is not None and route.metered and route.label not in principal.surfaces:
+                    raise PermissionDenied(f"this key may not use {route.label} (it may use: "
+                                           f"{', '.join(principal.surfaces) or 'nothing'})")
             await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:
             rec.error = exc.code

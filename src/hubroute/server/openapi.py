@@ -395,7 +395,7 @@ def task_operations() -> dict[str, Doc]:
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 _PATH_PARAM = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
 _PATH_EXAMPLES = {"org": "meta-llama", "model": "Llama-3.3-70B-Instruct", "provider": "hf-inference",
-                  "route": "models/BAAI/bge-base-en-v1.5"}
+                  "route": "models/BAAI/bge-base-en-v1.5", "user": "ada", "id": "k3v9x2m4q7ab"}
 
 
 def _resolve(source: SchemaSource) -> Schema:
@@ -437,7 +437,7 @@ def operation(route: Route, path: str, doc: Doc) -> dict[str, Any]:
     else:
         error = {"description": "An error: `{\"error\": {\"message\", \"type\", \"code\", \"param\"?}}`.",
                  "content": {"application/json": {"schema": _ref("Error")}}}
-        op["responses"] = {"200": {"description": doc.summary, "content": _content(doc.answer)},
+        op["responses"] = {str(doc.status): {"description": doc.summary, "content": _content(doc.answer)},
                            "4XX": error, "5XX": error}
     op["security"] = _SECURITY if route.auth else []
     return op

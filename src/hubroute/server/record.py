@@ -67,6 +67,11 @@ class RequestRecord:
         return self.route.label if self.route is not None else "unknown"
 
     @property
+    def params(self) -> dict[str, str]:
+        """The values of the route's path parameters (`/admin/v1/users/{user}`)."""
+        return self.route.params(self.path) if self.route is not None else {}
+
+    @property
     def failovers(self) -> int:
         return max(self.attempts - 1, 0)
 

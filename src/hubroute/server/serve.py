@@ -38,8 +38,12 @@ from hubroute.server.http import HttpProtocol, Limits
 log = logging.getLogger("hubroute.server")
 
 
-class CannotListen(Exception):
-    """The router's address cannot be listened on; the message is the one line to show."""
+class CannotStart(Exception):
+    """The router cannot start; the message is the one line to show."""
+
+
+class CannotListen(CannotStart):
+    """The router's address cannot be listened on."""
 
 
 class _Server(uvicorn.Server):
@@ -149,10 +153,29 @@ NO_PROVIDER = ("no provider is reachable (no HF token, provider key or custom en
                "key such as GROQ_API_KEY, or a `providers:` entry in the config (see README, Configuration)")
 
 
+def prepare_store(settings: Settings) -> None:
+    """The store opened and migrated once before the server starts: a database that cannot be
+    reached, or whose schema is newer than this hubroute, stops the start here with one line."""
+    if not settings.store.enabled:
+        return
+    import asyncio
+
+    from hubroute.store import StoreUnavailable, default_url, redacted, upgrade
+
+    url = settings.store.url or default_url()
+    try:
+        before, now = asyncio.run(upgrade(url))
+    except StoreUnavailable as exc:
+        raise CannotStart(str(exc)) from None
+    if before != now:
+        log.info("store %s: schema %s (was %s)", redacted(url), now, before or "empty")
+
+
 def run(settings: Settings) -> None:
     logs.configure(settings.server.log_level)
     raise_fd_limit()
-    app = App(settings)
+    app = App(settings)  # (a config the app refuses is refused before the store is touched)
+    prepare_store(settings)
     s = settings.server
     sockets = listen(s.host, s.port)
     try:

@@ -13,9 +13,11 @@ Dispatch is one dict look-up for exact paths, then the prefixes, then the predic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from hubroute.errors import HubrouteError
 
@@ -55,6 +57,8 @@ class Doc:
     more: Callable[[], Mapping[str, Doc]] | None = None
     #: the answer is the provider's own, relayed with its status (passthrough); else errors are ours
     relayed: bool = False
+    #: the status of a successful answer (201 for what makes something)
+    status: int = 200
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,21 +73,40 @@ class Route:
     prefix: bool = False
     match: Callable[[App, str], bool] | None = None
     doc: Doc | None = None
+    #: what the caller's key must allow: "inference" (the model routes), "admin" (the admin API)
+    scope: str = "inference"
+    #: a path with `{name}` parameters (one segment each), as a regular expression
+    template: re.Pattern[str] | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if "{" in self.path and not self.prefix and self.match is None:
+            regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+            object.__setattr__(self, "template", re.compile(regex))
+
+    def params(self, path: str) -> dict[str, str]:
+        """The values of a template route's parameters in `path` (URL-decoded)."""
+        found = self.template.fullmatch(path) if self.template is not None else None
+        return {k: unquote(v) for k, v in found.groupdict().items()} if found else {}
 
 
 class RouteTable:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = tuple(routes)
-        self.exact = {(r.method, r.path): r for r in self.routes if not r.prefix and r.match is None}
+        plain = [r for r in self.routes if not r.prefix and r.match is None and r.template is None]
+        self.exact = {(r.method, r.path): r for r in plain}
+        self._templates = tuple(r for r in self.routes if r.template is not None)
         self._prefixes = tuple(r for r in self.routes if r.prefix)
         self._matched = tuple(r for r in self.routes if r.match is not None)
-        self._paths = {r.path for r in self.routes if not r.prefix and r.match is None}
+        self._paths = {r.path for r in plain}
 
     def find(self, app: App, method: str, path: str) -> Route | None:
         """The route for a request (the app looks `exact` up itself first: one call less per request)."""
         route = self.exact.get((method, path))
         if route is not None:
             return route
+        for r in self._templates:
+            if r.method == method and r.template.fullmatch(path):  # type: ignore[union-attr]
+                return r
         for r in self._prefixes:
             if r.method == method and path.startswith(r.path) and len(path) > len(r.path):
                 return r
@@ -95,4 +118,5 @@ class RouteTable:
     def knows_path(self, path: str) -> bool:
         """Whether some route serves `path` with another method (a 405, not a 404)."""
         return path in self._paths or any(path.startswith(r.path) and len(path) > len(r.path)
-                                          for r in self._prefixes)
+                                          for r in self._prefixes) or any(
+            r.template.fullmatch(path) for r in self._templates)  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hubroute.server import openapi as oa
+from hubroute.server.routes import admin
 from hubroute.server.routes.chat import chat_completions, completions
 from hubroute.server.routes.embeddings import embeddings
 from hubroute.server.routes.media import audio_speech, audio_transcriptions, images_generations
@@ -81,10 +82,50 @@ TABLE = RouteTable([
           doc=Doc("A model and its providers", paths=("/models/{org}/{model}",), answer={JSON: oa.MODEL_CARD})),
     Route("GET", "/health", health, "health", auth=False,
           doc=Doc("Liveness, in-flight requests, open circuits", answer={JSON: oa.HEALTH})),
-    Route("GET", "/metrics", metrics, "metrics", doc=Doc("Prometheus metrics", answer={"text/plain": oa.METRICS})),
+    Route("GET", "/metrics", metrics, "metrics", scope="admin",
+          doc=Doc("Prometheus metrics", answer={"text/plain": oa.METRICS})),
     # the API's shape is public (it is the same for every deployment and holds no secret): no key needed
     Route("GET", "/openapi.json", oa.openapi_json, "openapi", auth=False,
           doc=Doc("This OpenAPI document", answer={JSON: oa.OPENAPI})),
+    Route("GET", "/v1/key", admin.own_key, "key",
+          doc=Doc("The calling key: its owner, what it may reach, its limits and budget", answer={JSON: admin.KEY})),
+    # the admin API: the master key, or a key of a user who administers the deployment
+    *[Route(method, path, handler, label, scope="admin",
+            doc=Doc(summary, body={JSON: admin.schema(body)} if body is not None else None, answer={JSON: answer},
+                    status=201 if method == "POST" and not path.endswith("/rotate") else 200))
+      for method, path, handler, label, summary, body, answer in (
+          ("POST", "/admin/v1/users", admin.create_user, "admin", "Create a user", admin.NewUser, admin.USER),
+          ("GET", "/admin/v1/users", admin.list_users, "admin", "List users", None, admin.listing(admin.USER)),
+          ("GET", "/admin/v1/users/{user}", admin.get_user, "admin", "A user", None, admin.USER),
+          ("PATCH", "/admin/v1/users/{user}", admin.update_user, "admin", "Change a user (block it, make it an "
+           "administrator)", admin.UserChange, admin.USER),
+          ("DELETE", "/admin/v1/users/{user}", admin.delete_user, "admin", "Delete a user and its keys", None,
+           admin.DELETED),
+          ("POST", "/admin/v1/orgs", admin.create_org, "admin", "Create an organisation", admin.NewOrg, admin.ORG),
+          ("GET", "/admin/v1/orgs", admin.list_orgs, "admin", "List organisations", None, admin.listing(admin.ORG)),
+          ("GET", "/admin/v1/orgs/{org}", admin.get_org, "admin", "An organisation and its members", None,
+           admin.ORG),
+          ("PATCH", "/admin/v1/orgs/{org}", admin.update_org, "admin", "Change an organisation", admin.OrgChange,
+           admin.ORG),
+          ("DELETE", "/admin/v1/orgs/{org}", admin.delete_org, "admin", "Delete an organisation and its keys",
+           None, admin.DELETED),
+          ("POST", "/admin/v1/orgs/{org}/members", admin.add_member, "admin", "Add a member (or change its role)",
+           admin.NewMember, admin.MEMBER),
+          ("GET", "/admin/v1/orgs/{org}/members", admin.list_members, "admin", "An organisation's members", None,
+           admin.listing(admin.MEMBER)),
+          ("DELETE", "/admin/v1/orgs/{org}/members/{user}", admin.remove_member, "admin", "Remove a member", None,
+           admin.DELETED),
+          ("POST", "/admin/v1/keys", admin.create_key, "admin", "Create an API key (its secret: in this answer "
+           "only)", admin.NewKey, admin.KEY),
+          ("GET", "/admin/v1/keys", admin.list_keys, "admin", "List keys (`?user=`, `?org=`, `?revoked=true`)",
+           None, admin.listing(admin.KEY)),
+          ("GET", "/admin/v1/keys/{id}", admin.get_key, "admin", "A key", None, admin.KEY),
+          ("PATCH", "/admin/v1/keys/{id}", admin.update_key, "admin", "Change a key's settings", admin.KeyChange,
+           admin.KEY),
+          ("DELETE", "/admin/v1/keys/{id}", admin.revoke_key, "admin", "Revoke a key", None, admin.KEY),
+          ("POST", "/admin/v1/keys/{id}/rotate", admin.rotate_key, "admin", "A new secret for a key (the old one "
+           "stops working)", None, admin.KEY),
+      )],
     # Hugging Face router's provider-native routes: /{provider}/{route}
     Route("POST", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native,
           doc=PASSTHROUGH),

@@ -51,8 +51,7 @@ async def completions(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 
 async def serve_openai(app: App, ctx: RequestRecord, receive: Any, send: Any, body: dict[str, Any],
                        api: openai.Api) -> None:
-    plan = await app.router.plan(body["model"], api.task)
-    ctx.planned(plan)
+    plan = await app.plan(ctx, body["model"], api.task)
     if body.get("stream"):
         session = await openai.stream(app.router, plan, api, body)
         await relay_stream(ctx, session, receive, send)

@@ -77,8 +77,7 @@ async def images_generations(app: App, ctx: RequestRecord, scope: Scope, receive
         raise InvalidRequest("'response_format' must be 'b64_json' or 'url'", param="response_format")
     raw = {"inputs": prompt, "parameters": image_parameters(body)}
     call = await tasks.load_call(TEXT_TO_IMAGE, raw, app.fetcher)
-    plan = await app.router.plan(model, call.task)
-    ctx.planned(plan)
+    plan = await app.plan(ctx, model, call.task)
 
     async def one() -> tuple[TaskAnswer, Any]:
         answer = await tasks.run(app.router, plan, call)
@@ -105,8 +104,7 @@ async def audio_speech(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
     model, text = _model(body), _text(body, "input")
     extra = {k: body[k] for k in ("voice", "speed", "response_format", "instructions") if body.get(k) is not None}
     call = TaskCall(TEXT_TO_SPEECH, text, {}, extra=extra)
-    plan = await app.router.plan(model, call.task)
-    ctx.planned(plan)
+    plan = await app.plan(ctx, model, call.task)
     await send_answer(ctx, send, call, await tasks.run(app.router, plan, call))
 
 
@@ -124,8 +122,7 @@ async def audio_transcriptions(app: App, ctx: RequestRecord, scope: Scope, recei
                                  param="response_format")
         extra = {k: form.fields[k] for k in ("language", "prompt", "temperature") if form.fields.get(k)}
         call = TaskCall(AUTOMATIC_SPEECH_RECOGNITION, audio, {}, extra=extra)
-        plan = await app.router.plan(model, call.task)
-        ctx.planned(plan)
+        plan = await app.plan(ctx, model, call.task)
         answer = await tasks.run(app.router, plan, call)
     finally:
         form.close()

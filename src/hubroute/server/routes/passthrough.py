@@ -18,8 +18,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from hubroute.errors import InvalidRequest, NotSupported
+from hubroute.errors import InvalidRequest, NotSupported, PermissionDenied
 from hubroute.providers import HttpRequest
+from hubroute.server.admission import admit_native
 from hubroute.server.asgi import Scope, read_body_spooled
 from hubroute.server.tap import AnswerTap
 
@@ -69,6 +70,13 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
     body = await read_body_spooled(receive, app.max_body, app.body_timeout) if ctx.method != "GET" else None
     if body is not None and (found := _MODEL.search(body.head(_MODEL_HEAD))):
         ctx.requested = found.group(1).decode(errors="replace")
+    if ctx.principal.stored:
+        try:
+            admit_native(ctx.principal, name, _names(app, name, ctx.requested))
+        except PermissionDenied:
+            if body is not None:
+                body.close()
+            raise
     headers = {k.decode(): v.decode(errors="replace") for k, v in ctx.headers.items() if k in _FORWARD}
     headers.update(provider.auth_headers(endpoint))
     url = provider.passthrough_url(endpoint, route, ctx.query.decode(errors="replace"))
@@ -94,6 +102,14 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
         await resp.release()
         if tap is not None:
             _meter(app, ctx, name, *tap.result())
+
+
+def _names(app: App, provider: str, model: str | None) -> tuple[str, ...]:
+    """The names a passthrough request's model goes by: the provider's id, and the Hub id it maps to."""
+    if model is None:
+        return ()
+    found = app.catalog.find_mapping(provider, model)
+    return (model, found[0].id) if found else (model,)
 
 
 def _meter(app: App, ctx: RequestRecord, provider: str, model: str | None, usage: Usage | None) -> None:

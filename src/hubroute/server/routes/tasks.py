@@ -97,8 +97,7 @@ async def run_task(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
             call = await tasks.load_call(task, parse_json_object(body.read()), app.fetcher)
         else:
             call = tasks.binary_call(task, body, app.fetcher.settings.max_bytes)
-        plan = await app.router.plan(name, task)
-        ctx.planned(plan)
+        plan = await app.plan(ctx, name, task)
         answer = await tasks.run(app.router, plan, call)
     finally:
         body.close()  # sent (and re-sent on failover) by now: its temporary file goes

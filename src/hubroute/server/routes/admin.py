@@ -1,0 +1,353 @@
+"""The admin API, `/admin/v1/...` (the master key, or a key of a user who administers the deployment),
+and `GET /v1/key`, a key's view of itself.
+
+    POST   /admin/v1/users                  {"name", "admin"?, "metadata"?}            201
+    GET    /admin/v1/users                  GET|PATCH|DELETE /admin/v1/users/{user}
+    POST   /admin/v1/orgs                   {"name", "metadata"?}                      201
+    GET    /admin/v1/orgs                   GET|PATCH|DELETE /admin/v1/orgs/{org}
+    POST   /admin/v1/orgs/{org}/members     {"user", "role": "admin" | "member"}       201
+    GET    /admin/v1/orgs/{org}/members     DELETE /admin/v1/orgs/{org}/members/{user}
+    POST   /admin/v1/keys                   {"user" | "org", "name"?, "models"?, "providers"?, "surfaces"?,
+                                             "limits"?: {"rpm", "tpm", "concurrency"},
+                                             "budget"?: {"usd", "period"}, "bill_to"?, "expires_at"?,
+                                             "metadata"?}                              201, with "key"
+    GET    /admin/v1/keys?user=&org=&revoked=    GET|PATCH /admin/v1/keys/{id}
+    DELETE /admin/v1/keys/{id}              revokes                       POST /admin/v1/keys/{id}/rotate
+
+Users and organisations are named by id or name. Bodies are validated (a 400 names the field);
+lists come as `{"data": [...]}`. A key's secret is in the answer of its creation and of a rotation,
+never again. Changes to a key take effect at once on this router, within a second on the others.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qs
+
+import msgspec
+
+from hubroute.errors import InvalidRequest, NotFound, Unavailable
+from hubroute.money import nano
+from hubroute.server.asgi import Scope, parse_json_object, read_body, send_json
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
+    from hubroute.store.accounts import Accounts
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+Metadata = dict[str, Any]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class NewUser(_Body):
+    name: Name
+    admin: bool = False
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class UserChange(_Body):
+    admin: bool | None = None
+    blocked: bool | None = None
+    metadata: Metadata | None = None
+
+
+class NewOrg(_Body):
+    name: Name
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class OrgChange(_Body):
+    blocked: bool | None = None
+    metadata: Metadata | None = None
+
+
+class NewMember(_Body):
+    user: str
+    role: Literal["admin", "member"] = "member"
+
+
+class Limits(_Body):
+    #: requests and tokens per minute, requests in progress at once
+    rpm: Positive | None = None
+    tpm: Positive | None = None
+    concurrency: Positive | None = None
+
+
+class Budget(_Body):
+    usd: Annotated[float, msgspec.Meta(ge=0)]
+    period: Literal["day", "week", "month", "total"] = "month"
+
+
+Patterns = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=256)]], msgspec.Meta(max_length=1000)]
+
+
+class NewKey(_Body):
+    user: str | None = None
+    org: str | None = None
+    name: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    #: model patterns (`meta-llama/*`, `*:groq`, an alias), provider names, API surfaces (`chat`, ...)
+    models: Patterns | None = None
+    providers: Patterns | None = None
+    surfaces: Patterns | None = None
+    limits: Limits | None = None
+    budget: Budget | None = None
+    bill_to: str | None = None
+    expires_at: datetime | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class KeyChange(_Body):
+    name: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    blocked: bool | None = None
+    models: Patterns | None = None
+    providers: Patterns | None = None
+    surfaces: Patterns | None = None
+    limits: Limits | None = None
+    budget: Budget | None = None
+    expires_at: datetime | None = None
+    metadata: Metadata | None = None
+
+
+T = TypeVar("T")
+
+
+def _decode(raw: bytes, kind: type[T]) -> T:
+    """The request body as `kind`, or a 400 naming the field at fault."""
+    body = parse_json_object(raw)
+    try:
+        return msgspec.convert(body, kind)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        problem, _, where = message.partition(" - at `$")
+        field = where.rstrip("`").lstrip(".") or None
+        if problem.startswith("Object contains unknown field"):
+            field = problem.split("`")[1]
+            problem = "unknown field"
+        raise InvalidRequest(f"'{field}': {problem}" if field else problem, param=field) from None
+
+
+def accounts(app: App) -> Accounts:
+    if app.store is None:
+        raise Unavailable("this router runs without a store (store.enabled: false): no accounts or keys")
+    return app.store.accounts
+
+
+async def _body(app: App, receive: Any) -> bytes:
+    return await read_body(receive, 1024 * 1024, app.body_timeout)
+
+
+def _query(ctx: RequestRecord) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(ctx.query.decode(errors="replace")).items()}
+
+
+def _moment(value: datetime | None, param: str) -> datetime | None:
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value <= datetime.now(UTC):
+        raise InvalidRequest(f"'{param}' is in the past", param=param)
+    return value
+
+
+def _surfaces(app: App, surfaces: list[str] | None) -> list[str] | None:
+    if surfaces is None:
+        return None
+    known = sorted({r.label for r in app.routes.routes if r.metered})
+    for name in surfaces:
+        if name not in known:
+            raise InvalidRequest(f"'surfaces': unknown surface '{name}' (one of {', '.join(known)})",
+                                 param="surfaces")
+    return surfaces
+
+
+# --- users ---------------------------------------------------------------------------------------------
+async def create_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewUser)
+    await send_json(send, ctx, 201, await accounts(app).create_user(body.name, admin=body.admin,
+                                                                    metadata=body.metadata))
+
+
+async def list_users(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await send_json(send, ctx, 200, {"data": await accounts(app).users()})
+
+
+async def get_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await send_json(send, ctx, 200, await accounts(app).user(ctx.params["user"]))
+
+
+async def update_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), UserChange)
+    user = await accounts(app).update_user(ctx.params["user"], admin=body.admin, blocked=body.blocked,
+                                           metadata=body.metadata)
+    app.forget_keys()  # its keys' standing changed: read anew
+    await send_json(send, ctx, 200, user)
+
+
+async def delete_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    user = await accounts(app).user(ctx.params["user"])
+    await accounts(app).delete_user(user["id"])
+    app.forget_keys()
+    await send_json(send, ctx, 200, {"id": user["id"], "name": user["name"], "deleted": True})
+
+
+# --- organisations -------------------------------------------------------------------------------------
+async def create_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewOrg)
+    await send_json(send, ctx, 201, await accounts(app).create_org(body.name, metadata=body.metadata))
+
+
+async def list_orgs(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await send_json(send, ctx, 200, {"data": await accounts(app).orgs()})
+
+
+async def get_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    org = await accounts(app).org(ctx.params["org"])
+    await send_json(send, ctx, 200, {**org, "members": await accounts(app).members(org["id"])})
+
+
+async def update_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), OrgChange)
+    org = await accounts(app).update_org(ctx.params["org"], blocked=body.blocked, metadata=body.metadata)
+    app.forget_keys()
+    await send_json(send, ctx, 200, org)
+
+
+async def delete_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    org = await accounts(app).org(ctx.params["org"])
+    await accounts(app).delete_org(org["id"])
+    app.forget_keys()
+    await send_json(send, ctx, 200, {"id": org["id"], "name": org["name"], "deleted": True})
+
+
+async def add_member(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewMember)
+    await send_json(send, ctx, 201, await accounts(app).add_member(ctx.params["org"], body.user, body.role))
+
+
+async def list_members(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await send_json(send, ctx, 200, {"data": await accounts(app).members(ctx.params["org"])})
+
+
+async def remove_member(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await accounts(app).remove_member(ctx.params["org"], ctx.params["user"])
+    await send_json(send, ctx, 200, {"org": ctx.params["org"], "user": ctx.params["user"], "deleted": True})
+
+
+# --- keys ----------------------------------------------------------------------------------------------
+async def create_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewKey)
+    record, secret = await accounts(app).create_key(
+        user=body.user, org=body.org, name=body.name, models=body.models, providers=body.providers,
+        surfaces=_surfaces(app, body.surfaces), limits=msgspec.to_builtins(body.limits) if body.limits else None,
+        budget_nano=nano(body.budget.usd) if body.budget else None,
+        budget_period=body.budget.period if body.budget else None,
+        bill_to=body.bill_to, expires_at=_moment(body.expires_at, "expires_at"), metadata=body.metadata)
+    await send_json(send, ctx, 201, {**record, "key": secret})
+
+
+async def list_keys(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    found = await accounts(app).keys(user=query.get("user"), org=query.get("org"),
+                                     revoked=query.get("revoked", "").lower() in ("1", "true", "yes"))
+    await send_json(send, ctx, 200, {"data": found})
+
+
+async def get_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    await send_json(send, ctx, 200, await accounts(app).key(ctx.params["id"]))
+
+
+async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), KeyChange)
+    limits = msgspec.to_builtins(body.limits) if body.limits else None
+    key_id = ctx.params["id"]
+    record = await accounts(app).update_key(
+        key_id, name=body.name, blocked=body.blocked, models=body.models, providers=body.providers,
+        surfaces=_surfaces(app, body.surfaces), limits=limits, metadata=body.metadata,
+        budget_nano=nano(body.budget.usd) if body.budget else None,
+        budget_period=body.budget.period if body.budget else None,
+        expires_at=_moment(body.expires_at, "expires_at"))
+    app.forget_keys(key_id)
+    await send_json(send, ctx, 200, record)
+
+
+async def revoke_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    key_id = ctx.params["id"]
+    record = await accounts(app).revoke_key(key_id)
+    app.forget_keys(key_id)
+    await send_json(send, ctx, 200, record)
+
+
+async def rotate_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    key_id = ctx.params["id"]
+    record, secret = await accounts(app).rotate_key(key_id)
+    app.forget_keys(key_id)
+    await send_json(send, ctx, 200, {**record, "key": secret})
+
+
+# --- a key's own view ----------------------------------------------------------------------------------
+async def own_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    """`GET /v1/key`: the calling key's settings and limits (the master key and anonymous callers have
+    none to show)."""
+    principal = ctx.principal
+    if not principal.stored:
+        who = "the master key" if principal.key_id == "master" else "a request without a key"
+        raise NotFound(f"GET /v1/key describes a key made with the admin API; this is {who}")
+    assert principal.key_id is not None
+    record = await accounts(app).key(principal.key_id)
+    await send_json(send, ctx, 200, {k: record[k] for k in (
+        "id", "prefix", "name", "user", "org", "bill_to", "models", "providers", "surfaces", "limits", "budget",
+        "expires_at", "created_at")})
+
+# --- what the OpenAPI document says of the answers --------------------------------------------------------
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_NAMES = {"type": ["array", "null"], "items": {"type": "string"}}
+USER = {"type": "object", "required": ["id", "name", "admin", "blocked", "metadata", "created_at"], "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "admin": {"type": "boolean"}, "blocked": {"type": "boolean"},
+    "metadata": {"type": "object"}, "created_at": _TIME}}
+ORG = {"type": "object", "required": ["id", "name", "blocked", "metadata", "created_at"], "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "blocked": {"type": "boolean"},
+    "metadata": {"type": "object"}, "created_at": _TIME,
+    "members": {"type": "array", "items": {"type": "object"}}}}
+MEMBER = {"type": "object", "required": ["user", "role"], "properties": {
+    "org": {"type": "string"}, "user": {"type": "string"}, "role": {"enum": ["admin", "member"]},
+    "since": _TIME}}
+KEY = {"type": "object", "required": ["id", "prefix", "name", "status", "limits", "created_at"], "properties": {
+    "id": {"type": "string"}, "prefix": {"type": "string", "description": "hf_hr_<id>: the key's visible part"},
+    "key": {"type": "string", "description": "The key itself: only in the answers of its creation and rotation"},
+    "name": {"type": "string"}, "user": {"type": ["string", "null"]}, "org": {"type": ["string", "null"]},
+    "bill_to": {"type": ["string", "null"]}, "models": _NAMES, "providers": _NAMES, "surfaces": _NAMES,
+    "limits": {"type": "object"}, "budget": {"type": ["object", "null"]}, "metadata": {"type": "object"},
+    "blocked": {"type": "boolean"}, "status": {"enum": ["active", "revoked", "expired", "blocked"]},
+    "created_at": _TIME, "expires_at": _TIME, "revoked_at": _TIME, "rotated_at": _TIME}}
+DELETED = {"type": "object", "required": ["deleted"], "properties": {"deleted": {"const": True}}}
+
+
+def listing(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": item}}}
+
+
+def schema(kind: type[Any]) -> dict[str, Any]:
+    """A request body's JSON schema, from the type it is validated with."""
+    found: dict[str, Any] = msgspec.json.schema(kind)
+    defs = found.pop("$defs", {})
+    body: dict[str, Any] = defs.get(kind.__name__, found) if "$ref" in found else found
+    inlined: dict[str, Any] = _inline(body, defs)
+    return inlined
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            return _inline(defs[ref.rsplit("/", 1)[1]], defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node

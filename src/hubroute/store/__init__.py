@@ -1,0 +1,156 @@
+"""The router's database: accounts and keys (and, as they land, the usage ledger and credits).
+
+    store = await Store.open("sqlite:///path/hubroute.db")   # or postgresql://user@host/db
+    await store.accounts.create_user("ada")
+    await store.close()
+
+One schema (`schema.py`) over SQLAlchemy Core, migrated by Alembic (`migrate.py`) when the store
+opens. SQLite is embedded (the default: `hubroute serve` needs nothing else), in WAL mode so that
+reads never wait for the ledger's writes; PostgreSQL is for deployments of several routers. The
+URL's scheme picks the driver: `sqlite://` (aiosqlite), `postgresql://` (asyncpg).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubroute.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from hubroute.store.accounts import Accounts
+
+MEMORY = "sqlite://"
+
+
+def default_url(environ: Mapping[str, str] = os.environ) -> str:
+    """`sqlite:///<data dir>/hubroute.db`: `$HUBROUTE_HOME`, else `$XDG_DATA_HOME/hubroute`, else
+    `~/.local/share/hubroute`."""
+    home = environ.get("HUBROUTE_HOME")
+    if not home:
+        data = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        home = str(Path(data) / "hubroute")
+    return f"sqlite:///{Path(home) / 'hubroute.db'}"
+
+
+def driver_url(url: str) -> str:
+    """The SQLAlchemy URL of a store URL: its async driver named (`sqlite+aiosqlite`, `postgresql+asyncpg`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("store.url", f"{url!r} is not a URL: sqlite:///path/to/file.db or postgresql://user@host/db")
+    base = scheme.split("+", 1)[0].lower()
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    raise ConfigError("store.url", f"unknown database {scheme!r}: sqlite:// or postgresql://")
+
+
+def redacted(url: str) -> str:
+    """The URL with its password hidden, for logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("://", 1)[0] + "://..."
+
+
+def reason(exc: BaseException) -> str:
+    """Why the database could not be used, as a person reads it."""
+    if isinstance(exc, OSError):
+        from hubroute.h1 import os_reason
+
+        return os_reason(exc).lower()
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for a store URL (the directory of a SQLite file made if missing)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import StaticPool
+
+    target = make_url(driver_url(url))
+    if target.get_backend_name() == "sqlite":
+        path = target.database
+        memory = not path or path == ":memory:"
+        if path and not memory:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # one connection for a memory database (each would otherwise have its own); for a file, a
+        # few (aiosqlite gives each a thread of its own)
+        kw: dict[str, Any] = {"poolclass": StaticPool} if memory else {"pool_size": 4}
+        engine = create_async_engine(target, connect_args={"timeout": 30}, **kw)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class Store:
+    """An open store: its engine and the parts built on it."""
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        from hubroute.store.accounts import Accounts
+
+        self.engine = engine
+        self.url = url
+        self.accounts: Accounts = Accounts(engine)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and bring the schema to the latest version."""
+        from hubroute.store.migrate import ensure_latest
+
+        engine = create_engine(url)
+        try:
+            await ensure_latest(engine)
+        except ConfigError:
+            await engine.dispose()
+            raise
+        except Exception as exc:
+            await engine.dispose()
+            raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
+        return cls(engine, url)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def upgrade(url: str) -> tuple[str | None, str]:
+    """Open the store at `url`, bring its schema to the latest, close it: (version before, version now).
+    What `hubroute db upgrade` does, and `hubroute serve` before it listens (a store that cannot be
+    opened stops the start with one line, rather than failing inside the server)."""
+    from hubroute.store.migrate import HEAD, current
+
+    engine = create_engine(url)
+    try:
+        before = await current(engine)
+    except Exception as exc:
+        await engine.dispose()
+        raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
+    await engine.dispose()
+    store = await Store.open(url)
+    await store.close()
+    return before, HEAD
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or used; the message is one line to show."""

@@ -1,0 +1,92 @@
+"""The store's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+The migrations under `store/migrations/versions/` build exactly this (a test compares them); a change
+here is a new migration there.
+
+Conventions: ids are short random strings (`users.id`, ...), names are unique and accepted wherever an
+id is; times are UTC; money is an integer count of nano-dollars (1e-9 USD), exact in sums and
+comparisons where floats would drift, and wide enough for any balance (a BIGINT holds $9.2 billion).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+#: the table Alembic records the schema's version in (its own name: the database may be shared)
+VERSION_TABLE = "hubroute_schema_version"
+
+ID = sa.String(32)
+NAME = sa.String(128)
+
+
+def _created() -> sa.Column[object]:
+    return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)
+
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    #: an administrator of the deployment: its keys may use the admin API
+    sa.Column("admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("blocked", sa.Boolean, nullable=False, default=False),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    _created(),
+)
+
+orgs = sa.Table(
+    "orgs", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("blocked", sa.Boolean, nullable=False, default=False),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    _created(),
+)
+
+members = sa.Table(
+    "members", metadata,
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    _created(),
+    sa.CheckConstraint("role IN ('admin', 'member')", name="role"),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", ID, primary_key=True),
+    #: SHA-256 of the whole key, hex: the key itself is never stored
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("name", NAME, nullable=False, default=""),
+    #: the owner: a user, or an organisation (a service key)
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True),
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE"), index=True),
+    #: the organisation billed when a request names none (`X-HF-Bill-To`); else the owner
+    sa.Column("bill_to", ID, sa.ForeignKey("orgs.id", ondelete="SET NULL")),
+    #: what the key may reach (null: anything): model patterns, provider names, API surfaces
+    sa.Column("models", sa.JSON),
+    sa.Column("providers", sa.JSON),
+    sa.Column("surfaces", sa.JSON),
+    #: per minute: requests, tokens; requests in progress at once (null: unlimited)
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("concurrency", sa.Integer),
+    sa.Column("budget_nano", sa.BigInteger),
+    sa.Column("budget_period", sa.String(8)),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    sa.Column("blocked", sa.Boolean, nullable=False, default=False),
+    _created(),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("rotated_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+    sa.CheckConstraint("budget_period IN ('day', 'week', 'month', 'total')", name="budget_period"),
+)

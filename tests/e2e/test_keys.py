@@ -1,0 +1,230 @@
+"""Stored API keys end to end: made with the admin API of a real router, used on its model routes,
+limited to what they may reach, revoked and rotated, seen by a second router on the same database,
+and kept working while the database is cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from hubroute.server.record import RequestRecord
+from tests.conftest import Mocks, RouterFactory, RunningRouter
+from tests.e2e.support import MODEL, assert_error, chat, config
+from tests.proxy import TcpProxy
+
+MASTER = "sk-hubroute-master-key-1"
+ADMIN = {"authorization": f"Bearer {MASTER}"}
+
+
+async def admin(r: RunningRouter, method: str, path: str, body: Any = None, headers: dict[str, str] = ADMIN,
+                status: int | None = None) -> Any:
+    async with r.client(headers=headers) as c:
+        resp = await c.request(method, path, json=body)
+    if status is not None:
+        assert resp.status_code == status, resp.text
+    return resp
+
+
+async def new_key(r: RunningRouter, **body: Any) -> dict[str, Any]:
+    body.setdefault("user", "ada")
+    resp = await admin(r, "POST", "/admin/v1/keys", body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def bearer(key: dict[str, Any] | str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key if isinstance(key, str) else key['key']}"}
+
+
+async def started(mocks: Mocks, router: RouterFactory, store: str | None = None, **sections: Any
+                  ) -> tuple[RunningRouter, Any]:
+    a = await mocks.start("a")
+    if store is not None:
+        sections["store"] = {"url": store}
+    r = await router.start(config(a, server={"master_key": MASTER}, **sections))
+    await admin(r, "POST", "/admin/v1/users", {"name": "ada"}, status=201)
+    return r, a
+
+
+# --- the admin API ---------------------------------------------------------------------------------
+async def test_the_admin_api_makes_users_organisations_members_and_keys(mocks: Mocks, router: RouterFactory) -> None:
+    r, _ = await started(mocks, router)
+    assert (await admin(r, "POST", "/admin/v1/users", {"name": "ada"})).status_code == 409
+    acme = (await admin(r, "POST", "/admin/v1/orgs", {"name": "acme"}, status=201)).json()
+    member = await admin(r, "POST", "/admin/v1/orgs/acme/members", {"user": "ada", "role": "admin"}, status=201)
+    assert member.json() == {"org": "acme", "user": "ada", "role": "admin"}
+    assert (await admin(r, "GET", f"/admin/v1/orgs/{acme['id']}", status=200)).json()["members"][0]["user"] == "ada"
+    key = await new_key(r, name="laptop", models=["acme/*"], limits={"rpm": 60}, budget={"usd": 5, "period": "day"},
+                        bill_to="acme")
+    assert key["key"].startswith(f"hf_hr_{key['id']}_") and key["prefix"] == f"hf_hr_{key['id']}"
+    assert key["budget"] == {"usd": 5.0, "period": "day"} and key["bill_to"] == "acme"
+    listed = (await admin(r, "GET", "/admin/v1/keys?user=ada", status=200)).json()["data"]
+    assert [k["id"] for k in listed] == [key["id"]] and "key" not in listed[0]  # the secret: once
+    assert (await admin(r, "GET", "/admin/v1/users", status=200)).json()["data"][0]["name"] == "ada"
+
+    for body, param in [({"name": ""}, "name"), ({"name": "x", "admin": "yes"}, "admin"), ({"nme": "x"}, "nme")]:
+        err = assert_error(await admin(r, "POST", "/admin/v1/users", body), 400)
+        assert err["param"] == param, err
+    err = assert_error(await admin(r, "POST", "/admin/v1/keys", {"user": "ada", "limits": {"rpm": 0}}), 400)
+    assert err["param"] == "limits.rpm"
+    assert_error(await admin(r, "POST", "/admin/v1/keys", {"user": "ada", "surfaces": ["chat", "nope"]}), 400)
+    assert_error(await admin(r, "POST", "/admin/v1/keys", {"user": "ada", "expires_at": "2001-01-01T00:00:00Z"}), 400)
+    assert_error(await admin(r, "POST", "/admin/v1/keys", {"user": "nobody"}), 404)
+    assert_error(await admin(r, "GET", "/admin/v1/users/nobody"), 404, "not_found")
+    assert_error(await admin(r, "PUT", "/admin/v1/users/ada"), 405)
+    assert_error(await admin(r, "GET", "/admin/v1/users", headers={}), 401)
+
+
+async def test_only_administrators_reach_the_admin_api(mocks: Mocks, router: RouterFactory) -> None:
+    r, _ = await started(mocks, router)
+    user_key = await new_key(r)
+    assert_error(await admin(r, "GET", "/admin/v1/users", headers=bearer(user_key)), 403, "permission_denied")
+    assert_error(await admin(r, "GET", "/metrics", headers=bearer(user_key)), 403)
+    await admin(r, "POST", "/admin/v1/users", {"name": "root", "admin": True}, status=201)
+    root_key = await new_key(r, user="root")
+    await admin(r, "GET", "/admin/v1/users", headers=bearer(root_key), status=200)
+    await admin(r, "GET", "/metrics", headers=bearer(root_key), status=200)
+
+
+# --- using a key -----------------------------------------------------------------------------------
+async def test_a_stored_key_reaches_the_models_and_is_recorded(mocks: Mocks, router: RouterFactory,
+                                                               access_log: list[dict[str, Any]]) -> None:
+    r, a = await started(mocks, router)
+    key = await new_key(r, name="laptop")
+    got: list[RequestRecord] = []
+    r.app.sinks.append(got.append)
+    assert (await chat(r, headers=bearer(key))).status_code == 200
+    assert (await chat(r, headers={"x-api-key": key["key"]})).status_code == 200
+    assert [rec.principal.key_id for rec in got] == [key["id"], key["id"]]
+    assert "authorization" not in a.received[0].headers or key["key"] not in a.received[0].headers["authorization"]
+    mine = (await admin(r, "GET", "/v1/key", headers=bearer(key), status=200)).json()
+    assert mine["id"] == key["id"] and mine["name"] == "laptop" and mine["user"] == "ada" and "key" not in mine
+    assert_error(await admin(r, "GET", "/v1/key"), 404)  # the master key is no stored key
+    for wrong in (key["key"][:-1] + ("A" if key["key"][-1] != "A" else "B"), key["key"] + "x", "hf_hr_nope"):
+        assert_error(await chat(r, headers=bearer(wrong)), 401, "invalid_api_key")
+    logged = str(access_log)
+    assert key["key"] not in logged and key["key"].rsplit("_", 1)[1] not in logged
+
+
+async def test_a_key_reaches_only_its_models_providers_and_surfaces(mocks: Mocks, router: RouterFactory) -> None:
+    a, b = await mocks.start("a"), await mocks.start("b")
+    r = await router.start(config(a, b, server={"master_key": MASTER}))
+    await admin(r, "POST", "/admin/v1/users", {"name": "ada"}, status=201)
+    only_other = await new_key(r, models=["other/*", "ACME/chat-*"])
+    assert (await chat(r, headers=bearer(only_other))).status_code == 200  # patterns ignore case
+    only_x = await new_key(r, models=["other/*"])
+    err = assert_error(await chat(r, headers=bearer(only_x)), 403, "model_not_allowed")
+    assert "other/*" in err["message"]
+    only_b = await new_key(r, providers=["b"])
+    resp = await chat(r, headers=bearer(only_b))
+    assert resp.status_code == 200 and resp.headers["x-inference-provider"] == "b"
+    assert_error(await chat(r, f"{MODEL}:a", headers=bearer(only_b)), 403, "provider_not_allowed")
+    chat_only = await new_key(r, surfaces=["chat"])
+    assert (await chat(r, headers=bearer(chat_only))).status_code == 200
+    async with r.client(headers=bearer(chat_only)) as c:
+        resp = await c.post("/v1/embeddings", json={"model": MODEL, "input": "hi"})
+    assert_error(resp, 403, "permission_denied")
+    assert a.hits + b.hits == 3  # nothing refused reached a provider
+
+
+async def test_revoked_rotated_expired_and_blocked_keys(mocks: Mocks, router: RouterFactory) -> None:
+    r, _ = await started(mocks, router)
+    key = await new_key(r)
+    assert (await chat(r, headers=bearer(key))).status_code == 200
+    rotated = (await admin(r, "POST", f"/admin/v1/keys/{key['id']}/rotate", status=200)).json()
+    assert_error(await chat(r, headers=bearer(key)), 401, "invalid_api_key")  # at once, on this router
+    assert (await chat(r, headers=bearer(rotated))).status_code == 200
+    await admin(r, "PATCH", f"/admin/v1/keys/{key['id']}", {"blocked": True}, status=200)
+    assert_error(await chat(r, headers=bearer(rotated)), 403, "blocked_api_key")
+    await admin(r, "PATCH", f"/admin/v1/keys/{key['id']}", {"blocked": False}, status=200)
+    await admin(r, "PATCH", "/admin/v1/users/ada", {"blocked": True}, status=200)
+    assert_error(await chat(r, headers=bearer(rotated)), 403, "blocked_api_key")  # its owner is
+    await admin(r, "PATCH", "/admin/v1/users/ada", {"blocked": False}, status=200)
+    assert (await chat(r, headers=bearer(rotated))).status_code == 200
+    assert (await admin(r, "DELETE", f"/admin/v1/keys/{key['id']}", status=200)).json()["status"] == "revoked"
+    assert_error(await chat(r, headers=bearer(rotated)), 401, "revoked_api_key")
+
+    soon = await new_key(r, expires_at=(datetime.now(UTC) + timedelta(seconds=1)).isoformat())
+    assert (await chat(r, headers=bearer(soon))).status_code == 200
+    await asyncio.sleep(1.1)
+    assert_error(await chat(r, headers=bearer(soon)), 401, "expired_api_key")
+
+
+async def test_a_key_revoked_on_one_router_is_refused_by_another_within_a_second(
+        mocks: Mocks, router: RouterFactory, store_url: str) -> None:
+    first, a = await started(mocks, router, store=store_url)
+    second = await router.start(config(a, server={"master_key": MASTER}, store={"url": store_url}))
+    key = await new_key(first)
+    for _ in range(3):  # known to the second router, and cached there
+        assert (await chat(second, headers=bearer(key))).status_code == 200
+    await admin(first, "DELETE", f"/admin/v1/keys/{key['id']}", status=200)
+    revoked_at = time.monotonic()
+    while (await chat(second, headers=bearer(key))).status_code == 200:
+        assert time.monotonic() - revoked_at < 1.0, "still accepted a second after its revocation"
+        await asyncio.sleep(0.02)
+
+
+async def test_without_a_master_key_requests_without_a_key_are_anonymous(mocks: Mocks, router: RouterFactory) -> None:
+    a = await mocks.start("a")
+    r = await router.start(config(a))
+    await admin(r, "POST", "/admin/v1/users", {"name": "ada"}, headers={}, status=201)
+    key = await new_key(r)
+    assert (await chat(r)).status_code == 200
+    assert (await chat(r, headers=bearer("hf_" + "x" * 34))).status_code == 200  # a client's HF token: not ours
+    assert (await chat(r, headers=bearer(key))).status_code == 200
+    assert_error(await chat(r, headers=bearer(key["key"][:-2])), 401)  # one of ours, malformed
+
+
+# --- the database cut off --------------------------------------------------------------------------
+async def test_known_keys_keep_working_while_the_database_is_cut_off(
+        mocks: Mocks, router: RouterFactory, postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    host, port = "127.0.0.1", int(postgres_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = await TcpProxy(host, port).start()
+    try:
+        r, _ = await started(mocks, router, store=proxy.url_for(postgres_url))
+        known, unknown = await new_key(r), await new_key(r)
+        assert (await chat(r, headers=bearer(known))).status_code == 200
+        caplog.set_level(logging.INFO)
+        proxy.cut()
+        for _ in range(20):
+            assert (await chat(r, headers=bearer(known))).status_code == 200
+            await asyncio.sleep(0.1)  # past the cache's freshness: each look-up fails
+        err = assert_error(await chat(r, headers=bearer(unknown)), 503, "service_unavailable")
+        assert "store" in err["message"]
+        assert (await admin(r, "GET", "/admin/v1/users")).status_code == 503
+        down = [rec for rec in caplog.records if "cannot be reached" in rec.getMessage()]
+        assert len(down) == 1, [rec.getMessage() for rec in down]  # one line, not one per request
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while (await chat(r, headers=bearer(unknown))).status_code != 200:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert any("reachable again" in rec.getMessage() for rec in caplog.records)
+    finally:
+        await proxy.close()
+
+
+async def test_the_store_is_a_file_that_survives_a_restart(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'hubroute.db'}"
+    r, a = await started(mocks, router, store=url)
+    key = await new_key(r)
+    await r.stop()
+    again = await router.start(config(a, server={"master_key": MASTER}, store={"url": url}))
+    assert (await chat(again, headers=bearer(key))).status_code == 200
+    assert (tmp_path / "data" / "hubroute.db").exists()
+
+
+async def test_a_router_can_run_without_a_store(mocks: Mocks, router: RouterFactory) -> None:
+    a = await mocks.start("a")
+    r = await router.start(config(a, server={"master_key": MASTER}, store={"enabled": False}))
+    assert r.app.store is None
+    assert (await chat(r, headers=ADMIN)).status_code == 200
+    assert_error(await admin(r, "GET", "/admin/v1/users"), 503)
+    async with httpx.AsyncClient(base_url=r.url) as c:
+        assert (await c.get("/health")).status_code == 200
