@@ -197,6 +197,10 @@ class StoreSettings(_Strict):
     url: str | None = None
     #: false: no database at all (no stored keys, no ledger): a stateless router
     enabled: bool = True
+    #: seconds between two writes of the usage ledger (what a hard kill may lose; SIGTERM loses nothing)
+    flush_interval: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    #: where ledger rows wait while the database cannot be written (default: `$HUBROUTE_HOME`)
+    spill_dir: str | None = None
 
 
 class Settings(_Strict):

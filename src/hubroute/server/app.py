@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubroute.catalog import Catalog
@@ -83,11 +84,15 @@ class App:
         if self.settings.store.enabled:
             from hubroute.store import Store, default_url, redacted
 
-            url = self.settings.store.url or default_url()
-            self.store = await Store.open(url)
+            conf = self.settings.store
+            url = conf.url or default_url()
+            self.store = await Store.open(url, flush_interval=conf.flush_interval,
+                                          spill_dir=Path(conf.spill_dir) if conf.spill_dir else None)
             log.info("store: %s", redacted(url))
             if self._authenticator is None:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
+            self.store.ledger.start()
+            self.sinks.append(self._to_ledger)
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
@@ -98,6 +103,11 @@ class App:
         await self.fetcher.aclose()
         if self.store is not None:
             await self.store.close()
+
+    def _to_ledger(self, rec: RequestRecord) -> None:
+        """The sink of the usage ledger: a row for each request on a metered route."""
+        if rec.route is not None and rec.route.metered and self.store is not None:
+            self.store.ledger.record(rec)
 
     def forget_keys(self, key_id: str | None = None) -> None:
         """A key (or, None, any key's owner) changed: what this router knows of it is read anew."""

@@ -28,14 +28,18 @@ if TYPE_CHECKING:
 MEMORY = "sqlite://"
 
 
-def default_url(environ: Mapping[str, str] = os.environ) -> str:
-    """`sqlite:///<data dir>/hubroute.db`: `$HUBROUTE_HOME`, else `$XDG_DATA_HOME/hubroute`, else
+def home(environ: Mapping[str, str] = os.environ) -> Path:
+    """The router's data directory: `$HUBROUTE_HOME`, else `$XDG_DATA_HOME/hubroute`, else
     `~/.local/share/hubroute`."""
-    home = environ.get("HUBROUTE_HOME")
-    if not home:
-        data = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        home = str(Path(data) / "hubroute")
-    return f"sqlite:///{Path(home) / 'hubroute.db'}"
+    found = environ.get("HUBROUTE_HOME")
+    if found:
+        return Path(found)
+    return Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "hubroute"
+
+
+def default_url(environ: Mapping[str, str] = os.environ) -> str:
+    """`sqlite:///<data dir>/hubroute.db`."""
+    return f"sqlite:///{home(environ) / 'hubroute.db'}"
 
 
 def driver_url(url: str) -> str:
@@ -105,18 +109,21 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Store:
-    """An open store: its engine and the parts built on it."""
+    """An open store: its engine and the parts built on it (accounts and keys, the usage ledger)."""
 
-    def __init__(self, engine: AsyncEngine, url: str) -> None:
+    def __init__(self, engine: AsyncEngine, url: str, *, spill_dir: Path | None = None,
+                 flush_interval: float = 1.0) -> None:
         from hubroute.store.accounts import Accounts
+        from hubroute.store.ledger import Ledger
 
         self.engine = engine
         self.url = url
         self.accounts: Accounts = Accounts(engine)
+        self.ledger = Ledger(engine, spill_dir=spill_dir or home(), flush_interval=flush_interval)
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect and bring the schema to the latest version."""
+    async def open(cls, url: str, **kw: Any) -> Store:
+        """Connect and bring the schema to the latest version (`kw`: the ledger's settings)."""
         from hubroute.store.migrate import ensure_latest
 
         engine = create_engine(url)
@@ -128,9 +135,11 @@ class Store:
         except Exception as exc:
             await engine.dispose()
             raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
-        return cls(engine, url)
+        return cls(engine, url, **kw)
 
     async def close(self) -> None:
+        """Write (or spill) the ledger's rows, then close the connections."""
+        await self.ledger.close()
         await self.engine.dispose()
 
 

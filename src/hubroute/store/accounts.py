@@ -75,7 +75,7 @@ class Accounts:
         self.engine = engine
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; database failures as our errors."""
         try:
             async with self.engine.begin() as conn:
@@ -90,24 +90,24 @@ class Accounts:
     async def _create(self, table: sa.Table, kind: str, name: str, **values: Any) -> dict[str, Any]:
         _check_name(name, "name")
         row = {"id": key_format.new_id(), "name": name, "blocked": False, "created_at": now(), **values}
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             if await _find(conn, table, name) is not None:
                 raise Conflict(f"{kind} named '{name}' exists already", param="name")
             await conn.execute(table.insert().values(row))
         return _RENDER[table.name](row)
 
     async def _one(self, table: sa.Table, kind: str, ref: str) -> dict[str, Any]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             return _RENDER[table.name](await _get(conn, table, ref, kind))
 
     async def _all(self, table: sa.Table) -> list[dict[str, Any]]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = (await conn.execute(table.select().order_by(table.c.created_at, table.c.id))).mappings()
             return [_RENDER[table.name](r) for r in rows]
 
     async def _update(self, table: sa.Table, kind: str, ref: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Set the `changes` that are not None."""
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = await _get(conn, table, ref, kind)
             values = {k: v for k, v in changes.items() if v is not None}
             if values:
@@ -115,7 +115,7 @@ class Accounts:
             return _RENDER[table.name]({**row, **values})
 
     async def _delete(self, table: sa.Table, kind: str, ref: str) -> None:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = await _get(conn, table, ref, kind)
             await conn.execute(table.delete().where(table.c.id == row["id"]))
 
@@ -154,7 +154,7 @@ class Accounts:
         """Make `user` a member of `org` with `role` (a member already: its role changes)."""
         if role not in ROLES:
             raise InvalidRequest(f"'role' must be one of {', '.join(ROLES)}", param="role")
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             o = await _get(conn, orgs, org, "organisation")
             u = await _get(conn, users, user, "user")
             where = (members.c.org_id == o["id"]) & (members.c.user_id == u["id"])
@@ -166,7 +166,7 @@ class Accounts:
         return {"org": o["name"], "user": u["name"], "role": role}
 
     async def remove_member(self, org: str, user: str) -> None:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             o = await _get(conn, orgs, org, "organisation")
             u = await _get(conn, users, user, "user")
             done = await conn.execute(members.delete().where((members.c.org_id == o["id"]) &
@@ -175,7 +175,7 @@ class Accounts:
                 raise NotFound(f"user '{u['name']}' is not a member of '{o['name']}'")
 
     async def members(self, org: str) -> list[dict[str, Any]]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             o = await _get(conn, orgs, org, "organisation")
             rows = await conn.execute(
                 sa.select(users.c.name, members.c.role, members.c.created_at)
@@ -185,13 +185,13 @@ class Accounts:
 
     async def memberships(self, user_id: str) -> dict[str, str]:
         """The organisations `user_id` belongs to: org id -> role."""
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await conn.execute(sa.select(members.c.org_id, members.c.role).where(members.c.user_id == user_id))
             return {r.org_id: r.role for r in rows}
 
     async def org_id(self, ref: str) -> str | None:
         """The id of the organisation `ref` names, or None."""
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = await _find(conn, orgs, ref)
             return None if row is None else str(row["id"])
 
@@ -209,7 +209,7 @@ class Accounts:
         key_id = key_format.new_id()
         secret = key_format.new_key(key_id)
         limits = limits or {}
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             owner_user = await _get(conn, users, user, "user") if user is not None else None
             owner_org = await _get(conn, orgs, org, "organisation") if org is not None else None
             billed = await _get(conn, orgs, bill_to, "organisation") if bill_to is not None else None
@@ -231,13 +231,13 @@ class Accounts:
             return await self._key(conn, key_id), secret
 
     async def key(self, key_id: str) -> dict[str, Any]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             return await self._key(conn, key_id)
 
     async def keys(self, *, user: str | None = None, org: str | None = None,
                    revoked: bool = False) -> list[dict[str, Any]]:
         """Keys, newest first: all, or a user's or an organisation's; revoked ones if asked."""
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             query = _key_query().order_by(api_keys.c.created_at.desc(), api_keys.c.id)
             if user is not None:
                 query = query.where(api_keys.c.user_id == (await _get(conn, users, user, "user"))["id"])
@@ -258,14 +258,14 @@ class Accounts:
                 values[field] = _list(changes[field])
         for field, value in (changes.get("limits") or {}).items():
             values[field] = value
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             await self._get_key(conn, key_id)
             if values:
                 await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(values))
             return await self._key(conn, key_id)
 
     async def revoke_key(self, key_id: str) -> dict[str, Any]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = await self._get_key(conn, key_id)
             if row["revoked_at"] is None:
                 await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=now()))
@@ -274,7 +274,7 @@ class Accounts:
     async def rotate_key(self, key_id: str) -> tuple[dict[str, Any], str]:
         """A new secret for the key (same id, settings and usage); the old one stops working at once."""
         secret = key_format.new_key(key_id)
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = await self._get_key(conn, key_id)
             if row["revoked_at"] is not None:
                 raise InvalidRequest(f"key {key_id} is revoked: make a new one", param="id")
@@ -293,7 +293,7 @@ class Accounts:
                          .outerjoin(company, company.c.id == api_keys.c.org_id))
             .where(api_keys.c.id == key_id)
         )
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             row = (await conn.execute(query)).mappings().first()
         if row is None:
             return None

@@ -90,3 +90,42 @@ api_keys = sa.Table(
     sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
     sa.CheckConstraint("budget_period IN ('day', 'week', 'month', 'total')", name="budget_period"),
 )
+
+#: the usage ledger: one row per request on a metered route, written in batches (`store.ledger`)
+usage = sa.Table(
+    "usage", metadata,
+    #: the row's own id (random): a batch written twice (a retry after a lost answer) adds nothing
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("request_id", sa.String(128), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("key_id", ID),
+    sa.Column("user_id", ID),
+    #: the organisation billed (X-HF-Bill-To, the key's default, or the owner of a service key)
+    sa.Column("org_id", ID),
+    sa.Column("surface", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(64)),
+    sa.Column("model", sa.String(256)),
+    sa.Column("provider_model", sa.String(256)),
+    sa.Column("task", sa.String(64)),
+    sa.Column("input_tokens", sa.BigInteger),
+    sa.Column("output_tokens", sa.BigInteger),
+    sa.Column("cached_tokens", sa.BigInteger),
+    sa.Column("reasoning_tokens", sa.BigInteger),
+    sa.Column("images", sa.Integer),
+    sa.Column("seconds", sa.Float),
+    sa.Column("characters", sa.BigInteger),
+    #: who counted the usage: the provider, or hubroute (estimated)
+    sa.Column("usage_source", sa.String(16)),
+    sa.Column("cost_nano", sa.BigInteger),
+    #: what the billed account's credits were charged (none for a request on the caller's own provider key)
+    sa.Column("charged_nano", sa.BigInteger),
+    sa.Column("byok", sa.Boolean, nullable=False, default=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(64)),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("ttfb_ms", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Index(None, "key_id", "created_at"),
+    sa.Index(None, "user_id", "created_at"),
+    sa.Index(None, "org_id", "created_at"),
+)

@@ -126,6 +126,9 @@ TABLE = RouteTable([
           ("POST", "/admin/v1/keys/{id}/rotate", admin.rotate_key, "admin", "A new secret for a key (the old one "
            "stops working)", None, admin.KEY),
       )],
+    Route("GET", "/admin/v1/usage", admin.get_usage, "admin", scope="admin",
+          doc=Doc("Usage from the ledger: totals per group, or the rows; JSON or CSV", query=admin.USAGE_QUERY,
+                  answer={JSON: admin.USAGE, "text/csv": {"type": "string"}})),
     # Hugging Face router's provider-native routes: /{provider}/{route}
     Route("POST", "/{provider}/...", passthrough, "passthrough", metered=True, match=_provider_native,
           doc=PASSTHROUGH),

@@ -21,7 +21,7 @@ never again. Changes to a key take effect at once on this router, within a secon
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
@@ -29,7 +29,7 @@ import msgspec
 
 from hubroute.errors import InvalidRequest, NotFound, Unavailable
 from hubroute.money import nano
-from hubroute.server.asgi import Scope, parse_json_object, read_body, send_json
+from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes, send_json
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -300,10 +300,15 @@ async def own_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
         who = "the master key" if principal.key_id == "master" else "a request without a key"
         raise NotFound(f"GET /v1/key describes a key made with the admin API; this is {who}")
     assert principal.key_id is not None
-    record = await accounts(app).key(principal.key_id)
-    await send_json(send, ctx, 200, {k: record[k] for k in (
+    from hubroute.store.reports import key_usage
+
+    store = accounts(app)
+    record = await store.key(principal.key_id)
+    async with store.transaction() as conn:
+        used = await key_usage(conn, principal.key_id)
+    await send_json(send, ctx, 200, {**{k: record[k] for k in (
         "id", "prefix", "name", "user", "org", "bill_to", "models", "providers", "surfaces", "limits", "budget",
-        "expires_at", "created_at")})
+        "expires_at", "created_at")}, "usage": used})
 
 # --- what the OpenAPI document says of the answers --------------------------------------------------------
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -351,3 +356,74 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     if isinstance(node, list):
         return [_inline(v, defs) for v in node]
     return node
+
+
+# --- usage ---------------------------------------------------------------------------------------------
+def _date(value: str | None, param: str, *, end: bool = False) -> datetime | None:
+    """A `from` / `to` bound: a date (`2026-12-01`: that day's start; as `to`, the day is included) or
+    an ISO date-time (UTC unless it says otherwise)."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"'{param}': expected a date (2026-12-01) or an ISO date-time", param=param) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+async def get_usage(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    """`GET /admin/v1/usage?group_by=day,model&from=&to=&user=&org=&key=&limit=&format=json|csv`."""
+    from hubroute.store.reports import report
+
+    query = _query(ctx)
+    group_by = [g.strip() for g in query.get("group_by", "").split(",") if g.strip()]
+    start, end = _date(query.get("from"), "from"), _date(query.get("to"), "to", end=True)
+    try:
+        limit = int(query.get("limit", "1000"))
+    except ValueError:
+        limit = -1
+    if limit < 1:
+        raise InvalidRequest("'limit': expected a positive number of rows", param="limit")
+    fmt = query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidRequest("'format': json or csv", param="format")
+    store = accounts(app)
+    user_id = (await store.user(query["user"]))["id"] if "user" in query else None
+    org_id = (await store.org(query["org"]))["id"] if "org" in query else None
+    key_id = (await store.key(query["key"]))["id"] if "key" in query else None
+    async with store.transaction() as conn:
+        data = await report(conn, group_by=group_by, start=start, end=end, user_id=user_id, org_id=org_id,
+                            key_id=key_id, limit=limit)
+    if fmt == "csv":
+        await send_bytes(send, ctx, 200, _csv(data, group_by), [(b"content-type", b"text/csv; charset=utf-8")])
+    else:
+        await send_json(send, ctx, 200, {"data": data})
+
+
+def _csv(data: list[dict[str, Any]], group_by: list[str]) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    if data:
+        writer = csv.DictWriter(out, fieldnames=list(data[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data)
+    else:
+        out.write(",".join([*group_by, "requests", "cost_usd"]) + "\n")
+    return out.getvalue().encode()
+
+
+USAGE_QUERY = {
+    "group_by": {"type": "string", "description": "day, model, provider, user, org, key, surface, task, status; "
+                 "several with commas. Without it: the rows themselves, newest first"},
+    "from": {"type": "string", "description": "a date (2026-12-01) or an ISO date-time"},
+    "to": {"type": "string", "description": "a date (included) or an ISO date-time (excluded)"},
+    "user": {"type": "string"}, "org": {"type": "string"}, "key": {"type": "string"},
+    "limit": {"type": "string", "description": "rows at most (default 1000)"},
+    "format": {"enum": ["json", "csv"]},
+}
+USAGE = listing({"type": "object"})

@@ -1,0 +1,255 @@
+"""The usage ledger: one row per request on a metered route, written in batches, never on the request's path.
+
+    ledger = Ledger(engine, spill_dir=home)      # then ledger.start() on the event loop
+    ledger.add(row)                              # from the request record's sink: an append, no I/O
+    await ledger.close()                         # at shutdown: everything written, or spilled to a file
+
+Rows wait in memory and are written every `flush_interval` seconds (sooner when `batch` have
+gathered), one multi-row INSERT a batch. A hard kill loses at most the rows of one interval; a
+shutdown (SIGTERM) writes them all first.
+
+While the database cannot be written, rows wait (one log line when it goes, one when it is back);
+beyond `max_buffer` rows, the oldest go to a spill file of this process (`ledger-spill-<pid>-<n>.jsonl`
+in `spill_dir`, JSON lines), as does everything still waiting at shutdown. Spill files are written
+back as soon as the database answers again, and at start (those of processes that ended: a living
+process holds a lock on its own). Each row has an id of its own and is inserted with ON CONFLICT DO
+NOTHING, so a batch written twice (its commit's answer lost, a spill file read after a crash that
+followed its writing) counts once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+from sqlalchemy import exc as sa_exc
+
+from hubroute.store import reason
+from hubroute.store.schema import usage
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("hubroute.ledger")
+
+Row = dict[str, Any]
+_FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
+             TimeoutError)
+
+
+class Ledger:
+    def __init__(self, engine: AsyncEngine, *, spill_dir: Path, flush_interval: float = 1.0, batch: int = 2000,
+                 max_buffer: int = 100_000, write_timeout: float = 10.0) -> None:
+        self.engine = engine
+        self.flush_interval = flush_interval
+        self.batch = batch
+        self.max_buffer = max_buffer
+        self.write_timeout = write_timeout
+        self.spill_dir = spill_dir
+        self._rows: deque[Row] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._spill: TextIO | None = None
+        self._down = False
+        #: rows written to the database, and sent to a spill file, since start
+        self.written = 0
+        self.spilled = 0
+
+    # --- the request path ---------------------------------------------------------------------------
+    def add(self, row: Row) -> None:
+        """Queue a row (no I/O here unless the buffer is full: then the oldest rows are spilled)."""
+        self._rows.append(row)
+        if len(self._rows) >= self.batch:
+            self._wake.set()
+        if len(self._rows) > self.max_buffer:
+            self._spill_rows([self._rows.popleft() for _ in range(len(self._rows) - self.max_buffer // 2)])
+
+    def record(self, record: Any) -> None:
+        """Queue the row of a request record (`server.record.RequestRecord`)."""
+        self.add(row_of(record))
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    # --- the writer ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="hubroute-ledger")
+
+    async def _run(self) -> None:
+        await self._drain_spills()
+        delay = self.flush_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
+            ok = await self._flush()
+            if ok and self._spills():
+                ok = await self._drain_spills()
+            # while the database is down, try again less often (at most every 5 s), then as usual
+            delay = self.flush_interval if ok else min(max(delay * 2, self.flush_interval), 5.0)
+
+    async def flush(self) -> bool:
+        """Write what is waiting now; whether the database took it all."""
+        return await self._flush()
+
+    async def _flush(self) -> bool:
+        while self._rows:
+            rows = [self._rows.popleft() for _ in range(min(self.batch, len(self._rows)))]
+            if not await self._write(rows):
+                self._rows.extendleft(reversed(rows))  # back at the front, in order
+                return False
+        return True
+
+    async def _write(self, rows: list[Row]) -> bool:
+        try:
+            async with asyncio.timeout(self.write_timeout), self.engine.begin() as conn:
+                await conn.execute(_insert(conn.dialect.name), [_db_row(r) for r in rows])
+        except _FAILURES as exc:
+            if not self._down:
+                self._down = True
+                log.error("the usage ledger cannot be written (%s): rows wait in memory (up to %d, then in %s) "
+                          "and are written when the database is back", reason(exc), self.max_buffer, self.spill_dir)
+            return False
+        if self._down:
+            self._down = False
+            log.warning("the usage ledger is written again")
+        self.written += len(rows)
+        return True
+
+    async def close(self) -> None:
+        """Stop the writer; write everything waiting, or spill it (nothing is lost)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if not await self._flush():
+            self._spill_rows(list(self._rows))
+            self._rows.clear()
+        if self._spill is not None:
+            self._spill.flush()
+            os.fsync(self._spill.fileno())
+            self._spill.close()  # (the lock goes with it: the next start writes it back)
+            self._spill = None
+
+    # --- spill files ----------------------------------------------------------------------------------
+    def _spill_rows(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        if self._spill is None:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            path = self.spill_dir / f"ledger-spill-{os.getpid()}-{time.time_ns()}.jsonl"
+            self._spill = path.open("a", encoding="utf-8")
+            fcntl.flock(self._spill, fcntl.LOCK_EX)  # ours while we live: no other process reads it
+        self._spill.write(b"".join(orjson.dumps(r) + b"\n" for r in rows).decode())
+        self._spill.flush()
+        self.spilled += len(rows)
+
+    def _spills(self) -> list[Path]:
+        return sorted(self.spill_dir.glob("ledger-spill-*.jsonl")) if self.spill_dir.is_dir() else []
+
+    async def _drain_spills(self) -> bool:
+        """Write the spill files back (this process's own, and those of processes that ended)."""
+        if self._spill is not None:  # ours: read back like the others (rows spilled from now go to a new one)
+            self._spill.close()
+            self._spill = None
+        for path in self._spills():
+            with _locked(path) as handle:
+                if handle is None:  # a living process's own
+                    continue
+                for rows in _chunks(_read_rows(handle), self.batch):
+                    if not await self._write(rows):
+                        return False
+                path.unlink()
+            log.info("usage ledger: rows spilled to %s written back", path.name)
+        return True
+
+
+def row_of(record: Any) -> Row:
+    """A ledger row of a request record (`server.record.RequestRecord`), plain values only."""
+    from hubroute.store.keys import new_id
+
+    u = record.usage
+    p = record.principal
+    return {
+        "id": new_id(16), "request_id": record.request_id[:128], "created_at": time.time(),
+        "key_id": p.key_id, "user_id": p.user, "org_id": p.org or p.bill_to, "surface": record.surface,
+        "provider": record.provider, "model": _cut(record.model), "provider_model": _cut(record.provider_model),
+        "task": record.task,
+        "input_tokens": u.input_tokens if u else None, "output_tokens": u.output_tokens if u else None,
+        "cached_tokens": u.input_cached if u else None, "reasoning_tokens": u.output_reasoning if u else None,
+        "images": u.images if u else None, "seconds": u.seconds if u else None,
+        "characters": u.characters if u else None, "usage_source": u.source if u else None,
+        "cost_nano": round(record.cost * 1e9) if record.cost is not None else None, "charged_nano": None,
+        "byok": False, "status": record.status, "error": record.error,
+        "duration_ms": round(record.duration * 1000, 3) if record.duration is not None else None,
+        "ttfb_ms": round(record.ttfb * 1000, 3) if record.ttfb is not None else None, "attempts": record.attempts,
+    }
+
+
+def _cut(value: str | None) -> str | None:
+    return value[:256] if value is not None else None
+
+
+def _db_row(row: Row) -> Row:
+    return {**row, "created_at": datetime.fromtimestamp(row["created_at"], UTC)}
+
+
+def _insert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(usage).on_conflict_do_nothing(index_elements=["id"])
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(usage).on_conflict_do_nothing(index_elements=["id"])
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[TextIO | None]:
+    """The file, locked for us; None when another process holds it."""
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        yield handle
+    finally:
+        handle.close()
+
+
+def _read_rows(handle: TextIO) -> Iterator[Row]:
+    for line in handle:
+        if line.strip():
+            with contextlib.suppress(orjson.JSONDecodeError):  # a line cut by a crash mid-write
+                yield orjson.loads(line)
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

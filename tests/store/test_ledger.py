@@ -1,0 +1,134 @@
+"""The usage ledger against real SQLite and PostgreSQL: batched writes, nothing lost while the database
+is cut off (rows wait, then spill to a file) and nothing written twice."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hubroute.store import Store, create_engine
+from hubroute.store.keys import new_id
+from hubroute.store.ledger import Ledger
+from hubroute.store.migrate import ensure_latest
+from hubroute.store.schema import usage
+from tests.proxy import TcpProxy
+
+
+def row(i: int, **extra: Any) -> dict[str, Any]:
+    return {"id": new_id(16), "request_id": f"req-{i}", "created_at": time.time(), "key_id": "k1", "user_id": "u1",
+            "org_id": None, "surface": "chat", "provider": "groq", "model": "m/x", "provider_model": "x",
+            "task": "conversational", "input_tokens": 10, "output_tokens": i, "cached_tokens": None,
+            "reasoning_tokens": None, "images": None, "seconds": None, "characters": None, "usage_source": "provider",
+            "cost_nano": 1000 * i, "charged_nano": None, "byok": False, "status": 200, "error": None,
+            "duration_ms": 12.5, "ttfb_ms": 3.0, "attempts": 1, **extra}
+
+
+async def rows_in(engine: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(sa.select(usage.c.request_id, usage.c.output_tokens, usage.c.cost_nano)
+                                        .order_by(usage.c.output_tokens))).all())
+
+
+@pytest.fixture
+async def store(store_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(store_url, spill_dir=tmp_path / "spill", flush_interval=0.05)
+    yield opened
+    await opened.close()
+
+
+async def test_rows_are_written_in_batches_soon_after(store: Store) -> None:
+    ledger = store.ledger
+    ledger.start()
+    for i in range(5000):
+        ledger.add(row(i))
+    deadline = time.monotonic() + 10
+    while ledger.written < 5000:
+        assert time.monotonic() < deadline, ledger.written
+        await asyncio.sleep(0.02)
+    got = await rows_in(store.engine)
+    assert len(got) == 5000 and got[7] == ("req-7", 7, 7000)
+
+
+async def test_a_batch_written_twice_counts_once(store: Store) -> None:
+    batch = [row(i) for i in range(10)]
+    assert await store.ledger._write(batch)
+    assert await store.ledger._write(batch)  # its commit's answer lost: sent again
+    assert len(await rows_in(store.engine)) == 10
+
+
+async def test_close_writes_what_waits(store_url: str, tmp_path: Path) -> None:
+    store = await Store.open(store_url, spill_dir=tmp_path, flush_interval=60)
+    store.ledger.start()
+    for i in range(300):
+        store.ledger.add(row(i))
+    await store.ledger.close()  # long before the next flush
+    engine = store.engine
+    assert len(await rows_in(engine)) == 300
+    await engine.dispose()
+    assert not list(tmp_path.glob("ledger-spill-*"))
+
+
+async def test_nothing_is_lost_while_the_database_is_cut_off(postgres_url: str, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    port = int(postgres_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = await TcpProxy("127.0.0.1", port).start()
+    direct = create_engine(postgres_url)
+    await ensure_latest(direct)
+    engine = create_engine(proxy.url_for(postgres_url))
+    spill = tmp_path / "spill"
+    ledger = Ledger(engine, spill_dir=spill, flush_interval=0.05, max_buffer=1000, write_timeout=1)
+    try:
+        ledger.start()
+        for i in range(100):
+            ledger.add(row(i))
+        while ledger.written < 100:
+            await asyncio.sleep(0.02)
+        proxy.cut()
+        for i in range(100, 2600):  # 2,500 rows while it is down: more than the buffer holds
+            ledger.add(row(i))
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        assert ledger.pending <= 1000 and ledger.spilled > 0 and list(spill.glob("ledger-spill-*.jsonl"))
+        down = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+        assert len(down) == 1  # one line, not one per attempt
+        await ledger.close()  # still down: what waits goes to the file too
+        assert ledger.pending == 0
+        assert len(await rows_in(direct)) == 100
+
+        proxy.restore()
+        after = Ledger(engine, spill_dir=spill, flush_interval=0.05)  # the next start: spill files written back
+        after.start()
+        deadline = time.monotonic() + 10
+        while len(await rows_in(direct)) < 2600:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await after.close()
+        got = await rows_in(direct)
+        assert [r.output_tokens for r in got] == list(range(2600))  # every row, once
+        assert not list(spill.glob("ledger-spill-*.jsonl"))
+    finally:
+        await proxy.close()
+        await engine.dispose()
+        await direct.dispose()
+
+
+async def test_a_living_processs_spill_file_is_left_to_it(store: Store, tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    theirs = spill / "ledger-spill-999999-1.jsonl"
+    import orjson
+    theirs.write_bytes(orjson.dumps(row(1)) + b"\n")
+    with theirs.open("r") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert await store.ledger._drain_spills()
+        assert theirs.exists() and await rows_in(store.engine) == []
+    assert await store.ledger._drain_spills()  # it ended: written back, file gone
+    assert not theirs.exists() and len(await rows_in(store.engine)) == 1
