@@ -159,12 +159,16 @@ class QuotaError(HubrouteError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None,
+                 extra: dict[str, str] | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        #: more headers the answer carries (the x-ratelimit-* of the limit reached)
+        self.extra = extra or {}
 
     def headers(self, max_retry_after: float = MAX_RETRY_AFTER) -> dict[str, str]:
-        return retry_after_header(self.retry_after)  # the router's own limits: not a provider's word
+        # the router's own limits: not a provider's word, not capped
+        return {**self.extra, **retry_after_header(self.retry_after)}
 
 
 class PaymentRequired(QuotaError):

@@ -59,6 +59,11 @@ class Usage:
         self.requests = requests
         self.source: Source = source
 
+    @property
+    def tokens(self) -> int:
+        """Input and output tokens together (what a tokens-per-minute limit counts)."""
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
     def __repr__(self) -> str:
         return f"Usage({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
 

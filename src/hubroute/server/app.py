@@ -30,6 +30,7 @@ from hubroute.routing.upstreams import Upstreams
 from hubroute.server.admission import admit
 from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
+from hubroute.server.limits import Admission, Limiter
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
 from hubroute.server.record import RequestRecord, Sink
@@ -78,6 +79,8 @@ class App:
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
         self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
+        #: the stored keys' rate limits
+        self.limiter = Limiter()
         self.inflight = 0
 
     async def startup(self) -> None:
@@ -153,6 +156,7 @@ class App:
         rec = RequestRecord(_request_id(headers.get(b"x-request-id")), method, path, route, headers,
                             scope.get("query_string", b""))
         self.inflight += 1
+        admission: Admission | None = None
         try:
             if len(headers) < len(scope["headers"]):  # a header given twice (dict() kept the last)
                 _one_credential_each(scope["headers"])
@@ -162,9 +166,13 @@ class App:
                 rec.principal = principal = await self.auth.authenticate(headers)
                 if route.scope not in principal.scopes:
                     raise PermissionDenied(f"{method} {path} needs an administrator's key")
-                if principal.surfaces is not None and route.metered and route.label not in principal.surfaces:
-                    raise PermissionDenied(f"this key may not use {route.label} (it may use: "
-                                           f"{', '.join(principal.surfaces) or 'nothing'})")
+                if route.metered and principal.stored:
+                    if principal.surfaces is not None and route.label not in principal.surfaces:
+                        raise PermissionDenied(f"this key may not use {route.label} (it may use: "
+                                               f"{', '.join(principal.surfaces) or 'nothing'})")
+                    admission = self.limiter.admit(principal)
+                    if admission is not None:
+                        rec.extra_headers = admission.headers
             await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:
             rec.error = exc.code
@@ -196,6 +204,8 @@ class App:
                     "code": "internal_error"}})
         finally:
             self.inflight -= 1
+            if admission is not None:
+                self.limiter.release(admission, rec.usage.tokens if rec.usage is not None else 0)
             rec.duration = time.perf_counter() - rec.started
             for sink in self.sinks:
                 try:

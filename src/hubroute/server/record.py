@@ -9,7 +9,7 @@ so it must not wait on I/O (a sink that writes somewhere hands the record to a q
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import scrub
@@ -50,6 +50,8 @@ class RequestRecord:
     cost: float | None = None
     #: the error code the request ended with (`client_disconnected` when the client went away)
     error: str | None = None
+    #: headers every answer to it carries (the key's x-ratelimit-*)
+    extra_headers: Sequence[tuple[bytes, bytes]] = ()
 
     def __init__(self, request_id: str, method: str, path: str, route: Route | None,
                  headers: dict[bytes, bytes] | None = None, query: bytes = b"") -> None:
@@ -103,6 +105,8 @@ class RequestRecord:
         if self.provider:
             out.append((b"x-inference-provider", self.provider.encode()))
         out.extend(extra)
+        if self.extra_headers:
+            out.extend(self.extra_headers)
         return out
 
     # --- emitted ----------------------------------------------------------------------------------

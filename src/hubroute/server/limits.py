@@ -1,0 +1,160 @@
+"""Rate limits of stored keys: requests and tokens per minute, and requests in progress at once.
+
+    admission = limiter.admit(principal)        # before the request: 429 `rate_limited` if over a limit
+    ...                                          # the request
+    limiter.release(admission, tokens)           # after it: its concurrency slot back, its tokens counted
+
+Each limit is a sliding window of the last 60 seconds, exact: a key allowed 100 requests a minute gets
+its 100th request and not its 101st in any 60 seconds. A request is admitted when the key has a
+request left in its window, a token left in its token window (a request's tokens are known when it
+ends, so they are counted then: a long answer may take a key past its token limit, and the next
+requests wait until the window has room again), and a free concurrency slot. A refused request costs
+nothing and is told when to come back (`Retry-After`).
+
+Every answer to a key with limits carries OpenAI's headers: `x-ratelimit-limit-requests`,
+`x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests` (and `-tokens`), the reset as a
+duration (`1s`, `6m0s`): how long until the window has room again.
+
+This is the limiter of one router process. Several processes share their counters through Redis
+(`redis.url`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hubroute.errors import QuotaError
+
+if TYPE_CHECKING:
+    from hubroute.server.auth import Principal
+
+WINDOW = 60.0
+Headers = list[tuple[bytes, bytes]]
+
+
+class Window:
+    """Amounts added over the last `WINDOW` seconds."""
+
+    __slots__ = ("events", "total")
+
+    def __init__(self) -> None:
+        self.events: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def used(self, now: float) -> int:
+        events = self.events
+        while events and events[0][0] <= now - WINDOW:
+            self.total -= events.popleft()[1]
+        return self.total
+
+    def add(self, now: float, amount: int) -> None:
+        if amount > 0:
+            self.events.append((now, amount))
+            self.total += amount
+
+    def room_in(self, now: float, limit: int, need: int = 1) -> float:
+        """Seconds until `need` more fit under `limit` (0: they fit now)."""
+        over = self.used(now) + need - limit
+        if over <= 0:
+            return 0.0
+        for at, amount in self.events:
+            over -= amount
+            if over <= 0:
+                return max(at + WINDOW - now, 0.0)
+        return WINDOW
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request let through: what to give back when it ends, and the headers its answer carries."""
+
+    key: str
+    concurrency: bool
+    headers: Headers = field(default_factory=list)
+
+
+class Limiter:
+    """The limits of this process's keys (`Principal.limits`: rpm, tpm, concurrency)."""
+
+    #: windows kept before idle ones are dropped
+    max_keys = 100_000
+
+    def __init__(self) -> None:
+        self._requests: dict[str, Window] = {}
+        self._tokens: dict[str, Window] = {}
+        self._active: dict[str, int] = {}
+
+    def admit(self, principal: Principal) -> Admission | None:
+        """Let a request of `principal` through, or raise QuotaError (429 `rate_limited`); None when
+        its key has no limits."""
+        limits = principal.limits
+        if not limits or principal.key_id is None:
+            return None
+        key = principal.key_id
+        now = time.monotonic()
+        rpm, tpm, concurrency = limits.get("rpm"), limits.get("tpm"), limits.get("concurrency")
+        requests = self._window(self._requests, key) if rpm else None
+        tokens = self._window(self._tokens, key) if tpm else None
+        if requests is not None and rpm is not None and (wait := requests.room_in(now, rpm)) > 0:
+            raise _refused(f"{rpm} requests per minute", wait, self._headers(now, limits, requests, tokens))
+        if tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
+            raise _refused(f"{tpm} tokens per minute", wait, self._headers(now, limits, requests, tokens))
+        if concurrency is not None and self._active.get(key, 0) >= concurrency:
+            raise _refused(f"{concurrency} requests at once", 1.0, self._headers(now, limits, requests, tokens))
+        if requests is not None:
+            requests.add(now, 1)
+        if concurrency is not None:
+            self._active[key] = self._active.get(key, 0) + 1
+        return Admission(key, concurrency is not None, self._headers(now, limits, requests, tokens))
+
+    def release(self, admission: Admission, tokens: int) -> None:
+        """The request ended having used `tokens` (input and output)."""
+        key = admission.key
+        if admission.concurrency:
+            left = self._active.get(key, 1) - 1
+            if left > 0:
+                self._active[key] = left
+            else:
+                self._active.pop(key, None)
+        window = self._tokens.get(key)
+        if window is not None:
+            window.add(time.monotonic(), tokens)
+
+    def _window(self, windows: dict[str, Window], key: str) -> Window:
+        window = windows.get(key)
+        if window is None:
+            if len(windows) >= self.max_keys:
+                now = time.monotonic()
+                for idle in [k for k, w in windows.items() if not w.used(now)]:
+                    del windows[idle]
+            window = windows[key] = Window()
+        return window
+
+    @staticmethod
+    def _headers(now: float, limits: Mapping[str, int], requests: Window | None, tokens: Window | None) -> Headers:
+        out: Headers = []
+        for name, limit, window in (("requests", limits.get("rpm"), requests), ("tokens", limits.get("tpm"), tokens)):
+            if window is None or not limit:
+                continue
+            used = window.used(now)
+            out += [(f"x-ratelimit-limit-{name}".encode(), str(limit).encode()),
+                    (f"x-ratelimit-remaining-{name}".encode(), str(max(limit - used, 0)).encode()),
+                    (f"x-ratelimit-reset-{name}".encode(), duration(window.room_in(now, limit)).encode())]
+        return out
+
+
+def duration(seconds: float) -> str:
+    """A wait as OpenAI writes it in its rate-limit headers: `0s`, `17s`, `6m0s`."""
+    whole = math.ceil(seconds)
+    return f"{whole // 60}m{whole % 60}s" if whole >= 60 else f"{whole}s"
+
+
+def _refused(what: str, wait: float, headers: Headers) -> QuotaError:
+    return QuotaError(f"Rate limit reached: this key may make {what}. Try again in {math.ceil(wait)}s.",
+                      retry_after=max(wait, 0.001), code="rate_limited",
+                      extra={k.decode(): v.decode() for k, v in headers})
