@@ -203,6 +203,17 @@ class StoreSettings(_Strict):
     spill_dir: str | None = None
 
 
+class BillingSettings(_Strict):
+    """What requests made with stored keys cost their accounts (`server.billing`)."""
+
+    #: prepaid credits: a request's worst case must be covered by the billed account's balance (402)
+    credits: bool = False
+    #: the operator's markup on the providers' prices (0.1: 10%), in what is charged and budgeted
+    markup: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    #: output tokens a request that sets no max_tokens is reserved for
+    default_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 4096
+
+
 class Settings(_Strict):
     """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
     (size, time, and the address rules that keep the router from fetching private addresses)."""
@@ -219,6 +230,7 @@ class Settings(_Strict):
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inputs: InputSettings = msgspec.field(default_factory=InputSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -72,7 +73,7 @@ async def test_close_writes_what_waits(store_url: str, tmp_path: Path) -> None:
     engine = store.engine
     assert len(await rows_in(engine)) == 300
     await engine.dispose()
-    assert not list(tmp_path.glob("ledger-spill-*"))
+    assert not list(tmp_path.glob("ledger-*"))
 
 
 async def test_nothing_is_lost_while_the_database_is_cut_off(postgres_url: str, tmp_path: Path,
@@ -96,7 +97,7 @@ async def test_nothing_is_lost_while_the_database_is_cut_off(postgres_url: str, 
             if i % 100 == 0:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
-        assert ledger.pending <= 1000 and ledger.spilled > 0 and list(spill.glob("ledger-spill-*.jsonl"))
+        assert ledger.pending <= 1000 and ledger.spilled > 0 and list(spill.glob("ledger-*.jsonl"))
         down = [r for r in caplog.records if "cannot be written" in r.getMessage()]
         assert len(down) == 1  # one line, not one per attempt
         await ledger.close()  # still down: what waits goes to the file too
@@ -113,7 +114,7 @@ async def test_nothing_is_lost_while_the_database_is_cut_off(postgres_url: str, 
         await after.close()
         got = await rows_in(direct)
         assert [r.output_tokens for r in got] == list(range(2600))  # every row, once
-        assert not list(spill.glob("ledger-spill-*.jsonl"))
+        assert not list(spill.glob("ledger-*.jsonl"))
     finally:
         await proxy.close()
         await engine.dispose()
@@ -123,12 +124,14 @@ async def test_nothing_is_lost_while_the_database_is_cut_off(postgres_url: str, 
 async def test_a_living_processs_spill_file_is_left_to_it(store: Store, tmp_path: Path) -> None:
     spill = tmp_path / "spill"
     spill.mkdir(parents=True, exist_ok=True)
-    theirs = spill / "ledger-spill-999999-1.jsonl"
-    import orjson
+    theirs = spill / f"ledger-{store.ledger.tag}-999999-1.jsonl"
+    other_database = spill / "ledger-0123456789ab-999999-1.jsonl"
     theirs.write_bytes(orjson.dumps(row(1)) + b"\n")
+    other_database.write_bytes(orjson.dumps(row(2)) + b"\n")
     with theirs.open("r") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         assert await store.ledger._drain_spills()
         assert theirs.exists() and await rows_in(store.engine) == []
     assert await store.ledger._drain_spills()  # it ended: written back, file gone
     assert not theirs.exists() and len(await rows_in(store.engine)) == 1
+    assert other_database.exists()  # another database's rows: never written into this one

@@ -30,6 +30,7 @@ from hubroute.routing.upstreams import Upstreams
 from hubroute.server.admission import admit
 from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
+from hubroute.server.billing import Billing
 from hubroute.server.limits import Admission, Limiter
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
@@ -39,6 +40,7 @@ from hubroute.server.table import RouteTable
 from hubroute.transport import Transport
 
 if TYPE_CHECKING:
+    from hubroute.catalog import Pricing
     from hubroute.routing.router import Plan
     from hubroute.store import Store
 
@@ -79,8 +81,9 @@ class App:
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
         self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
-        #: the stored keys' rate limits
+        #: the stored keys' rate limits, and their credits and budgets (with a store)
         self.limiter = Limiter()
+        self.billing: Billing | None = None
         self.inflight = 0
 
     async def startup(self) -> None:
@@ -96,6 +99,9 @@ class App:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
             self.store.ledger.start()
             self.sinks.append(self._to_ledger)
+            b = self.settings.billing
+            self.billing = Billing(self.store.accounts, credits=b.credits, default_max_tokens=b.default_max_tokens,
+                                   markup=b.markup, flush=self.store.ledger.flush)
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
@@ -117,13 +123,25 @@ class App:
         if isinstance(self.auth, StoredKeyAuth):
             self.auth.forget(key_id)
 
-    async def plan(self, ctx: RequestRecord, model: str, task: str) -> Plan:
-        """The providers to try for a request, as far as its key may reach them (`admission`)."""
+    async def plan(self, ctx: RequestRecord, model: str, task: str, body: dict[str, Any] | None = None) -> Plan:
+        """The providers to try for a request, as far as its key may reach them (`admission`), its worst
+        case reserved on its credits and budgets (`billing`; `body`, the JSON request, prices it)."""
         plan = await self.router.plan(model, task)
         ctx.planned(plan)
         if ctx.principal.stored:
             admit(ctx.principal, plan)
+            await self.hold(ctx, [t.pricing for t in plan.targets], body)
         return plan
+
+    async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None) -> None:
+        """Bill a stored key's request: the organisation it bills (X-HF-Bill-To), its worst case reserved."""
+        if self.billing is None:
+            return
+        principal = ctx.principal
+        asked = ctx.headers.get(b"x-hf-bill-to")
+        ctx.billed_org = await self.billing.billed_org(principal, asked.decode(errors="replace") if asked else None)
+        account = ("org", ctx.billed_org) if ctx.billed_org else ("user", principal.user) if principal.user else None
+        ctx.hold = await self.billing.reserve(principal, account, prices, body)
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -206,6 +224,9 @@ class App:
             self.inflight -= 1
             if admission is not None:
                 self.limiter.release(admission, rec.usage.tokens if rec.usage is not None else 0)
+            if rec.hold is not None and self.billing is not None:
+                charged = self.billing.settle(rec.hold, rec.cost)
+                rec.charged = charged if rec.hold.account is not None else None
             rec.duration = time.perf_counter() - rec.started
             for sink in self.sinks:
                 try:

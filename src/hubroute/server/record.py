@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hubroute.errors import ProviderError
     from hubroute.providers import Target
     from hubroute.routing.router import Plan
+    from hubroute.server.billing import Hold
     from hubroute.server.table import Route
     from hubroute.usage import Usage
 
@@ -50,6 +51,12 @@ class RequestRecord:
     cost: float | None = None
     #: the error code the request ended with (`client_disconnected` when the client went away)
     error: str | None = None
+    #: the organisation billed (X-HF-Bill-To, the key's default, or the owner of a service key)
+    billed_org: str | None = None
+    #: what the billed account's credits were charged, nano-dollars (None: credits not in use)
+    charged: int | None = None
+    #: the request's reservation on credits and budgets (`server.billing`), settled when it ends
+    hold: Hold | None = None
     #: headers every answer to it carries (the key's x-ratelimit-*)
     extra_headers: Sequence[tuple[bytes, bytes]] = ()
 

@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from hubroute.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from hubroute.money import usd
 from hubroute.store import keys as key_format
-from hubroute.store.schema import api_keys, members, orgs, users
+from hubroute.store.schema import api_keys, budgets, credit_entries, members, orgs, usage, users
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -194,6 +194,77 @@ class Accounts:
         async with self.transaction() as conn:
             row = await _find(conn, orgs, ref)
             return None if row is None else str(row["id"])
+
+    # --- credits and budgets ------------------------------------------------------------------------
+    async def account(self, user: str | None, org: str | None) -> tuple[str, dict[str, Any]]:
+        """("user" | "org", its row) for a request body naming one of them (exactly one)."""
+        if (user is None) == (org is None):
+            raise InvalidRequest("give a 'user' or an 'org'", param="user")
+        if user is not None:
+            return "user", await self.user(user)
+        assert org is not None
+        return "org", await self.org(org)
+
+    async def credits(self, account: tuple[str, str]) -> int:
+        """An account's credits left as the database has them (charges written with the ledger)."""
+        table = users if account[0] == "user" else orgs
+        async with self.transaction() as conn:
+            found = (await conn.execute(sa.select(table.c.credits_nano).where(table.c.id == account[1]))).first()
+        return int(found[0]) if found is not None else 0
+
+    async def grant(self, kind: str, account_id: str, amount_nano: int, note: str, by: str | None) -> int:
+        """Add (or, negative, deduct) credits; the balance after."""
+        table = users if kind == "user" else orgs
+        async with self.transaction() as conn:
+            await conn.execute(credit_entries.insert().values(
+                user_id=account_id if kind == "user" else None, org_id=account_id if kind == "org" else None,
+                amount_nano=amount_nano, note=note, by=by, created_at=now()))
+            await conn.execute(table.update().where(table.c.id == account_id)
+                               .values(credits_nano=table.c.credits_nano + amount_nano))
+            found = (await conn.execute(sa.select(table.c.credits_nano).where(table.c.id == account_id))).first()
+        return int(found[0]) if found is not None else 0
+
+    async def grants(self, kind: str, account_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        column = credit_entries.c.user_id if kind == "user" else credit_entries.c.org_id
+        async with self.transaction() as conn:
+            rows = await conn.execute(credit_entries.select().where(column == account_id)
+                                      .order_by(credit_entries.c.id.desc()).limit(limit))
+            return [{"usd": usd(r.amount_nano), "note": r.note, "by": r.by, "at": iso(r.created_at)} for r in rows]
+
+    async def set_budget(self, kind: str, account_id: str, usd_nano: int, period: str,
+                         include_byok: bool = True) -> dict[str, Any]:
+        """Set (or replace) an account's budget for `period`."""
+        column = budgets.c.user_id if kind == "user" else budgets.c.org_id
+        async with self.transaction() as conn:
+            await conn.execute(budgets.delete().where((column == account_id) & (budgets.c.period == period)))
+            await conn.execute(budgets.insert().values(
+                user_id=account_id if kind == "user" else None, org_id=account_id if kind == "org" else None,
+                usd_nano=usd_nano, period=period, include_byok=include_byok, created_at=now()))
+        return {"usd": usd(usd_nano), "period": period, "include_byok": include_byok}
+
+    async def delete_budget(self, kind: str, account_id: str, period: str) -> None:
+        column = budgets.c.user_id if kind == "user" else budgets.c.org_id
+        async with self.transaction() as conn:
+            done = await conn.execute(budgets.delete().where((column == account_id) & (budgets.c.period == period)))
+            if not done.rowcount:
+                raise NotFound(f"no {period} budget")
+
+    async def budgets_of(self, account: tuple[str, str]) -> list[dict[str, Any]]:
+        column = budgets.c.user_id if account[0] == "user" else budgets.c.org_id
+        async with self.transaction() as conn:
+            rows = (await conn.execute(budgets.select().where(column == account[1])
+                                       .order_by(budgets.c.period))).mappings()
+            return [{"usd_nano": r["usd_nano"], "period": r["period"], "include_byok": bool(r["include_byok"])}
+                    for r in rows]
+
+    async def spent(self, kind: str, scope_id: str, since: datetime | None) -> int:
+        """What a key, user or organisation has spent since `since` (all time: None), as the ledger has it."""
+        column = {"key": usage.c.key_id, "user": usage.c.user_id, "org": usage.c.org_id}[kind]
+        query = sa.select(sa.func.coalesce(sa.func.sum(usage.c.cost_nano), 0)).where(column == scope_id)
+        if since is not None:
+            query = query.where(usage.c.created_at >= since)
+        async with self.transaction() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     # --- keys -----------------------------------------------------------------------------------
     async def create_key(

@@ -9,12 +9,13 @@ gathered), one multi-row INSERT a batch. A hard kill loses at most the rows of o
 shutdown (SIGTERM) writes them all first.
 
 While the database cannot be written, rows wait (one log line when it goes, one when it is back);
-beyond `max_buffer` rows, the oldest go to a spill file of this process (`ledger-spill-<pid>-<n>.jsonl`
-in `spill_dir`, JSON lines), as does everything still waiting at shutdown. Spill files are written
-back as soon as the database answers again, and at start (those of processes that ended: a living
-process holds a lock on its own). Each row has an id of its own and is inserted with ON CONFLICT DO
-NOTHING, so a batch written twice (its commit's answer lost, a spill file read after a crash that
-followed its writing) counts once.
+beyond `max_buffer` rows, the oldest go to a spill file of this process and database
+(`ledger-<database>-<pid>-<n>.jsonl` in `spill_dir`, JSON lines; `<database>` a digest of its URL),
+as does everything still waiting at shutdown. Spill files are written back as soon as the database
+answers again, and at start (those of processes that ended: a living process holds a lock on its
+own), into the database they were meant for only. Each row has an id of its own and is inserted
+with ON CONFLICT DO NOTHING, so a batch written twice (its commit's answer lost, a spill file read
+after a crash that followed its writing) counts once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -35,7 +37,7 @@ import orjson
 from sqlalchemy import exc as sa_exc
 
 from hubroute.store import reason
-from hubroute.store.schema import usage
+from hubroute.store.schema import orgs, usage, users
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,6 +53,8 @@ class Ledger:
     def __init__(self, engine: AsyncEngine, *, spill_dir: Path, flush_interval: float = 1.0, batch: int = 2000,
                  max_buffer: int = 100_000, write_timeout: float = 10.0) -> None:
         self.engine = engine
+        #: the database's mark in spill file names: rows go back to the database they were meant for
+        self.tag = hashlib.sha256(engine.url.render_as_string(hide_password=False).encode()).hexdigest()[:12]
         self.flush_interval = flush_interval
         self.batch = batch
         self.max_buffer = max_buffer
@@ -116,7 +120,9 @@ class Ledger:
     async def _write(self, rows: list[Row]) -> bool:
         try:
             async with asyncio.timeout(self.write_timeout), self.engine.begin() as conn:
-                await conn.execute(_insert(conn.dialect.name), [_db_row(r) for r in rows])
+                result = await conn.execute(_insert(conn.dialect.name).returning(usage.c.id),
+                                            [_db_row(r) for r in rows])
+                await _charge(conn, rows, {found.id for found in result})
         except _FAILURES as exc:
             if not self._down:
                 self._down = True
@@ -151,7 +157,7 @@ class Ledger:
             return
         if self._spill is None:
             self.spill_dir.mkdir(parents=True, exist_ok=True)
-            path = self.spill_dir / f"ledger-spill-{os.getpid()}-{time.time_ns()}.jsonl"
+            path = self.spill_dir / f"ledger-{self.tag}-{os.getpid()}-{time.time_ns()}.jsonl"
             self._spill = path.open("a", encoding="utf-8")
             fcntl.flock(self._spill, fcntl.LOCK_EX)  # ours while we live: no other process reads it
         self._spill.write(b"".join(orjson.dumps(r) + b"\n" for r in rows).decode())
@@ -159,7 +165,7 @@ class Ledger:
         self.spilled += len(rows)
 
     def _spills(self) -> list[Path]:
-        return sorted(self.spill_dir.glob("ledger-spill-*.jsonl")) if self.spill_dir.is_dir() else []
+        return sorted(self.spill_dir.glob(f"ledger-{self.tag}-*.jsonl")) if self.spill_dir.is_dir() else []
 
     async def _drain_spills(self) -> bool:
         """Write the spill files back (this process's own, and those of processes that ended)."""
@@ -178,6 +184,21 @@ class Ledger:
         return True
 
 
+async def _charge(conn: Any, rows: list[Row], inserted: set[str]) -> None:
+    """The credits the newly written rows charged, taken from their accounts in the same transaction
+    (a row already there, written by an earlier try, charged then)."""
+    charges: dict[tuple[str, str], int] = {}
+    for row in rows:
+        charged = row.get("charged_nano")
+        if charged and row["id"] in inserted:
+            account = ("org", row["org_id"]) if row["org_id"] else ("user", row["user_id"])
+            charges[account] = charges.get(account, 0) + charged
+    for (kind, account_id), amount in sorted(charges.items()):  # (a fixed order: no deadlock between writers)
+        table = orgs if kind == "org" else users
+        await conn.execute(table.update().where(table.c.id == account_id)
+                           .values(credits_nano=table.c.credits_nano - amount))
+
+
 def row_of(record: Any) -> Row:
     """A ledger row of a request record (`server.record.RequestRecord`), plain values only."""
     from hubroute.store.keys import new_id
@@ -186,14 +207,14 @@ def row_of(record: Any) -> Row:
     p = record.principal
     return {
         "id": new_id(16), "request_id": record.request_id[:128], "created_at": time.time(),
-        "key_id": p.key_id, "user_id": p.user, "org_id": p.org or p.bill_to, "surface": record.surface,
+        "key_id": p.key_id, "user_id": p.user, "org_id": record.billed_org, "surface": record.surface,
         "provider": record.provider, "model": _cut(record.model), "provider_model": _cut(record.provider_model),
         "task": record.task,
         "input_tokens": u.input_tokens if u else None, "output_tokens": u.output_tokens if u else None,
         "cached_tokens": u.input_cached if u else None, "reasoning_tokens": u.output_reasoning if u else None,
         "images": u.images if u else None, "seconds": u.seconds if u else None,
         "characters": u.characters if u else None, "usage_source": u.source if u else None,
-        "cost_nano": round(record.cost * 1e9) if record.cost is not None else None, "charged_nano": None,
+        "cost_nano": round(record.cost * 1e9) if record.cost is not None else None, "charged_nano": record.charged,
         "byok": False, "status": record.status, "error": record.error,
         "duration_ms": round(record.duration * 1000, 3) if record.duration is not None else None,
         "ttfb_ms": round(record.ttfb * 1000, 3) if record.ttfb is not None else None, "attempts": record.attempts,

@@ -40,6 +40,8 @@ users = sa.Table(
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
     sa.Column("metadata", sa.JSON, nullable=False, default=dict),
     _created(),
+    #: prepaid credits left: grants less the charges the ledger has written
+    sa.Column("credits_nano", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 orgs = sa.Table(
@@ -49,6 +51,7 @@ orgs = sa.Table(
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
     sa.Column("metadata", sa.JSON, nullable=False, default=dict),
     _created(),
+    sa.Column("credits_nano", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 members = sa.Table(
@@ -128,4 +131,35 @@ usage = sa.Table(
     sa.Index(None, "key_id", "created_at"),
     sa.Index(None, "user_id", "created_at"),
     sa.Index(None, "org_id", "created_at"),
+)
+
+#: grants and deductions of credits, by an administrator (charges are the ledger's rows)
+credit_entries = sa.Table(
+    "credit_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True),
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE"), index=True),
+    sa.Column("amount_nano", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    #: who granted it (the key's id: "master", or an administrator's key)
+    sa.Column("by", sa.String(32)),
+    _created(),
+    sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+)
+
+#: spending limits of users and organisations (a key's own is on the key)
+budgets = sa.Table(
+    "budgets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE")),
+    sa.Column("usd_nano", sa.BigInteger, nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    #: whether requests on the caller's own provider keys count against it
+    sa.Column("include_byok", sa.Boolean, nullable=False, default=True),
+    _created(),
+    sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+    sa.CheckConstraint("period IN ('day', 'week', 'month', 'total')", name="period"),
+    sa.UniqueConstraint("user_id", "period"),
+    sa.UniqueConstraint("org_id", "period"),
 )

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from hubroute.errors import InvalidRequest, NotFound, Unavailable
-from hubroute.money import nano
+from hubroute.money import nano, usd
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes, send_json
 
 if TYPE_CHECKING:
@@ -300,15 +300,24 @@ async def own_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
         who = "the master key" if principal.key_id == "master" else "a request without a key"
         raise NotFound(f"GET /v1/key describes a key made with the admin API; this is {who}")
     assert principal.key_id is not None
-    from hubroute.store.reports import key_usage
+    from hubroute.store.reports import key_usage, period_end
 
     store = accounts(app)
     record = await store.key(principal.key_id)
     async with store.transaction() as conn:
         used = await key_usage(conn, principal.key_id)
+    budget = record["budget"]
+    if budget is not None and app.billing is not None:
+        spent = await app.billing.spent(("key", principal.key_id, budget["period"]))
+        end = period_end(budget["period"])
+        budget = {**budget, "spent_usd": usd(spent), "left_usd": max(budget["usd"] - usd(spent), 0.0),
+                  "resets_at": end.isoformat().replace("+00:00", "Z") if end else None}
+    kind, owner = ("org", principal.bill_to or principal.org) if principal.bill_to or principal.org else \
+        ("user", principal.user)
+    credits = {"account": kind, "balance_usd": usd(await _balance(app, kind, owner))} if owner else None
     await send_json(send, ctx, 200, {**{k: record[k] for k in (
-        "id", "prefix", "name", "user", "org", "bill_to", "models", "providers", "surfaces", "limits", "budget",
-        "expires_at", "created_at")}, "usage": used})
+        "id", "prefix", "name", "user", "org", "bill_to", "models", "providers", "surfaces", "limits",
+        "expires_at", "created_at")}, "budget": budget, "credits": credits, "usage": used})
 
 # --- what the OpenAPI document says of the answers --------------------------------------------------------
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -427,3 +436,86 @@ USAGE_QUERY = {
     "format": {"enum": ["json", "csv"]},
 }
 USAGE = listing({"type": "object"})
+
+
+# --- credits and budgets -------------------------------------------------------------------------------
+class Grant(_Body):
+    usd: float
+    user: str | None = None
+    org: str | None = None
+    note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class NewBudget(_Body):
+    usd: Annotated[float, msgspec.Meta(ge=0)]
+    period: Literal["day", "week", "month", "total"] = "month"
+    user: str | None = None
+    org: str | None = None
+    #: whether requests on the account's own provider keys count against it
+    include_byok: bool = True
+
+
+async def _balance(app: App, kind: str, account_id: str) -> int:
+    """Credits left: as this router holds them (charges not yet written included), else the database's."""
+    known = app.billing.balance((kind, account_id)) if app.billing is not None else None
+    return known if known is not None else await accounts(app).credits((kind, account_id))
+
+
+async def grant_credits(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), Grant)
+    try:
+        amount = nano(body.usd)
+    except ValueError:
+        raise InvalidRequest("'usd': not an amount of dollars", param="usd") from None
+    if amount == 0:
+        raise InvalidRequest("'usd': a grant of nothing", param="usd")
+    kind, found = await accounts(app).account(body.user, body.org)
+    await accounts(app).grant(kind, found["id"], amount, body.note, ctx.principal.key_id)
+    if app.billing is not None:
+        app.billing.credited((kind, found["id"]), amount)
+    await send_json(send, ctx, 201, {kind: found["name"], "granted_usd": usd(amount),
+                                     "balance_usd": usd(await _balance(app, kind, found["id"]))})
+
+
+async def get_credits(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    kind, found = await accounts(app).account(query.get("user"), query.get("org"))
+    history = await accounts(app).grants(kind, found["id"])
+    await send_json(send, ctx, 200, {kind: found["name"], "balance_usd": usd(await _balance(app, kind, found["id"])),
+                                     "history": history})
+
+
+async def set_budget(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewBudget)
+    kind, found = await accounts(app).account(body.user, body.org)
+    budget = await accounts(app).set_budget(kind, found["id"], nano(body.usd), body.period, body.include_byok)
+    if app.billing is not None:
+        app.billing.forget_budgets()
+    await send_json(send, ctx, 200, {kind: found["name"], **budget})
+
+
+async def list_budgets(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    kind, found = await accounts(app).account(query.get("user"), query.get("org"))
+    rows = await accounts(app).budgets_of((kind, found["id"]))
+    await send_json(send, ctx, 200, {"data": [{kind: found["name"], "usd": usd(r["usd_nano"]), "period": r["period"],
+                                               "include_byok": r["include_byok"]} for r in rows]})
+
+
+async def delete_budget(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    kind, found = await accounts(app).account(query.get("user"), query.get("org"))
+    period = query.get("period", "month")
+    await accounts(app).delete_budget(kind, found["id"], period)
+    if app.billing is not None:
+        app.billing.forget_budgets()
+    await send_json(send, ctx, 200, {kind: found["name"], "period": period, "deleted": True})
+
+
+CREDITS = {"type": "object", "required": ["balance_usd"], "properties": {
+    "user": {"type": "string"}, "org": {"type": "string"}, "balance_usd": {"type": "number"},
+    "granted_usd": {"type": "number"}, "history": {"type": "array", "items": {"type": "object"}}}}
+BUDGET = {"type": "object", "required": ["usd", "period"], "properties": {
+    "user": {"type": "string"}, "org": {"type": "string"}, "usd": {"type": "number"},
+    "period": {"enum": ["day", "week", "month", "total"]}, "include_byok": {"type": "boolean"}}}
+ACCOUNT_QUERY = {"user": {"type": "string"}, "org": {"type": "string"}}

@@ -51,7 +51,7 @@ async def completions(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 
 async def serve_openai(app: App, ctx: RequestRecord, receive: Any, send: Any, body: dict[str, Any],
                        api: openai.Api) -> None:
-    plan = await app.plan(ctx, body["model"], api.task)
+    plan = await app.plan(ctx, body["model"], api.task, body)
     if body.get("stream"):
         session = await openai.stream(app.router, plan, api, body)
         await relay_stream(ctx, session, receive, send)

@@ -77,7 +77,7 @@ async def images_generations(app: App, ctx: RequestRecord, scope: Scope, receive
         raise InvalidRequest("'response_format' must be 'b64_json' or 'url'", param="response_format")
     raw = {"inputs": prompt, "parameters": image_parameters(body)}
     call = await tasks.load_call(TEXT_TO_IMAGE, raw, app.fetcher)
-    plan = await app.plan(ctx, model, call.task)
+    plan = await app.plan(ctx, model, call.task, body)
 
     async def one() -> tuple[TaskAnswer, Any]:
         answer = await tasks.run(app.router, plan, call)
@@ -104,7 +104,7 @@ async def audio_speech(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
     model, text = _model(body), _text(body, "input")
     extra = {k: body[k] for k in ("voice", "speed", "response_format", "instructions") if body.get(k) is not None}
     call = TaskCall(TEXT_TO_SPEECH, text, {}, extra=extra)
-    plan = await app.plan(ctx, model, call.task)
+    plan = await app.plan(ctx, model, call.task, {"input": text})
     await send_answer(ctx, send, call, await tasks.run(app.router, plan, call))
 
 

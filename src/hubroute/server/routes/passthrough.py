@@ -18,7 +18,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from hubroute.errors import InvalidRequest, NotSupported, PermissionDenied
+from hubroute.errors import HubrouteError, InvalidRequest, NotSupported
 from hubroute.providers import HttpRequest
 from hubroute.server.admission import admit_native
 from hubroute.server.asgi import Scope, read_body_spooled
@@ -73,7 +73,9 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
     if ctx.principal.stored:
         try:
             admit_native(ctx.principal, name, _names(app, name, ctx.requested))
-        except PermissionDenied:
+            mapped = app.catalog.find_mapping(name, ctx.requested) if ctx.requested else None
+            await app.hold(ctx, [mapped[1].pricing if mapped else None], None)
+        except HubrouteError:
             if body is not None:
                 body.close()
             raise

@@ -1,0 +1,286 @@
+"""Credits and budgets, held exactly: a request's worst-case cost is reserved before it is sent and
+settled to its actual cost when it ends.
+
+    hold = await billing.reserve(principal, account, plan, body)   # 402 if a balance or budget cannot cover it
+    ...                                                              # the request
+    billing.settle(hold, cost_nano)                                  # the reservation becomes the charge
+
+The worst case (`worst_case`) prices the request at the dearest provider its plan may fail over to:
+its input (counted from the body, about four characters a token) and its output at `max_tokens`
+(`max_completion_tokens`, `max_output_tokens`; else `billing.default_max_tokens`), an image per image
+asked for, one request. Reserving and checking are one step on the event loop, so concurrent requests
+cannot overdraw: with $1 left and requests that may cost $0.10 each, ten run and the eleventh waits
+for a settlement or gets 402.
+
+Credits (`billing.credits: true`) are a prepaid balance per user and per organisation: the account
+billed (the organisation of `X-HF-Bill-To` or of the key, else the key's user) must cover the worst
+case: 402 `insufficient_credits`, saying what is left and what `max_tokens` it affords. Budgets cap
+what a key, a user or an organisation spends per period (day, week from Monday, calendar month, UTC;
+or in total): 402 `budget_exceeded`, naming the budget and when it resets. Charges reach the database
+with the ledger's rows, in the same transaction that writes them (`store.ledger`).
+
+This holds the balances of one router process; several processes share them through Redis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hubroute.errors import PaymentRequired, PermissionDenied, Unavailable
+from hubroute.money import usd
+from hubroute.store.reports import period_end, period_start
+from hubroute.usage import estimate_tokens, prompt_text
+
+if TYPE_CHECKING:
+    from hubroute.catalog import Pricing
+    from hubroute.server.auth import Principal
+    from hubroute.store.accounts import Accounts
+
+#: ("user" | "org", id)
+Account = tuple[str, str]
+#: ("key" | "user" | "org", id, period)
+Scope = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Budget:
+    scope: Scope
+    limit_nano: int
+    include_byok: bool = True
+
+    def describe(self) -> str:
+        kind, _, period = self.scope
+        every = {"day": "a day", "week": "a week", "month": "a month", "total": "in total"}[period]
+        return f"the {kind}'s budget of ${usd(self.limit_nano):g} {every}"
+
+
+@dataclass(slots=True)
+class Hold:
+    """A request's reservation: its worst case on an account's credits and on its budgets."""
+
+    amount: int
+    account: Account | None
+    budgets: list[Scope] = field(default_factory=list)
+    byok: bool = False
+
+
+@dataclass(slots=True)
+class _Spend:
+    start: datetime | None
+    spent: int
+    reserved: int = 0
+
+
+def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, default_max_tokens: int,
+               markup: float = 0.0) -> tuple[int, int, float]:
+    """(worst-case cost in nano-dollars, its input part, the dearest price per output token in nano-dollars),
+    over the prices of the providers a request may be sent to, the operator's markup included."""
+    worst = worst_input = 0
+    out_price = 0.0
+    body = body or {}
+    text = prompt_text(body) or (orjson.dumps(body.get("input")).decode() if "input" in body else "")
+    tokens_in = estimate_tokens(text)
+    tokens_out: int = next((v for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+                            if isinstance(v := body.get(k), int) and v > 0), default_max_tokens)
+    n = body.get("n")
+    images: int = n if isinstance(n, int) and n > 0 else 1
+    scale = 1000 * (1 + markup)  # $/1M tokens -> nano-dollars a token
+    for p in prices:
+        if p is None:
+            continue
+        cost_in = tokens_in * (p.input or 0) * scale
+        per_out = (p.output or 0) * scale
+        cost = cost_in + tokens_out * per_out + (images * (p.image or 0) + (p.request or 0)) * 1e6 * scale
+        if p.characters:
+            cost += len(text) * p.characters * scale
+        if cost > worst:
+            worst, worst_input, out_price = math.ceil(cost), math.ceil(cost_in), per_out
+    return worst, worst_input, out_price
+
+
+class Billing:
+    def __init__(self, accounts: Accounts, *, credits: bool, default_max_tokens: int, markup: float = 0.0,
+                 flush: Callable[[], Awaitable[bool]] | None = None) -> None:
+        self.accounts = accounts
+        #: writes the ledger's waiting rows (before a period's spending is read from the database)
+        self.flush = flush
+        self.credits = credits
+        self.default_max_tokens = default_max_tokens
+        self.markup = markup
+        #: user id -> (when read, the organisations it belongs to)
+        self._members: dict[str, tuple[float, set[str]]] = {}
+        #: account -> credits left (loaded once, then kept: charges settle here first)
+        self._balance: dict[Account, int] = {}
+        self._reserved: dict[Account, int] = {}
+        self._spend: dict[Scope, _Spend] = {}
+        #: account -> its budgets (read from the store, kept `budget_ttl` seconds)
+        self._budgets: dict[Account, tuple[float, list[Budget]]] = {}
+        self.budget_ttl = 1.0
+
+    async def billed_org(self, principal: Principal, asked: str | None) -> str | None:
+        """The organisation a request of `principal` bills: the one `X-HF-Bill-To` names (`asked`), which
+        its user must belong to (403 otherwise, and for an organisation that does not exist: the
+        answer is the same, so that names cannot be probed); else the key's default, or its owner."""
+        if asked is None:
+            return principal.bill_to or principal.org
+        org_id = await self.accounts.org_id(asked)
+        allowed = False
+        if org_id is not None:
+            if principal.org is not None:  # a service key bills its own organisation only
+                allowed = org_id == principal.org
+            elif principal.user is not None:
+                allowed = org_id in await self._memberships(principal.user)
+        if not allowed:
+            raise PermissionDenied(f"this key may not bill '{asked}' (X-HF-Bill-To): it is not an organisation "
+                                   "its user belongs to", code="bill_to_denied")
+        return org_id
+
+    async def _memberships(self, user_id: str) -> set[str]:
+        now = time.monotonic()
+        cached = self._members.get(user_id)
+        if cached is None or now - cached[0] > self.budget_ttl:
+            try:
+                cached = self._members[user_id] = (now, set(await self.accounts.memberships(user_id)))
+            except Unavailable:
+                if cached is None:
+                    raise
+        return cached[1]
+
+    async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],
+                      body: dict[str, Any] | None) -> Hold | None:
+        """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold."""
+        budgets = await self._budgets_of(principal, account)
+        if not budgets and not (self.credits and account is not None):
+            return None
+        amount, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup)
+        # everything loaded first: from here to the holds, no await lets another request in between
+        for budget in budgets:
+            await self._load_spend(budget.scope)
+        charged = self.credits and account is not None
+        if charged:
+            assert account is not None
+            await self._load_balance(account)
+        now = datetime.now(UTC)
+        for budget in budgets:
+            spend = self._current(budget.scope, now)
+            if spend.spent + spend.reserved + amount > budget.limit_nano:
+                raise _over_budget(budget, spend, amount)
+        if charged:
+            assert account is not None
+            left = self._balance[account] - self._reserved.get(account, 0)
+            if amount > left:
+                raise _short(amount, left, cost_in, per_out)
+        for budget in budgets:
+            self._current(budget.scope, now).reserved += amount
+        if charged:
+            assert account is not None
+            self._reserved[account] = self._reserved.get(account, 0) + amount
+        return Hold(amount, account if charged else None, [b.scope for b in budgets])
+
+    def settle(self, hold: Hold, cost_usd: float | None) -> int:
+        """The request cost `cost_usd` (the provider's price; the markup is added here): its reservation
+        released, the cost charged. What the account's credits were charged (0 when none were)."""
+        cost = round((cost_usd or 0.0) * 1e9 * (1 + self.markup))
+        now = datetime.now(UTC)
+        for scope in hold.budgets:
+            spend = self._current(scope, now)
+            spend.reserved = max(spend.reserved - hold.amount, 0)
+            spend.spent += cost
+        if hold.account is None:
+            return 0
+        self._reserved[hold.account] = max(self._reserved.get(hold.account, 0) - hold.amount, 0)
+        self._balance[hold.account] = self._balance.get(hold.account, 0) - cost
+        return cost
+
+    def credited(self, account: Account, amount: int) -> None:
+        """Credits granted (or deducted) by the admin API of this process."""
+        if account in self._balance:
+            self._balance[account] += amount
+
+    def balance(self, account: Account) -> int | None:
+        """Credits left as this process knows them (None: not loaded yet)."""
+        return self._balance.get(account)
+
+    async def spent(self, scope: Scope) -> int:
+        """What a key, user or organisation has spent in its budget's current period (settled charges
+        not yet written included)."""
+        await self._load_spend(scope)
+        return self._current(scope, datetime.now(UTC)).spent
+
+    def forget_budgets(self) -> None:
+        """Budgets changed: read them anew (what was spent stays: it does not change with them)."""
+        self._budgets.clear()
+
+    # --- loading --------------------------------------------------------------------------------------
+    async def _load_balance(self, account: Account) -> int:
+        balance = self._balance.get(account)
+        if balance is None:  # (two first requests may both read it: the first reading stays)
+            balance = self._balance.setdefault(account, await self.accounts.credits(account))
+        return balance
+
+    async def _budgets_of(self, principal: Principal, account: Account | None) -> list[Budget]:
+        found: list[Budget] = []
+        if principal.budget is not None and principal.key_id is not None:
+            found.append(Budget(("key", principal.key_id, principal.budget["period"]),
+                                round(principal.budget["usd"] * 1e9)))
+        owners: list[Account] = []
+        if principal.user is not None:
+            owners.append(("user", principal.user))
+        if account is not None and account[0] == "org":
+            owners.append(account)
+        now = time.monotonic()
+        for owner in owners:
+            cached = self._budgets.get(owner)
+            if cached is None or now - cached[0] > self.budget_ttl:
+                try:
+                    rows = await self.accounts.budgets_of(owner)
+                except Unavailable:
+                    if cached is None:  # never read: a limit that cannot be known fails closed
+                        raise
+                    rows = None  # the database is down: the budgets read last still hold
+                if rows is not None:
+                    cached = self._budgets[owner] = (now, [Budget((owner[0], owner[1], r["period"]), r["usd_nano"],
+                                                                  r["include_byok"]) for r in rows])
+            assert cached is not None
+            found.extend(cached[1])
+        return found
+
+    async def _load_spend(self, scope: Scope) -> None:
+        if scope not in self._spend:
+            # the ledger's waiting rows written first, so that the database's sum has every charge
+            if self.flush is not None and not await self.flush():
+                raise Unavailable("the usage ledger cannot be written: budgets cannot be checked")
+            start = period_start(scope[2])
+            spent = await self.accounts.spent(scope[0], scope[1], start)
+            self._spend.setdefault(scope, _Spend(start, spent))
+
+    def _current(self, scope: Scope, now: datetime) -> _Spend:
+        spend = self._spend[scope]
+        start = period_start(scope[2], now)
+        if start != spend.start:  # a new period: nothing spent in it yet but what is in flight
+            spend.start, spend.spent = start, 0
+        return spend
+
+
+def _over_budget(budget: Budget, spend: _Spend, amount: int) -> PaymentRequired:
+    left = max(budget.limit_nano - spend.spent - spend.reserved, 0)
+    end = period_end(budget.scope[2])
+    resets = f"; it resets at {end.isoformat().replace('+00:00', 'Z')}" if end is not None else ""
+    return PaymentRequired(
+        f"Budget exceeded: this request can cost up to ${usd(amount):.6f} and {budget.describe()} has "
+        f"${usd(left):.6f} left{resets}", code="budget_exceeded")
+
+
+def _short(amount: int, left: int, cost_in: int, per_out: float) -> PaymentRequired:
+    hint = "add credits"
+    if per_out > 0 and left > cost_in:
+        hint = f"lower max_tokens to {int((left - cost_in) / per_out)} or add credits"
+    return PaymentRequired(f"Insufficient credits: this request can cost up to ${usd(amount):.6f}; "
+                           f"${usd(max(left, 0)):.6f} left: {hint}", code="insufficient_credits")

@@ -1,0 +1,181 @@
+"""Credits and budgets on a real router, with real concurrent clients: a worst case reserved before each
+request and settled to its cost after, so that no balance or budget is overdrawn; billing to an
+organisation; charges written with the ledger.
+
+Prices here are high ($1,000 / $2,000 per 1M tokens: $0.001 a token in, $0.002 out) so that the sums are
+readable: the mock answers with 7 tokens in and 5 out ($0.017); a request for "hi" with max_tokens 10
+may cost at most 1 token in and 10 out ($0.021).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hubroute.store import create_engine
+from hubroute.store.schema import usage
+from tests.conftest import Mocks, RouterFactory, RunningRouter
+from tests.e2e.support import CHAT, HI, MODEL, assert_error, chat, config
+from tests.mocks import MockProvider, chat_completion, json_reply, sse_reply, stream_events
+
+MASTER = "sk-hubroute-master-key-1"
+ADMIN = {"authorization": f"Bearer {MASTER}"}
+PRICES = {"a": {"input": 1000.0, "output": 2000.0}}
+COST = 0.017
+WORST = 0.021
+
+
+def slow(mock: MockProvider, seconds: float = 0.3) -> None:
+    async def reply(request: Any, m: MockProvider) -> Any:
+        await asyncio.sleep(seconds)
+        return await json_reply(chat_completion())(request, m)
+
+    mock.default = reply
+
+
+async def billed(mocks: Mocks, router: RouterFactory, tmp_path: Any,
+                 **billing: Any) -> tuple[RunningRouter, MockProvider]:
+    a = await mocks.start("a")
+    r = await router.start(config(a, pricing=PRICES, server={"master_key": MASTER},
+                                  billing={"credits": True, **billing},
+                                  store={"url": f"sqlite:///{tmp_path / 'h.db'}", "flush_interval": 0.05}))
+    async with r.client(headers=ADMIN) as c:
+        for name in ("ada", "bob"):
+            assert (await c.post("/admin/v1/users", json={"name": name})).status_code == 201
+        assert (await c.post("/admin/v1/orgs", json={"name": "acme"})).status_code == 201
+        assert (await c.post("/admin/v1/orgs/acme/members", json={"user": "ada"})).status_code == 201
+    return r, a
+
+
+async def key_of(r: RunningRouter, **body: Any) -> dict[str, str]:
+    async with r.client(headers=ADMIN) as c:
+        resp = await c.post("/admin/v1/keys", json={"user": "ada", **body})
+    assert resp.status_code == 201, resp.text
+    return {"authorization": f"Bearer {resp.json()['key']}"}
+
+
+async def grant(r: RunningRouter, usd: float, **account: str) -> float:
+    async with r.client(headers=ADMIN) as c:
+        resp = await c.post("/admin/v1/credits", json={"usd": usd, **(account or {"user": "ada"})})
+    assert resp.status_code == 201, resp.text
+    return float(resp.json()["balance_usd"])
+
+
+async def balance(r: RunningRouter, **account: str) -> float:
+    async with r.client(headers=ADMIN) as c:
+        return float((await c.get("/admin/v1/credits", params=account or {"user": "ada"})).json()["balance_usd"])
+
+
+async def test_concurrent_requests_never_overdraw_the_credits(mocks: Mocks, router: RouterFactory,
+                                                             tmp_path: Any) -> None:
+    r, a = await billed(mocks, router, tmp_path)
+    slow(a)
+    auth = await key_of(r)
+    await grant(r, 10 * WORST + 0.0001)  # affords ten at their worst
+    answers = await asyncio.gather(*(chat(r, headers=auth, max_tokens=10) for _ in range(50)))
+    served = [x for x in answers if x.status_code == 200]
+    refused = [x for x in answers if x.status_code == 402]
+    assert len(served) == 10 and len(refused) == 40 and a.hits == 10
+    err = assert_error(refused[0], 402, "insufficient_credits")
+    assert err["message"] == ("Insufficient credits: this request can cost up to $0.021000; $0.000100 left: "
+                              "add credits")  # (the ten in flight hold the rest)
+    left = await balance(r)
+    assert left == pytest.approx(10 * WORST + 0.0001 - 10 * COST)  # each settled at its cost: $0.0401 left
+    # what is left affords two more at their worst ($0.0401, then $0.0231), then a smaller max_tokens only
+    for _ in range(2):
+        assert (await chat(r, headers=auth, max_tokens=10)).status_code == 200
+    err = assert_error(await chat(r, headers=auth, max_tokens=10), 402, "insufficient_credits")
+    assert err["message"].endswith("$0.006100 left: lower max_tokens to 2 or add credits"), err["message"]
+    assert (await chat(r, headers=auth, max_tokens=2)).status_code == 200
+    assert (await chat(r, headers=ADMIN)).status_code == 200  # the master key is no account: never charged
+
+
+async def test_charges_reach_the_database_with_the_ledger(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    r, _ = await billed(mocks, router, tmp_path)
+    auth = await key_of(r)
+    await grant(r, 1.0)
+    for _ in range(3):
+        assert (await chat(r, headers=auth, max_tokens=10)).status_code == 200
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            async with engine.connect() as conn:
+                charged = (await conn.execute(sa.select(sa.func.sum(usage.c.charged_nano)))).scalar()
+                credits = (await conn.execute(sa.text("SELECT credits_nano FROM users WHERE name = 'ada'"))).scalar()
+            if charged == 3 * 17_000_000:
+                break
+            assert time.monotonic() < deadline, charged
+            await asyncio.sleep(0.05)
+        assert credits == 1_000_000_000 - 3 * 17_000_000  # exact, in nano-dollars
+    finally:
+        await engine.dispose()
+
+
+async def test_a_stream_cut_by_the_client_is_charged_what_was_generated(
+        mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    r, a = await billed(mocks, router, tmp_path)
+    a.default = sse_reply(stream_events([f" w{i}" for i in range(40)], usage=False), delay=0.05)
+    auth = await key_of(r)
+    await grant(r, 1.0)
+    async with r.client(headers=auth) as c, c.stream(
+            "POST", CHAT, json={"model": MODEL, "messages": HI, "stream": True, "max_tokens": 100}) as resp:
+        assert resp.status_code == 200
+        got = 0
+        async for _ in resp.aiter_bytes():
+            got += 1
+            if got >= 5:
+                break  # the client goes away mid-stream
+    deadline = time.monotonic() + 5
+    while (left := await balance(r)) == 1.0:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    spent = 1.0 - left
+    assert 0.001 < spent < 40 * 0.002  # counted tokens of what was relayed: some, not all 40
+
+
+async def test_billing_an_organisation(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    r, _ = await billed(mocks, router, tmp_path)
+    ada, bob = await key_of(r), await key_of(r, user="bob")
+    await grant(r, 1.0, org="acme")
+    assert_error(await chat(r, headers=ada, max_tokens=10), 402, "insufficient_credits")  # ada's own: none
+    assert (await chat(r, headers={**ada, "x-hf-bill-to": "acme"}, max_tokens=10)).status_code == 200
+    assert await balance(r, org="acme") == pytest.approx(1.0 - COST)
+    not_member = assert_error(await chat(r, headers={**bob, "x-hf-bill-to": "acme"}), 403, "bill_to_denied")
+    unknown = assert_error(await chat(r, headers={**bob, "x-hf-bill-to": "nosuch-org"}), 403, "bill_to_denied")
+    assert not_member["message"].replace("acme", "X") == unknown["message"].replace("nosuch-org", "X")
+    service = await key_of(r, user=None, org="acme")  # an organisation's own key bills it
+    assert (await chat(r, headers=service, max_tokens=10)).status_code == 200
+    assert await balance(r, org="acme") == pytest.approx(1.0 - 2 * COST)
+
+
+async def test_a_keys_budget_is_never_overshot(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    r, a = await billed(mocks, router, tmp_path, credits=False)
+    slow(a)
+    auth = await key_of(r, budget={"usd": 0.1061, "period": "day"})  # five at their worst ($0.105)
+    answers = await asyncio.gather(*(chat(r, headers=auth, max_tokens=10) for _ in range(30)))
+    assert sorted(x.status_code for x in answers) == [200] * 5 + [402] * 25
+    err = assert_error(next(x for x in answers if x.status_code == 402), 402, "budget_exceeded")
+    assert "the key's budget of $0.1061 a day" in err["message"] and "resets at" in err["message"]
+    # settled at their cost ($0.017 each), the five leave room for one more ($0.085 + $0.021 <= $0.1061)
+    assert (await chat(r, headers=auth, max_tokens=10)).status_code == 200
+    assert_error(await chat(r, headers=auth, max_tokens=10), 402, "budget_exceeded")
+    async with r.client(headers=auth) as c:
+        mine = (await c.get("/v1/key")).json()
+    assert mine["budget"]["spent_usd"] == pytest.approx(6 * COST) and mine["budget"]["period"] == "day"
+
+
+async def test_a_users_budget_holds_across_its_keys(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
+    r, _ = await billed(mocks, router, tmp_path, credits=False)
+    async with r.client(headers=ADMIN) as c:
+        resp = await c.put("/admin/v1/budgets", json={"user": "ada", "usd": 2 * COST + 0.001, "period": "month"})
+        assert resp.status_code == 200, resp.text
+    one, two = await key_of(r), await key_of(r)
+    assert (await chat(r, headers=one, max_tokens=10)).status_code == 200
+    assert (await chat(r, headers=two, max_tokens=10)).status_code == 402  # $0.034+ spent... 0.017 + 0.021 > 0.035
+    assert (await chat(r, headers=two, max_tokens=5)).status_code == 200  # a smaller worst case fits
+    assert_error(await chat(r, headers=one, max_tokens=1), 402, "budget_exceeded")
