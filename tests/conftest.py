@@ -160,3 +160,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hubroute.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def serve(tmp_path: Any) -> AsyncIterator[Any]:
+    """A `hubroute serve` subprocess to start (`tests.e2e.serving.Serve`), killed after the test if
+    still running."""
+    from tests.e2e.serving import Serve
+
+    s = Serve(tmp_path)
+    yield s
+    await s.stop()

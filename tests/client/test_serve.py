@@ -11,12 +11,12 @@ from hubroute.client import AsyncInferenceClient, InferenceClient
 from tests.client.conftest import CHAT_MODEL, config, hf_tasks, task_model
 from tests.client.test_tasks import CALLS, check_output, reply_for
 from tests.conftest import Mocks
-from tests.e2e.test_cli import Serve, serve  # noqa: F401 - the fixture
+from tests.e2e.serving import Serve
 
 HI = [{"role": "user", "content": "hi"}]
 
 
-async def test_every_task_through_hubroute_serve(serve: Serve, mocks: Mocks) -> None:  # noqa: F811
+async def test_every_task_through_hubroute_serve(serve: Serve, mocks: Mocks) -> None:
     hf = await mocks.start("hf")
     together = await mocks.start("together")
     await serve.start(config(hf, together))

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-
-from tests.e2e.serving import Serve
 
 
 @pytest.fixture
@@ -32,11 +29,3 @@ def access_log() -> Iterator[list[dict[str, Any]]]:
     yield lines
     logger.removeHandler(handler)
     logger.setLevel(level)
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
-    """A `hubroute serve` subprocess to start (killed after the test if still running)."""
-    s = Serve(tmp_path)
-    yield s
-    await s.stop()

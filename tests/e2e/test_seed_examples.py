@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from tests.conftest import Mocks, RouterFactory
-from tests.e2e.test_cli import Serve, clean_env
+from tests.e2e.serving import Serve, clean_env
 from tests.mocks import MockProvider, chat_completion, json_reply, sse_reply, stream_events
 
 HF_TOKEN = "hf_xxxxxx"
