@@ -2,6 +2,7 @@
 
     hubroute serve [--config FILE] [--host H] [--port P] [--allow-unauthenticated]
     hubroute db upgrade [--config FILE]
+    hubroute users|orgs|keys|credits|budgets|usage ...   administration over the HTTP admin API (admin_cli.py)
 
 A bad config is refused at start with one line naming the key and the problem (exit 2), never a
 traceback; so is an address that cannot be listened on (a port in use).
@@ -18,6 +19,7 @@ from pathlib import Path
 import click
 
 from hubroute import __version__
+from hubroute.admin_cli import GROUPS as ADMIN_GROUPS
 from hubroute.errors import ConfigError
 
 
@@ -104,6 +106,10 @@ def upgrade(config_path: Path | None) -> None:
         sys.exit(1)
     change = "up to date" if before == now else f"upgraded from {before or 'an empty database'}"
     click.echo(f"{redacted(url)}: schema {now} ({change})")
+
+
+for _group in ADMIN_GROUPS:  # cheap to import: urllib is imported when one of them runs
+    main.add_command(_group)
 
 
 if __name__ == "__main__":
