@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -54,6 +55,7 @@ from harness import (
     free_port,
     in_workspace,
     log,
+    post,
     rss_mb,
     run_wrk,
     set_affinity,
@@ -85,10 +87,15 @@ def start_mock(procs: Processes, layout: Layout) -> Target:
     return target
 
 
-def hubroute_config(path: Path, upstream_port: int) -> None:
+#: with --accounts: the master key the bench makes its user and key with
+ACCOUNTS_MASTER = "sk-bench-hubroute-master"
+
+
+def hubroute_config(path: Path, upstream_port: int, accounts: bool = False) -> None:
+    master = f", master_key: {ACCOUNTS_MASTER}" if accounts else ""
     path.write_text(
         "# written by bench/run.py\n"
-        "server: {access_log: false, log_level: warning}\n"
+        f"server: {{access_log: false, log_level: warning{master}}}\n"
         "providers:\n"
         "  mock:\n"
         "    type: openai-compatible\n"
@@ -127,8 +134,9 @@ def start_hubroute(
     procs: Processes, args: argparse.Namespace, layout: Layout, work: Path, upstream_port: int
 ) -> Target:
     config = work / "hubroute.yaml"
-    hubroute_config(config, upstream_port)
-    target = Target("hubroute", 0, MODEL, duration=args.duration, warmup=args.warmup)
+    hubroute_config(config, upstream_port, args.accounts)
+    target = Target("hubroute", 0, MODEL, auth=ACCOUNTS_MASTER if args.accounts else None, duration=args.duration,
+                    warmup=args.warmup)
     target.expect_headers = {"x-inference-provider": "mock", "x-request-id": None}
     body = chat_body(MODEL, False)
     # Cold start: spawn to first successfully answered chat request, several times; the last
@@ -149,11 +157,29 @@ def start_hubroute(
             procs.stop(proc)
         else:
             target.proc = proc
+    if args.accounts:
+        target.auth = stored_key(target.port)
     version = subprocess.run(
         [*hubroute_argv(args), "--version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout.strip()
     target.version = version.rsplit("version", 1)[-1].strip() or "?"
     return target
+
+
+def stored_key(port: int) -> str:
+    """A user and a key of the store with every kind of limit and a budget (none of them reached by the
+    run), made with the admin API: requests then pay for each check a deployment with accounts makes."""
+    def admin(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = post(port, path, json.dumps(body).encode(), ACCOUNTS_MASTER, timeout=30)
+        if reply.status != 201:
+            raise BenchError(f"POST {path}: {reply.status} {reply.body[:300]!r}")
+        return dict(json.loads(reply.body))
+
+    admin("/admin/v1/users", {"name": "bench"})
+    key = admin("/admin/v1/keys", {"user": "bench", "name": "bench", "limits": {
+        "rpm": 1_000_000_000, "tpm": 1_000_000_000_000, "concurrency": 100_000},
+        "budget": {"usd": 1_000_000, "period": "month"}})
+    return str(key["key"])
 
 
 def litellm_installed_version() -> str | None:
@@ -378,6 +404,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "figures of profiled runs are perturbed",
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--accounts", action="store_true",
+                    help="hubroute with a master key, requests made with a stored key that has rate limits and a "
+                         "budget (the ledger is on either way)")
     args = ap.parse_args(argv)
     if args.duration <= 0 or min(args.cold_starts, args.wrk_threads, args.repeat) < 1:
         ap.error("--duration, --cold-starts, --repeat and --wrk-threads must be positive")

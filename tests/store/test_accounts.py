@@ -114,7 +114,7 @@ async def test_users_and_organisations(store: Store) -> None:
     await a.remove_member("acme", "ada")
     with pytest.raises(NotFound):
         await a.remove_member("acme", "ada")
-    for bad in ("", " ada", "x" * 129, "tab\tname"):
+    for bad in ("", " ada", "x" * 129, "tab\tname", "a/b"):
         with pytest.raises(InvalidRequest):
             await a.create_user(bad)
 

@@ -465,9 +465,9 @@ async def _member_of(conn: AsyncConnection, user_id: str) -> set[str]:
 
 
 def _check_name(name: str, param: str) -> None:
-    if not name or len(name) > 128 or not name.isprintable() or name != name.strip():
-        raise InvalidRequest(f"'{param}' must be 1 to 128 printable characters, without spaces around",
-                             param=param)
+    if not name or len(name) > 128 or not name.isprintable() or name != name.strip() or "/" in name:
+        raise InvalidRequest(f"'{param}' must be 1 to 128 printable characters, without '/' or spaces around "
+                             "(a name goes in the admin API's paths)", param=param)
 
 
 def _list(values: Iterable[str] | None) -> list[str] | None:

@@ -98,6 +98,18 @@ async def report(
     return [_group(r, group_by) for r in (await conn.execute(query)).mappings()]
 
 
+_ROW_COLUMNS = ("id", "request_id", "created_at", "key_id", "user", "org", "surface", "provider", "model",
+                "provider_model", "task", "status", "error", "attempts", "duration_ms", "ttfb_ms", "usage_source",
+                "byok", *_SUMS, "cost_usd", "charged_usd")
+
+
+def columns(group_by: Sequence[str]) -> list[str]:
+    """The fields of a report's items: a group's (its dimensions, then its figures), or a row's."""
+    if group_by:
+        return [*group_by, "requests", "errors", *_SUMS, "cost_usd"]
+    return list(_ROW_COLUMNS)
+
+
 def _group(row: Any, group_by: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {name: row[name] for name in group_by}
     out["requests"] = int(row["requests"])
@@ -110,12 +122,15 @@ def _group(row: Any, group_by: Sequence[str]) -> dict[str, Any]:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    out = {k: row[k] for k in ("id", "request_id", "key_id", "user", "org", "surface", "provider", "model",
-                               "provider_model", "task", "status", "error", "attempts", "duration_ms", "ttfb_ms",
-                               "usage_source", "byok", *_SUMS)}
-    out["created_at"] = iso(row["created_at"])
-    out["cost_usd"] = usd(row["cost_nano"]) if row["cost_nano"] is not None else None
-    out["charged_usd"] = usd(row["charged_nano"]) if row["charged_nano"] is not None else None
+    out: dict[str, Any] = {}
+    for name in _ROW_COLUMNS:
+        if name == "created_at":
+            out[name] = iso(row["created_at"])
+        elif name in ("cost_usd", "charged_usd"):
+            value = row[name.replace("_usd", "_nano")]
+            out[name] = usd(value) if value is not None else None
+        else:
+            out[name] = row[name]
     return out
 
 

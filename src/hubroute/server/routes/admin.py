@@ -236,8 +236,9 @@ async def list_members(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
 
 
 async def remove_member(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
-    await accounts(app).remove_member(ctx.params["org"], ctx.params["user"])
-    await send_json(send, ctx, 200, {"org": ctx.params["org"], "user": ctx.params["user"], "deleted": True})
+    org, user = await accounts(app).org(ctx.params["org"]), await accounts(app).user(ctx.params["user"])
+    await accounts(app).remove_member(org["id"], user["id"])
+    await send_json(send, ctx, 200, {"org": org["name"], "user": user["name"], "deleted": True})
 
 
 # --- keys ----------------------------------------------------------------------------------------------
@@ -413,16 +414,16 @@ async def get_usage(app: App, ctx: RequestRecord, scope: Scope, receive: Any, se
 
 
 def _csv(data: list[dict[str, Any]], group_by: list[str]) -> bytes:
+    """CSV with the same columns whether or not there are rows."""
     import csv
     import io
 
+    from hubroute.store.reports import columns
+
     out = io.StringIO()
-    if data:
-        writer = csv.DictWriter(out, fieldnames=list(data[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data)
-    else:
-        out.write(",".join([*group_by, "requests", "cost_usd"]) + "\n")
+    writer = csv.DictWriter(out, fieldnames=columns(group_by), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(data)
     return out.getvalue().encode()
 
 
