@@ -203,6 +203,12 @@ class StoreSettings(_Strict):
     spill_dir: str | None = None
 
 
+class AccountsSettings(_Strict):
+    #: the secret that seals the provider keys users and organisations bring (default:
+    #: $HUBROUTE_ENCRYPTION_KEY); without it such keys can be neither stored nor used
+    encryption_key: str | None = None
+
+
 class BillingSettings(_Strict):
     """What requests made with stored keys cost their accounts (`server.billing`)."""
 
@@ -231,6 +237,7 @@ class Settings(_Strict):
     inputs: InputSettings = msgspec.field(default_factory=InputSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
+    accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
@@ -280,6 +287,9 @@ class Settings(_Strict):
         return settings
 
     def validate(self) -> None:
+        key = self.accounts.encryption_key
+        if key is not None and len(key) < 16:
+            raise ConfigError("accounts.encryption_key", "must be at least 16 characters (a long random string)")
         if self.store.url is not None:
             from hubroute.store import driver_url
 
@@ -340,6 +350,8 @@ def _apply_env_defaults(settings: Settings, environ: Mapping[str, str]) -> None:
         hf.hub_url = environ.get("HF_ENDPOINT") or DEFAULT_HUB
     if settings.server.master_key is None:
         settings.server.master_key = environ.get("HUBROUTE_MASTER_KEY") or None
+    if settings.accounts.encryption_key is None:
+        settings.accounts.encryption_key = environ.get("HUBROUTE_ENCRYPTION_KEY") or None
     if settings.store.url is None:
         from hubroute.store import default_url
 

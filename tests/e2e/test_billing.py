@@ -179,3 +179,17 @@ async def test_a_users_budget_holds_across_its_keys(mocks: Mocks, router: Router
     assert (await chat(r, headers=two, max_tokens=10)).status_code == 402  # $0.034+ spent... 0.017 + 0.021 > 0.035
     assert (await chat(r, headers=two, max_tokens=5)).status_code == 200  # a smaller worst case fits
     assert_error(await chat(r, headers=one, max_tokens=1), 402, "budget_exceeded")
+
+
+async def test_the_python_clients_bill_to_bills_the_organisation(mocks: Mocks, router: RouterFactory,
+                                                                tmp_path: Any) -> None:
+    from hubroute.client import AsyncInferenceClient
+
+    r, _ = await billed(mocks, router, tmp_path)
+    ada = (await key_of(r))["authorization"].removeprefix("Bearer ")
+    await grant(r, 1.0, org="acme")
+    client = AsyncInferenceClient(base_url=r.url, api_key=ada, bill_to="acme", environ={})
+    out = await client.chat_completion(HI, model=MODEL, max_tokens=10)
+    assert out.choices[0].message.content == "Hello from the mock"
+    assert await balance(r, org="acme") == pytest.approx(1.0 - COST)
+    assert await balance(r) == 0.0  # ada's own credits: untouched

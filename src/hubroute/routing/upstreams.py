@@ -171,6 +171,15 @@ class Upstreams:
             return self._endpoint(f"{self.hf_base}/{name}", self.hf_token, via_hf=True)
         return None
 
+    def direct_base(self, name: str) -> str | None:
+        """Where `name` is called directly (its configured `base_url`, else its public API); None when
+        only Hugging Face's router reaches it."""
+        provider = self.provider(name)
+        if provider is None:
+            return None
+        conf = self.settings.providers.get(name)
+        return (conf.base_url if conf and conf.base_url else None) or provider.base_url
+
     def _endpoint(self, base_url: str, api_key: str | None, *, via_hf: bool = False) -> Endpoint:
         return Endpoint(base_url, api_key, via_hf=via_hf, hub_url=self.hub_url)
 

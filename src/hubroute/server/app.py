@@ -31,6 +31,7 @@ from hubroute.server.admission import admit
 from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
 from hubroute.server.billing import Billing
+from hubroute.server.byok import OwnKeys, use_own_keys
 from hubroute.server.limits import Admission, Limiter
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
@@ -84,11 +85,16 @@ class App:
         #: the stored keys' rate limits, and their credits and budgets (with a store)
         self.limiter = Limiter()
         self.billing: Billing | None = None
+        #: the provider keys users and organisations bring (with a store)
+        self.provider_keys: Any = None  # store.provider_keys.ProviderKeys
+        self.own_keys: OwnKeys | None = None
         self.inflight = 0
 
     async def startup(self) -> None:
         if self.settings.store.enabled:
             from hubroute.store import Store, default_url, redacted
+            from hubroute.store.provider_keys import ProviderKeys
+            from hubroute.store.sealing import Sealer
 
             conf = self.settings.store
             url = conf.url or default_url()
@@ -102,6 +108,10 @@ class App:
             b = self.settings.billing
             self.billing = Billing(self.store.accounts, credits=b.credits, default_max_tokens=b.default_max_tokens,
                                    markup=b.markup, flush=self.store.ledger.flush)
+            secret = self.settings.accounts.encryption_key
+            self.provider_keys = ProviderKeys(self.store.accounts, Sealer(secret) if secret else None)
+            await self.provider_keys.ensure_openable()
+            self.own_keys = OwnKeys(self.provider_keys)
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
@@ -130,18 +140,29 @@ class App:
         ctx.planned(plan)
         if ctx.principal.stored:
             admit(ctx.principal, plan)
-            await self.hold(ctx, [t.pricing for t in plan.targets], body)
+            keys = await self.bill(ctx)
+            byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)
+            ctx.byok_providers = frozenset(t.name for t, own in zip(plan.targets, byok, strict=True) if own)
+            await self.hold(ctx, [t.pricing for t in plan.targets], body, byok)
         return plan
 
-    async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None) -> None:
-        """Bill a stored key's request: the organisation it bills (X-HF-Bill-To), its worst case reserved."""
+    async def bill(self, ctx: RequestRecord) -> dict[str, str]:
+        """Who a stored key's request bills (X-HF-Bill-To, the key's organisation, its user), and the
+        provider keys of its own it may use."""
+        if self.billing is None:
+            return {}
+        asked = ctx.headers.get(b"x-hf-bill-to")
+        ctx.billed_org = await self.billing.billed_org(ctx.principal, asked.decode(errors="replace") if asked else None)
+        return await self.own_keys.for_request(ctx.principal, ctx.billed_org) if self.own_keys else {}
+
+    async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None,
+                   byok: list[bool] | None = None) -> None:
+        """A stored key's request's worst case, reserved on its credits and budgets."""
         if self.billing is None:
             return
         principal = ctx.principal
-        asked = ctx.headers.get(b"x-hf-bill-to")
-        ctx.billed_org = await self.billing.billed_org(principal, asked.decode(errors="replace") if asked else None)
         account = ("org", ctx.billed_org) if ctx.billed_org else ("user", principal.user) if principal.user else None
-        ctx.hold = await self.billing.reserve(principal, account, prices, body)
+        ctx.hold = await self.billing.reserve(principal, account, prices, body, byok)
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -224,8 +245,10 @@ class App:
             self.inflight -= 1
             if admission is not None:
                 self.limiter.release(admission, rec.usage.tokens if rec.usage is not None else 0)
+            if rec.provider is not None and rec.provider in rec.byok_providers:
+                rec.byok = True
             if rec.hold is not None and self.billing is not None:
-                charged = self.billing.settle(rec.hold, rec.cost)
+                charged = self.billing.settle(rec.hold, rec.cost, rec.byok)
                 rec.charged = charged if rec.hold.account is not None else None
             rec.duration = time.perf_counter() - rec.started
             for sink in self.sinks:

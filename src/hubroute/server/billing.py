@@ -63,12 +63,12 @@ class Budget:
 
 @dataclass(slots=True)
 class Hold:
-    """A request's reservation: its worst case on an account's credits and on its budgets."""
+    """A request's reservation: its worst case on an account's credits (`amount`) and on its budgets
+    (each: its scope, the amount held there, whether it counts calls on the caller's own keys)."""
 
     amount: int
     account: Account | None
-    budgets: list[Scope] = field(default_factory=list)
-    byok: bool = False
+    budgets: list[tuple[Scope, int, bool]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -154,48 +154,62 @@ class Billing:
         return cached[1]
 
     async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],
-                      body: dict[str, Any] | None) -> Hold | None:
-        """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold."""
+                      body: dict[str, Any] | None, byok: list[bool] | None = None) -> Hold | None:
+        """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold.
+
+        `byok[i]`: the plan's i-th provider would be called with the caller's own key. Such a call is
+        never charged to credits, and counts only in the budgets that include them (`include_byok`)."""
         budgets = await self._budgets_of(principal, account)
         if not budgets and not (self.credits and account is not None):
             return None
-        amount, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup)
+        byok = byok or [False] * len(prices)
+        everyone, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup)
+        paid = [p for p, own in zip(prices, byok, strict=True) if not own]
+        charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup) \
+            if len(paid) < len(prices) else (everyone, cost_in, per_out)
         # everything loaded first: from here to the holds, no await lets another request in between
         for budget in budgets:
             await self._load_spend(budget.scope)
-        charged = self.credits and account is not None
+        charged = self.credits and account is not None and len(paid) > 0
         if charged:
             assert account is not None
             await self._load_balance(account)
         now = datetime.now(UTC)
+        holds: list[tuple[Scope, int, bool]] = []
         for budget in budgets:
+            amount = everyone if budget.include_byok else charged_worst
             spend = self._current(budget.scope, now)
             if spend.spent + spend.reserved + amount > budget.limit_nano:
                 raise _over_budget(budget, spend, amount)
+            holds.append((budget.scope, amount, budget.include_byok))
         if charged:
             assert account is not None
             left = self._balance[account] - self._reserved.get(account, 0)
-            if amount > left:
-                raise _short(amount, left, cost_in, per_out)
-        for budget in budgets:
-            self._current(budget.scope, now).reserved += amount
+            if charged_worst > left:
+                raise _short(charged_worst, left, paid_in, paid_out)
+        for scope, amount, _ in holds:
+            self._current(scope, now).reserved += amount
         if charged:
             assert account is not None
-            self._reserved[account] = self._reserved.get(account, 0) + amount
-        return Hold(amount, account if charged else None, [b.scope for b in budgets])
+            self._reserved[account] = self._reserved.get(account, 0) + charged_worst
+        return Hold(charged_worst if charged else 0, account if charged else None, holds)
 
-    def settle(self, hold: Hold, cost_usd: float | None) -> int:
-        """The request cost `cost_usd` (the provider's price; the markup is added here): its reservation
-        released, the cost charged. What the account's credits were charged (0 when none were)."""
+    def settle(self, hold: Hold, cost_usd: float | None, byok: bool = False) -> int:
+        """The request cost `cost_usd` (the provider's price; the markup is added here), on the caller's
+        own provider key if `byok`: its reservations released, the cost counted. What the account's
+        credits were charged (0 when none were)."""
         cost = round((cost_usd or 0.0) * 1e9 * (1 + self.markup))
         now = datetime.now(UTC)
-        for scope in hold.budgets:
+        for scope, amount, include_byok in hold.budgets:
             spend = self._current(scope, now)
-            spend.reserved = max(spend.reserved - hold.amount, 0)
-            spend.spent += cost
+            spend.reserved = max(spend.reserved - amount, 0)
+            if include_byok or not byok:
+                spend.spent += cost
         if hold.account is None:
             return 0
         self._reserved[hold.account] = max(self._reserved.get(hold.account, 0) - hold.amount, 0)
+        if byok:
+            return 0
         self._balance[hold.account] = self._balance.get(hold.account, 0) - cost
         return cost
 

@@ -57,6 +57,9 @@ class RequestRecord:
     charged: int | None = None
     #: the request's reservation on credits and budgets (`server.billing`), settled when it ends
     hold: Hold | None = None
+    #: the providers it would reach with its caller's own keys, and whether one of those served it
+    byok_providers: frozenset[str] = frozenset()
+    byok: bool = False
     #: headers every answer to it carries (the key's x-ratelimit-*)
     extra_headers: Sequence[tuple[bytes, bytes]] = ()
 

@@ -164,7 +164,7 @@ def prepare_store(settings: Settings) -> None:
 
     url = settings.store.url or default_url()
     try:
-        before, now = asyncio.run(upgrade(url))
+        before, now = asyncio.run(upgrade(url, check_seals=True, secret=settings.accounts.encryption_key))
     except StoreUnavailable as exc:
         raise CannotStart(str(exc)) from None
     if before != now:

@@ -143,10 +143,12 @@ class Store:
         await self.engine.dispose()
 
 
-async def upgrade(url: str) -> tuple[str | None, str]:
-    """Open the store at `url`, bring its schema to the latest, close it: (version before, version now).
-    What `hubroute db upgrade` does, and `hubroute serve` before it listens (a store that cannot be
-    opened stops the start with one line, rather than failing inside the server)."""
+async def upgrade(url: str, *, check_seals: bool = False, secret: str | None = None) -> tuple[str | None, str]:
+    """Open the store at `url`, bring its schema to the latest, with `check_seals` check that the
+    provider keys it holds open with `secret` (ConfigError: `accounts.encryption_key`), close it:
+    (version before, version now). What `hubroute db upgrade` does, and `hubroute serve` before it
+    listens (a store that cannot be used stops the start with one line, rather than failing inside
+    the server)."""
     from hubroute.store.migrate import HEAD, current
 
     engine = create_engine(url)
@@ -157,7 +159,14 @@ async def upgrade(url: str) -> tuple[str | None, str]:
         raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
     await engine.dispose()
     store = await Store.open(url)
-    await store.close()
+    try:
+        if check_seals:
+            from hubroute.store.provider_keys import ProviderKeys
+            from hubroute.store.sealing import Sealer
+
+            await ProviderKeys(store.accounts, Sealer(secret) if secret else None).ensure_openable()
+    finally:
+        await store.close()
     return before, HEAD
 
 

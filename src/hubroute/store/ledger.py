@@ -215,7 +215,7 @@ def row_of(record: Any) -> Row:
         "images": u.images if u else None, "seconds": u.seconds if u else None,
         "characters": u.characters if u else None, "usage_source": u.source if u else None,
         "cost_nano": round(record.cost * 1e9) if record.cost is not None else None, "charged_nano": record.charged,
-        "byok": False, "status": record.status, "error": record.error,
+        "byok": record.byok, "status": record.status, "error": record.error,
         "duration_ms": round(record.duration * 1000, 3) if record.duration is not None else None,
         "ttfb_ms": round(record.ttfb * 1000, 3) if record.ttfb is not None else None, "attempts": record.attempts,
     }

@@ -163,3 +163,19 @@ budgets = sa.Table(
     sa.UniqueConstraint("user_id", "period"),
     sa.UniqueConstraint("org_id", "period"),
 )
+
+#: provider keys users and organisations bring (BYOK), sealed with the server's secret (`store.sealing`)
+provider_keys = sa.Table(
+    "provider_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE")),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("sealed", sa.Text, nullable=False),
+    #: the key's last characters, to recognise it in listings
+    sa.Column("last4", sa.String(8), nullable=False),
+    _created(),
+    sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="one_owner"),
+    sa.UniqueConstraint("user_id", "provider"),
+    sa.UniqueConstraint("org_id", "provider"),
+)

@@ -520,3 +520,51 @@ BUDGET = {"type": "object", "required": ["usd", "period"], "properties": {
     "user": {"type": "string"}, "org": {"type": "string"}, "usd": {"type": "number"},
     "period": {"enum": ["day", "week", "month", "total"]}, "include_byok": {"type": "boolean"}}}
 ACCOUNT_QUERY = {"user": {"type": "string"}, "org": {"type": "string"}}
+
+
+# --- provider keys users and organisations bring -------------------------------------------------------
+class NewProviderKey(_Body):
+    provider: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    user: str | None = None
+    org: str | None = None
+
+
+def _own_keys(app: App) -> Any:
+    if app.provider_keys is None:
+        raise Unavailable("this router runs without a store (store.enabled: false): no provider keys")
+    return app.provider_keys
+
+
+async def put_provider_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = _decode(await _body(app, receive), NewProviderKey)
+    if app.upstreams.provider(body.provider) is None:
+        raise InvalidRequest(f"'provider': unknown provider '{body.provider}'", param="provider")
+    kind, found = await accounts(app).account(body.user, body.org)
+    stored = await _own_keys(app).put((kind, found["id"]), body.provider, body.key)
+    if app.own_keys is not None:
+        app.own_keys.forget()
+    await send_json(send, ctx, 200, {kind: found["name"], **stored})
+
+
+async def list_provider_keys(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    kind, found = await accounts(app).account(query.get("user"), query.get("org"))
+    rows = await _own_keys(app).listing((kind, found["id"]))
+    await send_json(send, ctx, 200, {"data": [{kind: found["name"], **row} for row in rows]})
+
+
+async def delete_provider_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    query = _query(ctx)
+    kind, found = await accounts(app).account(query.get("user"), query.get("org"))
+    provider = query.get("provider", "")
+    await _own_keys(app).delete((kind, found["id"]), provider)
+    if app.own_keys is not None:
+        app.own_keys.forget()
+    await send_json(send, ctx, 200, {kind: found["name"], "provider": provider, "deleted": True})
+
+
+PROVIDER_KEY = {"type": "object", "required": ["provider", "last4"], "properties": {
+    "user": {"type": "string"}, "org": {"type": "string"}, "provider": {"type": "string"},
+    "last4": {"type": "string", "description": "the key's last characters (the key itself is never shown)"},
+    "created_at": _TIME}}

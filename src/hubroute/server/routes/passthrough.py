@@ -22,6 +22,7 @@ from hubroute.errors import HubrouteError, InvalidRequest, NotSupported
 from hubroute.providers import HttpRequest
 from hubroute.server.admission import admit_native
 from hubroute.server.asgi import Scope, read_body_spooled
+from hubroute.server.byok import own_endpoint
 from hubroute.server.tap import AnswerTap
 
 if TYPE_CHECKING:
@@ -73,8 +74,12 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
     if ctx.principal.stored:
         try:
             admit_native(ctx.principal, name, _names(app, name, ctx.requested))
+            own = (await app.bill(ctx)).get(name)
+            mine = own_endpoint(endpoint, own, app.upstreams.direct_base(name)) if own else None
+            if mine is not None:  # the caller's own key for this provider: called with it, directly
+                endpoint, ctx.byok_providers = mine, frozenset((name,))
             mapped = app.catalog.find_mapping(name, ctx.requested) if ctx.requested else None
-            await app.hold(ctx, [mapped[1].pricing if mapped else None], None)
+            await app.hold(ctx, [mapped[1].pricing if mapped else None], None, [mine is not None])
         except HubrouteError:
             if body is not None:
                 body.close()

@@ -1,0 +1,85 @@
+"""Bring your own key: a request of a stored key reaches a provider with its user's own key for that
+provider, else its organisation's, else the server's key, else the HF token.
+
+    keys = await own.for_request(principal, billed_org)     # provider -> key (user's over organisation's)
+    byok = use_own_keys(plan.targets, keys)                 # the targets rewritten; which ones use them
+
+A provider called with the caller's own key is called directly at its public API (never through
+Hugging Face's router, which would bill the server's HF token). The request is metered as any other
+and counted in the budgets that include such requests, never charged to credits.
+
+Keys are read from the store and kept `ttl` seconds, and kept while the store cannot be reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+from hubroute.errors import Unavailable, register_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hubroute.providers import Endpoint, Target
+    from hubroute.server.auth import Principal
+    from hubroute.store.provider_keys import ProviderKeys
+
+Account = tuple[str, str]
+
+
+class OwnKeys:
+    ttl = 1.0
+
+    def __init__(self, store: ProviderKeys) -> None:
+        self.store = store
+        self._cache: dict[Account, tuple[float, dict[str, str]]] = {}
+
+    async def for_request(self, principal: Principal, billed_org: str | None) -> dict[str, str]:
+        """The keys a request may use: the organisation's it bills (or owns it), then its user's over them."""
+        keys: dict[str, str] = {}
+        org = billed_org or principal.org
+        if org is not None:
+            keys.update(await self._of(("org", org)))
+        if principal.user is not None:
+            keys.update(await self._of(("user", principal.user)))
+        return keys
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def _of(self, account: Account) -> dict[str, str]:
+        now = time.monotonic()
+        cached = self._cache.get(account)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            keys = await self.store.of(account)
+        except Unavailable:
+            if cached is None:
+                raise
+            return cached[1]  # the store is down: the keys read last still serve
+        self._cache[account] = (now, keys)
+        return keys
+
+
+def own_endpoint(endpoint: Endpoint, key: str, base_url: str | None) -> Endpoint | None:
+    """`endpoint` with the caller's key, at the provider's own API `base_url` (None: it has none)."""
+    if base_url is None:
+        return None
+    register_secret(key)  # scrubbed from logs and errors like the server's own keys
+    return dataclasses.replace(endpoint, base_url=base_url, api_key=key, via_hf=False)
+
+
+def use_own_keys(targets: list[Target], keys: dict[str, str], base_of: Callable[[str], str | None]) -> list[bool]:
+    """Rewrite (in place) the targets of providers the caller has a key for; which ones were.
+    `base_of(provider)`: where it is called directly."""
+    flags = []
+    for i, target in enumerate(targets):
+        key = keys.get(target.name)
+        endpoint = own_endpoint(target.endpoint, key, base_of(target.name)) if key else None
+        if endpoint is not None:
+            targets[i] = dataclasses.replace(target, endpoint=endpoint)
+        flags.append(endpoint is not None)
+    return flags
