@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from hubroute.store import reason
@@ -120,9 +122,7 @@ class Ledger:
     async def _write(self, rows: list[Row]) -> bool:
         try:
             async with asyncio.timeout(self.write_timeout), self.engine.begin() as conn:
-                result = await conn.execute(_insert(conn.dialect.name).returning(usage.c.id),
-                                            [_db_row(r) for r in rows])
-                await _charge(conn, rows, {found.id for found in result})
+                await _insert(conn, rows)
         except _FAILURES as exc:
             if not self._down:
                 self._down = True
@@ -184,15 +184,56 @@ class Ledger:
         return True
 
 
-async def _charge(conn: Any, rows: list[Row], inserted: set[str]) -> None:
-    """The credits the newly written rows charged, taken from their accounts in the same transaction
-    (a row already there, written by an earlier try, charged then)."""
+#: per dialect: the INSERT's SQL (made by the query layer, once) and the columns in its parameters' order
+_INSERTS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _insert_sql(dialect: Any) -> tuple[str, tuple[str, ...]]:
+    found = _INSERTS.get(dialect.name)
+    if found is None:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(usage).values({c.name: sa.bindparam(c.name) for c in usage.columns})
+        compiled = statement.on_conflict_do_nothing(index_elements=["id"]).compile(dialect=dialect)
+        assert compiled.positiontup is not None  # (both dialects' parameters are positional)
+        found = _INSERTS[dialect.name] = (str(compiled), tuple(compiled.positiontup))
+    return found
+
+
+async def _insert(conn: Any, rows: list[Row]) -> None:
+    """Insert `rows` (those already there are left as they are) and take the credits the new ones
+    charged from their accounts: one statement through the driver, run as a prepared batch (the
+    query layer's per-value processing cost about ten times as much, on the event loop)."""
+    dialect = conn.dialect.name
+    charging = [r for r in rows if r.get("charged_nano")]
+    there: set[str] = set()
+    if charging:  # a row written by an earlier try charged then: find those, in this same transaction
+        found = await conn.execute(sa.select(usage.c.id).where(usage.c.id.in_([r["id"] for r in charging])))
+        there = {row.id for row in found}
+    sql, columns = _insert_sql(conn.dialect)
+    when = _sqlite_time if dialect == "sqlite" else _pg_time
+    values = [tuple(when(r[c]) if c == "created_at" else r[c] for c in columns) for r in rows]
+    await conn.exec_driver_sql(sql, values)
+    await _charge(conn, [r for r in charging if r["id"] not in there])
+
+
+def _sqlite_time(epoch: float) -> str:
+    """A time as SQLAlchemy keeps a DateTime in SQLite: UTC, `2026-12-06 07:27:39.603740`."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _pg_time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+async def _charge(conn: Any, rows: list[Row]) -> None:
+    """The credits `rows` charged, taken from their accounts."""
     charges: dict[tuple[str, str], int] = {}
     for row in rows:
-        charged = row.get("charged_nano")
-        if charged and row["id"] in inserted:
-            account = ("org", row["org_id"]) if row["org_id"] else ("user", row["user_id"])
-            charges[account] = charges.get(account, 0) + charged
+        account = ("org", row["org_id"]) if row["org_id"] else ("user", row["user_id"])
+        charges[account] = charges.get(account, 0) + row["charged_nano"]
     for (kind, account_id), amount in sorted(charges.items()):  # (a fixed order: no deadlock between writers)
         table = orgs if kind == "org" else users
         await conn.execute(table.update().where(table.c.id == account_id)
@@ -201,12 +242,10 @@ async def _charge(conn: Any, rows: list[Row], inserted: set[str]) -> None:
 
 def row_of(record: Any) -> Row:
     """A ledger row of a request record (`server.record.RequestRecord`), plain values only."""
-    from hubroute.store.keys import new_id
-
     u = record.usage
     p = record.principal
     return {
-        "id": new_id(16), "request_id": record.request_id[:128], "created_at": time.time(),
+        "id": secrets.token_hex(8), "request_id": record.request_id[:128], "created_at": time.time(),
         "key_id": p.key_id, "user_id": p.user, "org_id": record.billed_org, "surface": record.surface,
         "provider": record.provider, "model": _cut(record.model), "provider_model": _cut(record.provider_model),
         "task": record.task,
@@ -223,20 +262,6 @@ def row_of(record: Any) -> Row:
 
 def _cut(value: str | None) -> str | None:
     return value[:256] if value is not None else None
-
-
-def _db_row(row: Row) -> Row:
-    return {**row, "created_at": datetime.fromtimestamp(row["created_at"], UTC)}
-
-
-def _insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(usage).on_conflict_do_nothing(index_elements=["id"])
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(usage).on_conflict_do_nothing(index_elements=["id"])
 
 
 @contextlib.contextmanager
