@@ -27,18 +27,19 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from hubroute.store import create_engine  # noqa: E402
 from hubroute.store.keys import new_id  # noqa: E402
-from hubroute.store.ledger import Ledger  # noqa: E402
+from hubroute.store.ledger import Ledger, as_row  # noqa: E402
 from hubroute.store.migrate import ensure_latest  # noqa: E402
 
 
-def row(i: int) -> dict[str, Any]:
-    return {"id": new_id(16), "request_id": f"bench-{i:08d}", "created_at": time.time(), "key_id": "k3v9x2m4q7ab",
+def row(i: int) -> tuple[Any, ...]:
+    return as_row({"id": new_id(16), "request_id": f"bench-{i:08d}", "created_at": time.time(),
+            "key_id": "k3v9x2m4q7ab",
             "user_id": "u3v9x2m4q7ab", "org_id": None, "surface": "chat", "provider": "groq",
             "model": "meta-llama/Llama-3.3-70B-Instruct", "provider_model": "llama-3.3-70b-versatile",
             "task": "conversational", "input_tokens": 41, "output_tokens": 120, "cached_tokens": None,
             "reasoning_tokens": None, "images": None, "seconds": None, "characters": None,
             "usage_source": "provider", "cost_nano": 118990, "charged_nano": None, "byok": False, "status": 200,
-            "error": None, "duration_ms": 412.7, "ttfb_ms": 180.2, "attempts": 1}
+            "error": None, "duration_ms": 412.7, "ttfb_ms": 180.2, "attempts": 1})
 
 
 async def measure(url: str, rows: int, batch: int, spill: Path) -> dict[str, Any]:

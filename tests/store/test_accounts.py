@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hubroute.errors import ConfigError, Conflict, InvalidRequest, NotFound
-from hubroute.store import Store, create_engine, driver_url, keys
+from hubroute.store import Store, create_engine, driver_url, keys, migrate
 from hubroute.store.migrate import HEAD, SCRIPTS, current, ensure_latest
 from hubroute.store.schema import VERSION_TABLE, api_keys, metadata
 
@@ -51,13 +52,36 @@ async def test_the_migrations_build_exactly_the_schema_of_schema_py(store_url: s
 
     engine = create_engine(store_url)
     try:
-        await ensure_latest(engine)
+        async with engine.begin() as conn:  # every migration from an empty database (not create_all)
+            await conn.run_sync(migrate._upgrade)
         async with engine.connect() as conn:
             diff = await conn.run_sync(lambda c: compare_metadata(
                 MigrationContext.configure(c, opts={"compare_type": True, "version_table": VERSION_TABLE}), metadata))
         assert diff == []
     finally:
         await engine.dispose()
+
+
+async def test_an_older_database_is_migrated_with_its_rows(store_url: str) -> None:
+    from alembic import command
+
+    engine = create_engine(store_url)
+    try:
+        async with engine.begin() as conn:  # a database left by the first hubroute with accounts
+            await conn.run_sync(lambda c: command.upgrade(_config(c), "0001_accounts"))
+            await conn.execute(sa.text("INSERT INTO users (id, name, admin, blocked, metadata, created_at) "
+                                       "VALUES ('u1', 'ada', false, false, '{}', CURRENT_TIMESTAMP)"))
+        assert await ensure_latest(engine) == "0001_accounts"
+        assert await current(engine) == HEAD
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT name, credits_nano FROM users"))).one()
+        assert tuple(row) == ("ada", 0)  # kept, with the columns added since
+    finally:
+        await engine.dispose()
+
+
+def _config(connection: Any) -> Any:
+    return migrate._config(connection)
 
 
 async def test_routers_starting_together_migrate_once(postgres_url: str) -> None:

@@ -16,19 +16,20 @@ import sqlalchemy as sa
 
 from hubroute.store import Store, create_engine
 from hubroute.store.keys import new_id
-from hubroute.store.ledger import Ledger
+from hubroute.store.ledger import Ledger, as_row
 from hubroute.store.migrate import ensure_latest
 from hubroute.store.schema import usage
 from tests.proxy import TcpProxy
 
 
-def row(i: int, **extra: Any) -> dict[str, Any]:
-    return {"id": new_id(16), "request_id": f"req-{i}", "created_at": time.time(), "key_id": "k1", "user_id": "u1",
+def row(i: int, **extra: Any) -> tuple[Any, ...]:
+    return as_row({"id": new_id(16), "request_id": f"req-{i}", "created_at": time.time(), "key_id": "k1",
+            "user_id": "u1",
             "org_id": None, "surface": "chat", "provider": "groq", "model": "m/x", "provider_model": "x",
             "task": "conversational", "input_tokens": 10, "output_tokens": i, "cached_tokens": None,
             "reasoning_tokens": None, "images": None, "seconds": None, "characters": None, "usage_source": "provider",
             "cost_nano": 1000 * i, "charged_nano": None, "byok": False, "status": 200, "error": None,
-            "duration_ms": 12.5, "ttfb_ms": 3.0, "attempts": 1, **extra}
+            "duration_ms": 12.5, "ttfb_ms": 3.0, "attempts": 1, **extra})
 
 
 async def rows_in(engine: Any) -> list[Any]:

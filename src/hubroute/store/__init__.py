@@ -91,7 +91,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # one connection for a memory database (each would otherwise have its own); for a file, a
         # few (aiosqlite gives each a thread of its own)
-        kw: dict[str, Any] = {"poolclass": StaticPool} if memory else {"pool_size": 4}
+        kw: dict[str, Any] = {"poolclass": StaticPool} if memory else {"pool_size": 2, "max_overflow": 4}
         engine = create_async_engine(target, connect_args={"timeout": 30}, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -100,6 +100,7 @@ def create_engine(url: str) -> AsyncEngine:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
                 cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+            cursor.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages a connection: the ledger only appends
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

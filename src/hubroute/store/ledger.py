@@ -46,7 +46,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubroute.ledger")
 
-Row = dict[str, Any]
+#: a row: the values of `COLUMNS`, in their order (a tuple: a third of a dict's memory, and no
+#: conversion before the driver takes it)
+Row = tuple[Any, ...]
+COLUMNS = tuple(c.name for c in usage.columns)
+assert COLUMNS[:3] == ("id", "request_id", "created_at")  # (the write converts the third: the time)
+_USER, _ORG, _CHARGED = COLUMNS.index("user_id"), COLUMNS.index("org_id"), COLUMNS.index("charged_nano")
 _FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
              TimeoutError)
 
@@ -160,7 +165,7 @@ class Ledger:
             path = self.spill_dir / f"ledger-{self.tag}-{os.getpid()}-{time.time_ns()}.jsonl"
             self._spill = path.open("a", encoding="utf-8")
             fcntl.flock(self._spill, fcntl.LOCK_EX)  # ours while we live: no other process reads it
-        self._spill.write(b"".join(orjson.dumps(r) + b"\n" for r in rows).decode())
+        self._spill.write(b"".join(orjson.dumps(r) + b"\n" for r in rows).decode())  # (as JSON arrays)
         self._spill.flush()
         self.spilled += len(rows)
 
@@ -197,8 +202,9 @@ def _insert_sql(dialect: Any) -> tuple[str, tuple[str, ...]]:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         statement = insert(usage).values({c.name: sa.bindparam(c.name) for c in usage.columns})
         compiled = statement.on_conflict_do_nothing(index_elements=["id"]).compile(dialect=dialect)
-        assert compiled.positiontup is not None  # (both dialects' parameters are positional)
-        found = _INSERTS[dialect.name] = (str(compiled), tuple(compiled.positiontup))
+        # (both dialects' parameters are positional, in the table's order: a row's values as they are)
+        assert compiled.positiontup is not None and tuple(compiled.positiontup) == COLUMNS
+        found = _INSERTS[dialect.name] = (str(compiled), COLUMNS)
     return found
 
 
@@ -206,17 +212,15 @@ async def _insert(conn: Any, rows: list[Row]) -> None:
     """Insert `rows` (those already there are left as they are) and take the credits the new ones
     charged from their accounts: one statement through the driver, run as a prepared batch (the
     query layer's per-value processing cost about ten times as much, on the event loop)."""
-    dialect = conn.dialect.name
-    charging = [r for r in rows if r.get("charged_nano")]
+    charging = [r for r in rows if r[_CHARGED]]
     there: set[str] = set()
     if charging:  # a row written by an earlier try charged then: find those, in this same transaction
-        found = await conn.execute(sa.select(usage.c.id).where(usage.c.id.in_([r["id"] for r in charging])))
+        found = await conn.execute(sa.select(usage.c.id).where(usage.c.id.in_([r[0] for r in charging])))
         there = {row.id for row in found}
-    sql, columns = _insert_sql(conn.dialect)
-    when = _sqlite_time if dialect == "sqlite" else _pg_time
-    values = [tuple(when(r[c]) if c == "created_at" else r[c] for c in columns) for r in rows]
-    await conn.exec_driver_sql(sql, values)
-    await _charge(conn, [r for r in charging if r["id"] not in there])
+    sql, _ = _insert_sql(conn.dialect)
+    when = _sqlite_time if conn.dialect.name == "sqlite" else _pg_time
+    await conn.exec_driver_sql(sql, [(r[0], r[1], when(r[2]), *r[3:]) for r in rows])
+    await _charge(conn, [r for r in charging if r[0] not in there])
 
 
 def _sqlite_time(epoch: float) -> str:
@@ -232,8 +236,8 @@ async def _charge(conn: Any, rows: list[Row]) -> None:
     """The credits `rows` charged, taken from their accounts."""
     charges: dict[tuple[str, str], int] = {}
     for row in rows:
-        account = ("org", row["org_id"]) if row["org_id"] else ("user", row["user_id"])
-        charges[account] = charges.get(account, 0) + row["charged_nano"]
+        account = ("org", row[_ORG]) if row[_ORG] else ("user", row[_USER])
+        charges[account] = charges.get(account, 0) + row[_CHARGED]
     for (kind, account_id), amount in sorted(charges.items()):  # (a fixed order: no deadlock between writers)
         table = orgs if kind == "org" else users
         await conn.execute(table.update().where(table.c.id == account_id)
@@ -244,20 +248,24 @@ def row_of(record: Any) -> Row:
     """A ledger row of a request record (`server.record.RequestRecord`), plain values only."""
     u = record.usage
     p = record.principal
-    return {
-        "id": secrets.token_hex(8), "request_id": record.request_id[:128], "created_at": time.time(),
-        "key_id": p.key_id, "user_id": p.user, "org_id": record.billed_org, "surface": record.surface,
-        "provider": record.provider, "model": _cut(record.model), "provider_model": _cut(record.provider_model),
-        "task": record.task,
-        "input_tokens": u.input_tokens if u else None, "output_tokens": u.output_tokens if u else None,
-        "cached_tokens": u.input_cached if u else None, "reasoning_tokens": u.output_reasoning if u else None,
-        "images": u.images if u else None, "seconds": u.seconds if u else None,
-        "characters": u.characters if u else None, "usage_source": u.source if u else None,
-        "cost_nano": round(record.cost * 1e9) if record.cost is not None else None, "charged_nano": record.charged,
-        "byok": record.byok, "status": record.status, "error": record.error,
-        "duration_ms": round(record.duration * 1000, 3) if record.duration is not None else None,
-        "ttfb_ms": round(record.ttfb * 1000, 3) if record.ttfb is not None else None, "attempts": record.attempts,
-    }
+    cost, duration, ttfb = record.cost, record.duration, record.ttfb
+    return (  # in the order of COLUMNS (the schema's)
+        secrets.token_hex(8), record.request_id[:128], time.time(), p.key_id, p.user, record.billed_org,
+        record.surface, record.provider, _cut(record.model), _cut(record.provider_model), record.task,
+        *((u.input_tokens, u.output_tokens, u.input_cached, u.output_reasoning, u.images, u.seconds,
+           u.characters, u.source) if u is not None else _NO_USAGE),
+        round(cost * 1e9) if cost is not None else None, record.charged, record.byok, record.status,
+        record.error, round(duration * 1000, 3) if duration is not None else None,
+        round(ttfb * 1000, 3) if ttfb is not None else None, record.attempts,
+    )
+
+
+_NO_USAGE = (None,) * 8
+
+
+def as_row(fields: dict[str, Any]) -> Row:
+    """A row from its fields by name (those missing: None)."""
+    return tuple(fields.get(c) for c in COLUMNS)
 
 
 def _cut(value: str | None) -> str | None:
@@ -287,7 +295,9 @@ def _read_rows(handle: TextIO) -> Iterator[Row]:
     for line in handle:
         if line.strip():
             with contextlib.suppress(orjson.JSONDecodeError):  # a line cut by a crash mid-write
-                yield orjson.loads(line)
+                row = orjson.loads(line)
+                if isinstance(row, list) and len(row) == len(COLUMNS):
+                    yield tuple(row)
 
 
 def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:

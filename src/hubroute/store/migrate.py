@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubroute.errors import ConfigError
-from hubroute.store.schema import VERSION_TABLE
+from hubroute.store.schema import VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -50,8 +50,23 @@ async def ensure_latest(engine: AsyncEngine) -> str | None:
     if before == HEAD:
         return before
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_create if before is None else _upgrade)
     return before
+
+
+def _create(connection: sa.Connection) -> None:
+    """A new database: the schema made at once, as the migrations would make it (a test compares
+    the two) and recorded at `HEAD`, as Alembic recommends; Alembic itself is not loaded. A database
+    that holds tables but no version is no new one: it goes through the migrations."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+    if _current(connection) is not None or sa.inspect(connection).get_table_names():
+        _upgrade(connection)
+        return
+    metadata.create_all(connection)
+    version = sa.Table(VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=HEAD))
 
 
 def _upgrade(connection: sa.Connection) -> None:
