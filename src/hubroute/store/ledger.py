@@ -117,8 +117,12 @@ class Ledger:
         return await self._flush()
 
     async def _flush(self) -> bool:
-        while self._rows:
-            rows = [self._rows.popleft() for _ in range(min(self.batch, len(self._rows)))]
+        """Write the rows waiting now (not those that come while it writes: they wait for the next
+        flush, so that a busy router writes a batch an interval rather than one small batch after another)."""
+        left = len(self._rows)
+        while left > 0 and self._rows:
+            rows = [self._rows.popleft() for _ in range(min(self.batch, left, len(self._rows)))]
+            left -= len(rows)
             if not await self._write(rows):
                 self._rows.extendleft(reversed(rows))  # back at the front, in order
                 return False
