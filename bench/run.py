@@ -147,7 +147,8 @@ def start_hubroute(
         cpus = layout.placement(max(CONNECTIONS)).router
         proc = procs.spawn("hubroute", argv, cpus=cpus, env=router_env(), cwd=work)
         try:
-            seconds = wait_until_answers(target.port, "/v1/chat/completions", body, None, proc, args.start_timeout)
+            seconds = wait_until_answers(target.port, "/v1/chat/completions", body, target.auth, proc,
+                                         args.start_timeout)
         except BenchError as exc:
             procs.stop(proc)
             raise BenchError(f"hubroute did not start: {exc}\n{procs.log_tail('hubroute')}") from exc
