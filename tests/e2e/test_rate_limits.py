@@ -60,3 +60,25 @@ async def test_requests_at_once(mocks: Mocks, router: RouterFactory) -> None:
     assert a.hits == 2
     # the slots came back when the streams ended
     assert (await stream_chat(r, headers=auth))[0].status_code == 200
+
+
+async def test_a_users_and_an_organisations_limits_hold_across_their_keys(mocks: Mocks, router: RouterFactory) -> None:
+    a = await mocks.start("a")
+    r = await router.start(config(a, server={"master_key": MASTER}))
+    async with r.client(headers=ADMIN) as c:
+        user = await c.post("/admin/v1/users", json={"name": "ada", "limits": {"rpm": 3}})
+        assert user.status_code == 201 and user.json()["limits"] == {"rpm": 3, "tpm": None, "concurrency": None}
+        await c.post("/admin/v1/orgs", json={"name": "acme"})
+        one, two = [(await c.post("/admin/v1/keys", json={"user": "ada"})).json()["key"] for _ in range(2)]
+        service = (await c.post("/admin/v1/keys", json={"org": "acme"})).json()["key"]
+    for key in (one, two, one):  # three in a minute, whichever key
+        assert (await chat(r, headers={"authorization": f"Bearer {key}"})).status_code == 200
+    err = assert_error(await chat(r, headers={"authorization": f"Bearer {two}"}), 429, "rate_limited")
+    assert "this key's user may make 3 requests per minute" in err["message"]
+    async with r.client(headers=ADMIN) as c:  # raised: at once
+        assert (await c.patch("/admin/v1/users/ada", json={"limits": {"rpm": 10}})).status_code == 200
+        assert (await c.patch("/admin/v1/orgs/acme", json={"limits": {"rpm": 1}})).status_code == 200
+    assert (await chat(r, headers={"authorization": f"Bearer {two}"})).status_code == 200
+    assert (await chat(r, headers={"authorization": f"Bearer {service}"})).status_code == 200
+    err = assert_error(await chat(r, headers={"authorization": f"Bearer {service}"}), 429, "rate_limited")
+    assert "organisation may make 1 requests per minute" in err["message"]

@@ -50,8 +50,10 @@ class Principal:
     org: str | None = None
     #: what the key may do ("admin": the admin API; "inference": the model routes)
     scopes: frozenset[str] = frozenset()
-    #: the key's limits (rpm, tpm, concurrency), as stored with it
+    #: the key's limits (rpm, tpm, concurrency), as stored with it, and those of its user and organisation
     limits: Mapping[str, Any] = field(default_factory=dict)
+    user_limits: Mapping[str, Any] = field(default_factory=dict)
+    org_limits: Mapping[str, Any] = field(default_factory=dict)
     #: what a stored key may reach (None: anything): model patterns, providers, API surfaces (route labels)
     models: tuple[str, ...] | None = None
     providers: tuple[str, ...] | None = None
@@ -226,5 +228,6 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
 def _principal(record: KeyRecord) -> Principal:
     scopes = frozenset({"inference", "admin"}) if record.admin else frozenset({"inference"})
     return Principal(key_id=record.id, user=record.user_id, org=record.org_id, scopes=scopes, limits=record.limits,
+                     user_limits=record.user_limits, org_limits=record.org_limits,
                      models=record.models, providers=record.providers, surfaces=record.surfaces,
                      bill_to=record.bill_to, budget=record.budget, key_name=record.name)

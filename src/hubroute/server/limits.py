@@ -73,13 +73,16 @@ class Window:
 class Admission:
     """A request let through: what to give back when it ends, and the headers its answer carries."""
 
-    key: str
-    concurrency: bool
+    #: the windows it counts in (`key:<id>`, `user:<id>`, `org:<id>`), and those holding a concurrency slot
+    scopes: tuple[str, ...]
+    concurrent: tuple[str, ...]
     headers: Headers = field(default_factory=list)
 
 
 class Limiter:
-    """The limits of this process's keys (`Principal.limits`: rpm, tpm, concurrency)."""
+    """The limits of this process's keys and of their users and organisations (`Principal.limits`,
+    `user_limits`, `org_limits`: rpm, tpm, concurrency). A request must fit under all of them; the
+    headers speak of the key's own."""
 
     #: windows kept before idle ones are dropped
     max_keys = 100_000
@@ -91,39 +94,53 @@ class Limiter:
 
     def admit(self, principal: Principal) -> Admission | None:
         """Let a request of `principal` through, or raise QuotaError (429 `rate_limited`); None when
-        its key has no limits."""
-        limits = principal.limits
-        if not limits or principal.key_id is None:
+        neither its key nor its user nor its organisation has limits."""
+        if principal.key_id is None:
             return None
-        key = principal.key_id
+        scopes = [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
+            ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
+            ("org", principal.org or principal.bill_to, principal.org_limits)) if limits and ident]
+        if not scopes:
+            return None
         now = time.monotonic()
-        rpm, tpm, concurrency = limits.get("rpm"), limits.get("tpm"), limits.get("concurrency")
-        requests = self._window(self._requests, key) if rpm else None
-        tokens = self._window(self._tokens, key) if tpm else None
-        if requests is not None and rpm is not None and (wait := requests.room_in(now, rpm)) > 0:
-            raise _refused(f"{rpm} requests per minute", wait, self._headers(now, limits, requests, tokens))
-        if tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
-            raise _refused(f"{tpm} tokens per minute", wait, self._headers(now, limits, requests, tokens))
-        if concurrency is not None and self._active.get(key, 0) >= concurrency:
-            raise _refused(f"{concurrency} requests at once", 1.0, self._headers(now, limits, requests, tokens))
-        if requests is not None:
-            requests.add(now, 1)
-        if concurrency is not None:
-            self._active[key] = self._active.get(key, 0) + 1
-        return Admission(key, concurrency is not None, self._headers(now, limits, requests, tokens))
+        checked = []
+        for name, limits, kind in scopes:
+            rpm, tpm, concurrency = limits.get("rpm"), limits.get("tpm"), limits.get("concurrency")
+            requests = self._window(self._requests, name) if rpm else None
+            tokens = self._window(self._tokens, name) if tpm else None
+            whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
+            headers = self._headers(now, limits, requests, tokens)
+            if requests is not None and rpm is not None and (wait := requests.room_in(now, rpm)) > 0:
+                raise _refused(whose, f"{rpm} requests per minute", wait, headers)
+            if tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
+                raise _refused(whose, f"{tpm} tokens per minute", wait, headers)
+            if concurrency is not None and self._active.get(name, 0) >= concurrency:
+                raise _refused(whose, f"{concurrency} requests at once", 1.0, headers)
+            checked.append((name, limits, requests, tokens, concurrency))
+        concurrent = []
+        for name, _, requests, _, concurrency in checked:  # all fit: counted in each
+            if requests is not None:
+                requests.add(now, 1)
+            if concurrency is not None:
+                self._active[name] = self._active.get(name, 0) + 1
+                concurrent.append(name)
+        name, limits, requests, tokens, _ = checked[0]
+        return Admission(tuple(c[0] for c in checked), tuple(concurrent),
+                         self._headers(now, limits, requests, tokens))
 
     def release(self, admission: Admission, tokens: int) -> None:
         """The request ended having used `tokens` (input and output)."""
-        key = admission.key
-        if admission.concurrency:
-            left = self._active.get(key, 1) - 1
+        for name in admission.concurrent:
+            left = self._active.get(name, 1) - 1
             if left > 0:
-                self._active[key] = left
+                self._active[name] = left
             else:
-                self._active.pop(key, None)
-        window = self._tokens.get(key)
-        if window is not None:
-            window.add(time.monotonic(), tokens)
+                self._active.pop(name, None)
+        now = time.monotonic()
+        for name in admission.scopes:
+            window = self._tokens.get(name)
+            if window is not None:
+                window.add(now, tokens)
 
     def _window(self, windows: dict[str, Window], key: str) -> Window:
         window = windows.get(key)
@@ -154,7 +171,7 @@ def duration(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60}s" if whole >= 60 else f"{whole}s"
 
 
-def _refused(what: str, wait: float, headers: Headers) -> QuotaError:
-    return QuotaError(f"Rate limit reached: this key may make {what}. Try again in {math.ceil(wait)}s.",
+def _refused(whose: str, what: str, wait: float, headers: Headers) -> QuotaError:
+    return QuotaError(f"Rate limit reached: {whose} may make {what}. Try again in {math.ceil(wait)}s.",
                       retry_after=max(wait, 0.001), code="rate_limited",
                       extra={k.decode(): v.decode() for k, v in headers})

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 ROLES = ("admin", "member")
+#: the rate limits a key, a user or an organisation may have
+LIMITS = ("rpm", "tpm", "concurrency")
 PERIODS = ("day", "week", "month", "total")
 
 
@@ -61,6 +63,9 @@ class KeyRecord:
     providers: tuple[str, ...] | None
     surfaces: tuple[str, ...] | None
     limits: Mapping[str, int]
+    #: the limits of its user, and of its organisation (its owner, else the one it bills by default)
+    user_limits: Mapping[str, int]
+    org_limits: Mapping[str, int]
     budget: Mapping[Any, Any] | None
     #: the key, its user or its organisation is blocked
     blocked: bool
@@ -106,10 +111,12 @@ class Accounts:
             return [_RENDER[table.name](r) for r in rows]
 
     async def _update(self, table: sa.Table, kind: str, ref: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Set the `changes` that are not None."""
+        """Set the `changes` that are not None (`limits`: all three replaced, a missing one cleared)."""
         async with self.transaction() as conn:
             row = await _get(conn, table, ref, kind)
-            values = {k: v for k, v in changes.items() if v is not None}
+            values = {k: v for k, v in changes.items() if v is not None and k != "limits"}
+            if changes.get("limits") is not None:
+                values.update({k: changes["limits"].get(k) for k in LIMITS})
             if values:
                 await conn.execute(table.update().where(table.c.id == row["id"]).values(values))
             return _RENDER[table.name]({**row, **values})
@@ -119,9 +126,10 @@ class Accounts:
             row = await _get(conn, table, ref, kind)
             await conn.execute(table.delete().where(table.c.id == row["id"]))
 
-    async def create_user(self, name: str, *, admin: bool = False, metadata: Mapping[Any, Any] | None = None
-                          ) -> dict[str, Any]:
-        return await self._create(users, "a user", name, admin=admin, metadata=dict(metadata or {}))
+    async def create_user(self, name: str, *, admin: bool = False, metadata: Mapping[Any, Any] | None = None,
+                          limits: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+        return await self._create(users, "a user", name, admin=admin, metadata=dict(metadata or {}),
+                                  **{k: (limits or {}).get(k) for k in LIMITS})
 
     async def user(self, ref: str) -> dict[str, Any]:
         return await self._one(users, "user", ref)
@@ -135,8 +143,10 @@ class Accounts:
     async def delete_user(self, ref: str) -> None:
         await self._delete(users, "user", ref)
 
-    async def create_org(self, name: str, *, metadata: Mapping[Any, Any] | None = None) -> dict[str, Any]:
-        return await self._create(orgs, "an organisation", name, metadata=dict(metadata or {}))
+    async def create_org(self, name: str, *, metadata: Mapping[Any, Any] | None = None,
+                         limits: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+        return await self._create(orgs, "an organisation", name, metadata=dict(metadata or {}),
+                                  **{k: (limits or {}).get(k) for k in LIMITS})
 
     async def org(self, ref: str) -> dict[str, Any]:
         return await self._one(orgs, "organisation", ref)
@@ -357,11 +367,14 @@ class Accounts:
         """What authentication needs of key `key_id` (one query), or None when there is no such key."""
         owner = users.alias("owner")
         company = orgs.alias("company")
+        limited = orgs.alias("limited")  # the organisation whose limits hold: its owner, else its default bill-to
         query = (
             sa.select(api_keys, owner.c.blocked.label("user_blocked"), owner.c.admin.label("user_admin"),
-                      company.c.blocked.label("org_blocked"))
+                      company.c.blocked.label("org_blocked"), *[owner.c[k].label(f"user_{k}") for k in LIMITS],
+                      *[limited.c[k].label(f"org_{k}") for k in LIMITS])
             .select_from(api_keys.outerjoin(owner, owner.c.id == api_keys.c.user_id)
-                         .outerjoin(company, company.c.id == api_keys.c.org_id))
+                         .outerjoin(company, company.c.id == api_keys.c.org_id)
+                         .outerjoin(limited, limited.c.id == sa.func.coalesce(api_keys.c.org_id, api_keys.c.bill_to)))
             .where(api_keys.c.id == key_id)
         )
         async with self.transaction() as conn:
@@ -372,7 +385,9 @@ class Accounts:
             id=row["id"], hash=row["hash"], name=row["name"], user_id=row["user_id"], org_id=row["org_id"],
             bill_to=row["bill_to"], models=_tuple(row["models"]), providers=_tuple(row["providers"]),
             surfaces=_tuple(row["surfaces"]),
-            limits={k: row[k] for k in ("rpm", "tpm", "concurrency") if row[k] is not None},
+            limits={k: row[k] for k in LIMITS if row[k] is not None},
+            user_limits={k: row[f"user_{k}"] for k in LIMITS if row[f"user_{k}"] is not None},
+            org_limits={k: row[f"org_{k}"] for k in LIMITS if row[f"org_{k}"] is not None},
             budget=_budget(row),
             blocked=bool(row["blocked"] or row["user_blocked"] or row["org_blocked"]),
             admin=bool(row["user_admin"]), expires_at=aware(row["expires_at"]), revoked=row["revoked_at"] is not None,
@@ -394,11 +409,13 @@ class Accounts:
 # --- rows as answers ---------------------------------------------------------------------------------
 def _user(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "admin": bool(row["admin"]), "blocked": bool(row["blocked"]),
-            "metadata": row["metadata"] or {}, "created_at": iso(row["created_at"])}
+            "limits": {k: row.get(k) for k in LIMITS}, "metadata": row["metadata"] or {},
+            "created_at": iso(row["created_at"])}
 
 
 def _org(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "blocked": bool(row["blocked"]), "metadata": row["metadata"] or {},
+    return {"id": row["id"], "name": row["name"], "blocked": bool(row["blocked"]),
+            "limits": {k: row.get(k) for k in LIMITS}, "metadata": row["metadata"] or {},
             "created_at": iso(row["created_at"])}
 
 

@@ -42,6 +42,10 @@ users = sa.Table(
     _created(),
     #: prepaid credits left: grants less the charges the ledger has written
     sa.Column("credits_nano", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    #: rate limits over all its keys (null: none): requests and tokens per minute, requests at once
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("concurrency", sa.Integer),
 )
 
 orgs = sa.Table(
@@ -52,6 +56,9 @@ orgs = sa.Table(
     sa.Column("metadata", sa.JSON, nullable=False, default=dict),
     _created(),
     sa.Column("credits_nano", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("concurrency", sa.Integer),
 )
 
 members = sa.Table(

@@ -46,38 +46,44 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
+class Limits(_Body):
+    #: requests and tokens per minute, requests in progress at once
+    rpm: Positive | None = None
+    tpm: Positive | None = None
+    concurrency: Positive | None = None
+
+
 class NewUser(_Body):
     name: Name
     admin: bool = False
+    #: over all of the user's keys
+    limits: Limits | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class UserChange(_Body):
     admin: bool | None = None
     blocked: bool | None = None
+    limits: Limits | None = None
     metadata: Metadata | None = None
 
 
 class NewOrg(_Body):
     name: Name
+    #: over all the requests the organisation's keys make, and those billed to it by default
+    limits: Limits | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class OrgChange(_Body):
     blocked: bool | None = None
+    limits: Limits | None = None
     metadata: Metadata | None = None
 
 
 class NewMember(_Body):
     user: str
     role: Literal["admin", "member"] = "member"
-
-
-class Limits(_Body):
-    #: requests and tokens per minute, requests in progress at once
-    rpm: Positive | None = None
-    tpm: Positive | None = None
-    concurrency: Positive | None = None
 
 
 class Budget(_Body):
@@ -133,6 +139,10 @@ def _decode(raw: bytes, kind: type[T]) -> T:
         raise InvalidRequest(f"'{field}': {problem}" if field else problem, param=field) from None
 
 
+def _limits(body: Any) -> dict[str, Any] | None:
+    return msgspec.to_builtins(body.limits) if body.limits is not None else None
+
+
 def accounts(app: App) -> Accounts:
     if app.store is None:
         raise Unavailable("this router runs without a store (store.enabled: false): no accounts or keys")
@@ -171,7 +181,7 @@ def _surfaces(app: App, surfaces: list[str] | None) -> list[str] | None:
 async def create_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewUser)
     await send_json(send, ctx, 201, await accounts(app).create_user(body.name, admin=body.admin,
-                                                                    metadata=body.metadata))
+                                                                    metadata=body.metadata, limits=_limits(body)))
 
 
 async def list_users(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -185,7 +195,7 @@ async def get_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
 async def update_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), UserChange)
     user = await accounts(app).update_user(ctx.params["user"], admin=body.admin, blocked=body.blocked,
-                                           metadata=body.metadata)
+                                           metadata=body.metadata, limits=_limits(body))
     app.forget_keys()  # its keys' standing changed: read anew
     await send_json(send, ctx, 200, user)
 
@@ -200,7 +210,8 @@ async def delete_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 # --- organisations -------------------------------------------------------------------------------------
 async def create_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewOrg)
-    await send_json(send, ctx, 201, await accounts(app).create_org(body.name, metadata=body.metadata))
+    await send_json(send, ctx, 201, await accounts(app).create_org(body.name, metadata=body.metadata,
+                                                                   limits=_limits(body)))
 
 
 async def list_orgs(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -214,7 +225,8 @@ async def get_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 
 async def update_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), OrgChange)
-    org = await accounts(app).update_org(ctx.params["org"], blocked=body.blocked, metadata=body.metadata)
+    org = await accounts(app).update_org(ctx.params["org"], blocked=body.blocked, metadata=body.metadata,
+                                         limits=_limits(body))
     app.forget_keys()
     await send_json(send, ctx, 200, org)
 
