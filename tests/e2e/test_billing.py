@@ -193,3 +193,47 @@ async def test_the_python_clients_bill_to_bills_the_organisation(mocks: Mocks, r
     assert out.choices[0].message.content == "Hello from the mock"
     assert await balance(r, org="acme") == pytest.approx(1.0 - COST)
     assert await balance(r) == 0.0  # ada's own credits: untouched
+
+
+async def test_images_are_priced_reserved_and_charged_per_image(mocks: Mocks, router: RouterFactory,
+                                                                tmp_path: Any) -> None:
+    """Hand-computed: 2 images at $0.04 an image = $0.08, reserved before (2 asked for) and charged after."""
+    import base64
+
+    import yaml
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n image").decode()
+    nebius = await mocks.start("nebius", default=json_reply({"data": [{"b64_json": png}]}))
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    r = await router.start(yaml.safe_dump({
+        "server": {"master_key": MASTER}, "huggingface": {"live_catalog": False},
+        "providers": {"nebius": {"api_key": "nebius-key-123", "base_url": nebius.url}},
+        "models": [{"id": "acme/image-model", "task": "text-to-image", "providers": [
+            {"provider": "nebius", "provider_id": "black-forest-labs/flux-dev", "pricing": {"image": 0.04}}]}],
+        "billing": {"credits": True}, "store": {"url": db, "flush_interval": 0.05}}))
+    async with r.client(headers=ADMIN) as c:
+        await c.post("/admin/v1/users", json={"name": "ada"})
+        key = (await c.post("/admin/v1/keys", json={"user": "ada"})).json()["key"]
+        await c.post("/admin/v1/credits", json={"user": "ada", "usd": 0.1})
+    auth = {"authorization": f"Bearer {key}"}
+    async with r.client(headers=auth) as c:
+        body = {"model": "acme/image-model", "prompt": "a lighthouse", "n": 2}
+        assert (await c.post("/v1/images/generations", json=body)).status_code == 200  # $0.08 of $0.10
+        refused = await c.post("/v1/images/generations", json=body)  # $0.08 more: $0.02 left
+    err = assert_error(refused, 402, "insufficient_credits")
+    assert "can cost up to $0.080000; $0.020000 left" in err["message"]
+    assert await balance(r) == pytest.approx(0.02)
+    engine = create_engine(db)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(sa.select(usage.c.images, usage.c.cost_nano, usage.c.charged_nano)
+                                           .where(usage.c.status == 200))).all()
+            if rows:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert [tuple(x) for x in rows] == [(2, 80_000_000, 80_000_000)]
+    finally:
+        await engine.dispose()
