@@ -113,12 +113,14 @@ class Store:
     """An open store: its engine and the parts built on it (accounts and keys, the usage ledger)."""
 
     def __init__(self, engine: AsyncEngine, url: str, *, spill_dir: Path | None = None,
-                 flush_interval: float = 1.0) -> None:
+                 flush_interval: float = 1.0, migrated_from: str | None = None) -> None:
         from hubroute.store.accounts import Accounts
         from hubroute.store.ledger import Ledger
 
         self.engine = engine
         self.url = url
+        #: the schema version the database had when it was opened (None: a new database)
+        self.migrated_from = migrated_from
         self.accounts: Accounts = Accounts(engine)
         self.ledger = Ledger(engine, spill_dir=spill_dir or home(), flush_interval=flush_interval)
 
@@ -129,14 +131,14 @@ class Store:
 
         engine = create_engine(url)
         try:
-            await ensure_latest(engine)
+            before = await ensure_latest(engine)
         except ConfigError:
             await engine.dispose()
             raise
         except Exception as exc:
             await engine.dispose()
             raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
-        return cls(engine, url, **kw)
+        return cls(engine, url, migrated_from=before, **kw)
 
     async def close(self) -> None:
         """Write (or spill) the ledger's rows, then close the connections."""
@@ -150,16 +152,10 @@ async def upgrade(url: str, *, check_seals: bool = False, secret: str | None = N
     (version before, version now). What `hubroute db upgrade` does, and `hubroute serve` before it
     listens (a store that cannot be used stops the start with one line, rather than failing inside
     the server)."""
-    from hubroute.store.migrate import HEAD, current
+    from hubroute.store.migrate import HEAD
 
-    engine = create_engine(url)
-    try:
-        before = await current(engine)
-    except Exception as exc:
-        await engine.dispose()
-        raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
-    await engine.dispose()
     store = await Store.open(url)
+    before = store.migrated_from
     try:
         if check_seals:
             from hubroute.store.provider_keys import ProviderKeys

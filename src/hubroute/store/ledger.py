@@ -193,11 +193,11 @@ class Ledger:
         return True
 
 
-#: per dialect: the INSERT's SQL (made by the query layer, once) and the columns in its parameters' order
-_INSERTS: dict[str, tuple[str, tuple[str, ...]]] = {}
+#: per dialect: the INSERT's SQL, made by the query layer once; its parameters are a row's values, in order
+_INSERTS: dict[str, str] = {}
 
 
-def _insert_sql(dialect: Any) -> tuple[str, tuple[str, ...]]:
+def _insert_sql(dialect: Any) -> str:
     found = _INSERTS.get(dialect.name)
     if found is None:
         if dialect.name == "postgresql":
@@ -208,7 +208,7 @@ def _insert_sql(dialect: Any) -> tuple[str, tuple[str, ...]]:
         compiled = statement.on_conflict_do_nothing(index_elements=["id"]).compile(dialect=dialect)
         # (both dialects' parameters are positional, in the table's order: a row's values as they are)
         assert compiled.positiontup is not None and tuple(compiled.positiontup) == COLUMNS
-        found = _INSERTS[dialect.name] = (str(compiled), COLUMNS)
+        found = _INSERTS[dialect.name] = str(compiled)
     return found
 
 
@@ -221,7 +221,7 @@ async def _insert(conn: Any, rows: list[Row]) -> None:
     if charging:  # a row written by an earlier try charged then: find those, in this same transaction
         found = await conn.execute(sa.select(usage.c.id).where(usage.c.id.in_([r[0] for r in charging])))
         there = {row.id for row in found}
-    sql, _ = _insert_sql(conn.dialect)
+    sql = _insert_sql(conn.dialect)
     when = _sqlite_time if conn.dialect.name == "sqlite" else _pg_time
     await conn.exec_driver_sql(sql, [(r[0], r[1], when(r[2]), *r[3:]) for r in rows])
     await _charge(conn, [r for r in charging if r[0] not in there])
