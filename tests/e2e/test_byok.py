@@ -4,6 +4,8 @@ counted in the budgets that include them."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +88,15 @@ async def test_own_keys_take_precedence_and_are_never_charged(mocks: Mocks, rout
 
     engine = create_engine(db)
     try:
-        async with engine.connect() as conn:
-            sealed = [row.sealed for row in await conn.execute(sa.select(provider_keys.c.sealed))]
-            rows = (await conn.execute(sa.text("SELECT byok, charged_nano FROM usage ORDER BY created_at"))).all()
+        deadline = time.monotonic() + 5
+        while True:  # the ledger writes its rows a flush after the answers
+            async with engine.connect() as conn:
+                sealed = [row.sealed for row in await conn.execute(sa.select(provider_keys.c.sealed))]
+                rows = (await conn.execute(sa.text("SELECT byok, charged_nano FROM usage ORDER BY created_at"))).all()
+            if len(rows) == 3:
+                break
+            assert time.monotonic() < deadline, rows
+            await asyncio.sleep(0.05)
     finally:
         await engine.dispose()
     assert all(s.startswith("v1:") and USER_KEY not in s and ORG_KEY not in s for s in sealed)
