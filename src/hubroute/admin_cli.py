@@ -1,14 +1,19 @@
 """`hubroute users|orgs|keys|credits|budgets|usage`: administering a router, local or remote, over its HTTP
 admin API (`/admin/v1/...`, server/routes/admin.py).
 
-    hubroute users list|create NAME [--admin]|show USER|block USER|unblock USER|delete USER
-    hubroute orgs list|create NAME|show ORG|delete ORG|add-member ORG USER [--role R]|remove-member ORG USER
+    hubroute users list|create NAME [--admin] [LIMITS]|set USER LIMITS|show USER|block USER|unblock USER
+                  |delete USER
+    hubroute orgs list|create NAME [LIMITS]|set ORG LIMITS|show ORG|delete ORG|add-member ORG USER [--role R]
+                 |remove-member ORG USER
     hubroute keys list [--user U] [--org O] [--revoked]|create (--user U | --org O) [...]|show ID|revoke ID
                   |rotate ID|block ID|unblock ID
     hubroute credits show (--user U | --org O)|grant (--user U | --org O) USD [--note TEXT]
     hubroute budgets list (--user U | --org O)|set (...) USD [--period P]|delete (...) [--period P]
     hubroute usage [--group-by day,model] [--from DATE] [--to DATE] [--user U] [--org O] [--key-id ID]
                    [--limit N] [--csv]
+
+LIMITS are `--rpm N --tpm N --concurrency N` (requests and tokens per minute, requests at once), any of
+them; `set` changes those given and keeps the others, and takes `none` to remove one.
 
 Every command takes `--url` ($HUBROUTE_URL, else http://127.0.0.1:8080), `--key` ($HUBROUTE_MASTER_KEY, else
 $HUBROUTE_KEY; sent as `Authorization: Bearer`) and `--json` (the API's answer as it came, pretty). Without
@@ -31,6 +36,11 @@ import click
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 30.0
 PERIODS = click.Choice(["day", "week", "month", "total"])
+POSITIVE = click.IntRange(min=1)
+#: the rate limits of keys, users and organisations, with their options' help
+LIMITS = {"rpm": "Requests per minute at most.", "tpm": "Tokens per minute at most.",
+          "concurrency": "Requests at once at most."}
+NO_LIMIT = "none"
 
 
 class Failed(Exception):
@@ -227,6 +237,9 @@ def with_secret(key: dict[str, Any]) -> str:
 
 
 # --- shared options ----------------------------------------------------------------------------------
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
 def admin_command(group: click.Group | None, name: str, **settings: Any) -> Callable[[Callable[..., None]], Any]:
     """`group`'s command `name`, with --url, --key and --json; the function gets an `Api` first.
     A `Failed` (or anything unforeseen) ends it with one line on stderr and exit 1, never a traceback."""
@@ -272,6 +285,41 @@ def account(user: str | None, org: str | None) -> dict[str, str]:
     return {"org": org}
 
 
+class LimitOrNone(click.ParamType[int | str, Any]):
+    """A limit to set: a whole number from 1, or `none` (NO_LIMIT) to remove it."""
+
+    name = "limit"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return f"N|{NO_LIMIT}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == NO_LIMIT:
+            return NO_LIMIT
+        try:
+            number: int = POSITIVE.convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r}: expected a whole number from 1, or {NO_LIMIT} (no limit)", param, ctx)
+        return number
+
+
+def limit_options(kind: click.ParamType[Any, Any], note: str = "") -> Decorator:
+    """--rpm, --tpm and --concurrency, of type `kind` (`note` ends their help); the command gets those
+    given as `limits`, a dict."""
+
+    def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def collect(*args: Any, **kw: Any) -> Any:
+            given = {name: kw.pop(name) for name in LIMITS}
+            return fn(*args, limits={k: v for k, v in given.items() if v is not None}, **kw)
+
+        for name, text in reversed(LIMITS.items()):
+            collect = click.option(f"--{name}", type=kind, help=text + note)(collect)
+        return collect
+
+    return add
+
+
 def on_one(group: click.Group, name: str, method: str, kind: str, metavar: str, doc: str,
            render: Callable[[Any], str] = fields, body: dict[str, Any] | None = None, then: str = "") -> None:
     """Command `name` on `group`: METHOD /admin/v1/<kind>/<REF>[/<then>] (with `body`), its answer shown
@@ -284,9 +332,26 @@ def on_one(group: click.Group, name: str, method: str, kind: str, metavar: str, 
     admin_command(group, name)(click.argument("ref", metavar=metavar)(command))
 
 
+def limits_setter(group: click.Group, kind: str, metavar: str, whose: str) -> None:
+    """Command `set` on `group`: PATCH /admin/v1/<kind>/<REF> with its limits, those given changed and the
+    others as they were (the API replaces all three: they are read first)."""
+
+    def command(api: Api, ref: str, limits: dict[str, int | str]) -> None:
+        if not limits:
+            raise click.UsageError(f"give --rpm, --tpm or --concurrency (a number, or {NO_LIMIT} for no limit)")
+        changed = {k: None if v == NO_LIMIT else v for k, v in limits.items()}
+        held = api.call("GET", path(kind, ref))["limits"]
+        emit(api, api.call("PATCH", path(kind, ref), {"limits": {**held, **changed}}), fields)
+
+    command.__doc__ = (f"Change {whose} rate limits: those given (a number, or {NO_LIMIT} to remove one); "
+                       "the others stay as they are.")
+    with_options = limit_options(LimitOrNone(), f" {NO_LIMIT}: no limit.")
+    admin_command(group, "set")(click.argument("ref", metavar=metavar)(with_options(command)))
+
+
 # --- users -------------------------------------------------------------------------------------------
 USER_COLUMNS: list[Column] = [("ID", "id"), ("NAME", "name"), ("ADMIN", "admin"), ("BLOCKED", "blocked"),
-                              ("CREATED", "created_at")]
+                              ("LIMITS", "limits"), ("CREATED", "created_at")]
 
 
 @click.group()
@@ -303,9 +368,13 @@ def users_list(api: Api) -> None:
 @admin_command(users, "create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="The user administers the deployment (its keys reach the admin API).")
-def users_create(api: Api, name: str, admin: bool) -> None:
+@limit_options(POSITIVE, " Over all of the user's keys.")
+def users_create(api: Api, name: str, admin: bool, limits: dict[str, int]) -> None:
     """Create a user."""
-    emit(api, api.call("POST", path("users"), {"name": name, "admin": admin}), fields)
+    emit(api, api.call("POST", path("users"), {"name": name, "admin": admin, "limits": limits}), fields)
+
+
+limits_setter(users, "users", "USER", "a user's")
 
 
 on_one(users, "show", "GET", "users", "USER", "A user (by id or name).")
@@ -316,6 +385,10 @@ on_one(users, "delete", "DELETE", "users", "USER", "Delete a user and its keys."
 
 
 # --- organisations -----------------------------------------------------------------------------------
+ORG_COLUMNS: list[Column] = [("ID", "id"), ("NAME", "name"), ("BLOCKED", "blocked"), ("LIMITS", "limits"),
+                             ("CREATED", "created_at")]
+
+
 @click.group()
 def orgs() -> None:
     """Organisations: users together, with keys and bills of their own."""
@@ -324,15 +397,18 @@ def orgs() -> None:
 @admin_command(orgs, "list")
 def orgs_list(api: Api) -> None:
     """List organisations."""
-    emit(api, api.call("GET", path("orgs")), listing([("ID", "id"), ("NAME", "name"), ("BLOCKED", "blocked"),
-                                                      ("CREATED", "created_at")]))
+    emit(api, api.call("GET", path("orgs")), listing(ORG_COLUMNS))
 
 
 @admin_command(orgs, "create")
 @click.argument("name")
-def orgs_create(api: Api, name: str) -> None:
+@limit_options(POSITIVE, " Over the organisation's keys and the keys that bill it by default.")
+def orgs_create(api: Api, name: str, limits: dict[str, int]) -> None:
     """Create an organisation."""
-    emit(api, api.call("POST", path("orgs"), {"name": name}), fields)
+    emit(api, api.call("POST", path("orgs"), {"name": name, "limits": limits}), fields)
+
+
+limits_setter(orgs, "orgs", "ORG", "an organisation's")
 
 
 def org_text(org: dict[str, Any]) -> str:
@@ -393,21 +469,17 @@ def expiry(value: str) -> str:
 @click.option("--model", "models", multiple=True, help="A model it may reach (pattern: meta-llama/*); repeatable.")
 @click.option("--provider", "providers", multiple=True, help="A provider it may use; repeatable.")
 @click.option("--surface", "surfaces", multiple=True, help="An API surface it may use (chat, ...); repeatable.")
-@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute at most.")
-@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute at most.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Requests at once at most.")
+@limit_options(POSITIVE)
 @click.option("--budget", type=click.FloatRange(min=0), help="Dollars it may spend per --period.")
 @click.option("--period", type=PERIODS, help="The budget's period (the API's default: month).")
 @click.option("--bill-to", help="An organisation (the owner a member of it) that pays for it.")
 @click.option("--expires", help="When it stops working: an ISO date-time, or a date (UTC).")
 def keys_create(api: Api, user: str | None, org: str | None, name: str, models: tuple[str, ...],
-                providers: tuple[str, ...], surfaces: tuple[str, ...], rpm: int | None, tpm: int | None,
-                concurrency: int | None, budget: float | None, period: str | None, bill_to: str | None,
-                expires: str | None) -> None:
+                providers: tuple[str, ...], surfaces: tuple[str, ...], limits: dict[str, int], budget: float | None,
+                period: str | None, bill_to: str | None, expires: str | None) -> None:
     """Create a key for a user or an organisation; its secret is printed this once."""
     if period is not None and budget is None:
         raise click.UsageError("--period is the period of a --budget")
-    limits = {k: v for k, v in (("rpm", rpm), ("tpm", tpm), ("concurrency", concurrency)) if v is not None}
     body = {**account(user, org), "name": name, "models": list(models), "providers": list(providers),
             "surfaces": list(surfaces), "limits": limits, "bill_to": bill_to,
             "budget": None if budget is None else {"usd": budget, **({"period": period} if period else {})},

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.conftest import Mocks, RouterFactory, RunningRouter, free_port
 from tests.e2e.serving import HUBROUTE, clean_env
-from tests.e2e.support import MODEL, chat, config
+from tests.e2e.support import MODEL, assert_error, chat, config
 
 MASTER = "sk-hubroute-master-key-cli-7"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -192,6 +192,63 @@ async def test_rotating_a_key_prints_its_new_secret_once(mocks: Mocks, router: R
     assert (await chat(r, headers=bearer(new))).status_code == 200
     rotated = await ok_json("keys", "rotate", key_id, r=r)
     assert rotated["id"] == key_id and rotated["key"].startswith(f"hf_hr_{key_id}_")
+
+
+def refused(ran: Ran, *expected: str) -> None:
+    """A usage error: exit 2, nothing on stdout, click's message (holding each of `expected`) on stderr."""
+    assert ran.code == 2 and ran.out == "", ran
+    assert all(text in ran.err for text in expected), ran.err
+
+
+async def test_rate_limits_of_users_and_orgs(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    made = fields(await ok("users", "create", "ada", "--rpm", "100", "--concurrency", "3", r=r))
+    assert made["limits"] == "rpm=100, concurrency=3"
+    await ok("users", "create", "bob", r=r)
+    rows = {u["NAME"]: u for u in table(await ok("users", "list", r=r))}
+    assert (rows["ada"]["LIMITS"], rows["bob"]["LIMITS"]) == ("rpm=100, concurrency=3", "-")
+    listed = {u["name"]: u["limits"] for u in (await ok_json("users", "list", r=r))["data"]}
+    assert listed["ada"] == {"rpm": 100, "tpm": None, "concurrency": 3}
+
+    org = await ok_json("orgs", "create", "acme", "--tpm", "50000", r=r)
+    assert org["limits"] == {"rpm": None, "tpm": 50000, "concurrency": None}
+    assert [(o["NAME"], o["LIMITS"]) for o in table(await ok("orgs", "list", r=r))] == [("acme", "tpm=50000")]
+
+    # set: those given change, the others stay; none removes one
+    assert fields(await ok("users", "set", "ada", "--tpm", "9000", r=r))["limits"] == "rpm=100, tpm=9000, concurrency=3"
+    changed = await ok_json("users", "set", "ada", "--rpm", "none", "--concurrency", "5", r=r)
+    assert changed["limits"] == {"rpm": None, "tpm": 9000, "concurrency": 5}
+    assert (await ok_json("users", "show", "ada", r=r))["limits"] == changed["limits"]
+    assert fields(await ok("orgs", "set", "acme", "--rpm", "60", r=r))["limits"] == "rpm=60, tpm=50000"
+    cleared = fields(await ok("orgs", "set", "acme", "--rpm", "NONE", "--tpm", "none", r=r))
+    assert (cleared["name"], cleared["limits"]) == ("acme", "-")
+    assert (await ok_json("orgs", "show", "acme", r=r))["limits"] == {"rpm": None, "tpm": None, "concurrency": None}
+
+
+async def test_bad_rate_limits_are_refused(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    refused(await hubroute("users", "create", "ada", "--rpm", "0", r=r), "'--rpm'", "0 is not in the range x>=1")
+    refused(await hubroute("orgs", "create", "acme", "--concurrency", "two", r=r), "'--concurrency'", "'two'")
+    assert (await ok_json("users", "list", r=r))["data"] == [] and await ok("orgs", "list", r=r) == "(none)\n"
+    await ok("users", "create", "ada", "--rpm", "10", r=r)
+    for bad in ("0", "-3", "1.5", "unlimited"):
+        refused(await hubroute("users", "set", "ada", "--tpm", bad, r=r),
+                "'--tpm'", "expected a whole number from 1, or none (no limit)")
+    refused(await hubroute("users", "set", "ada", r=r), "give --rpm, --tpm or --concurrency")
+    assert failed(await hubroute("orgs", "set", "nowhere", "--rpm", "1", r=r)) == "hubroute: no organisation 'nowhere'"
+    assert (await ok_json("users", "show", "ada", r=r))["limits"] == {"rpm": 10, "tpm": None, "concurrency": None}
+
+
+async def test_a_users_limit_set_with_the_cli_holds(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    await ok("users", "create", "ada", r=r)
+    _, secret = await new_key(r, "--user", "ada")
+    await ok("users", "set", "ada", "--rpm", "1", r=r)
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
+    err = assert_error(await chat(r, headers=bearer(secret)), 429, "rate_limited")
+    assert "this key's user may make 1 requests per minute" in err["message"]
+    await ok("users", "set", "ada", "--rpm", "none", r=r)
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
 
 
 # --- credits, budgets, usage -----------------------------------------------------------------------
