@@ -26,13 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from hubroute.store import create_engine  # noqa: E402
-from hubroute.store.keys import new_id  # noqa: E402
 from hubroute.store.ledger import Ledger, as_row  # noqa: E402
 from hubroute.store.migrate import ensure_latest  # noqa: E402
 
 
 def row(i: int) -> tuple[Any, ...]:
-    return as_row({"id": new_id(16), "request_id": f"bench-{i:08d}", "created_at": time.time(),
+    return as_row({"request_id": f"bench-{i:08d}", "created_at": time.time(),
             "key_id": "k3v9x2m4q7ab",
             "user_id": "u3v9x2m4q7ab", "org_id": None, "surface": "chat", "provider": "groq",
             "model": "meta-llama/Llama-3.3-70B-Instruct", "provider_model": "llama-3.3-70b-versatile",

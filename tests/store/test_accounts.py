@@ -80,6 +80,27 @@ async def test_an_older_database_is_migrated_with_its_rows(store_url: str) -> No
         await engine.dispose()
 
 
+async def test_the_ledger_keeps_its_rows_when_its_key_becomes_a_number(store_url: str) -> None:
+    from alembic import command
+
+    engine = create_engine(store_url)
+    columns = ("id, request_id, created_at, surface, byok, status, attempts, key_id, cost_nano")
+    try:
+        async with engine.begin() as conn:  # a ledger whose rows had random strings for ids
+            await conn.run_sync(lambda c: command.upgrade(_config(c), "0005_account_limits"))
+            for rid, minute, key in (("zz", 2, "k1"), ("aa", 1, None)):
+                await conn.execute(sa.text(f"INSERT INTO usage ({columns}) VALUES (:id, :req, :at, 'chat', false, "  # noqa: S608
+                                           "200, 1, :key, 5)"),
+                                   {"id": rid, "req": f"req-{rid}", "key": key,
+                                    "at": datetime(2026, 12, 1, 0, minute, tzinfo=UTC)})
+        assert await ensure_latest(engine) == "0005_account_limits"
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT id, request_id, key_id FROM usage ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "req-aa", None), (2, "req-zz", "k1")]  # numbered in time order
+    finally:
+        await engine.dispose()
+
+
 def _config(connection: Any) -> Any:
     return migrate._config(connection)
 

@@ -15,15 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from hubroute.store import Store, create_engine
-from hubroute.store.keys import new_id
-from hubroute.store.ledger import Ledger, as_row
+from hubroute.store.ledger import Batch, Ledger, as_row
 from hubroute.store.migrate import ensure_latest
 from hubroute.store.schema import usage
 from tests.proxy import TcpProxy
 
 
 def row(i: int, **extra: Any) -> tuple[Any, ...]:
-    return as_row({"id": new_id(16), "request_id": f"req-{i}", "created_at": time.time(), "key_id": "k1",
+    return as_row({"request_id": f"req-{i}", "created_at": time.time(), "key_id": "k1",
             "user_id": "u1",
             "org_id": None, "surface": "chat", "provider": "groq", "model": "m/x", "provider_model": "x",
             "task": "conversational", "input_tokens": 10, "output_tokens": i, "cached_tokens": None,
@@ -58,11 +57,26 @@ async def test_rows_are_written_in_batches_soon_after(store: Store) -> None:
     assert len(got) == 5000 and got[7] == ("req-7", 7, 7000)
 
 
-async def test_a_batch_written_twice_counts_once(store: Store) -> None:
-    batch = [row(i) for i in range(10)]
+async def test_a_batch_written_twice_counts_once_and_charges_once(store: Store) -> None:
+    accounts = store.accounts
+    ada = await accounts.create_user("ada")
+    await accounts.grant("user", ada["id"], 10_000, note="test", by="master")
+    batch = Batch.of([row(i, user_id=ada["id"], charged_nano=100) for i in range(10)])
     assert await store.ledger._write(batch)
     assert await store.ledger._write(batch)  # its commit's answer lost: sent again
     assert len(await rows_in(store.engine)) == 10
+    assert await accounts.credits(("user", ada["id"])) == 10_000 - 10 * 100  # charged once
+    again = Batch.of(batch.rows)  # the same values in another batch: other requests, counted
+    assert await store.ledger._write(again)
+    assert len(await rows_in(store.engine)) == 20
+
+
+async def test_rows_are_numbered_in_the_order_they_are_written(store: Store) -> None:
+    for first in (0, 5):
+        assert await store.ledger._write(Batch.of([row(i) for i in range(first, first + 5)]))
+    async with store.engine.connect() as conn:
+        got = (await conn.execute(sa.select(usage.c.id, usage.c.output_tokens).order_by(usage.c.id))).all()
+    assert [r.output_tokens for r in got] == list(range(10)) and len({r.id for r in got}) == 10
 
 
 async def test_close_writes_what_waits(store_url: str, tmp_path: Path) -> None:
@@ -127,8 +141,8 @@ async def test_a_living_processs_spill_file_is_left_to_it(store: Store, tmp_path
     spill.mkdir(parents=True, exist_ok=True)
     theirs = spill / f"ledger-{store.ledger.tag}-999999-1.jsonl"
     other_database = spill / "ledger-0123456789ab-999999-1.jsonl"
-    theirs.write_bytes(orjson.dumps(row(1)) + b"\n")
-    other_database.write_bytes(orjson.dumps(row(2)) + b"\n")
+    theirs.write_bytes(orjson.dumps(("b1", *row(1))) + b"\n")
+    other_database.write_bytes(orjson.dumps(("b2", *row(2))) + b"\n")
     with theirs.open("r") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         assert await store.ledger._drain_spills()

@@ -5,17 +5,20 @@
     await ledger.close()                         # at shutdown: everything written, or spilled to a file
 
 Rows wait in memory and are written every `flush_interval` seconds (sooner when `batch` have
-gathered), one multi-row INSERT a batch. A hard kill loses at most the rows of one interval; a
+gathered), one prepared INSERT a batch. A hard kill loses at most the rows of one interval; a
 shutdown (SIGTERM) writes them all first.
 
-While the database cannot be written, rows wait (one log line when it goes, one when it is back);
+A batch has an id of its own, recorded in `ledger_batches` in the transaction that writes its rows,
+and keeps it until it is written: a batch sent again (its commit's answer lost, or a spill file read
+back after a crash that followed its writing) finds its mark and adds nothing, neither rows nor
+charges. Its rows carry no id of ours: the database numbers them as they are appended.
+
+While the database cannot be written, batches wait (one log line when it goes, one when it is back);
 beyond `max_buffer` rows, the oldest go to a spill file of this process and database
-(`ledger-<database>-<pid>-<n>.jsonl` in `spill_dir`, JSON lines; `<database>` a digest of its URL),
-as does everything still waiting at shutdown. Spill files are written back as soon as the database
-answers again, and at start (those of processes that ended: a living process holds a lock on its
-own), into the database they were meant for only. Each row has an id of its own and is inserted
-with ON CONFLICT DO NOTHING, so a batch written twice (its commit's answer lost, a spill file read
-after a crash that followed its writing) counts once.
+(`ledger-<database>-<pid>-<n>.jsonl` in `spill_dir`, a JSON array a row: its batch's id, then its
+values; `<database>` a digest of its URL), as does everything still waiting at shutdown. Spill files
+are written back as soon as the database answers again, and at start (those of processes that ended:
+a living process holds a lock on its own), into the database they were meant for only.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
+import itertools
 import logging
 import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -39,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from hubroute.store import reason
-from hubroute.store.schema import orgs, usage, users
+from hubroute.store.schema import ledger_batches, orgs, usage, users
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,11 +55,23 @@ log = logging.getLogger("hubroute.ledger")
 #: a row: the values of `COLUMNS`, in their order (a tuple: a third of a dict's memory, and no
 #: conversion before the driver takes it)
 Row = tuple[Any, ...]
-COLUMNS = tuple(c.name for c in usage.columns)
-assert COLUMNS[:3] == ("id", "request_id", "created_at")  # (the write converts the third: the time)
+COLUMNS = tuple(c.name for c in usage.columns if c.name != "id")  # (the database numbers the rows)
+assert COLUMNS[:2] == ("request_id", "created_at")  # (the write converts the second: the time)
 _USER, _ORG, _CHARGED = COLUMNS.index("user_id"), COLUMNS.index("org_id"), COLUMNS.index("charged_nano")
 _FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
              TimeoutError)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows written together, or not at all, under one id (their mark in `ledger_batches`)."""
+
+    id: str
+    rows: list[Row]
+
+    @classmethod
+    def of(cls, rows: list[Row]) -> Batch:
+        return cls(secrets.token_hex(8), rows)
 
 
 class Ledger:
@@ -68,6 +86,9 @@ class Ledger:
         self.write_timeout = write_timeout
         self.spill_dir = spill_dir
         self._rows: deque[Row] = deque()
+        #: batches made and not written yet (their write failed), oldest first, and their rows' count
+        self._held: deque[Batch] = deque()
+        self._held_rows = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._spill: TextIO | None = None
@@ -82,8 +103,8 @@ class Ledger:
         self._rows.append(row)
         if len(self._rows) >= self.batch:
             self._wake.set()
-        if len(self._rows) > self.max_buffer:
-            self._spill_rows([self._rows.popleft() for _ in range(len(self._rows) - self.max_buffer // 2)])
+        if len(self._rows) + self._held_rows > self.max_buffer:
+            self._overflow()
 
     def record(self, record: Any) -> None:
         """Queue the row of a request record (`server.record.RequestRecord`)."""
@@ -91,7 +112,28 @@ class Ledger:
 
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        """Rows not written yet (those of a batch being written excepted)."""
+        return len(self._rows) + self._held_rows
+
+    def _overflow(self) -> None:
+        """Spill the oldest rows until the buffer is half full."""
+        while self.pending > self.max_buffer // 2:
+            if self._held:
+                self._spill_batch(self._unhold())
+            else:
+                self._spill_batch(self._take(min(self.batch, self.pending - self.max_buffer // 2)))
+
+    def _take(self, n: int) -> Batch:
+        return Batch.of([self._rows.popleft() for _ in range(n)])
+
+    def _hold(self, batch: Batch) -> None:
+        self._held.appendleft(batch)
+        self._held_rows += len(batch.rows)
+
+    def _unhold(self) -> Batch:
+        batch = self._held.popleft()
+        self._held_rows -= len(batch.rows)
+        return batch
 
     # --- the writer ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -117,21 +159,25 @@ class Ledger:
         return await self._flush()
 
     async def _flush(self) -> bool:
-        """Write the rows waiting now (not those that come while it writes: they wait for the next
-        flush, so that a busy router writes a batch an interval rather than one small batch after another)."""
+        """Write the batches held, then the rows waiting now (not those that come while it writes:
+        they wait for the next flush, so that a busy router writes a batch an interval rather than
+        one small batch after another)."""
         left = len(self._rows)
-        while left > 0 and self._rows:
-            rows = [self._rows.popleft() for _ in range(min(self.batch, left, len(self._rows)))]
-            left -= len(rows)
-            if not await self._write(rows):
-                self._rows.extendleft(reversed(rows))  # back at the front, in order
+        while self._held or (left > 0 and self._rows):
+            if self._held:
+                batch = self._unhold()
+            else:
+                batch = self._take(min(self.batch, left, len(self._rows)))
+                left -= len(batch.rows)
+            if not await self._write(batch):
+                self._hold(batch)  # back at the front, under its id
                 return False
         return True
 
-    async def _write(self, rows: list[Row]) -> bool:
+    async def _write(self, batch: Batch) -> bool:
         try:
             async with asyncio.timeout(self.write_timeout), self.engine.begin() as conn:
-                await _insert(conn, rows)
+                await _insert(conn, batch)
         except _FAILURES as exc:
             if not self._down:
                 self._down = True
@@ -141,7 +187,7 @@ class Ledger:
         if self._down:
             self._down = False
             log.warning("the usage ledger is written again")
-        self.written += len(rows)
+        self.written += len(batch.rows)
         return True
 
     async def close(self) -> None:
@@ -152,8 +198,10 @@ class Ledger:
                 await self._task
             self._task = None
         if not await self._flush():
-            self._spill_rows(list(self._rows))
-            self._rows.clear()
+            while self._held:
+                self._spill_batch(self._unhold())
+            while self._rows:
+                self._spill_batch(self._take(min(self.batch, len(self._rows))))
         if self._spill is not None:
             self._spill.flush()
             os.fsync(self._spill.fileno())
@@ -161,17 +209,18 @@ class Ledger:
             self._spill = None
 
     # --- spill files ----------------------------------------------------------------------------------
-    def _spill_rows(self, rows: list[Row]) -> None:
-        if not rows:
+    def _spill_batch(self, batch: Batch) -> None:
+        if not batch.rows:
             return
         if self._spill is None:
             self.spill_dir.mkdir(parents=True, exist_ok=True)
             path = self.spill_dir / f"ledger-{self.tag}-{os.getpid()}-{time.time_ns()}.jsonl"
             self._spill = path.open("a", encoding="utf-8")
             fcntl.flock(self._spill, fcntl.LOCK_EX)  # ours while we live: no other process reads it
-        self._spill.write(b"".join(orjson.dumps(r) + b"\n" for r in rows).decode())  # (as JSON arrays)
+        mark = (batch.id,)
+        self._spill.write(b"".join(orjson.dumps(mark + r) + b"\n" for r in batch.rows).decode())
         self._spill.flush()
-        self.spilled += len(rows)
+        self.spilled += len(batch.rows)
 
     def _spills(self) -> list[Path]:
         return sorted(self.spill_dir.glob(f"ledger-{self.tag}-*.jsonl")) if self.spill_dir.is_dir() else []
@@ -185,8 +234,8 @@ class Ledger:
             with _locked(path) as handle:
                 if handle is None:  # a living process's own
                     continue
-                for rows in _chunks(_read_rows(handle), self.batch):
-                    if not await self._write(rows):
+                for batch in _read_batches(handle):
+                    if not await self._write(batch):
                         return False
                 path.unlink()
             log.info("usage ledger: rows spilled to %s written back", path.name)
@@ -200,36 +249,40 @@ _INSERTS: dict[str, str] = {}
 def _insert_sql(dialect: Any) -> str:
     found = _INSERTS.get(dialect.name)
     if found is None:
-        if dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        statement = insert(usage).values({c.name: sa.bindparam(c.name) for c in usage.columns})
-        compiled = statement.on_conflict_do_nothing(index_elements=["id"]).compile(dialect=dialect)
+        compiled = usage.insert().values({c: sa.bindparam(c) for c in COLUMNS}).compile(dialect=dialect)
         # (both dialects' parameters are positional, in the table's order: a row's values as they are)
         assert compiled.positiontup is not None and tuple(compiled.positiontup) == COLUMNS
         found = _INSERTS[dialect.name] = str(compiled)
     return found
 
 
-async def _insert(conn: Any, rows: list[Row]) -> None:
-    """Insert `rows` (those already there are left as they are) and take the credits the new ones
-    charged from their accounts: one statement through the driver, run as a prepared batch (the
-    query layer's per-value processing cost about ten times as much, on the event loop)."""
-    charging = [r for r in rows if r[_CHARGED]]
-    there: set[str] = set()
-    if charging:  # a row written by an earlier try charged then: find those, in this same transaction
-        found = await conn.execute(sa.select(usage.c.id).where(usage.c.id.in_([r[0] for r in charging])))
-        there = {row.id for row in found}
-    sql = _insert_sql(conn.dialect)
+async def _insert(conn: Any, batch: Batch) -> None:
+    """Mark the batch written, then insert its rows and take the credits they charged from their
+    accounts; a batch marked already was written before (its rows are there, their charges taken).
+    The rows go through the driver in one prepared statement (the query layer's per-value
+    processing cost about ten times as much, on the event loop)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    mark = insert(ledger_batches).values(id=batch.id, rows=len(batch.rows), written_at=datetime.now(UTC))
+    if (await conn.execute(mark.on_conflict_do_nothing(index_elements=["id"]))).rowcount != 1:
+        return
     when = _sqlite_time if conn.dialect.name == "sqlite" else _pg_time
-    await conn.exec_driver_sql(sql, [(r[0], r[1], when(r[2]), *r[3:]) for r in rows])
-    await _charge(conn, [r for r in charging if r[0] not in there])
+    await conn.exec_driver_sql(_insert_sql(conn.dialect), [(r[0], when(r[1]), *r[2:]) for r in batch.rows])
+    await _charge(conn, [r for r in batch.rows if r[_CHARGED]])
 
 
 def _sqlite_time(epoch: float) -> str:
     """A time as SQLAlchemy keeps a DateTime in SQLite: UTC, `2026-12-06 07:27:39.603740`."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    second = int(epoch)
+    return f"{_second(second)}.{int((epoch - second) * 1e6):06d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _second(epoch: int) -> str:
+    """A second's text (a batch's rows share a few: formatted once each)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 
 def _pg_time(epoch: float) -> datetime:
@@ -254,7 +307,7 @@ def row_of(record: Any) -> Row:
     p = record.principal
     cost, duration, ttfb = record.cost, record.duration, record.ttfb
     return (  # in the order of COLUMNS (the schema's)
-        secrets.token_hex(8), record.request_id[:128], time.time(), p.key_id, p.user, record.billed_org,
+        record.request_id[:128], time.time(), p.key_id, p.user, record.billed_org,
         record.surface, record.provider, _cut(record.model), _cut(record.provider_model), record.task,
         *((u.input_tokens, u.output_tokens, u.input_cached, u.output_reasoning, u.images, u.seconds,
            u.characters, u.source) if u is not None else _NO_USAGE),
@@ -295,21 +348,17 @@ def _locked(path: Path) -> Iterator[TextIO | None]:
         handle.close()
 
 
-def _read_rows(handle: TextIO) -> Iterator[Row]:
+def _read_batches(handle: TextIO) -> Iterator[Batch]:
+    """A spill file's batches: its rows, grouped by the batch id each begins with."""
+    rows = _read_rows(handle)
+    for batch_id, group in itertools.groupby(rows, key=lambda mark_row: mark_row[0]):
+        yield Batch(batch_id, [r for _, r in group])
+
+
+def _read_rows(handle: TextIO) -> Iterator[tuple[str, Row]]:
     for line in handle:
         if line.strip():
             with contextlib.suppress(orjson.JSONDecodeError):  # a line cut by a crash mid-write
                 row = orjson.loads(line)
-                if isinstance(row, list) and len(row) == len(COLUMNS):
-                    yield tuple(row)
-
-
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+                if isinstance(row, list) and len(row) == len(COLUMNS) + 1 and isinstance(row[0], str):
+                    yield row[0], tuple(row[1:])
