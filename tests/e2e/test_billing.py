@@ -237,3 +237,144 @@ async def test_images_are_priced_reserved_and_charged_per_image(mocks: Mocks, ro
         assert [tuple(x) for x in rows] == [(2, 80_000_000, 80_000_000)]
     finally:
         await engine.dispose()
+
+
+
+def _wav(seconds: float, rate: int = 16_000) -> bytes:
+    """A real WAV file: `seconds` of 16-bit mono silence (the standard library writes its header)."""
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(round(seconds * rate) * 2))
+    return out.getvalue()
+
+
+async def _priced_router(router: RouterFactory, tmp_path: Any, provider: MockProvider, model: dict[str, Any],
+                         **billing: Any) -> tuple[RunningRouter, dict[str, str], str]:
+    """A router whose one model is served by `provider` at its price; a key of ada's (no credits yet)."""
+    import yaml
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    r = await router.start(yaml.safe_dump({
+        "server": {"master_key": MASTER}, "huggingface": {"live_catalog": False},
+        "providers": {provider.name: {"api_key": f"{provider.name}-key-123", "base_url": provider.url}},
+        "models": [model], "billing": {"credits": True, **billing}, "store": {"url": db, "flush_interval": 0.05}}))
+    async with r.client(headers=ADMIN) as c:
+        await c.post("/admin/v1/users", json={"name": "ada"})
+        key = (await c.post("/admin/v1/keys", json={"user": "ada"})).json()["key"]
+    return r, {"authorization": f"Bearer {key}"}, db
+
+
+async def _ledger(db: str, count: int, *columns: str) -> list[tuple[Any, ...]]:
+    """The named columns of the ledger's rows of answered requests, once the ledger has written `count`."""
+    engine = create_engine(db)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(sa.select(*(usage.c[name] for name in columns))
+                                           .where(usage.c.status == 200))).all()
+            if len(rows) >= count:
+                return [tuple(x) for x in rows]
+            assert time.monotonic() < deadline, rows
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+
+
+async def _reserved_exactly(r: RunningRouter, send: Any, nano: int, message: str) -> None:
+    """A request whose worst case is `nano` nano-dollars, and whose cost is the same, reserves exactly
+    that: with 2 x `nano` - 1 left, the first is served and the second refused (1 short: so it reserved
+    more than `nano` - 1); one nano-dollar more and it is served (so it reserved no more than `nano`).
+    The balance ends at zero."""
+    assert await grant(r, (2 * nano - 1) / 1e9) == pytest.approx((2 * nano - 1) / 1e9)
+    first = await send()
+    assert first.status_code == 200, first.text
+    err = assert_error(await send(), 402, "insufficient_credits")
+    assert message in err["message"], err["message"]
+    assert await balance(r) == pytest.approx((nano - 1) / 1e9, abs=1e-12)
+    await grant(r, 1e-9)
+    third = await send()
+    assert third.status_code == 200, third.text
+    assert await balance(r) == 0.0
+
+
+WHISPER = "openai/whisper-large-v3"
+
+
+@pytest.mark.parametrize("provider", ["fal-ai", "deepinfra"])
+async def test_speech_recognition_is_priced_reserved_and_charged_per_second_of_audio(
+        mocks: Mocks, router: RouterFactory, tmp_path: Any, provider: str) -> None:
+    """Hand-computed: 2.5 s of audio (40,000 samples at 16 kHz, read from the WAV's header) at $0.01 a
+    second = $0.025 = 25,000,000 nano-dollars, reserved before (the audio's length is known before it is
+    sent) and charged after, whatever the answer says. fal-ai is asked in Hugging Face's form (the raw
+    audio to POST /models/...), deepinfra in OpenAI's (a multipart upload to /v1/audio/transcriptions);
+    neither request asks for timestamps, so neither answer as relayed carries any."""
+    audio = _wav(2.5)
+    if provider == "fal-ai":  # fal's sync API, its recorded answer's shape (the speech ends before the audio)
+        answer = {"text": " hello there", "chunks": [{"timestamp": [0, 2.1], "text": " hello there", "speaker": None}],
+                  "inferred_languages": ["en"], "diarization_segments": []}
+        provider_id = "fal-ai/whisper"
+    else:  # deepinfra's OpenAI-compatible transcription (response_format json: the text alone)
+        answer = {"text": "hello there"}
+        provider_id = "openai/whisper-large-v3"
+    mock = await mocks.start(provider, default=json_reply(answer))
+    r, auth, db = await _priced_router(router, tmp_path, mock, {
+        "id": WHISPER, "task": "automatic-speech-recognition",
+        "providers": [{"provider": provider, "provider_id": provider_id, "pricing": {"second": 0.01}}]})
+
+    async def transcribe() -> Any:
+        async with r.client(headers=auth) as c:
+            if provider == "fal-ai":
+                resp = await c.post(f"/models/{WHISPER}", content=audio, headers={"content-type": "audio/wav"})
+            else:
+                resp = await c.post("/v1/audio/transcriptions", data={"model": WHISPER},
+                                    files={"file": ("hello.wav", audio, "audio/wav")})
+        if resp.status_code == 200:
+            assert resp.json()["text"].strip() == "hello there"
+        return resp
+
+    # $0.049999999 left: one served ($0.025), the next refused ($0.024999999 left), one more nano-dollar: served
+    await _reserved_exactly(r, transcribe, 25_000_000, "can cost up to $0.025000; $0.025000 left")
+    assert mock.hits == 2  # the refused request never reached the provider
+    assert await _ledger(db, 2, "seconds", "cost_nano", "charged_nano") == [(2.5, 25_000_000, 25_000_000)] * 2
+
+
+KOKORO = "hexgrad/Kokoro-82M"
+
+
+@pytest.mark.parametrize("route", ["hf", "openai"])
+async def test_speech_is_priced_reserved_and_charged_per_character_with_the_markup(
+        mocks: Mocks, router: RouterFactory, tmp_path: Any, route: str) -> None:
+    """Hand-computed: 40 characters at $15 per 1M characters = $0.0006 = 600,000 nano-dollars (the
+    provider's price: the ledger's cost); with the operator's 25% markup, $0.00075 = 750,000 nano-dollars,
+    reserved before (the text is known) and charged after. Asked in Hugging Face's form (POST /models/...)
+    and in OpenAI's (/v1/audio/speech); deepinfra answers the audio itself."""
+    text = "The quick brown fox jumps over a lazy do"
+    assert len(text) == 40
+    mock = await mocks.start("deepinfra", default=json_reply(_wav(0.01), content_type="audio/wav"))
+    r, auth, db = await _priced_router(router, tmp_path, mock, {
+        "id": KOKORO, "task": "text-to-speech",
+        "providers": [{"provider": "deepinfra", "provider_id": KOKORO, "pricing": {"characters": 15.0}}]},
+        markup=0.25)
+
+    async def speak() -> Any:
+        async with r.client(headers=auth) as c:
+            if route == "hf":
+                resp = await c.post(f"/models/{KOKORO}", json={"inputs": text})
+            else:
+                resp = await c.post("/v1/audio/speech", json={"model": KOKORO, "input": text})
+        if resp.status_code == 200:
+            assert resp.headers["content-type"] == "audio/wav"
+        return resp
+
+    # $0.001499999 left: one served ($0.00075), the next refused ($0.000749999 left), one more nano-dollar: served
+    await _reserved_exactly(r, speak, 750_000, "can cost up to $0.000750; $0.000750 left")
+    assert mock.received[0].json == {"input": text, "model": KOKORO}
+    assert mock.hits == 2
+    assert await _ledger(db, 2, "characters", "cost_nano", "charged_nano") == [(40, 600_000, 750_000)] * 2

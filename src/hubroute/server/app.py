@@ -133,9 +133,11 @@ class App:
         if isinstance(self.auth, StoredKeyAuth):
             self.auth.forget(key_id)
 
-    async def plan(self, ctx: RequestRecord, model: str, task: str, body: dict[str, Any] | None = None) -> Plan:
+    async def plan(self, ctx: RequestRecord, model: str, task: str, body: dict[str, Any] | None = None,
+                   seconds: float | None = None) -> Plan:
         """The providers to try for a request, as far as its key may reach them (`admission`), its worst
-        case reserved on its credits and budgets (`billing`; `body`, the JSON request, prices it)."""
+        case reserved on its credits and budgets (`billing`; `body`, the JSON request, prices it, and
+        `seconds`, the length of the audio it sends)."""
         plan = await self.router.plan(model, task)
         ctx.planned(plan)
         if ctx.principal.stored:
@@ -143,7 +145,7 @@ class App:
             keys = await self.bill(ctx)
             byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)
             ctx.byok_providers = frozenset(t.name for t, own in zip(plan.targets, byok, strict=True) if own)
-            await self.hold(ctx, [t.pricing for t in plan.targets], body, byok)
+            await self.hold(ctx, [t.pricing for t in plan.targets], body, byok, seconds)
         return plan
 
     async def bill(self, ctx: RequestRecord) -> dict[str, str]:
@@ -156,13 +158,13 @@ class App:
         return await self.own_keys.for_request(ctx.principal, ctx.billed_org) if self.own_keys else {}
 
     async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None,
-                   byok: list[bool] | None = None) -> None:
+                   byok: list[bool] | None = None, seconds: float | None = None) -> None:
         """A stored key's request's worst case, reserved on its credits and budgets."""
         if self.billing is None:
             return
         principal = ctx.principal
         account = ("org", ctx.billed_org) if ctx.billed_org else ("user", principal.user) if principal.user else None
-        ctx.hold = await self.billing.reserve(principal, account, prices, body, byok)
+        ctx.hold = await self.billing.reserve(principal, account, prices, body, byok, seconds)
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

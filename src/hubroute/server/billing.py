@@ -8,7 +8,8 @@ settled to its actual cost when it ends.
 The worst case (`worst_case`) prices the request at the dearest provider its plan may fail over to:
 its input (counted from the body, about four characters a token) and its output at `max_tokens`
 (`max_completion_tokens`, `max_output_tokens`; else `billing.default_max_tokens`), an image per image
-asked for, one request. Reserving and checking are one step on the event loop, so concurrent requests
+asked for, the characters of a text to speak, the seconds of an audio to transcribe (measured from it
+before it is sent), one request. Reserving and checking are one step on the event loop, so concurrent requests
 cannot overdraw: with $1 left and requests that may cost $0.10 each, ten run and the eleventh waits
 for a settlement or gets 402.
 
@@ -79,9 +80,10 @@ class _Spend:
 
 
 def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, default_max_tokens: int,
-               markup: float = 0.0) -> tuple[int, int, float]:
+               markup: float = 0.0, seconds: float | None = None) -> tuple[int, int, float]:
     """(worst-case cost in nano-dollars, its input part, the dearest price per output token in nano-dollars),
-    over the prices of the providers a request may be sent to, the operator's markup included."""
+    over the prices of the providers a request may be sent to, the operator's markup included.
+    `seconds`: the length of the audio a request sends (speech recognition), when it is known."""
     worst = worst_input = 0
     out_price = 0.0
     body = body or {}
@@ -100,6 +102,8 @@ def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, defaul
         cost = cost_in + tokens_out * per_out + (images * (p.image or 0) + (p.request or 0)) * 1e6 * scale
         if p.characters:
             cost += len(text) * p.characters * scale
+        if p.second and seconds:
+            cost += seconds * p.second * 1e6 * scale
         if cost > worst:
             worst, worst_input, out_price = math.ceil(cost), math.ceil(cost_in), per_out
     return worst, worst_input, out_price
@@ -154,8 +158,10 @@ class Billing:
         return cached[1]
 
     async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],
-                      body: dict[str, Any] | None, byok: list[bool] | None = None) -> Hold | None:
+                      body: dict[str, Any] | None, byok: list[bool] | None = None,
+                      seconds: float | None = None) -> Hold | None:
         """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold.
+        `seconds`: the length of the audio it sends, when known (`usage.audio_seconds`).
 
         `byok[i]`: the plan's i-th provider would be called with the caller's own key. Such a call is
         never charged to credits, and counts only in the budgets that include them (`include_byok`)."""
@@ -163,9 +169,9 @@ class Billing:
         if not budgets and not (self.credits and account is not None):
             return None
         byok = byok or [False] * len(prices)
-        everyone, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup)
+        everyone, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup, seconds)
         paid = [p for p, own in zip(prices, byok, strict=True) if not own]
-        charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup) \
+        charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup, seconds) \
             if len(paid) < len(prices) else (everyone, cost_in, per_out)
         # everything loaded first: from here to the holds, no await lets another request in between
         for budget in budgets:

@@ -26,6 +26,7 @@ from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.multipart import read_form
 from hubroute.server.routes.tasks import metered, send_answer
 from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION, TEXT_TO_IMAGE, TEXT_TO_SPEECH
+from hubroute.usage import audio_seconds
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
@@ -122,12 +123,13 @@ async def audio_transcriptions(app: App, ctx: RequestRecord, scope: Scope, recei
                                  param="response_format")
         extra = {k: form.fields[k] for k in ("language", "prompt", "temperature") if form.fields.get(k)}
         call = TaskCall(AUTOMATIC_SPEECH_RECOGNITION, audio, {}, extra=extra)
-        plan = await app.plan(ctx, model, call.task)
+        seconds = audio_seconds(audio)  # measured while the upload is here: it is priced by its length
+        plan = await app.plan(ctx, model, call.task, seconds=seconds)
         answer = await tasks.run(app.router, plan, call)
     finally:
         form.close()
     output = await read_outcome(answer.outcome)
-    metered(ctx, call, answer, output)
+    metered(ctx, call, answer, output, seconds=seconds)
     text = output.get("text", "") if isinstance(output, dict) else ""
     if response_format == "text":
         await send_bytes(send, ctx, 200, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])

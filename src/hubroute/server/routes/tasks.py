@@ -27,7 +27,8 @@ from hubroute.providers.steps import Media, TaskCall
 from hubroute.routing.jobs import MediaStream
 from hubroute.server.asgi import Scope, parse_json_object, read_body_spooled, send_bytes
 from hubroute.server.multipart import Form, read_form
-from hubroute.usage import task_usage
+from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION, TEXT_TO_SPEECH
+from hubroute.usage import audio_seconds, task_usage
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
@@ -97,23 +98,29 @@ async def run_task(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
             call = await tasks.load_call(task, parse_json_object(body.read()), app.fetcher)
         else:
             call = tasks.binary_call(task, body, app.fetcher.settings.max_bytes)
-        plan = await app.plan(ctx, name, task)
+        seconds = audio_seconds(call.binary) if task == AUTOMATIC_SPEECH_RECOGNITION else None
+        # priced by what it sends: the text to speak, the audio to transcribe (measured while it is here)
+        priced = {"input": call.inputs} if task == TEXT_TO_SPEECH and isinstance(call.inputs, str) else None
+        plan = await app.plan(ctx, name, task, priced, seconds)
         answer = await tasks.run(app.router, plan, call)
     finally:
         body.close()  # sent (and re-sent on failover) by now: its temporary file goes
-    await send_answer(ctx, send, call, answer)
+    await send_answer(ctx, send, call, answer, seconds)
 
 
-def metered(ctx: RequestRecord, call: TaskCall, answer: TaskAnswer, output: Any = None, count: int = 1) -> None:
-    """The record learns who served a task call and what it used (`output`: its JSON answer, if any)."""
+def metered(ctx: RequestRecord, call: TaskCall, answer: TaskAnswer, output: Any = None, count: int = 1,
+            seconds: float | None = None) -> None:
+    """The record learns who served a task call and what it used (`output`: its JSON answer, if any;
+    `seconds`: the length of the audio it sent, measured before it was sent)."""
     ctx.served(answer.target, answer.ttfb, answer.errors)
-    ctx.used(task_usage(call.task, call.inputs, output, count=count), answer.target.pricing)
+    ctx.used(task_usage(call.task, call.inputs, output, count=count, seconds=seconds), answer.target.pricing)
 
 
-async def send_answer(ctx: RequestRecord, send: Any, call: TaskCall, answer: TaskAnswer) -> None:
+async def send_answer(ctx: RequestRecord, send: Any, call: TaskCall, answer: TaskAnswer,
+                      seconds: float | None = None) -> None:
     """The task's output: media as raw bytes with its content type (relayed as it arrives), JSON as is."""
     outcome = answer.outcome
-    metered(ctx, call, answer, None if isinstance(outcome, MediaStream) else outcome.value)
+    metered(ctx, call, answer, None if isinstance(outcome, MediaStream) else outcome.value, seconds=seconds)
     if isinstance(outcome, MediaStream):
         await relay_media(ctx, send, outcome)
     elif isinstance(outcome.value, Media):
