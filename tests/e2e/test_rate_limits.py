@@ -82,3 +82,29 @@ async def test_a_users_and_an_organisations_limits_hold_across_their_keys(mocks:
     assert (await chat(r, headers={"authorization": f"Bearer {service}"})).status_code == 200
     err = assert_error(await chat(r, headers={"authorization": f"Bearer {service}"}), 429, "rate_limited")
     assert "organisation may make 1 requests per minute" in err["message"]
+
+
+async def test_an_organisation_named_in_x_hf_bill_to_holds_its_limits(mocks: Mocks, router: RouterFactory) -> None:
+    """A request billed to an organisation by X-HF-Bill-To counts under that organisation's limits (and
+    not under those of the organisation the key bills by default); a refused one costs nothing."""
+    a = await mocks.start("a")
+    r = await router.start(config(a, server={"master_key": MASTER}))
+    async with r.client(headers=ADMIN) as c:
+        await c.post("/admin/v1/users", json={"name": "ada"})
+        await c.post("/admin/v1/orgs", json={"name": "home", "limits": {"rpm": 2}})
+        await c.post("/admin/v1/orgs", json={"name": "acme", "limits": {"rpm": 1}})
+        for org in ("home", "acme"):
+            await c.post(f"/admin/v1/orgs/{org}/members", json={"user": "ada"})
+        key = (await c.post("/admin/v1/keys", json={"user": "ada", "bill_to": "home",
+                                                    "limits": {"rpm": 10}})).json()
+    auth = {"authorization": f"Bearer {key['key']}"}
+    to_acme = {**auth, "x-hf-bill-to": "acme"}
+    assert (await chat(r, headers=to_acme)).status_code == 200
+    err = assert_error(await chat(r, headers=to_acme), 429, "rate_limited")
+    assert "organisation may make 1 requests per minute" in err["message"]
+    for _ in range(2):  # home's two a minute: the requests billed to acme took none of them
+        answer = await chat(r, headers=auth)
+        assert answer.status_code == 200
+    assert answer.headers["x-ratelimit-remaining-requests"] == "7"  # the key's: 3 counted, the refused one not
+    assert_error(await chat(r, headers=auth), 429, "rate_limited")
+    assert a.hits == 3

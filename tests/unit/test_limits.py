@@ -98,3 +98,28 @@ def test_windows_and_durations() -> None:
     w.add(30.0, 5)
     assert w.used(59.0) == 10 and w.used(60.0) == 5 and w.used(90.0) == 0
     assert [duration(s) for s in (0, 0.2, 17, 60, 361)] == ["0s", "1s", "17s", "1m0s", "6m1s"]
+
+
+def test_a_request_moved_to_the_organisation_it_bills_counts_there_only(clock: Clock) -> None:
+    """X-HF-Bill-To names another organisation than the key's: the request is let through under the
+    key's own limits first, then moved under that organisation's (cancelled and admitted again)."""
+    limiter = Limiter()
+    member = Principal(key_id="k1", user="u1", scopes=frozenset({"inference"}), limits={"rpm": 5},
+                       bill_to="o-own", org_limits={"rpm": 1, "concurrency": 1})
+    first = limiter.admit(member)
+    assert first is not None and first.org == "o-own"
+    limiter.cancel(first)  # it bills o-other instead
+    moved = limiter.admit(member, ("o-other", {"concurrency": 1}))
+    assert moved is not None and moved.org == "o-other"
+    again = limiter.admit(member)  # o-own counted nothing of it: its one request a minute is still there
+    assert again is not None
+    limiter.release(again, 0)
+    with pytest.raises(QuotaError, match="organisation may make 1 requests at once"):
+        limiter.admit(member, ("o-other", {"concurrency": 1}))  # the moved one holds o-other's slot
+    limiter.release(moved, 0)
+    limiter.admit(member, ("o-other", {"concurrency": 1}))
+    for _ in range(2):  # the key counted each of the 3 kept requests once, the cancelled one not at all
+        limiter.admit(member, ("o-third", {}))
+    with pytest.raises(QuotaError, match="this key may make 5 requests per minute"):
+        limiter.admit(member, ("o-third", {}))
+    assert limiter._requests["key:k1"].used(clock.now) == 5

@@ -32,7 +32,7 @@ from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
 from hubroute.server.billing import Billing
 from hubroute.server.byok import OwnKeys, use_own_keys
-from hubroute.server.limits import Admission, Limiter
+from hubroute.server.limits import Limiter
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
 from hubroute.server.record import RequestRecord, Sink
@@ -154,8 +154,22 @@ class App:
         if self.billing is None:
             return {}
         asked = ctx.headers.get(b"x-hf-bill-to")
-        ctx.billed_org = await self.billing.billed_org(ctx.principal, asked.decode(errors="replace") if asked else None)
+        principal = ctx.principal
+        named = asked.decode(errors="replace") if asked else None
+        ctx.billed_org, limits = await self.billing.billed_org(principal, named)
+        if limits is not None and ctx.billed_org != (principal.org or principal.bill_to):
+            self.admit(ctx, (ctx.billed_org, limits))  # under the limits of the organisation it bills instead
         return await self.own_keys.for_request(ctx.principal, ctx.billed_org) if self.own_keys else {}
+
+    def admit(self, ctx: RequestRecord, org: tuple[str | None, Mapping[str, int]] | None = None) -> None:
+        """Count a stored key's request under its rate limits, and those of its user and of the
+        organisation it bills (`org`, when not the key's own: the request counted under the key's
+        own before is taken back from them first); 429 if one is reached."""
+        before, ctx.admission = ctx.admission, None
+        if before is not None:
+            self.limiter.cancel(before)
+        ctx.admission = self.limiter.admit(ctx.principal, org)
+        ctx.extra_headers = ctx.admission.headers if ctx.admission is not None else ()
 
     async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None,
                    byok: list[bool] | None = None, seconds: float | None = None) -> None:
@@ -197,7 +211,6 @@ class App:
         rec = RequestRecord(_request_id(headers.get(b"x-request-id")), method, path, route, headers,
                             scope.get("query_string", b""))
         self.inflight += 1
-        admission: Admission | None = None
         try:
             if len(headers) < len(scope["headers"]):  # a header given twice (dict() kept the last)
                 _one_credential_each(scope["headers"])
@@ -211,9 +224,7 @@ class App:
                     if principal.surfaces is not None and route.label not in principal.surfaces:
                         raise PermissionDenied(f"this key may not use {route.label} (it may use: "
                                                f"{', '.join(principal.surfaces) or 'nothing'})")
-                    admission = self.limiter.admit(principal)
-                    if admission is not None:
-                        rec.extra_headers = admission.headers
+                    self.admit(rec)
             await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:
             rec.error = exc.code
@@ -245,8 +256,8 @@ class App:
                     "code": "internal_error"}})
         finally:
             self.inflight -= 1
-            if admission is not None:
-                self.limiter.release(admission, rec.usage.tokens if rec.usage is not None else 0)
+            if rec.admission is not None:
+                self.limiter.release(rec.admission, rec.usage.tokens if rec.usage is not None else 0)
             if rec.provider is not None and rec.provider in rec.byok_providers:
                 rec.byok = True
             if rec.hold is not None and self.billing is not None:

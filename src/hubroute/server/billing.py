@@ -120,6 +120,8 @@ class Billing:
         self.markup = markup
         #: user id -> (when read, the organisations it belongs to)
         self._members: dict[str, tuple[float, set[str]]] = {}
+        #: what X-HF-Bill-To named -> (when read, the organisation's id and rate limits, or None)
+        self._named: dict[str, tuple[float, tuple[str, dict[str, int]] | None]] = {}
         #: account -> credits left (loaded once, then kept: charges settle here first)
         self._balance: dict[Account, int] = {}
         self._reserved: dict[Account, int] = {}
@@ -128,33 +130,48 @@ class Billing:
         self._budgets: dict[Account, tuple[float, list[Budget]]] = {}
         self.budget_ttl = 1.0
 
-    async def billed_org(self, principal: Principal, asked: str | None) -> str | None:
+    #: names of organisations kept (X-HF-Bill-To is the caller's to choose: a bound on what it costs)
+    max_named = 10_000
+
+    async def billed_org(self, principal: Principal, asked: str | None) -> tuple[str | None, dict[str, int] | None]:
         """The organisation a request of `principal` bills: the one `X-HF-Bill-To` names (`asked`), which
         its user must belong to (403 otherwise, and for an organisation that does not exist: the
-        answer is the same, so that names cannot be probed); else the key's default, or its owner."""
+        answer is the same, so that names cannot be probed), with its rate limits; else the key's
+        default, or its owner (whose limits the key carries: None)."""
         if asked is None:
-            return principal.bill_to or principal.org
-        org_id = await self.accounts.org_id(asked)
+            return principal.bill_to or principal.org, None
+        named: tuple[str, dict[str, int]] | None = await self._cached(
+            self._named, asked, self.accounts.billable_org, self.max_named)
         allowed = False
-        if org_id is not None:
+        if named is not None:
             if principal.org is not None:  # a service key bills its own organisation only
-                allowed = org_id == principal.org
+                allowed = named[0] == principal.org
             elif principal.user is not None:
-                allowed = org_id in await self._memberships(principal.user)
-        if not allowed:
+                allowed = named[0] in await self._cached(self._members, principal.user, self._memberships)
+        if not allowed or named is None:
             raise PermissionDenied(f"this key may not bill '{asked}' (X-HF-Bill-To): it is not an organisation "
                                    "its user belongs to", code="bill_to_denied")
-        return org_id
+        return named
 
     async def _memberships(self, user_id: str) -> set[str]:
+        return set(await self.accounts.memberships(user_id))
+
+    async def _cached(self, cache: dict[str, tuple[float, Any]], key: str, read: Callable[[str], Awaitable[Any]],
+                      bound: int = 100_000) -> Any:
+        """What `read(key)` gave at most `budget_ttl` seconds ago (while the store cannot be read, what
+        it gave last: raised only for what was never read)."""
         now = time.monotonic()
-        cached = self._members.get(user_id)
+        cached = cache.get(key)
         if cached is None or now - cached[0] > self.budget_ttl:
             try:
-                cached = self._members[user_id] = (now, set(await self.accounts.memberships(user_id)))
+                value = await read(key)
             except Unavailable:
                 if cached is None:
                     raise
+                return cached[1]
+            if cached is None and len(cache) >= bound:
+                del cache[next(iter(cache))]  # the oldest
+            cache[key] = cached = (now, value)
         return cached[1]
 
     async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],

@@ -57,6 +57,17 @@ class Window:
             self.events.append((now, amount))
             self.total += amount
 
+    def remove(self, at: float, amount: int) -> None:
+        """Take back an amount added at `at` (a request let through, then moved to other limits)."""
+        events = self.events
+        for i in range(len(events) - 1, -1, -1):
+            if events[i] == (at, amount):
+                del events[i]
+                self.total -= amount
+                return
+            if events[i][0] < at:
+                return
+
     def room_in(self, now: float, limit: int, need: int = 1) -> float:
         """Seconds until `need` more fit under `limit` (0: they fit now)."""
         over = self.used(now) + need - limit
@@ -73,10 +84,15 @@ class Window:
 class Admission:
     """A request let through: what to give back when it ends, and the headers its answer carries."""
 
-    #: the windows it counts in (`key:<id>`, `user:<id>`, `org:<id>`), and those holding a concurrency slot
+    #: the windows it counts in (`key:<id>`, `user:<id>`, `org:<id>`), those holding a concurrency
+    #: slot, and those its request was counted in, at `at`
     scopes: tuple[str, ...]
     concurrent: tuple[str, ...]
     headers: Headers = field(default_factory=list)
+    counted: tuple[str, ...] = ()
+    at: float = 0.0
+    #: the organisation whose limits it is under
+    org: str | None = None
 
 
 class Limiter:
@@ -92,14 +108,16 @@ class Limiter:
         self._tokens: dict[str, Window] = {}
         self._active: dict[str, int] = {}
 
-    def admit(self, principal: Principal) -> Admission | None:
+    def admit(self, principal: Principal, org: tuple[str | None, Mapping[str, int]] | None = None) -> Admission | None:
         """Let a request of `principal` through, or raise QuotaError (429 `rate_limited`); None when
-        neither its key nor its user nor its organisation has limits."""
+        neither its key nor its user nor the organisation it bills has limits. `org`: that
+        organisation and its limits, when it is not the key's own (`X-HF-Bill-To`)."""
         if principal.key_id is None:
             return None
+        org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
         scopes = [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
             ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
-            ("org", principal.org or principal.bill_to, principal.org_limits)) if limits and ident]
+            ("org", org_id, org_limits)) if limits and ident]
         if not scopes:
             return None
         now = time.monotonic()
@@ -117,30 +135,43 @@ class Limiter:
             if concurrency is not None and self._active.get(name, 0) >= concurrency:
                 raise _refused(whose, f"{concurrency} requests at once", 1.0, headers)
             checked.append((name, limits, requests, tokens, concurrency))
-        concurrent = []
+        concurrent, counted = [], []
         for name, _, requests, _, concurrency in checked:  # all fit: counted in each
             if requests is not None:
                 requests.add(now, 1)
+                counted.append(name)
             if concurrency is not None:
                 self._active[name] = self._active.get(name, 0) + 1
                 concurrent.append(name)
         name, limits, requests, tokens, _ = checked[0]
         return Admission(tuple(c[0] for c in checked), tuple(concurrent),
-                         self._headers(now, limits, requests, tokens))
+                         self._headers(now, limits, requests, tokens), tuple(counted), now, org_id)
+
+    def cancel(self, admission: Admission) -> None:
+        """Undo an admission, as if its request had not come (it is to be admitted under other limits)."""
+        self._free(admission)
+        for name in admission.counted:
+            window = self._requests.get(name)
+            if window is not None:
+                window.remove(admission.at, 1)
 
     def release(self, admission: Admission, tokens: int) -> None:
         """The request ended having used `tokens` (input and output)."""
+        self._free(admission)
+        now = time.monotonic()
+        for name in admission.scopes:
+            window = self._tokens.get(name)
+            if window is not None:
+                window.add(now, tokens)
+
+    def _free(self, admission: Admission) -> None:
+        """Give back the request's concurrency slots."""
         for name in admission.concurrent:
             left = self._active.get(name, 1) - 1
             if left > 0:
                 self._active[name] = left
             else:
                 self._active.pop(name, None)
-        now = time.monotonic()
-        for name in admission.scopes:
-            window = self._tokens.get(name)
-            if window is not None:
-                window.add(now, tokens)
 
     def _window(self, windows: dict[str, Window], key: str) -> Window:
         window = windows.get(key)

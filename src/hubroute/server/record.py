@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hubroute.providers import Target
     from hubroute.routing.router import Plan
     from hubroute.server.billing import Hold
+    from hubroute.server.limits import Admission
     from hubroute.server.table import Route
     from hubroute.usage import Usage
 
@@ -60,6 +61,8 @@ class RequestRecord:
     #: the providers it would reach with its caller's own keys, and whether one of those served it
     byok_providers: frozenset[str] = frozenset()
     byok: bool = False
+    #: its place under its rate limits (`server.limits`), given back when it ends
+    admission: Admission | None = None
     #: headers every answer to it carries (the key's x-ratelimit-*)
     extra_headers: Sequence[tuple[bytes, bytes]] = ()
 

@@ -111,12 +111,11 @@ class Accounts:
             return [_RENDER[table.name](r) for r in rows]
 
     async def _update(self, table: sa.Table, kind: str, ref: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Set the `changes` that are not None (`limits`: all three replaced, a missing one cleared)."""
+        """Set the `changes` that are not None (`limits`: those it names, None removing one)."""
         async with self.transaction() as conn:
             row = await _get(conn, table, ref, kind)
             values = {k: v for k, v in changes.items() if v is not None and k != "limits"}
-            if changes.get("limits") is not None:
-                values.update({k: changes["limits"].get(k) for k in LIMITS})
+            values.update({k: v for k, v in (changes.get("limits") or {}).items() if k in LIMITS})
             if values:
                 await conn.execute(table.update().where(table.c.id == row["id"]).values(values))
             return _RENDER[table.name]({**row, **values})
@@ -199,11 +198,13 @@ class Accounts:
             rows = await conn.execute(sa.select(members.c.org_id, members.c.role).where(members.c.user_id == user_id))
             return {r.org_id: r.role for r in rows}
 
-    async def org_id(self, ref: str) -> str | None:
-        """The id of the organisation `ref` names, or None."""
+    async def billable_org(self, ref: str) -> tuple[str, dict[str, int]] | None:
+        """The id and rate limits of the organisation `ref` names (None: there is none)."""
         async with self.transaction() as conn:
             row = await _find(conn, orgs, ref)
-            return None if row is None else str(row["id"])
+        if row is None:
+            return None
+        return str(row["id"]), {k: row[k] for k in LIMITS if row[k] is not None}
 
     # --- credits and budgets ------------------------------------------------------------------------
     async def account(self, user: str | None, org: str | None) -> tuple[str, dict[str, Any]]:
