@@ -333,15 +333,14 @@ def on_one(group: click.Group, name: str, method: str, kind: str, metavar: str, 
 
 
 def limits_setter(group: click.Group, kind: str, metavar: str, whose: str) -> None:
-    """Command `set` on `group`: PATCH /admin/v1/<kind>/<REF> with its limits, those given changed and the
-    others as they were (the API replaces all three: they are read first)."""
+    """Command `set` on `group`: PATCH /admin/v1/<kind>/<REF> with the limits given (the API keeps the
+    others as they are)."""
 
     def command(api: Api, ref: str, limits: dict[str, int | str]) -> None:
         if not limits:
             raise click.UsageError(f"give --rpm, --tpm or --concurrency (a number, or {NO_LIMIT} for no limit)")
         changed = {k: None if v == NO_LIMIT else v for k, v in limits.items()}
-        held = api.call("GET", path(kind, ref))["limits"]
-        emit(api, api.call("PATCH", path(kind, ref), {"limits": {**held, **changed}}), fields)
+        emit(api, api.call("PATCH", path(kind, ref), {"limits": changed}), fields)
 
     command.__doc__ = (f"Change {whose} rate limits: those given (a number, or {NO_LIMIT} to remove one); "
                        "the others stay as they are.")

@@ -133,6 +133,21 @@ async def test_a_key_reaches_only_its_models_providers_and_surfaces(mocks: Mocks
     assert a.hits + b.hits == 3  # nothing refused reached a provider
 
 
+async def test_a_patch_changes_the_limits_it_names_and_keeps_the_others(mocks: Mocks, router: RouterFactory) -> None:
+    r, _ = await started(mocks, router)
+    key = await new_key(r, limits={"rpm": 10, "tpm": 1000})
+    for path in ("/admin/v1/users/ada", "/admin/v1/orgs/acme", f"/admin/v1/keys/{key['id']}"):
+        if "orgs" in path:
+            await admin(r, "POST", "/admin/v1/orgs", {"name": "acme", "limits": {"rpm": 10, "tpm": 1000}})
+        elif "users" in path:
+            await admin(r, "PATCH", path, {"limits": {"rpm": 10, "tpm": 1000}}, status=200)
+        changed = (await admin(r, "PATCH", path, {"limits": {"tpm": None, "concurrency": 2}}, status=200)).json()
+        assert changed["limits"] == {"rpm": 10, "tpm": None, "concurrency": 2}, path
+        assert (await admin(r, "GET", path, status=200)).json()["limits"] == changed["limits"], path
+        refused = await admin(r, "PATCH", path, {"limits": {"rpm": 0}}, status=400)
+        assert refused.json()["error"]["param"] == "limits.rpm", path
+
+
 async def test_revoked_rotated_expired_and_blocked_keys(mocks: Mocks, router: RouterFactory) -> None:
     r, _ = await started(mocks, router)
     key = await new_key(r)

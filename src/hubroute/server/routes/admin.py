@@ -1,9 +1,9 @@
 """The admin API, `/admin/v1/...` (the master key, or a key of a user who administers the deployment),
 and `GET /v1/key`, a key's view of itself.
 
-    POST   /admin/v1/users                  {"name", "admin"?, "metadata"?}            201
+    POST   /admin/v1/users                  {"name", "admin"?, "limits"?, "metadata"?}   201
     GET    /admin/v1/users                  GET|PATCH|DELETE /admin/v1/users/{user}
-    POST   /admin/v1/orgs                   {"name", "metadata"?}                      201
+    POST   /admin/v1/orgs                   {"name", "limits"?, "metadata"?}           201
     GET    /admin/v1/orgs                   GET|PATCH|DELETE /admin/v1/orgs/{org}
     POST   /admin/v1/orgs/{org}/members     {"user", "role": "admin" | "member"}       201
     GET    /admin/v1/orgs/{org}/members     DELETE /admin/v1/orgs/{org}/members/{user}
@@ -15,7 +15,8 @@ and `GET /v1/key`, a key's view of itself.
     DELETE /admin/v1/keys/{id}              revokes                       POST /admin/v1/keys/{id}/rotate
 
 Users and organisations are named by id or name. Bodies are validated (a 400 names the field);
-lists come as `{"data": [...]}`. A key's secret is in the answer of its creation and of a rotation,
+lists come as `{"data": [...]}`. A PATCH changes the fields it names; in its `limits`, the limits it
+names (null removes one), the others kept. A key's secret is in the answer of its creation and of a rotation,
 never again. Changes to a key take effect at once on this router, within a second on the others.
 """
 
@@ -53,6 +54,14 @@ class Limits(_Body):
     concurrency: Positive | None = None
 
 
+class LimitsChange(_Body):
+    """Limits to change: those named are set (null: removed), the others kept."""
+
+    rpm: Positive | msgspec.UnsetType | None = msgspec.UNSET
+    tpm: Positive | msgspec.UnsetType | None = msgspec.UNSET
+    concurrency: Positive | msgspec.UnsetType | None = msgspec.UNSET
+
+
 class NewUser(_Body):
     name: Name
     admin: bool = False
@@ -64,7 +73,7 @@ class NewUser(_Body):
 class UserChange(_Body):
     admin: bool | None = None
     blocked: bool | None = None
-    limits: Limits | None = None
+    limits: LimitsChange | None = None
     metadata: Metadata | None = None
 
 
@@ -77,7 +86,7 @@ class NewOrg(_Body):
 
 class OrgChange(_Body):
     blocked: bool | None = None
-    limits: Limits | None = None
+    limits: LimitsChange | None = None
     metadata: Metadata | None = None
 
 
@@ -115,7 +124,7 @@ class KeyChange(_Body):
     models: Patterns | None = None
     providers: Patterns | None = None
     surfaces: Patterns | None = None
-    limits: Limits | None = None
+    limits: LimitsChange | None = None
     budget: Budget | None = None
     expires_at: datetime | None = None
     metadata: Metadata | None = None
@@ -278,11 +287,10 @@ async def get_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 
 async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), KeyChange)
-    limits = msgspec.to_builtins(body.limits) if body.limits else None
     key_id = ctx.params["id"]
     record = await accounts(app).update_key(
         key_id, name=body.name, blocked=body.blocked, models=body.models, providers=body.providers,
-        surfaces=_surfaces(app, body.surfaces), limits=limits, metadata=body.metadata,
+        surfaces=_surfaces(app, body.surfaces), limits=_limits(body), metadata=body.metadata,
         budget_nano=nano(body.budget.usd) if body.budget else None,
         budget_period=body.budget.period if body.budget else None,
         expires_at=_moment(body.expires_at, "expires_at"))
@@ -335,12 +343,16 @@ async def own_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 # --- what the OpenAPI document says of the answers --------------------------------------------------------
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _NAMES = {"type": ["array", "null"], "items": {"type": "string"}}
-USER = {"type": "object", "required": ["id", "name", "admin", "blocked", "metadata", "created_at"], "properties": {
+_LIMITS = {"type": "object", "description": "requests and tokens per minute, requests at once (null: no limit)",
+           "required": ["rpm", "tpm", "concurrency"], "properties": {
+               name: {"type": ["integer", "null"], "minimum": 1} for name in ("rpm", "tpm", "concurrency")}}
+USER = {"type": "object", "required": ["id", "name", "admin", "blocked", "limits", "metadata", "created_at"],
+        "properties": {
     "id": {"type": "string"}, "name": {"type": "string"}, "admin": {"type": "boolean"}, "blocked": {"type": "boolean"},
-    "metadata": {"type": "object"}, "created_at": _TIME}}
-ORG = {"type": "object", "required": ["id", "name", "blocked", "metadata", "created_at"], "properties": {
+    "limits": _LIMITS, "metadata": {"type": "object"}, "created_at": _TIME}}
+ORG = {"type": "object", "required": ["id", "name", "blocked", "limits", "metadata", "created_at"], "properties": {
     "id": {"type": "string"}, "name": {"type": "string"}, "blocked": {"type": "boolean"},
-    "metadata": {"type": "object"}, "created_at": _TIME,
+    "limits": _LIMITS, "metadata": {"type": "object"}, "created_at": _TIME,
     "members": {"type": "array", "items": {"type": "object"}}}}
 MEMBER = {"type": "object", "required": ["user", "role"], "properties": {
     "org": {"type": "string"}, "user": {"type": "string"}, "role": {"enum": ["admin", "member"]},
@@ -350,7 +362,7 @@ KEY = {"type": "object", "required": ["id", "prefix", "name", "status", "limits"
     "key": {"type": "string", "description": "The key itself: only in the answers of its creation and rotation"},
     "name": {"type": "string"}, "user": {"type": ["string", "null"]}, "org": {"type": ["string", "null"]},
     "bill_to": {"type": ["string", "null"]}, "models": _NAMES, "providers": _NAMES, "surfaces": _NAMES,
-    "limits": {"type": "object"}, "budget": {"type": ["object", "null"]}, "metadata": {"type": "object"},
+    "limits": _LIMITS, "budget": {"type": ["object", "null"]}, "metadata": {"type": "object"},
     "blocked": {"type": "boolean"}, "status": {"enum": ["active", "revoked", "expired", "blocked"]},
     "created_at": _TIME, "expires_at": _TIME, "revoked_at": _TIME, "rotated_at": _TIME}}
 DELETED = {"type": "object", "required": ["deleted"], "properties": {"deleted": {"const": True}}}
