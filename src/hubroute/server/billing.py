@@ -25,6 +25,7 @@ This holds the balances of one router process; several processes share them thro
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ import orjson
 
 from hubroute.errors import PaymentRequired, PermissionDenied, Unavailable
 from hubroute.money import usd
+from hubroute.server.recent import Recent
 from hubroute.store.reports import period_end, period_start
 from hubroute.usage import estimate_tokens, prompt_text
 
@@ -118,20 +120,17 @@ class Billing:
         self.credits = credits
         self.default_max_tokens = default_max_tokens
         self.markup = markup
-        #: user id -> (when read, the organisations it belongs to)
-        self._members: dict[str, tuple[float, set[str]]] = {}
-        #: what X-HF-Bill-To named -> (when read, the organisation's id and rate limits, or None)
-        self._named: dict[str, tuple[float, tuple[str, dict[str, int]] | None]] = {}
+        #: user id -> the organisations it belongs to
+        self._members: Recent[str, set[str]] = Recent(self._memberships)
+        #: what X-HF-Bill-To named -> the organisation's id and rate limits, or None (its caller chooses
+        #: it: a bound on what that may cost)
+        self._named: Recent[str, tuple[str, dict[str, int]] | None] = Recent(accounts.billable_org, bound=10_000)
         #: account -> credits left (loaded once, then kept: charges settle here first)
         self._balance: dict[Account, int] = {}
         self._reserved: dict[Account, int] = {}
         self._spend: dict[Scope, _Spend] = {}
-        #: account -> its budgets (read from the store, kept `budget_ttl` seconds)
-        self._budgets: dict[Account, tuple[float, list[Budget]]] = {}
-        self.budget_ttl = 1.0
-
-    #: names of organisations kept (X-HF-Bill-To is the caller's to choose: a bound on what it costs)
-    max_named = 10_000
+        #: account -> its budgets
+        self._budgets: Recent[Account, list[Budget]] = Recent(self._read_budgets)
 
     async def billed_org(self, principal: Principal, asked: str | None) -> tuple[str | None, dict[str, int] | None]:
         """The organisation a request of `principal` bills: the one `X-HF-Bill-To` names (`asked`), which
@@ -140,14 +139,13 @@ class Billing:
         default, or its owner (whose limits the key carries: None)."""
         if asked is None:
             return principal.bill_to or principal.org, None
-        named: tuple[str, dict[str, int]] | None = await self._cached(
-            self._named, asked, self.accounts.billable_org, self.max_named)
+        named = await self._named.get(asked)
         allowed = False
         if named is not None:
             if principal.org is not None:  # a service key bills its own organisation only
                 allowed = named[0] == principal.org
             elif principal.user is not None:
-                allowed = named[0] in await self._cached(self._members, principal.user, self._memberships)
+                allowed = named[0] in await self._members.get(principal.user)
         if not allowed or named is None:
             raise PermissionDenied(f"this key may not bill '{asked}' (X-HF-Bill-To): it is not an organisation "
                                    "its user belongs to", code="bill_to_denied")
@@ -155,24 +153,6 @@ class Billing:
 
     async def _memberships(self, user_id: str) -> set[str]:
         return set(await self.accounts.memberships(user_id))
-
-    async def _cached(self, cache: dict[str, tuple[float, Any]], key: str, read: Callable[[str], Awaitable[Any]],
-                      bound: int = 100_000) -> Any:
-        """What `read(key)` gave at most `budget_ttl` seconds ago (while the store cannot be read, what
-        it gave last: raised only for what was never read)."""
-        now = time.monotonic()
-        cached = cache.get(key)
-        if cached is None or now - cached[0] > self.budget_ttl:
-            try:
-                value = await read(key)
-            except Unavailable:
-                if cached is None:
-                    raise
-                return cached[1]
-            if cached is None and len(cache) >= bound:
-                del cache[next(iter(cache))]  # the oldest
-            cache[key] = cached = (now, value)
-        return cached[1]
 
     async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],
                       body: dict[str, Any] | None, byok: list[bool] | None = None,
@@ -197,11 +177,11 @@ class Billing:
         if charged:
             assert account is not None
             await self._load_balance(account)
-        now = datetime.now(UTC)
+        today = _today()
         holds: list[tuple[Scope, int, bool]] = []
         for budget in budgets:
             amount = everyone if budget.include_byok else charged_worst
-            spend = self._current(budget.scope, now)
+            spend = self._current(budget.scope, today)
             if spend.spent + spend.reserved + amount > budget.limit_nano:
                 raise _over_budget(budget, spend, amount)
             holds.append((budget.scope, amount, budget.include_byok))
@@ -211,7 +191,7 @@ class Billing:
             if charged_worst > left:
                 raise _short(charged_worst, left, paid_in, paid_out)
         for scope, amount, _ in holds:
-            self._current(scope, now).reserved += amount
+            self._current(scope, today).reserved += amount
         if charged:
             assert account is not None
             self._reserved[account] = self._reserved.get(account, 0) + charged_worst
@@ -222,9 +202,9 @@ class Billing:
         own provider key if `byok`: its reservations released, the cost counted. What the account's
         credits were charged (0 when none were)."""
         cost = round((cost_usd or 0.0) * 1e9 * (1 + self.markup))
-        now = datetime.now(UTC)
+        today = _today()
         for scope, amount, include_byok in hold.budgets:
-            spend = self._current(scope, now)
+            spend = self._current(scope, today)
             spend.reserved = max(spend.reserved - amount, 0)
             if include_byok or not byok:
                 spend.spent += cost
@@ -249,7 +229,7 @@ class Billing:
         """What a key, user or organisation has spent in its budget's current period (settled charges
         not yet written included)."""
         await self._load_spend(scope)
-        return self._current(scope, datetime.now(UTC)).spent
+        return self._current(scope, _today()).spent
 
     def forget_budgets(self) -> None:
         """Budgets changed: read them anew (what was spent stays: it does not change with them)."""
@@ -272,38 +252,40 @@ class Billing:
             owners.append(("user", principal.user))
         if account is not None and account[0] == "org":
             owners.append(account)
-        now = time.monotonic()
         for owner in owners:
-            cached = self._budgets.get(owner)
-            if cached is None or now - cached[0] > self.budget_ttl:
-                try:
-                    rows = await self.accounts.budgets_of(owner)
-                except Unavailable:
-                    if cached is None:  # never read: a limit that cannot be known fails closed
-                        raise
-                    rows = None  # the database is down: the budgets read last still hold
-                if rows is not None:
-                    cached = self._budgets[owner] = (now, [Budget((owner[0], owner[1], r["period"]), r["usd_nano"],
-                                                                  r["include_byok"]) for r in rows])
-            assert cached is not None
-            found.extend(cached[1])
+            found.extend(await self._budgets.get(owner))
         return found
+
+    async def _read_budgets(self, owner: Account) -> list[Budget]:
+        rows = await self.accounts.budgets_of(owner)
+        return [Budget((owner[0], owner[1], r["period"]), r["usd_nano"], r["include_byok"]) for r in rows]
 
     async def _load_spend(self, scope: Scope) -> None:
         if scope not in self._spend:
             # the ledger's waiting rows written first, so that the database's sum has every charge
             if self.flush is not None and not await self.flush():
                 raise Unavailable("the usage ledger cannot be written: budgets cannot be checked")
-            start = period_start(scope[2])
+            start = _started(scope[2], _today())
             spent = await self.accounts.spent(scope[0], scope[1], start)
             self._spend.setdefault(scope, _Spend(start, spent))
 
-    def _current(self, scope: Scope, now: datetime) -> _Spend:
+    def _current(self, scope: Scope, today: int) -> _Spend:
         spend = self._spend[scope]
-        start = period_start(scope[2], now)
+        start = _started(scope[2], today)
         if start != spend.start:  # a new period: nothing spent in it yet but what is in flight
             spend.start, spend.spent = start, 0
         return spend
+
+
+def _today() -> int:
+    """The UTC day, counted from the epoch."""
+    return int(time.time() // 86400)
+
+
+@functools.lru_cache(maxsize=16)
+def _started(period: str, today: int) -> datetime | None:
+    """When `period` began (`store.reports.period_start`), on the UTC day `today`: worked out once a day."""
+    return period_start(period, datetime.fromtimestamp(today * 86400, UTC))
 
 
 def _over_budget(budget: Budget, spend: _Spend, amount: int) -> PaymentRequired:

@@ -4,12 +4,15 @@
     ...                                          # the request
     limiter.release(admission, tokens)           # after it: its concurrency slot back, its tokens counted
 
-Each limit is a sliding window of the last 60 seconds, exact: a key allowed 100 requests a minute gets
-its 100th request and not its 101st in any 60 seconds. A request is admitted when the key has a
-request left in its window, a token left in its token window (a request's tokens are known when it
-ends, so they are counted then: a long answer may take a key past its token limit, and the next
-requests wait until the window has room again), and a free concurrency slot. A refused request costs
-nothing and is told when to come back (`Retry-After`).
+Each limit is a sliding window of the last 60 seconds, never exceeded: a key allowed 100 requests a
+minute gets its 100th request and not its 101st in any 60 seconds. Its requests are counted per
+tenth of a second (a window holds 600 counts at most, however busy the key), each until 60 s after
+the end of its tenth: a request may wait up to 0.1 s longer than an exact count would make it.
+
+A request is admitted when the key has a request left in its window, a token left in its token
+window (a request's tokens are known when it ends, so they are counted then: a long answer may take a
+key past its token limit, and the next requests wait until the window has room again), and a free
+concurrency slot. A refused request costs nothing and is told when to come back (`Retry-After`).
 
 Every answer to a key with limits carries OpenAI's headers: `x-ratelimit-limit-requests`,
 `x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests` (and `-tokens`), the reset as a
@@ -26,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import QuotaError
 
@@ -34,7 +37,15 @@ if TYPE_CHECKING:
     from hubroute.server.auth import Principal
 
 WINDOW = 60.0
+#: a window's events are kept per slot of 1/SLOTS s, each at its slot's end: a window holds at most
+#: 60 * SLOTS of them however busy its key, and an event stays in it at least 60 s (up to one slot
+#: more), so that no 60 seconds ever count more than the limit
+SLOTS = 10
 Headers = list[tuple[bytes, bytes]]
+
+
+def _slot(at: float) -> float:
+    return math.ceil(at * SLOTS) / SLOTS
 
 
 class Window:
@@ -43,7 +54,8 @@ class Window:
     __slots__ = ("events", "total")
 
     def __init__(self) -> None:
-        self.events: deque[tuple[float, int]] = deque()
+        #: [slot end, amount], oldest first
+        self.events: deque[list[Any]] = deque()
         self.total = 0
 
     def used(self, now: float) -> int:
@@ -54,18 +66,24 @@ class Window:
 
     def add(self, now: float, amount: int) -> None:
         if amount > 0:
-            self.events.append((now, amount))
+            at = _slot(now)
+            events = self.events
+            if events and events[-1][0] == at:
+                events[-1][1] += amount
+            else:
+                events.append([at, amount])
             self.total += amount
 
     def remove(self, at: float, amount: int) -> None:
         """Take back an amount added at `at` (a request let through, then moved to other limits)."""
-        events = self.events
-        for i in range(len(events) - 1, -1, -1):
-            if events[i] == (at, amount):
-                del events[i]
-                self.total -= amount
+        slot = _slot(at)
+        for event in reversed(self.events):
+            if event[0] == slot:
+                taken = min(event[1], amount)
+                event[1] -= taken
+                self.total -= taken
                 return
-            if events[i][0] < at:
+            if event[0] < slot:
                 return
 
     def room_in(self, now: float, limit: int, need: int = 1) -> float:
@@ -76,7 +94,7 @@ class Window:
         for at, amount in self.events:
             over -= amount
             if over <= 0:
-                return max(at + WINDOW - now, 0.0)
+                return max(float(at) + WINDOW - now, 0.0)
         return WINDOW
 
 
@@ -126,14 +144,16 @@ class Limiter:
             rpm, tpm, concurrency = limits.get("rpm"), limits.get("tpm"), limits.get("concurrency")
             requests = self._window(self._requests, name) if rpm else None
             tokens = self._window(self._tokens, name) if tpm else None
-            whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
-            headers = self._headers(now, limits, requests, tokens)
+            refusal = None
             if requests is not None and rpm is not None and (wait := requests.room_in(now, rpm)) > 0:
-                raise _refused(whose, f"{rpm} requests per minute", wait, headers)
-            if tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
-                raise _refused(whose, f"{tpm} tokens per minute", wait, headers)
-            if concurrency is not None and self._active.get(name, 0) >= concurrency:
-                raise _refused(whose, f"{concurrency} requests at once", 1.0, headers)
+                refusal = f"{rpm} requests per minute", wait
+            elif tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
+                refusal = f"{tpm} tokens per minute", wait
+            elif concurrency is not None and self._active.get(name, 0) >= concurrency:
+                refusal = f"{concurrency} requests at once", 1.0
+            if refusal is not None:
+                whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
+                raise _refused(whose, *refusal, self._headers(now, limits, requests, tokens))
             checked.append((name, limits, requests, tokens, concurrency))
         concurrent, counted = [], []
         for name, _, requests, _, concurrency in checked:  # all fit: counted in each
