@@ -87,15 +87,20 @@ def start_mock(procs: Processes, layout: Layout) -> Target:
     return target
 
 
+#: the target name of the router without a store (--stateless, --accounts)
+STATELESS = "hubroute-stateless"
+
 #: with --accounts: the master key the bench makes its user and key with
 ACCOUNTS_MASTER = "sk-bench-hubroute-master"
 
 
-def hubroute_config(path: Path, upstream_port: int, accounts: bool = False) -> None:
+def hubroute_config(path: Path, upstream_port: int, accounts: bool = False, store: bool = True) -> None:
     master = f", master_key: {ACCOUNTS_MASTER}" if accounts else ""
     path.write_text(
         "# written by bench/run.py\n"
         f"server: {{access_log: false, log_level: warning{master}}}\n"
+        + ("" if store else "store: {enabled: false}\n")
+        +
         "providers:\n"
         "  mock:\n"
         "    type: openai-compatible\n"
@@ -131,11 +136,15 @@ def router_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_hubroute(
-    procs: Processes, args: argparse.Namespace, layout: Layout, work: Path, upstream_port: int
+    procs: Processes, args: argparse.Namespace, layout: Layout, work: Path, upstream_port: int,
+    name: str = "hubroute", store: bool = True,
 ) -> Target:
-    config = work / "hubroute.yaml"
-    hubroute_config(config, upstream_port, args.accounts)
-    target = Target("hubroute", 0, MODEL, auth=ACCOUNTS_MASTER if args.accounts else None, duration=args.duration,
+    """`hubroute serve` as configured by the flags (with `store` False: no database at all, the
+    stateless router), its cold start timed; the last process started stays up."""
+    accounts = args.accounts and store
+    config = work / f"{name}.yaml"
+    hubroute_config(config, upstream_port, accounts, store)
+    target = Target(name, 0, MODEL, auth=ACCOUNTS_MASTER if accounts else None, duration=args.duration,
                     warmup=args.warmup)
     target.expect_headers = {"x-inference-provider": "mock", "x-request-id": None}
     body = chat_body(MODEL, False)
@@ -158,7 +167,7 @@ def start_hubroute(
             procs.stop(proc)
         else:
             target.proc = proc
-    if args.accounts:
+    if accounts:
         target.auth = stored_key(target.port)
     version = subprocess.run(
         [*hubroute_argv(args), "--version"], capture_output=True, text=True, timeout=30, check=False
@@ -405,6 +414,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "figures of profiled runs are perturbed",
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--stateless", action="store_true",
+                    help=f"measure also the router without a store ({STATELESS!r}: store.enabled false), to "
+                         "compare; --accounts implies it")
     ap.add_argument("--accounts", action="store_true",
                     help="hubroute with a master key, requests made with a stored key that has rate limits and a "
                          "budget (the ledger is on either way)")
@@ -433,6 +445,13 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
     direct.duration, direct.warmup = args.duration, args.warmup
     targets["direct"] = direct
     measure(direct, wrk, args, layout, modes, mock_pid, procs, args.results)
+
+    if args.stateless or args.accounts:  # the same router without a store, to compare with
+        bare = start_hubroute(procs, args, layout, work, direct.port, name=STATELESS, store=False)
+        targets[STATELESS] = bare
+        measure(bare, wrk, args, layout, modes, mock_pid, procs, args.results)
+        assert bare.proc is not None
+        procs.stop(bare.proc)
 
     hub = start_hubroute(procs, args, layout, work, direct.port)
     targets["hubroute"] = hub
