@@ -115,6 +115,35 @@ async def test_an_own_key_reaches_a_provider_the_server_only_reaches_through_hf(
     assert groq.hits == 1 and sent_key(groq) == f"Bearer {USER_KEY}"  # the user's key: groq itself, directly
 
 
+async def test_an_own_key_reaches_a_provider_the_deployment_cannot_reach_at_all(
+        mocks: Mocks, router: RouterFactory, tmp_path: Path) -> None:
+    """No key of the server's and no HF token: groq is out of the deployment's reach, except for the
+    callers who brought a groq key of their own (on the model routes and the provider's own routes)."""
+    groq, hf = await mocks.start("groq"), await mocks.start("hf")
+    config = yaml.safe_load(conf(groq, hf, f"sqlite:///{tmp_path / 'h.db'}", server_key=False, credits=False))
+    del config["huggingface"]["token"]
+    r = await router.start(yaml.safe_dump(config))
+    ada = await setup(r)
+    await admin(r, "POST", "/admin/v1/users", {"name": "bob"})
+    bob_key = (await admin(r, "POST", "/admin/v1/keys", {"user": "bob"})).json()["key"]
+    bob_auth = {"authorization": f"Bearer {bob_key}"}
+    err = assert_error(await chat(r, MODEL, headers=ada), 400, "model_not_supported")
+    assert "groq: no credentials" in err["message"]
+    await admin(r, "PUT", "/admin/v1/provider-keys", {"user": "ada", "provider": "groq", "key": USER_KEY})
+    served = await chat(r, MODEL, headers=ada)
+    assert served.status_code == 200 and served.headers["x-inference-provider"] == "groq"
+    assert groq.hits == 1 and sent_key(groq) == f"Bearer {USER_KEY}" and hf.hits == 0
+    async with r.client(headers=ada) as c:  # the provider's own route, with the caller's key
+        native = await c.post("/groq/openai/v1/chat/completions", json={"model": "llama-3.3-70b-versatile",
+                                                                        "messages": []})
+    assert native.status_code == 200 and groq.hits == 2 and sent_key(groq) == f"Bearer {USER_KEY}"
+    assert_error(await chat(r, MODEL, headers=bob_auth), 400, "model_not_supported")  # bob has none
+    async with r.client(headers=bob_auth) as c:
+        refused = await c.post("/groq/openai/v1/chat/completions", json={"model": "llama-3.3-70b-versatile"})
+    assert_error(refused, 400, "model_not_supported")
+    assert groq.hits == 2 and hf.hits == 0
+
+
 async def test_provider_keys_need_the_secret(mocks: Mocks, router: RouterFactory, tmp_path: Path,
                                              serve: Serve) -> None:
     groq, hf = await mocks.start("groq"), await mocks.start("hf")

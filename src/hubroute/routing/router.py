@@ -98,6 +98,18 @@ def task_matches(mapping: ProviderMapping, task: str, supports: Callable[[str], 
     return task == TEXT_GENERATION and mapping.task == CHAT
 
 
+@dataclass(slots=True)
+class _Usable:
+    """What a deployment can do with one catalog entry for one task (`Router._usable_targets`)."""
+
+    entry: ModelEntry
+    targets: dict[ProviderMapping, Target]
+    #: why the other providers are not used
+    reasons: list[str]
+    #: targets only a caller's own key reaches (this deployment has no credentials for them), and why
+    wanting: dict[ProviderMapping, tuple[Target, str]]
+
+
 class Router:
     def __init__(
         self,
@@ -115,12 +127,14 @@ class Router:
         self.health = health
         self.observer = observer
         #: (deployment, task) -> (catalog entry, its usable targets, why others are not)
-        self._usable: dict[tuple[Deployment, str], tuple[ModelEntry, dict[ProviderMapping, Target], list[str]]] = {}
+        self._usable: dict[tuple[Deployment, str], _Usable] = {}
         r = settings.routing
         self.timeouts = Timeouts(r.timeouts.connect, r.timeouts.first_byte, r.timeouts.idle)
 
     # --- planning -------------------------------------------------------------------------------
-    async def plan(self, name: str, task: str) -> Plan:
+    async def plan(self, name: str, task: str, own: frozenset[str] = frozenset()) -> Plan:
+        """The targets to try for `name` and `task`, in order. `own`: the providers its caller has keys
+        of its own for (BYOK), reachable with them even where this deployment has no credentials."""
         discovery = self.upstreams.discovery
         if discovery is not None and not discovery.ready:  # the custom servers' lists, read at start
             await discovery.wait()
@@ -129,7 +143,7 @@ class Router:
         skipped: list[str] = []
         known_model = False
         for dep in deployments:
-            found, got = await self._targets(dep, task, skipped)
+            found, got = await self._targets(dep, task, skipped, own)
             known_model = known_model or found
             targets.extend(got)
         unique = targets
@@ -158,11 +172,13 @@ class Router:
             )
         return Plan(name, model, task, unique, skipped)
 
-    async def _targets(self, dep: Deployment, task: str, skipped: list[str]) -> tuple[bool, list[Target]]:
+    async def _targets(self, dep: Deployment, task: str, skipped: list[str],
+                       own: frozenset[str]) -> tuple[bool, list[Target]]:
         ups = self.upstreams
         if dep.provider_model is not None and dep.provider is not None:
             provider = ups.provider(dep.provider)
-            endpoint = dep.endpoint or ups.endpoint(dep.provider)
+            endpoint = dep.endpoint or ups.endpoint(dep.provider) or (
+                ups.keyless(dep.provider) if dep.provider in own else None)
             if provider is None or endpoint is None:
                 skipped.append(f"{dep.provider}: {ups.why_unreachable(dep.provider)}")
                 return True, []
@@ -179,13 +195,18 @@ class Router:
             return False, []
 
         cached = self._usable.get((dep, task))
-        if cached is None or cached[0] is not entry:
-            cached = (entry, *self._usable_targets(entry, dep, task))
+        if cached is None or cached.entry is not entry:
+            cached = self._usable_targets(entry, dep, task)
             if len(self._usable) >= 4096:  # names come from clients: keep the cache bounded
                 self._usable.clear()
             self._usable[(dep, task)] = cached
-        _, usable, reasons = cached
-        skipped.extend(reasons)
+        usable = cached.targets
+        skipped.extend(cached.reasons)
+        if cached.wanting:  # reachable with a key of the caller's own, or skipped for want of one
+            mine = {m: t for m, (t, _) in cached.wanting.items() if m.provider in own}
+            skipped.extend(why for m, (_, why) in cached.wanting.items() if m not in mine)
+            if mine:
+                usable = {**usable, **mine}
         if not usable and pinned is not None and ups.is_custom(pinned):  # mapped there, for another task
             return True, self._as_given(dep, task, skipped)
         if len(usable) <= 1:
@@ -212,14 +233,13 @@ class Router:
             return []
         return [Target(provider, dep.model, dep.model, task, endpoint)]
 
-    def _usable_targets(
-        self, entry: ModelEntry, dep: Deployment, task: str
-    ) -> tuple[dict[ProviderMapping, Target], list[str]]:
-        """The targets of `entry` this deployment can use for `task`, and why the others are not.
-        Depends only on the entry (replaced, never mutated, when the catalog changes) and the
-        config, so `_targets` caches it per entry."""
+    def _usable_targets(self, entry: ModelEntry, dep: Deployment, task: str) -> _Usable:
+        """The targets of `entry` this deployment can use for `task`, those it could with a caller's
+        own key, and why the others are not. Depends only on the entry (replaced, never mutated, when
+        the catalog changes) and the config, so `_targets` caches it per entry."""
         ups = self.upstreams
         usable: dict[ProviderMapping, Target] = {}
+        wanting: dict[ProviderMapping, tuple[Target, str]] = {}
         skipped: list[str] = []
         mappings = [m for m in entry.providers if dep.provider is None or m.provider == dep.provider]
         if dep.provider is not None and not mappings:
@@ -227,7 +247,8 @@ class Router:
         for m in mappings:
             provider = ups.provider(m.provider)
             endpoint = dep.endpoint or ups.endpoint(m.provider)
-            if provider is None or endpoint is None:
+            keyless = ups.keyless(m.provider) if endpoint is None and provider is not None else None
+            if provider is None or (endpoint is None and keyless is None):
                 skipped.append(f"{m.provider}: {ups.why_unreachable(m.provider)}")
             elif not m.usable:
                 skipped.append(f"{m.provider}: mapping status is '{m.status}'")
@@ -238,9 +259,14 @@ class Router:
             else:
                 extra = {"adapter": m.adapter, "adapter_weights_path": m.adapter_weights_path} \
                     if m.adapter_weights_path else {}
-                usable[m] = Target(provider, entry.id, m.provider_id or entry.id, task, endpoint, extra,
-                                   m.pricing)
-        return usable, skipped
+                reach = endpoint or keyless
+                assert reach is not None
+                target = Target(provider, entry.id, m.provider_id or entry.id, task, reach, extra, m.pricing)
+                if endpoint is not None:
+                    usable[m] = target
+                else:
+                    wanting[m] = (target, f"{m.provider}: {ups.why_unreachable(m.provider)}")
+        return _Usable(entry, usable, skipped, wanting)
 
     # --- execution ------------------------------------------------------------------------------
     def _candidates(self, plan: Plan, errors: list[ProviderError]) -> Iterator[Target]:

@@ -171,6 +171,12 @@ class Upstreams:
             return self._endpoint(f"{self.hf_base}/{name}", self.hf_token, via_hf=True)
         return None
 
+    def keyless(self, name: str) -> Endpoint | None:
+        """How `name` would be reached with a caller's own key when this deployment cannot reach it
+        (no key of its own, no HF route): its public API, the key to come; None when it has none."""
+        base = self.direct_base(name)
+        return None if base is None else self._endpoint(base, None)
+
     def direct_base(self, name: str) -> str | None:
         """Where `name` is called directly (its configured `base_url`, else its public API); None when
         only Hugging Face's router reaches it."""

@@ -138,11 +138,14 @@ class App:
         """The providers to try for a request, as far as its key may reach them (`admission`), its worst
         case reserved on its credits and budgets (`billing`; `body`, the JSON request, prices it, and
         `seconds`, the length of the audio it sends)."""
-        plan = await self.router.plan(model, task)
-        ctx.planned(plan)
-        if ctx.principal.stored:
+        if not ctx.principal.stored:
+            plan = await self.router.plan(model, task)
+            ctx.planned(plan)
+        else:
+            keys = await self.bill(ctx)  # (its own provider keys reach providers this deployment cannot)
+            plan = await self.router.plan(model, task, frozenset(keys) if keys else frozenset())
+            ctx.planned(plan)
             admit(ctx.principal, plan)
-            keys = await self.bill(ctx)
             byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)
             ctx.byok_providers = frozenset(t.name for t, own in zip(plan.targets, byok, strict=True) if own)
             await self.hold(ctx, [t.pricing for t in plan.targets], body, byok, seconds)
