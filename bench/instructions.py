@@ -49,7 +49,7 @@ from harness import (
     log,
     write_result,
 )
-from run import hubroute_argv, hubroute_config, router_env, start_mock
+from run import hubroute_argv, hubroute_config, router_env, start_mock, stored_key
 
 RESULTS = BENCH / "results"
 PATH = "/v1/chat/completions"
@@ -165,14 +165,15 @@ def wait_for_dump(out_dir: Path, pid: int, before: set[Path], timeout: float = 6
 class KeepAlive:
     """Sequential requests over one HTTP/1.1 connection; fails if the router closes it."""
 
-    def __init__(self, port: int, timeout: float) -> None:
+    def __init__(self, port: int, timeout: float, auth: str | None = None) -> None:
+        self.headers = {**HEADERS, **({"Authorization": f"Bearer {auth}"} if auth else {})}
         self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
         self.conn.connect()
         self.sock = self.conn.sock
 
     def send(self, body: bytes, stream: bool, n: int) -> None:
         for i in range(n):
-            self.conn.request("POST", PATH, body=body, headers=HEADERS)
+            self.conn.request("POST", PATH, body=body, headers=self.headers)
             resp = self.conn.getresponse()
             data = resp.read()
             if resp.status != 200:
@@ -196,7 +197,7 @@ def measure_mode(
     out_dir = work / f"callgrind-{mode}"
     out_dir.mkdir()
     config = work / "hubroute.yaml"
-    hubroute_config(config, upstream_port)
+    hubroute_config(config, upstream_port, accounts=args.store == "accounts", store=args.store != "off")
     port = free_port()
     command = [
         valgrind,
@@ -218,9 +219,10 @@ def measure_mode(
     try:
         started = wait_for_health(port, proc, args.start_timeout)
         log(f"{mode}: /health answered {started:.1f} s after spawn (pid {proc.pid})")
-        check_replies(port, MODEL, None, [mode], {"x-inference-provider": "mock", "x-request-id": None})
+        auth = stored_key(port) if args.store == "accounts" else None
+        check_replies(port, MODEL, auth, [mode], {"x-inference-provider": "mock", "x-request-id": None})
         body, stream = chat_body(MODEL, mode == "stream"), mode == "stream"
-        client = KeepAlive(port, args.request_timeout)
+        client = KeepAlive(port, args.request_timeout, auth)
         try:
             t0 = time.monotonic()
             client.send(body, stream, args.warmup)
@@ -242,6 +244,9 @@ def measure_mode(
         raise BenchError(f"{mode}: {exc}\n{procs.log_tail(f'hubroute-{mode}')}") from exc
     finally:
         procs.stop(proc, timeout=30)
+    if args.keep_dumps is not None:  # for callgrind_annotate
+        args.keep_dumps.mkdir(parents=True, exist_ok=True)
+        shutil.copy(dump, args.keep_dumps / f"callgrind-{args.store}-{mode}.out")
     per_request = total / args.requests
     log(f"{mode}: {total:,} instructions over {args.requests} requests ({seconds:.1f} s): {per_request:,.0f} each")
     return {
@@ -266,6 +271,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--requests", type=int, default=300, help="measured requests per mode (default 300)")
     ap.add_argument("--warmup", type=int, default=200, help="requests before the counters are zeroed (default 200)")
     ap.add_argument("--only", choices=MODES, help="measure only whole (chat) or streamed (stream) answers")
+    ap.add_argument("--keep-dumps", type=Path, metavar="DIR",
+                    help="copy each mode's callgrind dump there (callgrind_annotate reads them)")
+    ap.add_argument("--store", choices=("on", "off", "accounts"), default="on",
+                    help="the router as bench/run.py runs it: its default store (on), none (off), or with a "
+                         "stored key that has rate limits and a budget (accounts; as run.py --accounts)")
     ap.add_argument(
         "--hubroute-cmd",
         help="command to run instead of .venv/bin/hubroute; leading NAME=value words set its environment, "
@@ -298,6 +308,7 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
         "machine": os.uname().machine,
         "requests": args.requests,
         "warmup": args.warmup,
+        "store": args.store,
         "modes": results,
     }
 
@@ -307,7 +318,7 @@ def table(out: dict[str, Any]) -> str:
     where = f"{code.get('commit', '?')}{' (dirty)' if code.get('dirty') else ''} from {code['source']}"
     lines = [
         f"Instructions per proxied request in the router (callgrind; {out['requests']} requests after "
-        f"{out['warmup']} warm-up, one connection); code {where}",
+        f"{out['warmup']} warm-up, one connection; store {out.get('store', 'on')}); code {where}",
         "",
         "| mode | instructions per request |",
         "|---|--:|",
