@@ -15,11 +15,6 @@ from __future__ import annotations
 import base64
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 VERSION = "v1"
 #: at least this many characters of secret (a shorter one is refused at start)
 MIN_SECRET = 16
@@ -33,6 +28,11 @@ class Sealer:
     def __init__(self, secret: str) -> None:
         if len(secret) < MIN_SECRET:
             raise ValueError(f"the encryption key must be at least {MIN_SECRET} characters")
+        # (imported here: a deployment without a secret never loads the library, about 6 MB)
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hubroute provider keys",
                    info=VERSION.encode()).derive(secret.encode())
         self._aead = AESGCM(key)
@@ -43,6 +43,8 @@ class Sealer:
         return f"{VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
     def open(self, token: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         version, _, body = token.partition(":")
         if version != VERSION or not body:
             raise SealError(f"not a sealed key of this hubroute ({version or 'no version'})")
