@@ -9,7 +9,6 @@ provider reported nothing: a stream cut short, a provider that sends no usage, a
     Usage.from_openai(obj)              an OpenAI `usage` object (chat, completions, embeddings)
     estimate_tokens(text)               hubroute's count of the tokens in a text (no tokenizer)
     task_usage(task, inputs, output)    the units of a task call (images, characters, seconds...)
-    audio_seconds(blob)                 the length of an audio input, from its header (WAV, FLAC)
     Usage.cost(pricing)                 USD, from the served mapping's `Pricing`; None with no price
 
 Counting without a tokenizer: about four characters a token for English text with the BPE
@@ -21,11 +20,8 @@ hot path.
 from __future__ import annotations
 
 import math
-import struct
 from typing import TYPE_CHECKING, Any, Literal
 
-from hubroute.inputs.decode import Binary
-from hubroute.inputs.spool import Blob, blob_size
 from hubroute.task_names import (
     AUTOMATIC_SPEECH_RECOGNITION,
     FEATURE_EXTRACTION,
@@ -175,7 +171,7 @@ def counted(body: dict[str, Any], output_tokens: int | None) -> Usage:
 
 def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1, seconds: float | None = None) -> Usage:
     """The billable units of `count` calls of a task: images generated, characters spoken, seconds of
-    audio transcribed (`seconds`, the audio's length measured before it was sent by `audio_seconds`;
+    audio transcribed (`seconds`, the audio's length measured before it was sent by `audio_length.audio_seconds`;
     else what the answer's timestamps say), tokens of text tasks (counted)."""
     usage = Usage(requests=count, source="hubroute")
     if task in _IMAGE_TASKS:
@@ -195,49 +191,6 @@ def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1, seconds: 
         if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
             usage.input_tokens = sum(estimate_tokens(t) for t in texts)
     return usage
-
-
-#: bytes of an audio input read for its header (a WAV's data chunk may follow others: LIST, bext...)
-_AUDIO_HEAD = 64 * 1024
-
-
-def audio_seconds(blob: Blob | None) -> float | None:
-    """The length in seconds of an audio input, read from its header before it is sent (so that it is
-    known for the reservation, and whatever the provider's answer says): WAV (its data chunk's frames
-    at its sample rate; a size left open by a streaming writer: the rest of the file) and FLAC (its
-    STREAMINFO's samples at its sample rate). None for another format or a header that does not say."""
-    if blob is None:
-        return None
-    head = blob.data[:_AUDIO_HEAD] if isinstance(blob, Binary) else blob.head(_AUDIO_HEAD)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return _wav_seconds(head, blob_size(blob))
-    if head[:4] == b"fLaC" and len(head) >= 26 and head[4] & 0x7F == 0:  # STREAMINFO comes first
-        packed = int.from_bytes(head[18:26], "big")  # rate 20 bits, channels 3, bits 5, samples 36
-        rate, samples = packed >> 44, packed & (1 << 36) - 1
-        return samples / rate if rate and samples else None
-    return None
-
-
-#: WAV formats whose frames are one sample each (PCM, float, A-law, mu-law, extensible): their length is
-#: what decoders play, frames at the sample rate (not the header's redundant byte rate)
-_WAV_SAMPLED = frozenset({1, 3, 6, 7, 0xFFFE})
-
-
-def _wav_seconds(head: bytes, size: int) -> float | None:
-    byte_rate = 0
-    at = 12
-    while at + 8 <= len(head):
-        chunk, length = head[at:at + 4], struct.unpack_from("<I", head, at + 4)[0]
-        if chunk == b"fmt " and at + 22 <= len(head):
-            tag, _, rate, byte_rate, align = struct.unpack_from("<HHIIH", head, at + 8)
-            if tag in _WAV_SAMPLED:
-                byte_rate = rate * align
-        elif chunk == b"data":
-            rest = size - at - 8
-            data = length if 0 < length <= rest else rest
-            return data / byte_rate if byte_rate and data > 0 else None
-        at += 8 + length + (length & 1)  # chunks are padded to an even length
-    return None
 
 
 def _transcript_seconds(output: Any) -> float | None:

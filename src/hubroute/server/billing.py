@@ -158,7 +158,7 @@ class Billing:
                       body: dict[str, Any] | None, byok: list[bool] | None = None,
                       seconds: float | None = None) -> Hold | None:
         """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold.
-        `seconds`: the length of the audio it sends, when known (`usage.audio_seconds`).
+        `seconds`: the length of the audio it sends, when known (`audio_length.audio_seconds`).
 
         `byok[i]`: the plan's i-th provider would be called with the caller's own key. Such a call is
         never charged to credits, and counts only in the budgets that include them (`include_byok`)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hubroute import tasks
+from hubroute.audio_length import audio_seconds
 from hubroute.errors import HubrouteError, InvalidRequest
 from hubroute.providers.steps import Media, TaskCall
 from hubroute.routing.jobs import read_outcome
@@ -26,7 +27,6 @@ from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.multipart import read_form
 from hubroute.server.routes.tasks import metered, send_answer
 from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION, TEXT_TO_IMAGE, TEXT_TO_SPEECH
-from hubroute.usage import audio_seconds
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer

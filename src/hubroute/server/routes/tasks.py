@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from hubroute import tasks
+from hubroute.audio_length import audio_seconds
 from hubroute.errors import InvalidRequest, ModelNotFound
 from hubroute.inputs.spool import SpooledBody
 from hubroute.providers.steps import Media, TaskCall
@@ -28,7 +29,7 @@ from hubroute.routing.jobs import MediaStream
 from hubroute.server.asgi import Scope, parse_json_object, read_body_spooled, send_bytes
 from hubroute.server.multipart import Form, read_form
 from hubroute.task_names import AUTOMATIC_SPEECH_RECOGNITION, TEXT_TO_SPEECH
-from hubroute.usage import audio_seconds, task_usage
+from hubroute.usage import task_usage
 
 if TYPE_CHECKING:
     from hubroute.routing.router import TaskAnswer
