@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from hubroute.store import create_engine
 from hubroute.store.schema import usage
+from tests.audio_files import m4a, mp3_cbr, ogg_opus, wav, webm
 from tests.conftest import Mocks, RouterFactory, RunningRouter
 from tests.e2e.support import CHAT, HI, MODEL, assert_error, chat, config
 from tests.mocks import MockProvider, chat_completion, json_reply, sse_reply, stream_events
@@ -240,20 +241,6 @@ async def test_images_are_priced_reserved_and_charged_per_image(mocks: Mocks, ro
 
 
 
-def _wav(seconds: float, rate: int = 16_000) -> bytes:
-    """A real WAV file: `seconds` of 16-bit mono silence (the standard library writes its header)."""
-    import io
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes(round(seconds * rate) * 2))
-    return out.getvalue()
-
-
 async def _priced_router(router: RouterFactory, tmp_path: Any, provider: MockProvider, model: dict[str, Any],
                          **billing: Any) -> tuple[RunningRouter, dict[str, str], str]:
     """A router whose one model is served by `provider` at its price; a key of ada's (no credits yet)."""
@@ -315,7 +302,7 @@ async def test_speech_recognition_is_priced_reserved_and_charged_per_second_of_a
     sent) and charged after, whatever the answer says. fal-ai is asked in Hugging Face's form (the raw
     audio to POST /models/...), deepinfra in OpenAI's (a multipart upload to /v1/audio/transcriptions);
     neither request asks for timestamps, so neither answer as relayed carries any."""
-    audio = _wav(2.5)
+    audio = wav(2.5)
     if provider == "fal-ai":  # fal's sync API, its recorded answer's shape (the speech ends before the audio)
         answer = {"text": " hello there", "chunks": [{"timestamp": [0, 2.1], "text": " hello there", "speaker": None}],
                   "inferred_languages": ["en"], "diarization_segments": []}
@@ -345,6 +332,29 @@ async def test_speech_recognition_is_priced_reserved_and_charged_per_second_of_a
     assert await _ledger(db, 2, "seconds", "cost_nano", "charged_nano") == [(2.5, 25_000_000, 25_000_000)] * 2
 
 
+@pytest.mark.parametrize(("name", "audio", "seconds"), [
+    ("speech.mp3", mp3_cbr(384), 384 * 417 * 8 / 128_000),  # 10.008 s at 128 kbit/s
+    ("speech.m4a", m4a(7.5), 7.5),
+    ("speech.ogg", ogg_opus(3.25), 3.25),
+    ("speech.webm", webm(12.0), 12.0),
+], ids=["mp3", "m4a", "ogg-opus", "webm"])
+async def test_transcriptions_are_charged_by_the_length_their_header_says(
+        mocks: Mocks, router: RouterFactory, tmp_path: Any, name: str, audio: bytes, seconds: float) -> None:
+    """Each format is charged its length at $0.01 a second, though the answer says nothing of it."""
+    mock = await mocks.start("deepinfra", default=json_reply({"text": "hello there"}))
+    r, auth, db = await _priced_router(router, tmp_path, mock, {
+        "id": WHISPER, "task": "automatic-speech-recognition",
+        "providers": [{"provider": "deepinfra", "provider_id": WHISPER, "pricing": {"second": 0.01}}]})
+    await grant(r, 1.0)
+    async with r.client(headers=auth) as c:
+        resp = await c.post("/v1/audio/transcriptions", data={"model": WHISPER}, files={"file": (name, audio)})
+    assert resp.status_code == 200, resp.text
+    cost = round(seconds * 0.01 * 1e9)
+    [(measured, cost_nano, charged)] = await _ledger(db, 1, "seconds", "cost_nano", "charged_nano")
+    assert measured == pytest.approx(seconds) and cost_nano == charged == pytest.approx(cost, abs=1)
+    assert await balance(r) == pytest.approx(1.0 - charged / 1e9, abs=1e-9)
+
+
 KOKORO = "hexgrad/Kokoro-82M"
 
 
@@ -357,7 +367,7 @@ async def test_speech_is_priced_reserved_and_charged_per_character_with_the_mark
     and in OpenAI's (/v1/audio/speech); deepinfra answers the audio itself."""
     text = "The quick brown fox jumps over a lazy do"
     assert len(text) == 40
-    mock = await mocks.start("deepinfra", default=json_reply(_wav(0.01), content_type="audio/wav"))
+    mock = await mocks.start("deepinfra", default=json_reply(wav(0.01), content_type="audio/wav"))
     r, auth, db = await _priced_router(router, tmp_path, mock, {
         "id": KOKORO, "task": "text-to-speech",
         "providers": [{"provider": "deepinfra", "provider_id": KOKORO, "pricing": {"characters": 15.0}}]},

@@ -67,6 +67,13 @@ class SpooledBody:
         self._file.seek(0)
         return self._file.read(n)
 
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes from `offset` (a header within the body, without reading it all)."""
+        if self._file is None:
+            return b"".join(self._head)[offset:offset + n]
+        self._file.seek(offset)
+        return self._file.read(n)
+
     def read(self) -> bytes:
         if self._file is None:
             return b"".join(self._head)
