@@ -45,7 +45,10 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to listen on (default 8080, or server.port).")
 @click.option("--allow-unauthenticated", is_flag=True,
               help="Allow listening beyond loopback with no master key configured.")
-def serve(config_path: Path | None, host: str | None, port: int | None, allow_unauthenticated: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Router processes on the port, the kernel spreading connections (default 1, or server.workers).")
+def serve(config_path: Path | None, host: str | None, port: int | None, allow_unauthenticated: bool,
+          workers: int | None) -> None:
     """Run the router."""
     from hubroute.config import Settings
 
@@ -55,6 +58,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, allow_un
             settings.server.host = host
         if port is not None:
             settings.server.port = port
+        if workers is not None:
+            settings.server.workers = workers
         settings.validate()
         if allow_unauthenticated:
             settings.server.allow_unauthenticated = True

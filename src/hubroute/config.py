@@ -43,6 +43,8 @@ class ServerSettings(_Strict):
     allow_unauthenticated: bool = False
     #: seconds given to in-flight requests (streams included) after SIGTERM
     shutdown_timeout: float = 30.0
+    #: router processes on the one port (`hubroute serve --workers N`), the kernel balancing connections
+    workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: largest accepted request body, bytes (413 beyond)

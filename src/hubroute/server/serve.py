@@ -111,9 +111,10 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def listen(host: str, port: int) -> list[socket.socket]:
+def listen(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """The bound sockets the router will listen on, one per address `host` names (as uvicorn's
-    own binding makes them); `CannotListen` when one cannot be bound."""
+    own binding makes them); `CannotListen` when one cannot be bound. `reuse_port`: sockets of
+    several processes share the port, the kernel spreading connections among them (`--workers`)."""
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -125,6 +126,8 @@ def listen(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -176,20 +179,35 @@ def run(settings: Settings) -> None:
     raise_fd_limit()
     app = App(settings)  # (a config the app refuses is refused before the store is touched)
     prepare_store(settings)
+    if settings.server.workers > 1:
+        from hubroute.server.workers import supervise
+
+        supervise(settings, app)
+        return
     s = settings.server
     sockets = listen(s.host, s.port)
     try:
-        providers = reachable(app.engine.upstreams)
-        if not providers and not own_keys(app.engine.upstreams):
-            log.warning(NO_PROVIDER)
-        url = f"http://[{s.host}]:{s.port}" if ":" in s.host else f"http://{s.host}:{s.port}"
-        stack = "" if s.http_stack == "fast" else ", http stack: stock"
-
-        def ready() -> None:
-            log.info("hubroute ready on %s: %d catalog models, %d providers reachable%s", url,
-                     len(app.engine.catalog), len(providers), stack)
-
-        _Server(uvicorn_config(app, settings), on_ready=ready).run(sockets=sockets)
+        serve(app, settings, sockets)
     finally:
         for sock in sockets:
             sock.close()
+
+
+def serve(app: App, settings: Settings, sockets: list[socket.socket], worker: str = "",
+          on_ready: Callable[[_Server], None] | None = None) -> None:
+    """Run `app` on `sockets` until a signal stops it (`worker`: which one, in its "ready" line)."""
+    s = settings.server
+    providers = reachable(app.engine.upstreams)
+    if not providers and not own_keys(app.engine.upstreams) and not worker:
+        log.warning(NO_PROVIDER)
+    url = f"http://[{s.host}]:{s.port}" if ":" in s.host else f"http://{s.host}:{s.port}"
+    stack = "" if s.http_stack == "fast" else ", http stack: stock"
+
+    def ready() -> None:
+        log.info("hubroute ready on %s: %d catalog models, %d providers reachable%s%s", url,
+                 len(app.engine.catalog), len(providers), stack, worker)
+        if on_ready is not None:
+            on_ready(server)
+
+    server = _Server(uvicorn_config(app, settings), on_ready=ready)
+    server.run(sockets=sockets)

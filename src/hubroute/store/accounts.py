@@ -206,6 +206,25 @@ class Accounts:
             return None
         return str(row["id"]), {k: row[k] for k in LIMITS if row[k] is not None}
 
+    async def limits_in_force(self) -> list[str]:
+        """What the store holds that a router enforces in its process: rate limits (of keys not revoked,
+        users, organisations) and budgets, as phrases ("2 keys with limits or a budget", ...)."""
+        limited = sa.or_(*(api_keys.c[k].isnot(None) for k in LIMITS), api_keys.c.budget_nano.isnot(None))
+        counts = [
+            ("keys with limits or a budget", sa.select(sa.func.count()).select_from(api_keys)
+             .where(limited, api_keys.c.revoked_at.is_(None))),
+            *((f"{table.name} with limits", sa.select(sa.func.count()).select_from(table)
+               .where(sa.or_(*(table.c[k].isnot(None) for k in LIMITS)))) for table in (users, orgs)),
+            ("budgets", sa.select(sa.func.count()).select_from(budgets)),
+        ]
+        found = []
+        async with self.transaction() as conn:
+            for what, query in counts:
+                n = (await conn.execute(query)).scalar_one()
+                if n:
+                    found.append(f"{n} {what}")
+        return found
+
     # --- credits and budgets ------------------------------------------------------------------------
     async def account(self, user: str | None, org: str | None) -> tuple[str, dict[str, Any]]:
         """("user" | "org", its row) for a request body naming one of them (exactly one)."""

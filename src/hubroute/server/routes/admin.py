@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from hubroute.errors import InvalidRequest, NotFound, Unavailable
+from hubroute.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from hubroute.money import nano, usd
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes, send_json
 
@@ -148,8 +148,21 @@ def _decode(raw: bytes, kind: type[T]) -> T:
         raise InvalidRequest(f"'{field}': {problem}" if field else problem, param=field) from None
 
 
-def _limits(body: Any) -> dict[str, Any] | None:
-    return msgspec.to_builtins(body.limits) if body.limits is not None else None
+def _limits(app: App, body: Any) -> dict[str, Any] | None:
+    """The body's `limits` (refused, with a `budget`, while several workers run: `_one_process`)."""
+    limits: dict[str, Any] | None = msgspec.to_builtins(body.limits) if body.limits is not None else None
+    if getattr(body, "budget", None) is not None or any(v is not None for v in (limits or {}).values()):
+        _one_process(app)
+    return limits
+
+
+def _one_process(app: App) -> None:
+    """Rate limits and budgets are held by each router process: while several workers run, each
+    would allow the whole of one, so none is set (`server/workers.py`)."""
+    workers = app.settings.server.workers
+    if workers > 1:
+        raise Conflict(f"this router runs {workers} workers, each of which would hold a rate limit or budget on "
+                       "its own (allowing the whole of it): set them on a router with one worker")
 
 
 def accounts(app: App) -> Accounts:
@@ -190,7 +203,7 @@ def _surfaces(app: App, surfaces: list[str] | None) -> list[str] | None:
 async def create_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewUser)
     await send_json(send, ctx, 201, await accounts(app).create_user(body.name, admin=body.admin,
-                                                                    metadata=body.metadata, limits=_limits(body)))
+                                                                    metadata=body.metadata, limits=_limits(app, body)))
 
 
 async def list_users(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -204,7 +217,7 @@ async def get_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
 async def update_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), UserChange)
     user = await accounts(app).update_user(ctx.params["user"], admin=body.admin, blocked=body.blocked,
-                                           metadata=body.metadata, limits=_limits(body))
+                                           metadata=body.metadata, limits=_limits(app, body))
     app.forget_keys()  # its keys' standing changed: read anew
     await send_json(send, ctx, 200, user)
 
@@ -220,7 +233,7 @@ async def delete_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 async def create_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewOrg)
     await send_json(send, ctx, 201, await accounts(app).create_org(body.name, metadata=body.metadata,
-                                                                   limits=_limits(body)))
+                                                                   limits=_limits(app, body)))
 
 
 async def list_orgs(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -235,7 +248,7 @@ async def get_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 async def update_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), OrgChange)
     org = await accounts(app).update_org(ctx.params["org"], blocked=body.blocked, metadata=body.metadata,
-                                         limits=_limits(body))
+                                         limits=_limits(app, body))
     app.forget_keys()
     await send_json(send, ctx, 200, org)
 
@@ -267,7 +280,7 @@ async def create_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, s
     body = _decode(await _body(app, receive), NewKey)
     record, secret = await accounts(app).create_key(
         user=body.user, org=body.org, name=body.name, models=body.models, providers=body.providers,
-        surfaces=_surfaces(app, body.surfaces), limits=msgspec.to_builtins(body.limits) if body.limits else None,
+        surfaces=_surfaces(app, body.surfaces), limits=_limits(app, body),
         budget_nano=nano(body.budget.usd) if body.budget else None,
         budget_period=body.budget.period if body.budget else None,
         bill_to=body.bill_to, expires_at=_moment(body.expires_at, "expires_at"), metadata=body.metadata)
@@ -290,7 +303,7 @@ async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, s
     key_id = ctx.params["id"]
     record = await accounts(app).update_key(
         key_id, name=body.name, blocked=body.blocked, models=body.models, providers=body.providers,
-        surfaces=_surfaces(app, body.surfaces), limits=_limits(body), metadata=body.metadata,
+        surfaces=_surfaces(app, body.surfaces), limits=_limits(app, body), metadata=body.metadata,
         budget_nano=nano(body.budget.usd) if body.budget else None,
         budget_period=body.budget.period if body.budget else None,
         expires_at=_moment(body.expires_at, "expires_at"))
@@ -512,6 +525,7 @@ async def get_credits(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 
 async def set_budget(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewBudget)
+    _one_process(app)
     kind, found = await accounts(app).account(body.user, body.org)
     budget = await accounts(app).set_budget(kind, found["id"], nano(body.usd), body.period, body.include_byok)
     if app.billing is not None:
