@@ -5,15 +5,16 @@ admin API (`/admin/v1/...`, server/routes/admin.py).
                   |delete USER
     hubroute orgs list|create NAME [LIMITS]|set ORG LIMITS|show ORG|delete ORG|add-member ORG USER [--role R]
                  |remove-member ORG USER
-    hubroute keys list [--user U] [--org O] [--revoked]|create (--user U | --org O) [...]|show ID|revoke ID
-                  |rotate ID|block ID|unblock ID
+    hubroute keys list [--user U] [--org O] [--revoked]|create (--user U | --org O) [...]|set ID [...]|show ID
+                  |revoke ID|rotate ID|block ID|unblock ID
     hubroute credits show (--user U | --org O)|grant (--user U | --org O) USD [--note TEXT]
     hubroute budgets list (--user U | --org O)|set (...) USD [--period P]|delete (...) [--period P]
     hubroute usage [--group-by day,model] [--from DATE] [--to DATE] [--user U] [--org O] [--key-id ID]
                    [--limit N] [--csv]
 
 LIMITS are `--rpm N --tpm N --concurrency N` (requests and tokens per minute, requests at once), any of
-them; `set` changes those given and keeps the others, and takes `none` to remove one.
+them; `set` changes those given and keeps the others, and takes `none` to remove one. `keys set` changes a
+key's other settings the same way: those given (a list given replaces the key's), the others kept.
 
 Every command takes `--url` ($HUBROUTE_URL, else http://127.0.0.1:8080), `--key` ($HUBROUTE_MASTER_KEY, else
 $HUBROUTE_KEY; sent as `Authorization: Bearer`) and `--json` (the API's answer as it came, pretty). Without
@@ -320,6 +321,15 @@ def limit_options(kind: click.ParamType[Any, Any], note: str = "") -> Decorator:
     return add
 
 
+#: --rpm, --tpm and --concurrency of a `set`: a number, or NO_LIMIT to remove one
+changed_limit_options = limit_options(LimitOrNone(), f" {NO_LIMIT}: no limit.")
+
+
+def limit_changes(limits: dict[str, int | str]) -> dict[str, int | None]:
+    """The limits given, as a PATCH names them: NO_LIMIT is null (the limit removed)."""
+    return {k: None if v == NO_LIMIT else int(v) for k, v in limits.items()}
+
+
 def on_one(group: click.Group, name: str, method: str, kind: str, metavar: str, doc: str,
            render: Callable[[Any], str] = fields, body: dict[str, Any] | None = None, then: str = "") -> None:
     """Command `name` on `group`: METHOD /admin/v1/<kind>/<REF>[/<then>] (with `body`), its answer shown
@@ -339,13 +349,11 @@ def limits_setter(group: click.Group, kind: str, metavar: str, whose: str) -> No
     def command(api: Api, ref: str, limits: dict[str, int | str]) -> None:
         if not limits:
             raise click.UsageError(f"give --rpm, --tpm or --concurrency (a number, or {NO_LIMIT} for no limit)")
-        changed = {k: None if v == NO_LIMIT else v for k, v in limits.items()}
-        emit(api, api.call("PATCH", path(kind, ref), {"limits": changed}), fields)
+        emit(api, api.call("PATCH", path(kind, ref), {"limits": limit_changes(limits)}), fields)
 
     command.__doc__ = (f"Change {whose} rate limits: those given (a number, or {NO_LIMIT} to remove one); "
                        "the others stay as they are.")
-    with_options = limit_options(LimitOrNone(), f" {NO_LIMIT}: no limit.")
-    admin_command(group, "set")(click.argument("ref", metavar=metavar)(with_options(command)))
+    admin_command(group, "set")(click.argument("ref", metavar=metavar)(changed_limit_options(command)))
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -462,29 +470,68 @@ def expiry(value: str) -> str:
     return f"{value}T00:00:00Z" if len(value) == 10 and value[4] == "-" else value
 
 
+def key_options(lists: str) -> Decorator:
+    """The settings `keys create` and `keys set` share: --model, --provider and --surface (repeatable;
+    `lists` ends their help), --budget with --period, --expires. The command gets those given as
+    `settings`, a dict as the API names them."""
+
+    def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def collect(*args: Any, models: tuple[str, ...], providers: tuple[str, ...], surfaces: tuple[str, ...],
+                    budget: float | None, period: str | None, expires: str | None, **kw: Any) -> Any:
+            if period is not None and budget is None:
+                raise click.UsageError("--period is the period of a --budget")
+            settings = {"models": list(models), "providers": list(providers), "surfaces": list(surfaces),
+                        "budget": None if budget is None else {"usd": budget, **({"period": period} if period else {})},
+                        "expires_at": expiry(expires) if expires else None}
+            return fn(*args, settings={k: v for k, v in settings.items() if v}, **kw)
+
+        options = [
+            click.option("--model", "models", multiple=True, help="A model it may reach (pattern: meta-llama/*); "
+                         f"repeatable.{lists}"),
+            click.option("--provider", "providers", multiple=True, help=f"A provider it may use; repeatable.{lists}"),
+            click.option("--surface", "surfaces", multiple=True,
+                         help=f"An API surface it may use (chat, ...); repeatable.{lists}"),
+            click.option("--budget", type=click.FloatRange(min=0), help="Dollars it may spend per --period."),
+            click.option("--period", type=PERIODS, help="The budget's period (the API's default: month)."),
+            click.option("--expires", help="When it stops working: an ISO date-time, or a date (UTC)."),
+        ]
+        for option in reversed(options):
+            collect = option(collect)
+        return collect
+
+    return add
+
+
 @admin_command(keys, "create")
 @account_options
 @click.option("--name", default="", help="A name to know it by.")
-@click.option("--model", "models", multiple=True, help="A model it may reach (pattern: meta-llama/*); repeatable.")
-@click.option("--provider", "providers", multiple=True, help="A provider it may use; repeatable.")
-@click.option("--surface", "surfaces", multiple=True, help="An API surface it may use (chat, ...); repeatable.")
+@key_options("")
 @limit_options(POSITIVE)
-@click.option("--budget", type=click.FloatRange(min=0), help="Dollars it may spend per --period.")
-@click.option("--period", type=PERIODS, help="The budget's period (the API's default: month).")
 @click.option("--bill-to", help="An organisation (the owner a member of it) that pays for it.")
-@click.option("--expires", help="When it stops working: an ISO date-time, or a date (UTC).")
-def keys_create(api: Api, user: str | None, org: str | None, name: str, models: tuple[str, ...],
-                providers: tuple[str, ...], surfaces: tuple[str, ...], limits: dict[str, int], budget: float | None,
-                period: str | None, bill_to: str | None, expires: str | None) -> None:
+def keys_create(api: Api, user: str | None, org: str | None, name: str, settings: dict[str, Any],
+                limits: dict[str, int], bill_to: str | None) -> None:
     """Create a key for a user or an organisation; its secret is printed this once."""
-    if period is not None and budget is None:
-        raise click.UsageError("--period is the period of a --budget")
-    body = {**account(user, org), "name": name, "models": list(models), "providers": list(providers),
-            "surfaces": list(surfaces), "limits": limits, "bill_to": bill_to,
-            "budget": None if budget is None else {"usd": budget, **({"period": period} if period else {})},
-            "expires_at": expiry(expires) if expires else None}
+    body = {**account(user, org), "name": name, **settings, "limits": limits, "bill_to": bill_to}
     given = {k: v for k, v in body.items() if v}  # what is not given: the API's defaults
     emit(api, api.call("POST", path("keys"), given), with_secret)
+
+
+@admin_command(keys, "set")
+@click.argument("key_id", metavar="ID")
+@click.option("--name", help="A new name to know it by.")
+@key_options(" The ones given replace its list.")
+@changed_limit_options
+@click.option("--block/--unblock", "blocked", default=None, help="Block it (until unblocked), or unblock it.")
+def keys_set(api: Api, key_id: str, name: str | None, settings: dict[str, Any], limits: dict[str, int | str],
+             blocked: bool | None) -> None:
+    """Change a key's settings: those given; the others stay as they are. Its secret is not shown."""
+    body = {**settings, "name": name, "blocked": blocked, "limits": limit_changes(limits) if limits else None}
+    given = {k: v for k, v in body.items() if v is not None}  # what is not given: kept as it is
+    if not given:
+        raise click.UsageError("give what to change: --name, --rpm, --tpm, --concurrency, --budget, --model, "
+                               "--provider, --surface, --expires, --block or --unblock")
+    emit(api, api.call("PATCH", path("keys", key_id), given), key_text)
 
 
 on_one(keys, "show", "GET", "keys", "ID", "A key's settings (never its secret).", key_text)

@@ -194,6 +194,72 @@ async def test_rotating_a_key_prints_its_new_secret_once(mocks: Mocks, router: R
     assert rotated["id"] == key_id and rotated["key"].startswith(f"hf_hr_{key_id}_")
 
 
+async def test_keys_set_changes_what_it_is_given_and_keeps_the_rest(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    await ok("users", "create", "ada", r=r)
+    key_id, secret = await new_key(r, "--user", "ada", "--name", "laptop", "--model", "acme/*", "--rpm", "60",
+                                   "--tpm", "1000", "--budget", "50", "--period", "day")
+    out = await ok("keys", "set", key_id, "--name", "desk", "--tpm", "2000", "--concurrency", "3", r=r)
+    shown = fields(out)
+    assert (shown["id"], shown["name"], shown["status"]) == (key_id, "desk", "active")
+    assert (shown["limits"], shown["models"], shown["budget"]) == ("rpm=60, tpm=2000, concurrency=3", "acme/*",
+                                                                   "usd=50, period=day")
+    assert "key" not in shown and secret not in out and "shown only this once" not in out
+
+    # none removes a limit, the others stay; --json: the API's answer, as `keys show --json` has it
+    changed = await ok_json("keys", "set", key_id, "--tpm", "NONE", r=r)
+    assert changed["limits"] == {"rpm": 60, "tpm": None, "concurrency": 3} and changed["name"] == "desk"
+    assert "key" not in changed
+    assert (await ok_json("keys", "show", key_id, r=r))["limits"] == changed["limits"]
+
+    budget = await ok_json("keys", "set", key_id, "--budget", "5.5", "--period", "week", r=r)
+    assert budget["budget"] == {"usd": 5.5, "period": "week"} and budget["limits"] == changed["limits"]
+    assert fields(await ok("keys", "set", key_id, "--budget", "7", r=r))["budget"] == "usd=7, period=month"
+
+    # repeated --model, --provider, --surface replace the lists
+    lists = await ok_json("keys", "set", key_id, "--model", "x/y", "--model", "z/*", "--surface", "chat",
+                          "--provider", "a", "--expires", "2099-02-01", r=r)
+    assert (lists["models"], lists["providers"], lists["surfaces"]) == (["x/y", "z/*"], ["a"], ["chat"])
+    assert lists["expires_at"].startswith("2099-02-01T00:00:00")
+    assert (lists["name"], lists["budget"], lists["limits"]) == ("desk", {"usd": 7.0, "period": "month"},
+                                                                 changed["limits"])
+    assert await ok_json("keys", "show", key_id, r=r) == lists
+
+
+async def test_a_key_blocked_and_limited_with_keys_set(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    await ok("users", "create", "ada", r=r)
+    key_id, secret = await new_key(r, "--user", "ada")
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
+    blocked = fields(await ok("keys", "set", key_id, "--block", "--name", "stolen", r=r))
+    assert (blocked["status"], blocked["blocked"], blocked["name"]) == ("blocked", "yes", "stolen")
+    assert_error(await chat(r, headers=bearer(secret)), 403, "blocked_api_key")
+    assert (await ok_json("keys", "set", key_id, "--unblock", r=r))["blocked"] is False
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
+
+    await ok("keys", "set", key_id, "--rpm", "1", r=r)
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
+    assert_error(await chat(r, headers=bearer(secret)), 429, "rate_limited")
+    await ok("keys", "set", key_id, "--rpm", "none", r=r)
+    assert (await chat(r, headers=bearer(secret))).status_code == 200
+
+
+async def test_keys_set_refuses_bad_values_and_unknown_keys(mocks: Mocks, router: RouterFactory) -> None:
+    r = await started(mocks, router)
+    await ok("users", "create", "ada", r=r)
+    key_id, _ = await new_key(r, "--user", "ada", "--name", "laptop", "--rpm", "10")
+    before = await ok_json("keys", "show", key_id, r=r)
+    assert failed(await hubroute("keys", "set", "nope", "--rpm", "5", r=r)) == "hubroute: no key nope"
+    refused(await hubroute("keys", "set", key_id, r=r), "give what to change", "--rpm", "--block")
+    for bad in ("0", "-3", "1.5", "unlimited"):
+        refused(await hubroute("keys", "set", key_id, "--concurrency", bad, r=r),
+                "'--concurrency'", "expected a whole number from 1, or none (no limit)")
+    refused(await hubroute("keys", "set", key_id, "--budget", "-1", r=r), "'--budget'")
+    refused(await hubroute("keys", "set", key_id, "--budget", "1", "--period", "year", r=r), "'--period'")
+    refused(await hubroute("keys", "set", key_id, "--period", "day", r=r), "--period is the period of a --budget")
+    assert await ok_json("keys", "show", key_id, r=r) == before
+
+
 def refused(ran: Ran, *expected: str) -> None:
     """A usage error: exit 2, nothing on stdout, click's message (holding each of `expected`) on stderr."""
     assert ran.code == 2 and ran.out == "", ran
