@@ -131,6 +131,8 @@ class Billing:
         self._spend: dict[Scope, _Spend] = {}
         #: account -> its budgets
         self._budgets: Recent[Account, list[Budget]] = Recent(self._read_budgets)
+        #: key id -> its own budget (as its record last said)
+        self._key_budgets: dict[str, Budget] = {}
 
     async def billed_org(self, principal: Principal, asked: str | None) -> tuple[str | None, dict[str, int] | None]:
         """The organisation a request of `principal` bills: the one `X-HF-Bill-To` names (`asked`), which
@@ -165,33 +167,37 @@ class Billing:
         budgets = await self._budgets_of(principal, account)
         if not budgets and not (self.credits and account is not None):
             return None
-        byok = byok or [False] * len(prices)
         everyone, cost_in, per_out = worst_case(prices, body, self.default_max_tokens, self.markup, seconds)
-        paid = [p for p, own in zip(prices, byok, strict=True) if not own]
-        charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup, seconds) \
-            if len(paid) < len(prices) else (everyone, cost_in, per_out)
+        if byok and any(byok):
+            paid = [p for p, own in zip(prices, byok, strict=True) if not own]
+            charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup, seconds)
+        else:
+            paid, charged_worst, paid_in, paid_out = prices, everyone, cost_in, per_out
         # everything loaded first: from here to the holds, no await lets another request in between
         for budget in budgets:
-            await self._load_spend(budget.scope)
+            if budget.scope not in self._spend:
+                await self._load_spend(budget.scope)
         charged = self.credits and account is not None and len(paid) > 0
         if charged:
             assert account is not None
             await self._load_balance(account)
         today = _today()
         holds: list[tuple[Scope, int, bool]] = []
+        spends: list[_Spend] = []
         for budget in budgets:
             amount = everyone if budget.include_byok else charged_worst
             spend = self._current(budget.scope, today)
             if spend.spent + spend.reserved + amount > budget.limit_nano:
                 raise _over_budget(budget, spend, amount)
             holds.append((budget.scope, amount, budget.include_byok))
+            spends.append(spend)
         if charged:
             assert account is not None
             left = self._balance[account] - self._reserved.get(account, 0)
             if charged_worst > left:
                 raise _short(charged_worst, left, paid_in, paid_out)
-        for scope, amount, _ in holds:
-            self._current(scope, today).reserved += amount
+        for spend, (_, amount, _) in zip(spends, holds, strict=True):
+            spend.reserved += amount
         if charged:
             assert account is not None
             self._reserved[account] = self._reserved.get(account, 0) + charged_worst
@@ -245,8 +251,14 @@ class Billing:
     async def _budgets_of(self, principal: Principal, account: Account | None) -> list[Budget]:
         found: list[Budget] = []
         if principal.budget is not None and principal.key_id is not None:
-            found.append(Budget(("key", principal.key_id, principal.budget["period"]),
-                                round(principal.budget["usd"] * 1e9)))
+            usd_limit, period = principal.budget["usd"], principal.budget["period"]
+            budget = self._key_budgets.get(principal.key_id)
+            if budget is None or budget.scope[2] != period or budget.limit_nano != round(usd_limit * 1e9):
+                if len(self._key_budgets) >= 100_000:
+                    self._key_budgets.clear()
+                budget = self._key_budgets[principal.key_id] = Budget(("key", principal.key_id, period),
+                                                                      round(usd_limit * 1e9))
+            found.append(budget)
         owners: list[Account] = []
         if principal.user is not None:
             owners.append(("user", principal.user))

@@ -206,14 +206,18 @@ class Limiter:
     @staticmethod
     def _headers(now: float, limits: Mapping[str, int], requests: Window | None, tokens: Window | None) -> Headers:
         out: Headers = []
-        for name, limit, window in (("requests", limits.get("rpm"), requests), ("tokens", limits.get("tpm"), tokens)):
+        for names, limit, window in ((_REQUEST_HEADERS, limits.get("rpm"), requests),
+                                     (_TOKEN_HEADERS, limits.get("tpm"), tokens)):
             if window is None or not limit:
                 continue
             used = window.used(now)
-            out += [(f"x-ratelimit-limit-{name}".encode(), str(limit).encode()),
-                    (f"x-ratelimit-remaining-{name}".encode(), str(max(limit - used, 0)).encode()),
-                    (f"x-ratelimit-reset-{name}".encode(), duration(window.room_in(now, limit)).encode())]
+            reset = b"0s" if used < limit else duration(window.room_in(now, limit)).encode()
+            out += [(names[0], b"%d" % limit), (names[1], b"%d" % max(limit - used, 0)), (names[2], reset)]
         return out
+
+
+_REQUEST_HEADERS = (b"x-ratelimit-limit-requests", b"x-ratelimit-remaining-requests", b"x-ratelimit-reset-requests")
+_TOKEN_HEADERS = (b"x-ratelimit-limit-tokens", b"x-ratelimit-remaining-tokens", b"x-ratelimit-reset-tokens")
 
 
 def duration(seconds: float) -> str:
