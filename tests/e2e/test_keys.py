@@ -148,6 +148,23 @@ async def test_a_patch_changes_the_limits_it_names_and_keeps_the_others(mocks: M
         assert refused.json()["error"]["param"] == "limits.rpm", path
 
 
+async def test_a_patch_of_null_removes_a_keys_restriction_budget_or_expiry(
+        mocks: Mocks, router: RouterFactory) -> None:
+    r, _ = await started(mocks, router)
+    soon = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    key = await new_key(r, models=["other/*"], providers=["b"], surfaces=["embeddings"],
+                        budget={"usd": 5, "period": "day"}, expires_at=soon)
+    path = f"/admin/v1/keys/{key['id']}"
+    assert_error(await chat(r, headers=bearer(key)), 403, "permission_denied")  # (chat: not its surface)
+    renamed = (await admin(r, "PATCH", path, {"name": "kept"}, status=200)).json()  # the others as they were
+    assert (renamed["models"], renamed["budget"]["usd"], renamed["expires_at"] is not None) == (["other/*"], 5, True)
+    freed = (await admin(r, "PATCH", path, {"models": None, "providers": None, "surfaces": None, "budget": None,
+                                            "expires_at": None}, status=200)).json()
+    assert (freed["models"], freed["providers"], freed["surfaces"]) == (None, None, None)
+    assert freed["budget"] is None and freed["expires_at"] is None and freed["name"] == "kept"
+    assert (await chat(r, headers=bearer(key))).status_code == 200
+
+
 async def test_revoked_rotated_expired_and_blocked_keys(mocks: Mocks, router: RouterFactory) -> None:
     r, _ = await started(mocks, router)
     key = await new_key(r)

@@ -349,16 +349,18 @@ class Accounts:
             return [_key(r) for r in (await conn.execute(query)).mappings()]
 
     async def update_key(self, key_id: str, **changes: Any) -> dict[str, Any]:
-        """Change a key's settings (`name`, `blocked`, `models`, `limits`, ...); None leaves one as it is."""
+        """Change the key's settings named in `changes` (`name`, `blocked`, `models`, `limits`, ...; in
+        `limits`, the limits named); None removes one (`models`: any model; `budget_nano`: no budget)."""
         values: dict[str, Any] = {}
-        for field in ("name", "blocked", "metadata", "expires_at", "budget_nano", "budget_period"):
-            if changes.get(field) is not None:
-                values[field] = changes[field]
-        for field in ("models", "providers", "surfaces"):
-            if changes.get(field) is not None:
-                values[field] = _list(changes[field])
-        for field, value in (changes.get("limits") or {}).items():
-            values[field] = value
+        for field, value in changes.items():
+            if field == "limits":
+                values.update({k: v for k, v in (value or {}).items() if k in LIMITS})
+            elif field in ("models", "providers", "surfaces"):
+                values[field] = _list(value)
+            elif field in ("name", "blocked", "metadata", "expires_at", "budget_nano", "budget_period"):
+                values[field] = value
+            else:
+                raise TypeError(f"update_key: no setting '{field}'")
         async with self.transaction() as conn:
             await self._get_key(conn, key_id)
             if values:

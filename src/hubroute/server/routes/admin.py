@@ -16,7 +16,8 @@ and `GET /v1/key`, a key's view of itself.
 
 Users and organisations are named by id or name. Bodies are validated (a 400 names the field);
 lists come as `{"data": [...]}`. A PATCH changes the fields it names; in its `limits`, the limits it
-names (null removes one), the others kept. A key's secret is in the answer of its creation and of a rotation,
+names (null removes one), the others kept; on a key, null removes a restriction (`models`,
+`providers`, `surfaces`: any), its `budget` or its `expires_at`. A key's secret is in the answer of its creation and of a rotation,
 never again. Changes to a key take effect at once on this router, within a second on the others.
 """
 
@@ -119,14 +120,17 @@ class NewKey(_Body):
 
 
 class KeyChange(_Body):
+    """A key's settings to change: those named; `null` removes a restriction (any model, provider or
+    surface), a budget or an expiry. `name`, `blocked` and `metadata` cannot be null."""
+
     name: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     blocked: bool | None = None
-    models: Patterns | None = None
-    providers: Patterns | None = None
-    surfaces: Patterns | None = None
+    models: Patterns | msgspec.UnsetType | None = msgspec.UNSET
+    providers: Patterns | msgspec.UnsetType | None = msgspec.UNSET
+    surfaces: Patterns | msgspec.UnsetType | None = msgspec.UNSET
     limits: LimitsChange | None = None
-    budget: Budget | None = None
-    expires_at: datetime | None = None
+    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     metadata: Metadata | None = None
 
 
@@ -151,7 +155,8 @@ def _decode(raw: bytes, kind: type[T]) -> T:
 def _limits(app: App, body: Any) -> dict[str, Any] | None:
     """The body's `limits` (refused, with a `budget`, while several workers run: `_one_process`)."""
     limits: dict[str, Any] | None = msgspec.to_builtins(body.limits) if body.limits is not None else None
-    if getattr(body, "budget", None) is not None or any(v is not None for v in (limits or {}).values()):
+    budget = getattr(body, "budget", None)
+    if (budget is not None and budget is not msgspec.UNSET) or any(v is not None for v in (limits or {}).values()):
         _one_process(app)
     return limits
 
@@ -301,12 +306,21 @@ async def get_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), KeyChange)
     key_id = ctx.params["id"]
-    record = await accounts(app).update_key(
-        key_id, name=body.name, blocked=body.blocked, models=body.models, providers=body.providers,
-        surfaces=_surfaces(app, body.surfaces), limits=_limits(app, body), metadata=body.metadata,
-        budget_nano=nano(body.budget.usd) if body.budget else None,
-        budget_period=body.budget.period if body.budget else None,
-        expires_at=_moment(body.expires_at, "expires_at"))
+    changes: dict[str, Any] = {k: v for k, v in (("name", body.name), ("blocked", body.blocked),
+                                                 ("metadata", body.metadata), ("limits", _limits(app, body)))
+                               if v is not None}
+    if body.models is not msgspec.UNSET:
+        changes["models"] = body.models
+    if body.providers is not msgspec.UNSET:
+        changes["providers"] = body.providers
+    if body.surfaces is not msgspec.UNSET:
+        changes["surfaces"] = _surfaces(app, body.surfaces)
+    if body.budget is not msgspec.UNSET:
+        budget = body.budget
+        changes["budget_nano"], changes["budget_period"] = (nano(budget.usd), budget.period) if budget else (None, None)
+    if body.expires_at is not msgspec.UNSET:
+        changes["expires_at"] = _moment(body.expires_at, "expires_at")
+    record = await accounts(app).update_key(key_id, **changes)
     app.forget_keys(key_id)
     await send_json(send, ctx, 200, record)
 
