@@ -517,20 +517,32 @@ def keys_create(api: Api, user: str | None, org: str | None, name: str, settings
     emit(api, api.call("POST", path("keys"), given), with_secret)
 
 
+#: what `keys set --clear` removes, and the field of the API's that says so
+CLEARABLE = {"models": "models", "providers": "providers", "surfaces": "surfaces", "budget": "budget",
+             "expiry": "expires_at"}
+
+
 @admin_command(keys, "set")
 @click.argument("key_id", metavar="ID")
 @click.option("--name", help="A new name to know it by.")
 @key_options(" The ones given replace its list.")
 @changed_limit_options
 @click.option("--block/--unblock", "blocked", default=None, help="Block it (until unblocked), or unblock it.")
+@click.option("--clear", "cleared", multiple=True, type=click.Choice(sorted(CLEARABLE)),
+              help="Remove a restriction (any model, provider or surface again), the budget or the expiry; "
+                   "repeatable.")
 def keys_set(api: Api, key_id: str, name: str | None, settings: dict[str, Any], limits: dict[str, int | str],
-             blocked: bool | None) -> None:
+             blocked: bool | None, cleared: tuple[str, ...]) -> None:
     """Change a key's settings: those given; the others stay as they are. Its secret is not shown."""
     body = {**settings, "name": name, "blocked": blocked, "limits": limit_changes(limits) if limits else None}
     given = {k: v for k, v in body.items() if v is not None}  # what is not given: kept as it is
+    for what in cleared:
+        if CLEARABLE[what] in given:
+            raise click.UsageError(f"--clear {what} and a new {what} at once: give one")
+        given[CLEARABLE[what]] = None  # (null: removed)
     if not given:
         raise click.UsageError("give what to change: --name, --rpm, --tpm, --concurrency, --budget, --model, "
-                               "--provider, --surface, --expires, --block or --unblock")
+                               "--provider, --surface, --expires, --block, --unblock or --clear")
     emit(api, api.call("PATCH", path("keys", key_id), given), key_text)
 
 

@@ -225,6 +225,13 @@ async def test_keys_set_changes_what_it_is_given_and_keeps_the_rest(mocks: Mocks
                                                                  changed["limits"])
     assert await ok_json("keys", "show", key_id, r=r) == lists
 
+    # --clear: any model, provider and surface again, no budget, no expiry
+    freed = await ok_json("keys", "set", key_id, "--clear", "models", "--clear", "providers", "--clear", "surfaces",
+                          "--clear", "budget", "--clear", "expiry", r=r)
+    assert (freed["models"], freed["providers"], freed["surfaces"], freed["budget"], freed["expires_at"]) == (
+        None, None, None, None, None)
+    assert (freed["name"], freed["limits"]) == ("desk", changed["limits"])
+
 
 async def test_a_key_blocked_and_limited_with_keys_set(mocks: Mocks, router: RouterFactory) -> None:
     r = await started(mocks, router)
@@ -257,6 +264,9 @@ async def test_keys_set_refuses_bad_values_and_unknown_keys(mocks: Mocks, router
     refused(await hubroute("keys", "set", key_id, "--budget", "-1", r=r), "'--budget'")
     refused(await hubroute("keys", "set", key_id, "--budget", "1", "--period", "year", r=r), "'--period'")
     refused(await hubroute("keys", "set", key_id, "--period", "day", r=r), "--period is the period of a --budget")
+    refused(await hubroute("keys", "set", key_id, "--budget", "1", "--clear", "budget", r=r),
+            "--clear budget and a new budget at once")
+    refused(await hubroute("keys", "set", key_id, "--clear", "everything", r=r), "'--clear'")
     assert await ok_json("keys", "show", key_id, r=r) == before
 
 

@@ -17,8 +17,9 @@ and `GET /v1/key`, a key's view of itself.
 Users and organisations are named by id or name. Bodies are validated (a 400 names the field);
 lists come as `{"data": [...]}`. A PATCH changes the fields it names; in its `limits`, the limits it
 names (null removes one), the others kept; on a key, null removes a restriction (`models`,
-`providers`, `surfaces`: any), its `budget` or its `expires_at`. A key's secret is in the answer of its creation and of a rotation,
-never again. Changes to a key take effect at once on this router, within a second on the others.
+`providers`, `surfaces`: any), its `budget` or its `expires_at`. A key's secret is in the answer of
+its creation and of a rotation, never again. Changes to a key take effect at once on this router,
+within a second on the others.
 """
 
 from __future__ import annotations
