@@ -132,13 +132,14 @@ def build_report(
             share = hub.runs[mode][max(CONNECTIONS)]["rps"] / base if base else None
             summary[f"store_share_{mode}"] = None if share is None else round(share, 3)
             bad = errors_in(hub, mode) + errors_in(bare, mode)
+            # (a goal with accounts, issue 12's; without them the figure is shown, not judged)
             check(
                 f"hubroute{' with accounts' if accounts else ''} / without a store, req/s at "
                 f"{max(CONNECTIONS)} connections, {mode}",
                 None if share is None else round(share, 3),
                 "x",
-                f">= {TARGET_STORE_SHARE:g}",
-                None if share is None or bad else share >= TARGET_STORE_SHARE,
+                f">= {TARGET_STORE_SHARE:g}" if accounts else "-",
+                None if share is None or bad or not accounts else share >= TARGET_STORE_SHARE,
                 f"{bad} errors in the runs" if bad else "",
             )
     if hub and hub.rss:
