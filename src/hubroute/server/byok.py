@@ -8,16 +8,17 @@ A provider called with the caller's own key is called directly at its public API
 Hugging Face's router, which would bill the server's HF token). The request is metered as any other
 and counted in the budgets that include such requests, never charged to credits.
 
-Keys are read from the store and kept `ttl` seconds, and kept while the store cannot be reached.
+Keys are read from the store and kept: past `ttl` seconds, read again behind the requests that use
+them, and kept while the store cannot be reached (`server.recent`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import TYPE_CHECKING
 
-from hubroute.errors import Unavailable, register_secret
+from hubroute.errors import register_secret
+from hubroute.server.recent import Recent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,38 +31,23 @@ Account = tuple[str, str]
 
 
 class OwnKeys:
-    ttl = 1.0
-
-    def __init__(self, store: ProviderKeys) -> None:
+    def __init__(self, store: ProviderKeys, ttl: float = 1.0) -> None:
         self.store = store
-        self._cache: dict[Account, tuple[float, dict[str, str]]] = {}
+        #: account -> its keys, read behind the requests that use them (`server.recent`)
+        self._keys: Recent[Account, dict[str, str]] = Recent(store.of, ttl=ttl)
 
     async def for_request(self, principal: Principal, billed_org: str | None) -> dict[str, str]:
         """The keys a request may use: the organisation's it bills (or owns it), then its user's over them."""
         keys: dict[str, str] = {}
         org = billed_org or principal.org
         if org is not None:
-            keys.update(await self._of(("org", org)))
+            keys.update(await self._keys.get(("org", org)))
         if principal.user is not None:
-            keys.update(await self._of(("user", principal.user)))
+            keys.update(await self._keys.get(("user", principal.user)))
         return keys
 
     def forget(self) -> None:
-        self._cache.clear()
-
-    async def _of(self, account: Account) -> dict[str, str]:
-        now = time.monotonic()
-        cached = self._cache.get(account)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
-        try:
-            keys = await self.store.of(account)
-        except Unavailable:
-            if cached is None:
-                raise
-            return cached[1]  # the store is down: the keys read last still serve
-        self._cache[account] = (now, keys)
-        return keys
+        self._keys.clear()
 
 
 def own_endpoint(endpoint: Endpoint, key: str, base_url: str | None) -> Endpoint | None:
