@@ -6,8 +6,8 @@
 Rows are queued as the router queues them (`Ledger.add`, from the request records) as fast as Python
 makes them, and the clock stops when the last is committed: the figure is the writer's sustained rate
 (batches of `--batch` rows, one multi-row INSERT each), the one that must stay above the router's
-request rate. PostgreSQL runs in a database made for the run and dropped after. Targets: at least
-10,000 rows/s into PostgreSQL, 5,000 into SQLite.
+request rate; and what the rows take on disk, per million. PostgreSQL runs in a database made for
+the run and dropped after. Targets: at least 10,000 rows/s into PostgreSQL, 5,000 into SQLite.
 """
 
 from __future__ import annotations
@@ -57,9 +57,24 @@ async def measure(url: str, rows: int, batch: int, spill: Path) -> dict[str, Any
             await asyncio.sleep(0.005)
         took = time.perf_counter() - started
         await ledger.close()
-        return {"rows": rows, "batch": batch, "seconds": round(took, 3), "rows_per_s": round(rows / took)}
+        size = await stored_bytes(engine)
+        return {"rows": rows, "batch": batch, "seconds": round(took, 3), "rows_per_s": round(rows / took),
+                "bytes": size, "mb_per_million_rows": round(size / rows * 1e6 / 2**20, 1)}
     finally:
         await engine.dispose()
+
+
+async def stored_bytes(engine: Any) -> int:
+    """What the ledger takes on disk: the usage table with its indexes (PostgreSQL), or the whole
+    database file, its write-ahead log folded in (SQLite: the ledger is nearly all of it)."""
+    import sqlalchemy as sa
+
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            return int((await conn.execute(sa.text("SELECT pg_total_relation_size('usage')"))).scalar_one())
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = (await conn.exec_driver_sql("PRAGMA page_count")).scalar_one()
+        return int(pages * (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one())
 
 
 async def postgres_db(admin_url: str) -> tuple[str, Any]:
@@ -89,7 +104,8 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hubroute-ledger-") as tmp:
         out["sqlite"] = await measure(f"sqlite:///{tmp}/ledger.db", args.rows, args.batch, Path(tmp))
         lite = out["sqlite"]
-        print(f"sqlite:     {lite['rows_per_s']:>8,} rows/s ({args.rows:,} rows in {lite['seconds']} s)")
+        print(f"sqlite:     {lite['rows_per_s']:>8,} rows/s ({args.rows:,} rows in {lite['seconds']} s; "
+              f"{lite['mb_per_million_rows']} MB a million rows)")
         if args.postgres:
             url, drop = await postgres_db(args.postgres)
             try:
@@ -97,7 +113,8 @@ async def main() -> int:
             finally:
                 await drop()
             pg = out["postgresql"]
-            print(f"postgresql: {pg['rows_per_s']:>8,} rows/s ({args.rows:,} rows in {pg['seconds']} s)")
+            print(f"postgresql: {pg['rows_per_s']:>8,} rows/s ({args.rows:,} rows in {pg['seconds']} s; "
+                  f"{pg['mb_per_million_rows']} MB a million rows)")
     print(f"written to {write_result(args.results, 'ledger', out)}")
     ok = out["sqlite"]["rows_per_s"] >= 5000 and ("postgresql" not in out or out["postgresql"]["rows_per_s"] >= 10000)
     return 0 if ok else 1
