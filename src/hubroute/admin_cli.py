@@ -493,7 +493,8 @@ def key_options(lists: str) -> Decorator:
             click.option("--surface", "surfaces", multiple=True,
                          help=f"An API surface it may use (chat, ...); repeatable.{lists}"),
             click.option("--budget", type=click.FloatRange(min=0), help="Dollars it may spend per --period."),
-            click.option("--period", type=PERIODS, help="The budget's period (the API's default: month)."),
+            click.option("--period", type=PERIODS, help="The budget's period (default: month; for keys set, the "
+                         "period the key's budget has)."),
             click.option("--expires", help="When it stops working: an ISO date-time, or a date (UTC)."),
         ]
         for option in reversed(options):

@@ -214,14 +214,15 @@ async def test_keys_set_changes_what_it_is_given_and_keeps_the_rest(mocks: Mocks
 
     budget = await ok_json("keys", "set", key_id, "--budget", "5.5", "--period", "week", r=r)
     assert budget["budget"] == {"usd": 5.5, "period": "week"} and budget["limits"] == changed["limits"]
-    assert fields(await ok("keys", "set", key_id, "--budget", "7", r=r))["budget"] == "usd=7, period=month"
+    # a new amount alone keeps the period
+    assert fields(await ok("keys", "set", key_id, "--budget", "7", r=r))["budget"] == "usd=7, period=week"
 
     # repeated --model, --provider, --surface replace the lists
     lists = await ok_json("keys", "set", key_id, "--model", "x/y", "--model", "z/*", "--surface", "chat",
                           "--provider", "a", "--expires", "2099-02-01", r=r)
     assert (lists["models"], lists["providers"], lists["surfaces"]) == (["x/y", "z/*"], ["a"], ["chat"])
     assert lists["expires_at"].startswith("2099-02-01T00:00:00")
-    assert (lists["name"], lists["budget"], lists["limits"]) == ("desk", {"usd": 7.0, "period": "month"},
+    assert (lists["name"], lists["budget"], lists["limits"]) == ("desk", {"usd": 7.0, "period": "week"},
                                                                  changed["limits"])
     assert await ok_json("keys", "show", key_id, r=r) == lists
 

@@ -162,6 +162,11 @@ async def test_a_patch_of_null_removes_a_keys_restriction_budget_or_expiry(
                                             "expires_at": None}, status=200)).json()
     assert (freed["models"], freed["providers"], freed["surfaces"]) == (None, None, None)
     assert freed["budget"] is None and freed["expires_at"] is None and freed["name"] == "kept"
+    fresh = (await admin(r, "PATCH", path, {"budget": {"usd": 2}}, status=200)).json()  # none before: a month
+    assert fresh["budget"] == {"usd": 2.0, "period": "month"}
+    await admin(r, "PATCH", path, {"budget": {"usd": 2, "period": "day"}}, status=200)
+    assert (await admin(r, "PATCH", path, {"budget": {"usd": 3}}, status=200)).json()["budget"] == {
+        "usd": 3.0, "period": "day"}  # a new amount alone keeps the period
     assert (await chat(r, headers=bearer(key))).status_code == 200
 
 

@@ -362,7 +362,9 @@ class Accounts:
             else:
                 raise TypeError(f"update_key: no setting '{field}'")
         async with self.transaction() as conn:
-            await self._get_key(conn, key_id)
+            row = await self._get_key(conn, key_id)
+            if values.get("budget_nano") is not None and "budget_period" not in values:
+                values["budget_period"] = row["budget_period"] or "month"  # (a new amount: the same period)
             if values:
                 await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(values))
             return await self._key(conn, key_id)

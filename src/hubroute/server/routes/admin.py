@@ -97,9 +97,19 @@ class NewMember(_Body):
     role: Literal["admin", "member"] = "member"
 
 
+Period = Literal["day", "week", "month", "total"]
+
+
 class Budget(_Body):
     usd: Annotated[float, msgspec.Meta(ge=0)]
-    period: Literal["day", "week", "month", "total"] = "month"
+    period: Period = "month"
+
+
+class BudgetChange(_Body):
+    """A key's new budget: its period, if not named, the one it had (a month for a key that had none)."""
+
+    usd: Annotated[float, msgspec.Meta(ge=0)]
+    period: Period | msgspec.UnsetType = msgspec.UNSET
 
 
 Patterns = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=256)]], msgspec.Meta(max_length=1000)]
@@ -130,7 +140,7 @@ class KeyChange(_Body):
     providers: Patterns | msgspec.UnsetType | None = msgspec.UNSET
     surfaces: Patterns | msgspec.UnsetType | None = msgspec.UNSET
     limits: LimitsChange | None = None
-    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    budget: BudgetChange | msgspec.UnsetType | None = msgspec.UNSET
     expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     metadata: Metadata | None = None
 
@@ -316,9 +326,12 @@ async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, s
         changes["providers"] = body.providers
     if body.surfaces is not msgspec.UNSET:
         changes["surfaces"] = _surfaces(app, body.surfaces)
-    if body.budget is not msgspec.UNSET:
-        budget = body.budget
-        changes["budget_nano"], changes["budget_period"] = (nano(budget.usd), budget.period) if budget else (None, None)
+    if body.budget is None:
+        changes["budget_nano"] = changes["budget_period"] = None
+    elif body.budget is not msgspec.UNSET:
+        changes["budget_nano"] = nano(body.budget.usd)
+        if body.budget.period is not msgspec.UNSET:
+            changes["budget_period"] = body.budget.period
     if body.expires_at is not msgspec.UNSET:
         changes["expires_at"] = _moment(body.expires_at, "expires_at")
     record = await accounts(app).update_key(key_id, **changes)
