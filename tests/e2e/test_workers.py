@@ -102,12 +102,16 @@ async def test_sigterm_under_load_stops_every_worker_and_loses_no_row(serve: Ser
             pass
 
     tasks = [asyncio.create_task(one()) for _ in range(40)]
-    await asyncio.sleep(0.3)  # in flight, on both workers
+    deadline = time.monotonic() + 20
+    while a.hits < 40:  # every one taken in by a worker and sent on: in flight (a stream lasts 0.5 s)
+        assert time.monotonic() < deadline, a.hits
+        await asyncio.sleep(0.01)
     serve.signal(signal.SIGTERM)
-    await asyncio.gather(*tasks)
+    later = [asyncio.create_task(one()) for _ in range(10)]  # after the signal: answered or refused, never cut
+    await asyncio.gather(*tasks, *later)
     assert await serve.wait(30) == 0, serve.stderr
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    assert answered == 40  # every request in flight finished
+    assert answered >= 40  # every request in flight finished
     assert len(await ledger_rows(url)) == answered  # each worker wrote its rows at its exit
 
 
