@@ -187,10 +187,18 @@ def run(settings: Settings) -> None:
     s = settings.server
     sockets = listen(s.host, s.port)
     try:
+        warn_if_unreachable(app)
         serve(app, settings, sockets)
     finally:
         for sock in sockets:
             sock.close()
+
+
+def warn_if_unreachable(app: App) -> None:
+    """Say at start, once, when no credentials let the router reach any provider (after the port is
+    held: a port in use is the one line a failed start prints)."""
+    if not reachable(app.engine.upstreams) and not own_keys(app.engine.upstreams):
+        log.warning(NO_PROVIDER)
 
 
 def serve(app: App, settings: Settings, sockets: list[socket.socket], worker: str = "",
@@ -198,8 +206,6 @@ def serve(app: App, settings: Settings, sockets: list[socket.socket], worker: st
     """Run `app` on `sockets` until a signal stops it (`worker`: which one, in its "ready" line)."""
     s = settings.server
     providers = reachable(app.engine.upstreams)
-    if not providers and not own_keys(app.engine.upstreams) and not worker:
-        log.warning(NO_PROVIDER)
     url = f"http://[{s.host}]:{s.port}" if ":" in s.host else f"http://{s.host}:{s.port}"
     stack = "" if s.http_stack == "fast" else ", http stack: stock"
 

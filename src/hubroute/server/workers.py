@@ -29,7 +29,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from hubroute.server import logs
-from hubroute.server.serve import CannotStart, listen, raise_fd_limit, serve
+from hubroute.server.serve import CannotStart, listen, raise_fd_limit, serve, warn_if_unreachable
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -55,6 +55,7 @@ def supervise(settings: Settings, app: App) -> None:
                           "own (each allowing the whole of them): run one worker")
     s = settings.server
     held = listen(s.host, s.port, reuse_port=True)
+    warn_if_unreachable(app)
     context = multiprocessing.get_context("spawn")  # (a fresh interpreter: nothing of the supervisor's state)
     workers: dict[int, tuple[BaseProcess, float]] = {}
     stopping = False
