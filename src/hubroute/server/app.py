@@ -143,7 +143,7 @@ class App:
             ctx.planned(plan)
         else:
             keys = await self.bill(ctx)  # (its own provider keys reach providers this deployment cannot)
-            plan = await self.router.plan(model, task, frozenset(keys) if keys else frozenset())
+            plan = await self.router.plan(model, task, frozenset(keys))
             ctx.planned(plan)
             admit(ctx.principal, plan)
             byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)

@@ -131,8 +131,6 @@ class Billing:
         self._spend: dict[Scope, _Spend] = {}
         #: account -> its budgets
         self._budgets: Recent[Account, list[Budget]] = Recent(self._read_budgets)
-        #: key id -> its own budget (as its record last said)
-        self._key_budgets: dict[str, Budget] = {}
 
     async def billed_org(self, principal: Principal, asked: str | None) -> tuple[str | None, dict[str, int] | None]:
         """The organisation a request of `principal` bills: the one `X-HF-Bill-To` names (`asked`), which
@@ -251,14 +249,8 @@ class Billing:
     async def _budgets_of(self, principal: Principal, account: Account | None) -> list[Budget]:
         found: list[Budget] = []
         if principal.budget is not None and principal.key_id is not None:
-            usd_limit, period = principal.budget["usd"], principal.budget["period"]
-            budget = self._key_budgets.get(principal.key_id)
-            if budget is None or budget.scope[2] != period or budget.limit_nano != round(usd_limit * 1e9):
-                if len(self._key_budgets) >= 100_000:
-                    self._key_budgets.clear()
-                budget = self._key_budgets[principal.key_id] = Budget(("key", principal.key_id, period),
-                                                                      round(usd_limit * 1e9))
-            found.append(budget)
+            found.append(Budget(("key", principal.key_id, principal.budget["period"]),
+                                round(principal.budget["usd"] * 1e9)))
         owners: list[Account] = []
         if principal.user is not None:
             owners.append(("user", principal.user))

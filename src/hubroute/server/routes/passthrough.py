@@ -67,8 +67,8 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
     if not route or any(part in ("", ".", "..") for part in route.split("/")):
         raise InvalidRequest(f"'{ctx.path}' is not a provider route", param="path")
     provider = app.upstreams.provider(name)
-    endpoint = app.upstreams.endpoint(name)
-    if endpoint is None and ctx.principal.stored:  # reachable with the caller's own key, if it has one
+    endpoint = ours = app.upstreams.endpoint(name)
+    if ours is None and ctx.principal.stored:  # reachable with the caller's own key, if it has one
         endpoint = app.upstreams.keyless(name)
     if provider is None or endpoint is None:
         raise _unavailable(app, name)
@@ -84,7 +84,7 @@ async def passthrough(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
             mine = own_endpoint(endpoint, own, app.upstreams.direct_base(name)) if own else None
             if mine is not None:  # the caller's own key for this provider: called with it, directly
                 endpoint, ctx.byok_providers = mine, frozenset((name,))
-            elif endpoint.api_key is None and app.upstreams.endpoint(name) is None:
+            elif ours is None:
                 raise _unavailable(app, name)  # only a key of its own would have reached it
             mapped = app.catalog.find_mapping(name, ctx.requested) if ctx.requested else None
             await app.hold(ctx, [mapped[1].pricing if mapped else None], None, [mine is not None])
