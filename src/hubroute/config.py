@@ -205,6 +205,21 @@ class StoreSettings(_Strict):
     spill_dir: str | None = None
 
 
+class RedisSettings(_Strict):
+    """What router processes and instances share (`store.shared_limits`): rate limits, concurrency."""
+
+    #: `redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path`; none: each process
+    #: keeps its own counters (and `--workers N` refuses to start with limits, budgets or credits)
+    url: str | None = None
+    #: when Redis cannot be reached, rate limits let requests through (`open`) or refuse them with
+    #: 503 (`closed`); credits and budgets always refuse
+    on_error: Literal["open", "closed"] = "open"
+    #: the prefix of every key hubroute writes (several deployments can share one Redis)
+    prefix: str = "hubroute:"
+    #: seconds a command may take before Redis counts as unreachable
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
+
+
 class AccountsSettings(_Strict):
     #: the secret that seals the provider keys users and organisations bring (default:
     #: $HUBROUTE_ENCRYPTION_KEY); without it such keys can be neither stored nor used
@@ -240,6 +255,7 @@ class Settings(_Strict):
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
@@ -296,6 +312,13 @@ class Settings(_Strict):
             from hubroute.store import driver_url
 
             driver_url(self.store.url)  # a ConfigError naming store.url when it is no database URL
+        if self.redis.url is not None:
+            from hubroute.store.redislink import Address
+
+            try:
+                Address.parse(self.redis.url)
+            except ValueError as exc:
+                raise ConfigError("redis.url", str(exc)) from None
         if not 0 < self.server.port < 65536:
             raise ConfigError("server.port", f"{self.server.port} is not a TCP port")
         if self.server.master_key is not None and len(self.server.master_key) < 8:
@@ -358,6 +381,8 @@ def _apply_env_defaults(settings: Settings, environ: Mapping[str, str]) -> None:
         from hubroute.store import default_url
 
         settings.store.url = environ.get("HUBROUTE_STORE_URL") or default_url(environ)
+    if settings.redis.url is None:
+        settings.redis.url = environ.get("HUBROUTE_REDIS_URL") or None
 
 
 def _resolve_env(value: Any, environ: Mapping[str, str], path: str) -> Any:

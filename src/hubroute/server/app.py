@@ -32,7 +32,7 @@ from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
 from hubroute.server.billing import Billing
 from hubroute.server.byok import OwnKeys, use_own_keys
-from hubroute.server.limits import Limiter
+from hubroute.server.limits import LocalLimits
 from hubroute.server.logs import access_log
 from hubroute.server.metrics import Metrics
 from hubroute.server.record import RequestRecord, Sink
@@ -82,8 +82,10 @@ class App:
         self.max_body = settings.server.max_request_bytes
         self.body_timeout = settings.server.body_timeout
         self.fetcher = Fetcher(settings.inputs)  # user-given input URLs; its session opens on first use
-        #: the stored keys' rate limits, and their credits and budgets (with a store)
-        self.limiter = Limiter()
+        #: the stored keys' rate limits (this process's own, or shared through Redis: `redis.url`),
+        #: and their credits and budgets (with a store)
+        self.limits: Any = LocalLimits()  # server.limits.LocalLimits | store.shared_limits.SharedLimits
+        self.redis: Any = None  # store.redislink.RedisLink, with `redis.url`
         self.billing: Billing | None = None
         #: the provider keys users and organisations bring (with a store)
         self.provider_keys: Any = None  # store.provider_keys.ProviderKeys
@@ -112,14 +114,36 @@ class App:
             self.provider_keys = ProviderKeys(self.store.accounts, Sealer(secret) if secret else None)
             await self.provider_keys.ensure_openable()
             self.own_keys = OwnKeys(self.provider_keys)
+        if self.settings.redis.url:
+            await self._share_limits()
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
 
+    async def _share_limits(self) -> None:
+        """Rate limits kept in Redis (`redis.url`), for every router process and instance at once."""
+        from hubroute.store.redislink import RedisLink, RedisUnavailable, redacted
+        from hubroute.store.shared_limits import SCRIPTS, SharedLimits
+
+        conf = self.settings.redis
+        assert conf.url is not None
+        self.redis = RedisLink(conf.url, timeout=conf.timeout)
+        self.redis.register(*SCRIPTS)
+        self.limits = SharedLimits(self.redis, prefix=conf.prefix, on_error=conf.on_error)
+        self.limits.start()
+        try:
+            await self.redis.call("PING")  # (down at start: said once by the link; requests follow on_error)
+            log.info("redis: %s", redacted(conf.url))
+        except RedisUnavailable:
+            pass
+
     async def shutdown(self) -> None:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
         await self.fetcher.aclose()
+        await self.limits.close()
+        if self.redis is not None:
+            await self.redis.close()
         if self.store is not None:
             await self.store.close()
 
@@ -161,17 +185,17 @@ class App:
         named = asked.decode(errors="replace") if asked else None
         ctx.billed_org, limits = await self.billing.billed_org(principal, named)
         if limits is not None and ctx.billed_org != (principal.org or principal.bill_to):
-            self.admit(ctx, (ctx.billed_org, limits))  # under the limits of the organisation it bills instead
+            await self.admit(ctx, (ctx.billed_org, limits))  # under the limits of the organisation it bills instead
         return await self.own_keys.for_request(ctx.principal, ctx.billed_org) if self.own_keys else {}
 
-    def admit(self, ctx: RequestRecord, org: tuple[str | None, Mapping[str, int]] | None = None) -> None:
+    async def admit(self, ctx: RequestRecord, org: tuple[str | None, Mapping[str, int]] | None = None) -> None:
         """Count a stored key's request under its rate limits, and those of its user and of the
         organisation it bills (`org`, when not the key's own: the request counted under the key's
         own before is taken back from them first); 429 if one is reached."""
         before, ctx.admission = ctx.admission, None
         if before is not None:
-            self.limiter.cancel(before)
-        ctx.admission = self.limiter.admit(ctx.principal, org)
+            await self.limits.cancel(before)
+        ctx.admission = await self.limits.admit(ctx.principal, org)
         ctx.extra_headers = ctx.admission.headers if ctx.admission is not None else ()
 
     async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None,
@@ -227,7 +251,7 @@ class App:
                     if principal.surfaces is not None and route.label not in principal.surfaces:
                         raise PermissionDenied(f"this key may not use {route.label} (it may use: "
                                                f"{', '.join(principal.surfaces) or 'nothing'})")
-                    self.admit(rec)
+                    await self.admit(rec)
             await route.handler(self, rec, scope, receive, send)
         except HubrouteError as exc:
             rec.error = exc.code
@@ -260,7 +284,7 @@ class App:
         finally:
             self.inflight -= 1
             if rec.admission is not None:
-                self.limiter.release(rec.admission, rec.usage.tokens if rec.usage is not None else 0)
+                self.limits.release(rec.admission, rec.usage.tokens if rec.usage is not None else 0)
             if rec.provider is not None and rec.provider in rec.byok_providers:
                 rec.byok = True
             if rec.hold is not None and self.billing is not None:

@@ -18,8 +18,8 @@ Every answer to a key with limits carries OpenAI's headers: `x-ratelimit-limit-r
 `x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests` (and `-tokens`), the reset as a
 duration (`1s`, `6m0s`): how long until the window has room again.
 
-This is the limiter of one router process. Several processes share their counters through Redis
-(`redis.url`).
+This is the limiter of one router process (`LocalLimits` gives it the interface the app uses).
+Several processes share their counters through Redis instead (`redis.url`: `store.shared_limits`).
 """
 
 from __future__ import annotations
@@ -214,6 +214,30 @@ class Limiter:
             reset = b"0s" if used < limit else duration(window.room_in(now, limit)).encode()
             out += [(names[0], b"%d" % limit), (names[1], b"%d" % max(limit - used, 0)), (names[2], reset)]
         return out
+
+
+class LocalLimits:
+    """The rate limits of a router process on its own: `Limiter`, behind the interface that the
+    limits shared through Redis (`store.shared_limits.SharedLimits`) have too."""
+
+    def __init__(self) -> None:
+        self.limiter = Limiter()
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def admit(self, principal: Principal,
+                    org: tuple[str | None, Mapping[str, int]] | None = None) -> Admission | None:
+        return self.limiter.admit(principal, org)
+
+    async def cancel(self, admission: Admission) -> None:
+        self.limiter.cancel(admission)
+
+    def release(self, admission: Admission, tokens: int) -> None:
+        self.limiter.release(admission, tokens)
 
 
 _REQUEST_HEADERS = (b"x-ratelimit-limit-requests", b"x-ratelimit-remaining-requests", b"x-ratelimit-reset-requests")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hubroute.server.billing import Hold
     from hubroute.server.limits import Admission
     from hubroute.server.table import Route
+    from hubroute.store.shared_limits import SharedAdmission
     from hubroute.usage import Usage
 
 Headers = list[tuple[bytes, bytes]]
@@ -62,7 +63,7 @@ class RequestRecord:
     byok_providers: frozenset[str] = frozenset()
     byok: bool = False
     #: its place under its rate limits (`server.limits`), given back when it ends
-    admission: Admission | None = None
+    admission: Admission | SharedAdmission | None = None
     #: headers every answer to it carries (the key's x-ratelimit-*)
     extra_headers: Sequence[tuple[bytes, bytes]] = ()
 

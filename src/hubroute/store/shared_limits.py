@@ -1,0 +1,294 @@
+"""Rate limits kept in Redis, so that they hold for every router process and instance together.
+
+    limits = SharedLimits(link, prefix="hubroute:", on_error="open")
+    admission = await limits.admit(principal)      # one script, one round trip: 429 if over a limit
+    ...
+    limits.release(admission, tokens)              # one script, its answer not awaited
+
+The same limits as the in-process limiter (`server.limits`), with the same meaning: a sliding window
+of 60 seconds counted per tenth of a second (never more than the limit in any 60 s), tokens counted
+when a request ends, requests in progress at once. Every check and count of a request is one Lua
+script, so concurrent requests on any number of instances cannot both take the last place. The time
+is Redis's own (`TIME`): instances whose clocks differ still share one window.
+
+A request in progress holds its concurrency place under a lease (`lease` seconds) that its router
+renews while it runs: the places of an instance that dies (SIGKILL, a lost machine) come free within
+one lease, not never.
+
+When Redis cannot be reached, `on_error` says what rate limits do: `open` lets requests through
+uncounted, `closed` refuses them (503). Either way one log line says Redis is down, one that it is
+back, and the `hubroute_redis_up` metric follows; nothing is logged per request.
+
+Keys (under `prefix`): `l:<scope>:r` and `l:<scope>:t` (hashes: a count per tenth of a second,
+the total `t`, the oldest `h` and newest `l` tenth), `l:<scope>:c` (a sorted set: requests in
+progress, scored by their lease's end). Each expires a minute after its last use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hubroute.errors import Unavailable
+from hubroute.server.limits import _REQUEST_HEADERS, _TOKEN_HEADERS, Headers, _refused, duration
+from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
+
+if TYPE_CHECKING:
+    from hubroute.server.auth import Principal
+
+_COMMON = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local WINDOW, SLOT = 60000, 100
+local slot = math.ceil(now / SLOT)
+local gone = math.floor((now - WINDOW) / SLOT)  -- the newest tenth that has left the window
+
+local function used(key)
+  local h = tonumber(redis.call('HGET', key, 'h'))
+  if not h then return 0 end
+  local total = tonumber(redis.call('HGET', key, 't'))
+  if h > gone then return total end
+  if tonumber(redis.call('HGET', key, 'l')) <= gone then
+    redis.call('DEL', key)
+    return 0
+  end
+  for s = h, gone do
+    local c = redis.call('HGET', key, s)
+    if c then
+      total = total - tonumber(c)
+      redis.call('HDEL', key, s)
+    end
+  end
+  redis.call('HSET', key, 't', total, 'h', gone + 1)
+  return total
+end
+
+local function add(key, amount)
+  if amount <= 0 then return end
+  redis.call('HINCRBY', key, slot, amount)
+  redis.call('HINCRBY', key, 't', amount)
+  redis.call('HSETNX', key, 'h', slot)
+  redis.call('HSET', key, 'l', slot)
+  redis.call('PEXPIRE', key, WINDOW + 1000)
+end
+"""
+
+ADMIT = Script("admit", _COMMON + """
+-- ms until `need` more fit under `limit` in the window at `key` (which holds `now_used`)
+local function room(key, limit, need, now_used)
+  local over = now_used + need - limit
+  if over <= 0 then return 0 end
+  local h = tonumber(redis.call('HGET', key, 'h'))
+  if not h then return 0 end
+  for s = math.max(h, gone + 1), tonumber(redis.call('HGET', key, 'l')) do
+    local c = redis.call('HGET', key, s)
+    if c then
+      over = over - tonumber(c)
+      if over <= 0 then return math.max(s * SLOT + WINDOW - now, 0) end
+    end
+  end
+  return WINDOW
+end
+
+local n, member, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local seen = {}
+for i = 1, n do
+  local k, a = 3 * (i - 1), 3 + 3 * (i - 1)
+  local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local ur = rpm > 0 and used(KEYS[k + 1]) or 0
+  local ut = tpm > 0 and used(KEYS[k + 2]) or 0
+  local refused, wait = 0, 0
+  if rpm > 0 and ur + 1 > rpm then
+    refused, wait = 1, room(KEYS[k + 1], rpm, 1, ur)
+  elseif tpm > 0 and ut >= tpm then
+    refused, wait = 2, room(KEYS[k + 2], tpm, 1, ut)
+  elseif conc > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+    if redis.call('ZCARD', KEYS[k + 3]) >= conc then refused, wait = 3, 1000 end
+  end
+  if refused > 0 then
+    local rr = (rpm > 0 and ur >= rpm) and room(KEYS[k + 1], rpm, 1, ur) or 0
+    local rt = (tpm > 0 and ut >= tpm) and room(KEYS[k + 2], tpm, 1, ut) or 0
+    return {0, i, refused, wait, ur, ut, rr, rt}
+  end
+  seen[i] = {ur, ut}
+end
+for i = 1, n do
+  local k, a = 3 * (i - 1), 3 + 3 * (i - 1)
+  if tonumber(ARGV[a + 1]) > 0 then add(KEYS[k + 1], 1) end
+  if tonumber(ARGV[a + 3]) > 0 then
+    redis.call('ZADD', KEYS[k + 3], now + lease, member)
+    redis.call('PEXPIRE', KEYS[k + 3], lease + WINDOW)
+  end
+end
+local rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ur = seen[1][1] + (rpm > 0 and 1 or 0)
+local ut = seen[1][2]
+local rr = (rpm > 0 and ur >= rpm) and room(KEYS[1], rpm, 1, ur) or 0
+local rt = (tpm > 0 and ut >= tpm) and room(KEYS[2], tpm, 1, ut) or 0
+return {1, slot, ur, ut, rr, rt}
+""")
+
+# KEYS: per scope its token window and its concurrency set; ARGV: n, member, tokens, per scope its tpm
+# and concurrency flags
+RELEASE = Script("release", _COMMON + """
+local n, member, tokens = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+for i = 1, n do
+  if tonumber(ARGV[3 + 2 * i - 1]) > 0 then add(KEYS[2 * i - 1], tokens) end
+  if tonumber(ARGV[3 + 2 * i]) > 0 then redis.call('ZREM', KEYS[2 * i], member) end
+end
+return 1
+""")
+
+# KEYS: per scope its request window and its concurrency set; ARGV: member, the tenth it was counted
+# in, per scope whether it was counted and holds a place
+CANCEL = Script("cancel", """
+local member, slot = ARGV[1], ARGV[2]
+for i = 1, #KEYS / 2 do
+  if ARGV[2 + 2 * i - 1] == '1' and redis.call('HEXISTS', KEYS[2 * i - 1], slot) == 1 then
+    redis.call('HINCRBY', KEYS[2 * i - 1], slot, -1)
+    redis.call('HINCRBY', KEYS[2 * i - 1], 't', -1)
+  end
+  if ARGV[2 + 2 * i] == '1' then redis.call('ZREM', KEYS[2 * i], member) end
+end
+return 1
+""")
+
+# KEYS: concurrency sets; ARGV: the lease in ms, then the member held in each
+RENEW = Script("renew", """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', until_, ARGV[i + 1]) end
+return 1
+""")
+
+SCRIPTS = (ADMIT, RELEASE, CANCEL, RENEW)
+
+
+@dataclass(slots=True, eq=False)
+class SharedAdmission:
+    """A request counted in Redis: its id there, where it counts, and the headers its answer carries."""
+
+    member: str
+    #: (scope, tpm > 0, holds a concurrency place, counted in a request window)
+    scopes: list[tuple[str, bool, bool, bool]]
+    slot: int
+    headers: Headers = field(default_factory=list)
+    org: str | None = None
+
+
+class SharedLimits:
+    #: seconds a concurrency place is held without its router renewing it
+    lease = 10.0
+
+    def __init__(self, link: RedisLink, *, prefix: str = "hubroute:", on_error: str = "open") -> None:
+        self.link = link
+        self.prefix = prefix
+        self.fail_open = on_error == "open"
+        self._ids = itertools.count(1)
+        self._me = f"{uuid.uuid4().hex[:12]}-{os.getpid()}-"
+        #: requests of this process holding concurrency places: their leases are renewed
+        self._held: set[SharedAdmission] = set()
+        self._renewer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew(), name="hubroute-leases")
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+
+    async def admit(self, principal: Principal,
+                    org: tuple[str | None, Mapping[str, int]] | None = None) -> SharedAdmission | None:
+        """As `Limiter.admit`, for every instance at once (QuotaError 429 when over a limit; when Redis
+        cannot be reached: None with `on_error: open`, else Unavailable 503)."""
+        if principal.key_id is None:
+            return None
+        org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
+        scopes = [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
+            ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
+            ("org", org_id, org_limits)) if limits and ident]
+        if not scopes:
+            return None
+        keys: list[str] = []
+        args: list[Any] = [len(scopes), f"{self._me}{next(self._ids)}", int(self.lease * 1000)]
+        for name, limits, _ in scopes:
+            base = f"{self.prefix}l:{name}:"
+            keys += (base + "r", base + "t", base + "c")
+            args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0)
+        try:
+            reply = await self.link.run(ADMIT, keys, args)
+        except (RedisUnavailable, RedisError) as exc:
+            if self.fail_open:
+                return None
+            raise Unavailable(f"rate limits cannot be checked: {exc} (redis.on_error: closed)") from None
+        first = scopes[0][1]
+        if reply[0] == 0:
+            _, i, why, wait_ms, ur, ut, rr, rt = reply
+            name, limits, kind = scopes[i - 1]
+            what = {1: f"{limits.get('rpm')} requests per minute", 2: f"{limits.get('tpm')} tokens per minute",
+                    3: f"{limits.get('concurrency')} requests at once"}[why]
+            whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
+            raise _refused(whose, what, wait_ms / 1000, _headers(limits, ur, ut, rr, rt))
+        _, slot, ur, ut, rr, rt = reply
+        admission = SharedAdmission(args[1], [
+            (name, bool(limits.get("tpm")), bool(limits.get("concurrency")), bool(limits.get("rpm")))
+            for name, limits, _ in scopes], slot, _headers(first, ur, ut, rr, rt), org_id)
+        if any(s[2] for s in admission.scopes):
+            self._held.add(admission)
+        return admission
+
+    async def cancel(self, admission: SharedAdmission) -> None:
+        """Undo an admission (its request is to be admitted under other limits)."""
+        self._held.discard(admission)
+        keys: list[str] = []
+        args: list[Any] = [admission.member, admission.slot]
+        for name, _, place, counted in admission.scopes:
+            keys += (f"{self.prefix}l:{name}:r", f"{self.prefix}l:{name}:c")
+            args += ("1" if counted else "0", "1" if place else "0")
+        with contextlib.suppress(RedisUnavailable, RedisError):  # (its lease frees its place anyway)
+            await self.link.run(CANCEL, keys, args)
+
+    def release(self, admission: SharedAdmission, tokens: int) -> None:
+        """The request ended having used `tokens`: counted, its place given back (not awaited: the
+        answer has gone; if Redis is down then, its place comes free with its lease)."""
+        self._held.discard(admission)
+        keys: list[str] = []
+        args: list[Any] = [len(admission.scopes), admission.member, tokens]
+        for name, tpm, place, _ in admission.scopes:
+            keys += (f"{self.prefix}l:{name}:t", f"{self.prefix}l:{name}:c")
+            args += (1 if tpm else 0, 1 if place else 0)
+        self.link.send(RELEASE, keys, args)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            held = list(self._held)
+            if not held:
+                continue
+            keys = [f"{self.prefix}l:{name}:c" for a in held for name, _, place, _ in a.scopes if place]
+            members = [a.member for a in held for _, _, place, _ in a.scopes if place]
+            with contextlib.suppress(RedisUnavailable, RedisError):
+                await self.link.run(RENEW, keys, [int(self.lease * 1000), *members])
+
+
+def _headers(limits: Mapping[str, int], used_requests: int, used_tokens: int, reset_requests_ms: int,
+             reset_tokens_ms: int) -> Headers:
+    out: Headers = []
+    for names, limit, used, reset_ms in ((_REQUEST_HEADERS, limits.get("rpm"), used_requests, reset_requests_ms),
+                                         (_TOKEN_HEADERS, limits.get("tpm"), used_tokens, reset_tokens_ms)):
+        if not limit:
+            continue
+        reset = b"0s" if used < limit else duration(reset_ms / 1000).encode()
+        out += [(names[0], b"%d" % limit), (names[1], b"%d" % max(limit - used, 0)), (names[2], reset)]
+    return out
