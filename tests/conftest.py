@@ -132,7 +132,7 @@ def service_missing(name: str, reason: str) -> None:
     message = f"{name} is not reachable ({reason})"
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}: CI runs these tests against it")
-    pytest.skip(f"{message}: start it (or set HUBROUTE_TEST_POSTGRES) to run this test")
+    pytest.skip(f"{message}: start it (or set HUBROUTE_TEST_POSTGRES / HUBROUTE_TEST_REDIS) to run this test")
 
 
 @pytest.fixture
@@ -152,6 +152,46 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+REDIS = os.environ.get("HUBROUTE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class SharedRedis:
+    """Redis as a test's routers share it: its URL, and a key prefix of the test's own."""
+
+    url: str
+    prefix: str
+
+    def settings(self, **more: Any) -> dict[str, Any]:
+        """The `redis:` section of a router's config."""
+        return {"url": self.url, "prefix": self.prefix, **more}
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[SharedRedis]:
+    """Redis (CI has it at 127.0.0.1:6379), under a prefix of this test's own; its keys deleted after."""
+    from hubroute.store.redislink import RedisLink, RedisUnavailable
+
+    link = RedisLink(REDIS, timeout=5)
+    try:
+        await link.call("PING")
+    except RedisUnavailable as exc:
+        await link.close()
+        service_missing("Redis", str(exc))
+    prefix = f"hubroute-test-{os.getpid()}-{free_port()}:"
+    try:
+        yield SharedRedis(REDIS, prefix)
+    finally:
+        cursor = b"0"
+        while True:
+            cursor, found = await link.call("SCAN", cursor, "MATCH", f"{prefix}*", "COUNT", 1000)
+            if found:
+                await link.call("DEL", *found)
+            if cursor == b"0":
+                break
+        await link.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -218,6 +218,8 @@ class RedisSettings(_Strict):
     prefix: str = "hubroute:"
     #: seconds a command may take before Redis counts as unreachable
     timeout: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
+    #: seconds a request's concurrency place outlives a router that stops renewing it (one that died)
+    lease: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 10.0
 
 
 class AccountsSettings(_Strict):

@@ -130,7 +130,7 @@ class App:
         assert conf.url is not None
         self.redis = RedisLink(conf.url, timeout=conf.timeout)
         self.redis.register(*SCRIPTS)
-        self.limits = SharedLimits(self.redis, prefix=conf.prefix, on_error=conf.on_error)
+        self.limits = SharedLimits(self.redis, prefix=conf.prefix, on_error=conf.on_error, lease=conf.lease)
         self.limits.start()
         try:
             await self.redis.call("PING")  # (down at start: said once by the link; requests follow on_error)

@@ -187,8 +187,11 @@ class SharedLimits:
     #: seconds a concurrency place is held without its router renewing it
     lease = 10.0
 
-    def __init__(self, link: RedisLink, *, prefix: str = "hubroute:", on_error: str = "open") -> None:
+    def __init__(self, link: RedisLink, *, prefix: str = "hubroute:", on_error: str = "open",
+                 lease: float | None = None) -> None:
         self.link = link
+        if lease is not None:
+            self.lease = lease
         self.prefix = prefix
         self.fail_open = on_error == "open"
         self._ids = itertools.count(1)

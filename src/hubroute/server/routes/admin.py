@@ -167,18 +167,21 @@ def _limits(app: App, body: Any) -> dict[str, Any] | None:
     """The body's `limits` (refused, with a `budget`, while several workers run: `_one_process`)."""
     limits: dict[str, Any] | None = msgspec.to_builtins(body.limits) if body.limits is not None else None
     budget = getattr(body, "budget", None)
-    if (budget is not None and budget is not msgspec.UNSET) or any(v is not None for v in (limits or {}).values()):
-        _one_process(app)
+    if budget is not None and budget is not msgspec.UNSET:
+        _one_process(app, "budget")
+    if any(v is not None for v in (limits or {}).values()) and not app.settings.redis.url:
+        _one_process(app, "rate limit")
     return limits
 
 
-def _one_process(app: App) -> None:
-    """Rate limits and budgets are held by each router process: while several workers run, each
-    would allow the whole of one, so none is set (`server/workers.py`)."""
+def _one_process(app: App, what: str = "budget") -> None:
+    """Budgets, and rate limits unless Redis holds them (`redis.url`), are held by each router
+    process: while several workers run, each would allow the whole of one, so none is set
+    (`server/workers.py`)."""
     workers = app.settings.server.workers
     if workers > 1:
-        raise Conflict(f"this router runs {workers} workers, each of which would hold a rate limit or budget on "
-                       "its own (allowing the whole of it): set them on a router with one worker")
+        raise Conflict(f"this router runs {workers} workers, each of which would hold a {what} on its own "
+                       "(allowing the whole of it): set it on a router with one worker")
 
 
 def accounts(app: App) -> Accounts:

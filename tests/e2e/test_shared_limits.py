@@ -1,0 +1,171 @@
+"""Rate limits shared through Redis, with real `hubroute serve` processes on one PostgreSQL store and
+one Redis: a limit holds for all of them together, exactly; an instance that dies frees its places;
+Redis out of reach is answered as `redis.on_error` says; a revoked key is refused everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import Mocks, SharedRedis
+from tests.e2e.serving import Serve
+from tests.e2e.support import CHAT, HI, MODEL, config
+from tests.e2e.test_workers import ready
+from tests.mocks import MockProvider, sse_reply, stream_events
+from tests.proxy import TcpProxy
+
+MASTER = "sk-hubroute-master-key-1"
+ADMIN = {"authorization": f"Bearer {MASTER}"}
+
+
+async def instances(tmp: Path, n: int, conf: str, *args: str) -> list[Serve]:
+    """`n` routers on the same config, started together, each healthy."""
+    routers = [Serve(tmp) for _ in range(n)]
+    await asyncio.gather(*(r.start(conf, *args) for r in routers))
+    await asyncio.gather(*(r.healthy(30) for r in routers))
+    return routers
+
+
+async def new_key(url: str, **limits: int) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10) as c:
+        if (await c.get("/admin/v1/users/ada")).status_code == 404:
+            assert (await c.post("/admin/v1/users", json={"name": "ada"})).status_code == 201
+        made = await c.post("/admin/v1/keys", json={"user": "ada", "limits": limits})
+        assert made.status_code == 201, made.text
+    return {"authorization": f"Bearer {made.json()['key']}"}
+
+
+async def post(url: str, auth: dict[str, str], stream: bool = False) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as c:
+        return await c.post(f"{url}{CHAT}", headers=auth, json={"model": MODEL, "messages": HI, "stream": stream})
+
+
+def shared(a: MockProvider, store: str, redis: SharedRedis, **more: Any) -> str:
+    return config(a, server={"master_key": MASTER, "log_level": "info"}, store={"url": store},
+                  redis=redis.settings(**more))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+async def test_a_limit_holds_for_every_instance_together(n: int, serve: Serve, mocks: Mocks, tmp_path: Path,
+                                                         postgres_url: str, redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    routers = await instances(tmp_path, n, shared(a, postgres_url, redis))
+    auth = await new_key(routers[0].url, rpm=100)
+    urls = itertools.cycle([r.url for r in routers])
+    answers = await asyncio.gather(*(post(next(urls), auth) for _ in range(150)))  # at once, spread over all
+    statuses = [r.status_code for r in answers]
+    assert statuses.count(200) == 100 and statuses.count(429) == 50, statuses
+    assert a.hits == 100
+    assert all(r.json()["error"]["code"] == "rate_limited" for r in answers if r.status_code == 429)
+    remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in answers if r.status_code == 200)
+    assert remaining == list(range(100))  # each instance's answer counts the others' requests
+
+    tokens = await new_key(routers[0].url, tpm=40)  # each answer of the mock: 7 + 5 tokens
+    for i in range(4):  # 0, 12, 24, 36 used before each: let through (one instance after the other)
+        assert (await post(routers[i % n].url, tokens)).status_code == 200
+    for r in routers:  # 48: no instance lets another through
+        refused = await post(r.url, tokens)
+        assert refused.status_code == 429 and "40 tokens per minute" in refused.json()["error"]["message"]
+        assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
+
+    a.default = sse_reply(stream_events(["slow", " words"]), delay=0.5)
+    at_once = await new_key(routers[0].url, concurrency=3)
+    streams = await asyncio.gather(*(post(next(urls), at_once, stream=True) for _ in range(12)))
+    assert sorted(s.status_code for s in streams) == [200] * 3 + [429] * 9
+
+
+async def test_workers_share_one_limit(serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str,
+                                       redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    await serve.start(shared(a, postgres_url, redis), "--workers", "2")
+    await ready(serve, 2)
+    auth = await new_key(serve.url, rpm=60)  # (a limit set through one worker, with Redis: allowed)
+
+    async def one() -> int:
+        async with httpx.AsyncClient(timeout=30) as c:  # a connection each: the kernel spreads them
+            r = await c.post(f"{serve.url}{CHAT}", headers=auth, json={"model": MODEL, "messages": HI})
+            return r.status_code
+
+    statuses = await asyncio.gather(*(one() for _ in range(90)))
+    assert statuses.count(200) == 60 and statuses.count(429) == 30
+    serve.signal(signal.SIGTERM)
+    assert await serve.wait(30) == 0
+
+
+async def test_a_killed_instance_frees_its_places_within_its_lease(serve: Serve, mocks: Mocks, tmp_path: Path,
+                                                                  postgres_url: str, redis: SharedRedis) -> None:
+    a = await mocks.start("a", default=sse_reply(stream_events(["never", " ends"]), delay=60))
+    first, second = await instances(tmp_path, 2, shared(a, postgres_url, redis, lease=2))
+    auth = await new_key(first.url, concurrency=2)
+    held = [asyncio.create_task(post(first.url, auth, stream=True)) for _ in range(2)]
+    deadline = time.monotonic() + 10
+    while a.hits < 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert (await post(second.url, auth)).status_code == 429  # both places held, by the first instance
+    assert first.proc is not None
+    os.kill(first.proc.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    await asyncio.gather(*held, return_exceptions=True)
+    a.default = sse_reply(stream_events(["ok"]))
+    while (await post(second.url, auth)).status_code == 429:
+        assert time.monotonic() - killed < 5, "the dead instance's places were never freed"
+        await asyncio.sleep(0.1)
+    assert time.monotonic() - killed >= 1  # (held until the lease ran out, not dropped at once)
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+async def test_redis_out_of_reach(on_error: str, serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str,
+                                  redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    behind = SharedRedis(proxy.url_for(redis.url), redis.prefix)
+    try:
+        await serve.start(shared(a, postgres_url, behind, on_error=on_error, timeout=0.5))
+        await serve.healthy(30)
+        auth = await new_key(serve.url, rpm=1000)
+        assert (await post(serve.url, auth)).headers["x-ratelimit-remaining-requests"] == "999"
+        proxy.cut()
+        answers = [await post(serve.url, auth) for _ in range(20)]
+        if on_error == "open":
+            assert all(r.status_code == 200 for r in answers)
+            assert all("x-ratelimit-limit-requests" not in r.headers for r in answers)  # uncounted: no claim
+        else:
+            assert all(r.status_code == 503 for r in answers)
+            message = answers[0].json()["error"]["message"]
+            assert "rate limits cannot be checked" in message and "Redis cannot be reached" in message
+        assert serve.stderr.count("Redis cannot be reached") == 1  # one line, not one a request
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        counted = "x-ratelimit-limit-requests"
+        while (resp := await post(serve.url, auth)).status_code != 200 or counted not in resp.headers:
+            assert time.monotonic() < deadline, resp.text
+            await asyncio.sleep(0.2)
+        assert "Redis is reachable again" in serve.stderr
+        assert int(resp.headers["x-ratelimit-remaining-requests"]) < 999  # the same window as before
+    finally:
+        await proxy.close()
+
+
+async def test_a_revoked_key_is_refused_by_every_instance_within_a_second(
+        serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    first, second = await instances(tmp_path, 2, shared(a, postgres_url, redis))
+    auth = await new_key(first.url, rpm=1000)
+    assert (await post(second.url, auth)).status_code == 200  # known to the second one
+    async with httpx.AsyncClient(base_url=first.url, headers=ADMIN, timeout=10) as c:
+        key_id = (await c.get("/admin/v1/keys?user=ada")).json()["data"][0]["id"]
+        assert (await c.delete(f"/admin/v1/keys/{key_id}")).status_code == 200
+    revoked = time.monotonic()
+    while (resp := await post(second.url, auth)).status_code == 200:
+        assert time.monotonic() - revoked < 1.0, "the other instance still takes the revoked key"
+        await asyncio.sleep(0.02)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "revoked_api_key"
