@@ -5,6 +5,9 @@ organisation; charges written with the ledger.
 Prices here are high ($1,000 / $2,000 per 1M tokens: $0.001 a token in, $0.002 out) so that the sums are
 readable: the mock answers with 7 tokens in and 5 out ($0.017); a request for "hi" with max_tokens 10
 may cost at most 1 token in and 10 out ($0.021).
+
+Every test runs twice: with the balances in the router's process, and with them in Redis
+(`redis.url`: `store.shared_money`), where every router process and instance would share them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sqlalchemy as sa
 from hubroute.store import create_engine
 from hubroute.store.schema import usage
 from tests.audio_files import m4a, mp3_cbr, ogg_opus, wav, webm
-from tests.conftest import Mocks, RouterFactory, RunningRouter
+from tests.conftest import Mocks, RouterFactory, RunningRouter, SharedRedis
 from tests.e2e.support import CHAT, HI, MODEL, assert_error, chat, config
 from tests.mocks import MockProvider, chat_completion, json_reply, sse_reply, stream_events
 
@@ -28,6 +31,22 @@ ADMIN = {"authorization": f"Bearer {MASTER}"}
 PRICES = {"a": {"input": 1000.0, "output": 2000.0}}
 COST = 0.017
 WORST = 0.021
+
+#: the Redis of the test running, when its balances are kept there
+_shared: SharedRedis | None = None
+
+
+@pytest.fixture(autouse=True, params=["in-process", "redis"])
+def balances_kept(request: pytest.FixtureRequest) -> Any:
+    global _shared
+    _shared = request.getfixturevalue("redis") if request.param == "redis" else None
+    yield request.param
+    _shared = None
+
+
+def shared() -> dict[str, Any]:
+    """The config sections that keep balances in Redis, for the tests that run so."""
+    return {"redis": _shared.settings()} if _shared is not None else {}
 
 
 def slow(mock: MockProvider, seconds: float = 0.3) -> None:
@@ -43,7 +62,8 @@ async def billed(mocks: Mocks, router: RouterFactory, tmp_path: Any,
     a = await mocks.start("a")
     r = await router.start(config(a, pricing=PRICES, server={"master_key": MASTER},
                                   billing={"credits": True, **billing},
-                                  store={"url": f"sqlite:///{tmp_path / 'h.db'}", "flush_interval": 0.05}))
+                                  store={"url": f"sqlite:///{tmp_path / 'h.db'}", "flush_interval": 0.05},
+                                  **shared()))
     async with r.client(headers=ADMIN) as c:
         for name in ("ada", "bob"):
             assert (await c.post("/admin/v1/users", json={"name": name})).status_code == 201

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from hubroute.catalog import Pricing
     from hubroute.routing.router import Plan
     from hubroute.store import Store
+    from hubroute.store.redislink import RedisLink
 
 log = logging.getLogger("hubroute.server")
 
@@ -108,40 +109,54 @@ class App:
             self.store.ledger.start()
             self.sinks.append(self._to_ledger)
             b = self.settings.billing
-            self.billing = Billing(self.store.accounts, credits=b.credits, default_max_tokens=b.default_max_tokens,
-                                   markup=b.markup, flush=self.store.ledger.flush)
+            money = dict(credits=b.credits, default_max_tokens=b.default_max_tokens, markup=b.markup,
+                         flush=self.store.ledger.flush)
+            if self.settings.redis.url:
+                from hubroute.store.shared_money import SharedBilling
+
+                self.billing = SharedBilling(self.store.accounts, await self._share_limits(),
+                                             prefix=self.settings.redis.prefix, lease=self.settings.redis.lease,
+                                             **money)
+            else:
+                self.billing = Billing(self.store.accounts, **money)  # type: ignore[arg-type]
+            self.billing.start()
             secret = self.settings.accounts.encryption_key
             self.provider_keys = ProviderKeys(self.store.accounts, Sealer(secret) if secret else None)
             await self.provider_keys.ensure_openable()
             self.own_keys = OwnKeys(self.provider_keys)
-        if self.settings.redis.url:
+        if self.settings.redis.url and self.redis is None:
             await self._share_limits()
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
 
-    async def _share_limits(self) -> None:
-        """Rate limits kept in Redis (`redis.url`), for every router process and instance at once."""
+    async def _share_limits(self) -> RedisLink:
+        """Rate limits kept in Redis (`redis.url`), for every router process and instance at once; the
+        link to it (credits and budgets are held there too)."""
+        from hubroute.store import shared_money
         from hubroute.store.redislink import RedisLink, RedisUnavailable, redacted
         from hubroute.store.shared_limits import SCRIPTS, SharedLimits
 
         conf = self.settings.redis
         assert conf.url is not None
-        self.redis = RedisLink(conf.url, timeout=conf.timeout)
-        self.redis.register(*SCRIPTS)
-        self.limits = SharedLimits(self.redis, prefix=conf.prefix, on_error=conf.on_error, lease=conf.lease)
+        self.redis = link = RedisLink(conf.url, timeout=conf.timeout)
+        link.register(*SCRIPTS, *shared_money.SCRIPTS)
+        self.limits = SharedLimits(link, prefix=conf.prefix, on_error=conf.on_error, lease=conf.lease)
         self.limits.start()
         try:
-            await self.redis.call("PING")  # (down at start: said once by the link; requests follow on_error)
+            await link.call("PING")  # (down at start: said once by the link; requests follow on_error)
             log.info("redis: %s", redacted(conf.url))
         except RedisUnavailable:
             pass
+        return link
 
     async def shutdown(self) -> None:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
         await self.fetcher.aclose()
         await self.limits.close()
+        if self.billing is not None:
+            await self.billing.close()
         if self.redis is not None:
             await self.redis.close()
         if self.store is not None:

@@ -20,7 +20,8 @@ what a key, a user or an organisation spends per period (day, week from Monday, 
 or in total): 402 `budget_exceeded`, naming the budget and when it resets. Charges reach the database
 with the ledger's rows, in the same transaction that writes them (`store.ledger`).
 
-This holds the balances of one router process; several processes share them through Redis.
+This holds the balances of one router process; several processes share them through Redis
+(`redis.url`: `store.shared_money.SharedBilling`, the same checks on balances kept there).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Hold:
     amount: int
     account: Account | None
     budgets: list[tuple[Scope, int, bool]] = field(default_factory=list)
+    #: with Redis (`store.shared_money`): the request's id there, and the pots it holds on
+    member: str = ""
+    pots: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -171,41 +175,46 @@ class Billing:
             charged_worst, paid_in, paid_out = worst_case(paid, body, self.default_max_tokens, self.markup, seconds)
         else:
             paid, charged_worst, paid_in, paid_out = prices, everyone, cost_in, per_out
+        charged = self.credits and account is not None and len(paid) > 0
+        holds = [(b, everyone if b.include_byok else charged_worst) for b in budgets]
+        return await self._hold(holds, account if charged else None, charged_worst, paid_in, paid_out)
+
+    async def _hold(self, holds: list[tuple[Budget, int]], account: Account | None, amount: int, paid_in: int,
+                    paid_out: float) -> Hold:
+        """Hold `amount` on `account`'s credits (None: none) and each budget's own amount, or raise 402."""
         # everything loaded first: from here to the holds, no await lets another request in between
-        for budget in budgets:
+        for budget, _ in holds:
             if budget.scope not in self._spend:
                 await self._load_spend(budget.scope)
-        charged = self.credits and account is not None and len(paid) > 0
-        if charged:
-            assert account is not None
+        if account is not None:
             await self._load_balance(account)
         today = _today()
-        holds: list[tuple[Scope, int, bool]] = []
         spends: list[_Spend] = []
-        for budget in budgets:
-            amount = everyone if budget.include_byok else charged_worst
+        for budget, held in holds:
             spend = self._current(budget.scope, today)
-            if spend.spent + spend.reserved + amount > budget.limit_nano:
-                raise _over_budget(budget, spend, amount)
-            holds.append((budget.scope, amount, budget.include_byok))
+            if spend.spent + spend.reserved + held > budget.limit_nano:
+                raise _over_budget(budget, spend.spent + spend.reserved, held)
             spends.append(spend)
-        if charged:
-            assert account is not None
+        if account is not None:
             left = self._balance[account] - self._reserved.get(account, 0)
-            if charged_worst > left:
-                raise _short(charged_worst, left, paid_in, paid_out)
-        for spend, (_, amount, _) in zip(spends, holds, strict=True):
-            spend.reserved += amount
-        if charged:
-            assert account is not None
-            self._reserved[account] = self._reserved.get(account, 0) + charged_worst
-        return Hold(charged_worst if charged else 0, account if charged else None, holds)
+            if amount > left:
+                raise _short(amount, left, paid_in, paid_out)
+        for spend, (_, held) in zip(spends, holds, strict=True):
+            spend.reserved += held
+        if account is not None:
+            self._reserved[account] = self._reserved.get(account, 0) + amount
+        return Hold(amount if account is not None else 0, account,
+                    [(b.scope, held, b.include_byok) for b, held in holds])
 
     def settle(self, hold: Hold, cost_usd: float | None, byok: bool = False) -> int:
         """The request cost `cost_usd` (the provider's price; the markup is added here), on the caller's
         own provider key if `byok`: its reservations released, the cost counted. What the account's
         credits were charged (0 when none were)."""
         cost = round((cost_usd or 0.0) * 1e9 * (1 + self.markup))
+        self._release(hold, cost, byok)
+        return cost if hold.account is not None and not byok else 0
+
+    def _release(self, hold: Hold, cost: int, byok: bool) -> None:
         today = _today()
         for scope, amount, include_byok in hold.budgets:
             spend = self._current(scope, today)
@@ -213,20 +222,18 @@ class Billing:
             if include_byok or not byok:
                 spend.spent += cost
         if hold.account is None:
-            return 0
+            return
         self._reserved[hold.account] = max(self._reserved.get(hold.account, 0) - hold.amount, 0)
-        if byok:
-            return 0
-        self._balance[hold.account] = self._balance.get(hold.account, 0) - cost
-        return cost
+        if not byok:
+            self._balance[hold.account] = self._balance.get(hold.account, 0) - cost
 
-    def credited(self, account: Account, amount: int) -> None:
+    async def credited(self, account: Account, amount: int) -> None:
         """Credits granted (or deducted) by the admin API of this process."""
         if account in self._balance:
             self._balance[account] += amount
 
-    def balance(self, account: Account) -> int | None:
-        """Credits left as this process knows them (None: not loaded yet)."""
+    async def balance(self, account: Account) -> int | None:
+        """Credits left as the routers know them (charges not yet written included; None: not loaded)."""
         return self._balance.get(account)
 
     async def spent(self, scope: Scope) -> int:
@@ -234,6 +241,12 @@ class Billing:
         not yet written included)."""
         await self._load_spend(scope)
         return self._current(scope, _today()).spent
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
 
     def forget_budgets(self) -> None:
         """Budgets changed: read them anew (what was spent stays: it does not change with them)."""
@@ -292,8 +305,9 @@ def _started(period: str, today: int) -> datetime | None:
     return period_start(period, datetime.fromtimestamp(today * 86400, UTC))
 
 
-def _over_budget(budget: Budget, spend: _Spend, amount: int) -> PaymentRequired:
-    left = max(budget.limit_nano - spend.spent - spend.reserved, 0)
+def _over_budget(budget: Budget, used: int, amount: int) -> PaymentRequired:
+    """402 for a request that may cost `amount` against `budget`, of which `used` is spent or held."""
+    left = max(budget.limit_nano - used, 0)
     end = period_end(budget.scope[2])
     resets = f"; it resets at {end.isoformat().replace('+00:00', 'Z')}" if end is not None else ""
     return PaymentRequired(

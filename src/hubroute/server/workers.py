@@ -51,9 +51,8 @@ def supervise(settings: Settings, app: App) -> None:
     n = settings.server.workers
     refused = asyncio.run(_limits_in_force(settings, app))
     if refused:
-        shared = "" if settings.redis.url else " (or set redis.url: rate limits are then shared through Redis)"
         raise CannotStart(f"--workers {n}: this deployment has {refused}, which each worker would hold on its "
-                          f"own (each allowing the whole of them): run one worker{shared}")
+                          "own (each allowing the whole of them): run one worker, or set redis.url to share them")
     s = settings.server
     held = listen(s.host, s.port, reuse_port=True)
     warn_if_unreachable(app)
@@ -114,15 +113,17 @@ def supervise(settings: Settings, app: App) -> None:
 
 
 async def _limits_in_force(settings: Settings, app: App) -> str:
-    """What of this deployment's would be held per process: credits, and the store's limits (unless
-    Redis holds them: `redis.url`) and budgets."""
+    """What of this deployment's would be held per process without Redis (`redis.url`, where every
+    process shares them): credits, and the store's limits and budgets."""
+    if settings.redis.url:
+        return ""
     found = ["credits (billing.credits)"] if settings.billing.credits else []
     if settings.store.enabled:
         from hubroute.store import Store, default_url
 
         store = await Store.open(settings.store.url or default_url())
         try:
-            found += await store.accounts.limits_in_force(money_only=settings.redis.url is not None)
+            found += await store.accounts.limits_in_force()
         finally:
             await store.close()
     return " and ".join(found)

@@ -206,22 +206,17 @@ class Accounts:
             return None
         return str(row["id"]), {k: row[k] for k in LIMITS if row[k] is not None}
 
-    async def limits_in_force(self, *, money_only: bool = False) -> list[str]:
+    async def limits_in_force(self) -> list[str]:
         """What the store holds that a router enforces in its process: rate limits (of keys not revoked,
-        users, organisations) and budgets, as phrases ("2 keys with limits or a budget", ...);
-        `money_only`: budgets alone (rate limits are shared through Redis)."""
-        live = api_keys.c.revoked_at.is_(None)
-        if money_only:
-            counts = [("keys with a budget", sa.select(sa.func.count()).select_from(api_keys)
-                       .where(api_keys.c.budget_nano.isnot(None), live))]
-        else:
-            limited = sa.or_(*(api_keys.c[k].isnot(None) for k in LIMITS), api_keys.c.budget_nano.isnot(None))
-            counts = [
-                ("keys with limits or a budget", sa.select(sa.func.count()).select_from(api_keys).where(limited, live)),
-                *((f"{table.name} with limits", sa.select(sa.func.count()).select_from(table)
-                   .where(sa.or_(*(table.c[k].isnot(None) for k in LIMITS)))) for table in (users, orgs)),
-            ]
-        counts.append(("budgets", sa.select(sa.func.count()).select_from(budgets)))
+        users, organisations) and budgets, as phrases ("2 keys with limits or a budget", ...)."""
+        limited = sa.or_(*(api_keys.c[k].isnot(None) for k in LIMITS), api_keys.c.budget_nano.isnot(None))
+        counts = [
+            ("keys with limits or a budget", sa.select(sa.func.count()).select_from(api_keys)
+             .where(limited, api_keys.c.revoked_at.is_(None))),
+            *((f"{table.name} with limits", sa.select(sa.func.count()).select_from(table)
+               .where(sa.or_(*(table.c[k].isnot(None) for k in LIMITS)))) for table in (users, orgs)),
+            ("budgets", sa.select(sa.func.count()).select_from(budgets)),
+        ]
         found = []
         async with self.transaction() as conn:
             for what, query in counts:

@@ -169,17 +169,16 @@ def _limits(app: App, body: Any) -> dict[str, Any] | None:
     budget = getattr(body, "budget", None)
     if budget is not None and budget is not msgspec.UNSET:
         _one_process(app, "budget")
-    if any(v is not None for v in (limits or {}).values()) and not app.settings.redis.url:
+    if any(v is not None for v in (limits or {}).values()):
         _one_process(app, "rate limit")
     return limits
 
 
 def _one_process(app: App, what: str = "budget") -> None:
-    """Budgets, and rate limits unless Redis holds them (`redis.url`), are held by each router
-    process: while several workers run, each would allow the whole of one, so none is set
-    (`server/workers.py`)."""
+    """Without Redis (`redis.url`), budgets and rate limits are held by each router process: while
+    several workers run, each would allow the whole of one, so none is set (`server/workers.py`)."""
     workers = app.settings.server.workers
-    if workers > 1:
+    if workers > 1 and not app.settings.redis.url:
         raise Conflict(f"this router runs {workers} workers, each of which would hold a {what} on its own "
                        "(allowing the whole of it): set it on a router with one worker")
 
@@ -526,7 +525,7 @@ class NewBudget(_Body):
 
 async def _balance(app: App, kind: str, account_id: str) -> int:
     """Credits left: as this router holds them (charges not yet written included), else the database's."""
-    known = app.billing.balance((kind, account_id)) if app.billing is not None else None
+    known = await app.billing.balance((kind, account_id)) if app.billing is not None else None
     return known if known is not None else await accounts(app).credits((kind, account_id))
 
 
@@ -541,7 +540,7 @@ async def grant_credits(app: App, ctx: RequestRecord, scope: Scope, receive: Any
     kind, found = await accounts(app).account(body.user, body.org)
     await accounts(app).grant(kind, found["id"], amount, body.note, ctx.principal.key_id)
     if app.billing is not None:
-        app.billing.credited((kind, found["id"]), amount)
+        await app.billing.credited((kind, found["id"]), amount)
     await send_json(send, ctx, 201, {kind: found["name"], "granted_usd": usd(amount),
                                      "balance_usd": usd(await _balance(app, kind, found["id"]))})
 
