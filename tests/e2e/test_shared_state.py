@@ -1,6 +1,8 @@
-"""Rate limits shared through Redis, with real `hubroute serve` processes on one PostgreSQL store and
-one Redis: a limit holds for all of them together, exactly; an instance that dies frees its places;
-Redis out of reach is answered as `redis.on_error` says; a revoked key is refused everywhere."""
+"""What router instances share through Redis, with real `hubroute serve` processes on one PostgreSQL
+store and one Redis: a rate limit, a balance and a budget each hold for all of them together,
+exactly; an instance that dies frees its places and holds within their lease; Redis out of reach is
+answered as `redis.on_error` says for rate limits, with 503 for money; a revoked key is refused
+everywhere within a second; the ledger has one row a request, none twice."""
 
 from __future__ import annotations
 
@@ -169,3 +171,125 @@ async def test_a_revoked_key_is_refused_by_every_instance_within_a_second(
         assert time.monotonic() - revoked < 1.0, "the other instance still takes the revoked key"
         await asyncio.sleep(0.02)
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "revoked_api_key"
+
+
+# --- credits and budgets --------------------------------------------------------------------------------
+PRICES = {"a": {"input": 1000.0, "output": 2000.0}}  # the mock's answer: 7 in, 5 out: $0.017
+COST, WORST = 0.017, 0.021  # (max_tokens 10: at most 1 token in and 10 out)
+
+
+def billed(a: MockProvider, store: str, redis: SharedRedis, **more: Any) -> str:
+    return config(a, pricing=PRICES, server={"master_key": MASTER, "log_level": "info"},
+                  store={"url": store, "flush_interval": 0.1}, billing={"credits": True}, redis=redis.settings(**more))
+
+
+async def admin(url: str, method: str, path: str, **body: Any) -> Any:
+    async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10) as c:
+        resp = await c.request(method, path, json=body or None)
+        assert resp.status_code in (200, 201), resp.text
+        return resp.json()
+
+
+async def ask(url: str, auth: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as c:
+        return await c.post(f"{url}{CHAT}", headers=auth, json={"model": MODEL, "messages": HI, "max_tokens": 10})
+
+
+def slow(a: MockProvider, seconds: float) -> None:
+    from tests.mocks import chat_completion, json_reply
+
+    async def reply(request: Any, m: MockProvider) -> Any:
+        await asyncio.sleep(seconds)
+        return await json_reply(chat_completion())(request, m)
+
+    a.default = reply
+
+
+async def usage_rows(url: str) -> list[Any]:
+    import sqlalchemy as sa
+
+    from hubroute.store import create_engine
+    from hubroute.store.schema import usage
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(sa.select(usage.c.request_id, usage.c.status))).all())
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("n", [2, 4])
+async def test_credits_and_budgets_hold_for_every_instance_together(
+        n: int, serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    slow(a, 0.3)  # (all in flight at once)
+    routers = await instances(tmp_path, n, billed(a, postgres_url, redis))
+    urls = itertools.cycle([r.url for r in routers])
+    await admin(routers[0].url, "POST", "/admin/v1/users", name="ada")
+    auth = {"authorization": f"Bearer {(await admin(routers[0].url, 'POST', '/admin/v1/keys', user='ada'))['key']}"}
+    await admin(routers[-1].url, "POST", "/admin/v1/credits", user="ada", usd=10 * WORST + 0.0001)  # ten at worst
+    answers = await asyncio.gather(*(ask(next(urls), auth) for _ in range(40)))
+    statuses = [r.status_code for r in answers]
+    assert statuses.count(200) == 10 and statuses.count(402) == 30 and a.hits == 10
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 402} == {"insufficient_credits"}
+    for r in routers:  # every instance sees the one balance, each request settled at its cost
+        left = (await admin(r.url, "GET", "/admin/v1/credits?user=ada"))["balance_usd"]
+        assert left == pytest.approx(10 * WORST + 0.0001 - 10 * COST)
+
+    budgeted = await admin(routers[0].url, "POST", "/admin/v1/keys", user="ada",
+                           budget={"usd": 5 * WORST + 0.0001, "period": "day"})  # five at worst
+    await admin(routers[0].url, "POST", "/admin/v1/credits", user="ada", usd=100)
+    auth = {"authorization": f"Bearer {budgeted['key']}"}
+    answers = await asyncio.gather(*(ask(next(urls), auth) for _ in range(20)))
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [402] * 15
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 402} == {"budget_exceeded"}
+
+    for r in routers:  # SIGTERM: each writes its waiting rows
+        r.signal(signal.SIGTERM)
+    assert [await r.wait(30) for r in routers] == [0] * n
+    rows = await usage_rows(postgres_url)
+    ids = [row.request_id for row in rows]
+    assert len(ids) == len(set(ids)) == 60  # one row a request, none twice
+    assert sum(1 for row in rows if row.status == 200) == 15
+
+
+async def test_a_killed_instance_holds_come_free_and_redis_out_of_reach_refuses_money(
+        serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+    a = await mocks.start("a")
+    slow(a, 60)
+    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    behind = SharedRedis(proxy.url_for(redis.url), redis.prefix)
+    try:
+        first, second = await instances(tmp_path, 2, billed(a, postgres_url, behind, lease=2, timeout=0.5))
+        await admin(first.url, "POST", "/admin/v1/users", name="ada")
+        auth = {"authorization": f"Bearer {(await admin(first.url, 'POST', '/admin/v1/keys', user='ada'))['key']}"}
+        await admin(first.url, "POST", "/admin/v1/credits", user="ada", usd=2 * WORST + 0.0001)  # two at worst
+        held = [asyncio.create_task(ask(first.url, auth)) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while a.hits < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        slow(a, 0)
+        assert (await ask(second.url, auth)).status_code == 402  # the first instance holds it all
+        assert first.proc is not None
+        os.kill(first.proc.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        await asyncio.gather(*held, return_exceptions=True)
+        while (resp := await ask(second.url, auth)).status_code == 402:
+            assert time.monotonic() - killed < 5, "the dead instance's holds were never released"
+            await asyncio.sleep(0.1)
+        assert resp.status_code == 200
+
+        proxy.cut()  # money fails closed, whatever redis.on_error says (open here)
+        refused = await ask(second.url, auth)
+        assert refused.status_code == 503
+        assert "credits and budgets cannot be checked" in refused.json()["error"]["message"]
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while (resp := await ask(second.url, auth)).status_code == 503:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        assert resp.status_code in (200, 402)
+    finally:
+        await proxy.close()
