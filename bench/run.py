@@ -94,12 +94,17 @@ STATELESS = "hubroute-stateless"
 ACCOUNTS_MASTER = "sk-bench-hubroute-master"
 
 
-def hubroute_config(path: Path, upstream_port: int, accounts: bool = False, store: bool = True) -> None:
+def hubroute_config(path: Path, upstream_port: int, accounts: bool = False, store: bool = True,
+                    redis: str | None = None) -> None:
+    """The router's config; `redis`: its rate limits, credits and budgets kept there (under a prefix
+    of the run's own, so that runs never share counters)."""
     master = f", master_key: {ACCOUNTS_MASTER}" if accounts else ""
+    shared = f"redis: {{url: '{redis}', prefix: 'hubroute-bench-{os.getpid()}-{free_port()}:'}}\n" if redis else ""
     path.write_text(
         "# written by bench/run.py\n"
         f"server: {{access_log: false, log_level: warning{master}}}\n"
         + ("" if store else "store: {enabled: false}\n")
+        + shared
         +
         "providers:\n"
         "  mock:\n"
@@ -143,7 +148,7 @@ def start_hubroute(
     stateless router), its cold start timed; the last process started stays up."""
     accounts = args.accounts and store
     config = work / f"{name}.yaml"
-    hubroute_config(config, upstream_port, accounts, store)
+    hubroute_config(config, upstream_port, accounts, store, args.redis if accounts else None)
     target = Target(name, 0, MODEL, auth=ACCOUNTS_MASTER if accounts else None, duration=args.duration,
                     warmup=args.warmup)
     target.expect_headers = {"x-inference-provider": "mock", "x-request-id": None}
@@ -420,7 +425,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--accounts", action="store_true",
                     help="hubroute with a master key, requests made with a stored key that has rate limits and a "
                          "budget (the ledger is on either way)")
+    ap.add_argument("--redis", nargs="?", const="redis://127.0.0.1:6379/0", metavar="URL",
+                    help="with --accounts (which it implies): the rate limits, credits and budgets kept in Redis "
+                         "(redis.url; default redis://127.0.0.1:6379/0), as several instances share them")
     args = ap.parse_args(argv)
+    if args.redis:
+        args.accounts = True
     if args.duration <= 0 or min(args.cold_starts, args.wrk_threads, args.repeat) < 1:
         ap.error("--duration, --cold-starts, --repeat and --wrk-threads must be positive")
     return args

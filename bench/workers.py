@@ -8,6 +8,9 @@ with wrk (2 threads) at `--connections`, the runs alternating between the two so
 hits both, after a warm-up of each. Reports each one's median requests/s (the range in brackets)
 and the ratio. Nothing is pinned: the workers need every CPU, and the mock and wrk share them, which
 on a 2-core machine keeps the ratio well below 2. Issue 13's goal on the 2-core VM: at least 1.7.
+
+`--redis [URL]`: both routers with accounts as `run.py --redis` has them (a master key; requests made
+with a stored key that has rate limits and a budget, kept in Redis, which every worker shares).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from harness import (
     wait_until_answers,
     write_result,
 )
-from run import hubroute_argv, hubroute_config, router_env, start_mock
+from run import ACCOUNTS_MASTER, hubroute_argv, hubroute_config, router_env, start_mock, stored_key
 
 
 def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int, workers: int) -> int:
@@ -42,12 +45,13 @@ def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int,
     home = work / f"workers-{workers}"
     home.mkdir()
     config = home / "hubroute.yaml"
-    hubroute_config(config, upstream)
+    hubroute_config(config, upstream, accounts=bool(args.redis), redis=args.redis)
     port = free_port()
     argv = [*hubroute_argv(args), "serve", "--config", str(config), "--host", HOST, "--port", str(port),
             "--workers", str(workers)]
     proc = procs.spawn(f"hubroute-{workers}", argv, env=router_env(), cwd=home)
-    wait_until_answers(port, "/v1/chat/completions", chat_body(MODEL, False), None, proc, 60)
+    auth = ACCOUNTS_MASTER if args.redis else None
+    wait_until_answers(port, "/v1/chat/completions", chat_body(MODEL, False), auth, proc, 60)
     time.sleep(3)  # (the other workers: started with the first, ready within a second or two)
     return port
 
@@ -56,20 +60,22 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
     wrk = ensure_wrk()
     mock = start_mock(procs, Layout("none"))
     ports = {n: start(procs, args, work, mock.port, n) for n in (1, args.workers)}
+    keys = {n: stored_key(port) if args.redis else None for n, port in ports.items()}
     body = chat_body(MODEL, False)
-    common: dict[str, Any] = {"auth": None, "threads": 2, "cpus": None, "timeout_s": 10.0}
-    for port in ports.values():
-        run_wrk(wrk, port, body, args.connections, 2.0, **common)  # warm-up
+    common: dict[str, Any] = {"threads": 2, "cpus": None, "timeout_s": 10.0}
+    for n, port in ports.items():
+        run_wrk(wrk, port, body, args.connections, 2.0, auth=keys[n], **common)  # warm-up
     rps: dict[int, list[float]] = {n: [] for n in ports}
     for rep in range(args.repeat):
         for n, port in ports.items():
-            r = run_wrk(wrk, port, body, args.connections, args.duration, **common)
+            r = run_wrk(wrk, port, body, args.connections, args.duration, auth=keys[n], **common)
             if r["error_count"]:
                 raise RuntimeError(f"{r['error_count']} errors with {n} workers")
             rps[n].append(r["rps"])
             log(f"workers {n}: {r['rps']:,.0f} req/s [{rep + 1}/{args.repeat}]")
     medians = {n: statistics.median(v) for n, v in rps.items()}
-    return {"connections": args.connections, "duration_s": args.duration, "runs": rps, "median_rps": medians,
+    return {"connections": args.connections, "duration_s": args.duration, "redis": bool(args.redis),
+            "runs": rps, "median_rps": medians,
             "ratio": round(medians[args.workers] / medians[1], 3)}
 
 
@@ -81,6 +87,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--hubroute-cmd", help="command to run instead of .venv/bin/hubroute")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
+    ap.add_argument("--redis", nargs="?", const="redis://127.0.0.1:6379/0", metavar="URL",
+                    help="both routers with accounts, their limits and budget in Redis (default "
+                         "redis://127.0.0.1:6379/0)")
     args = ap.parse_args()
     if args.workers < 2:
         ap.error("--workers: 2 or more (one worker is what it is compared with)")

@@ -11,6 +11,7 @@ import itertools
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,28 @@ MASTER = "sk-hubroute-master-key-1"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
 
 
-async def instances(tmp: Path, n: int, conf: str, *args: str) -> list[Serve]:
-    """`n` routers on the same config, started together, each healthy."""
-    routers = [Serve(tmp) for _ in range(n)]
-    await asyncio.gather(*(r.start(conf, *args) for r in routers))
-    await asyncio.gather(*(r.healthy(30) for r in routers))
-    return routers
+class Fleet:
+    """Routers started by a test, each stopped after it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.routers: list[Serve] = []
+
+    async def start(self, n: int, conf: str, *args: str) -> list[Serve]:
+        """`n` routers on the same config, started together, each healthy."""
+        routers = [Serve(self.tmp) for _ in range(n)]
+        self.routers += routers
+        await asyncio.gather(*(r.start(conf, *args) for r in routers))
+        await asyncio.gather(*(r.healthy(30) for r in routers))
+        return routers
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    f = Fleet(tmp_path)
+    yield f
+    for r in f.routers:
+        await r.stop()
 
 
 async def new_key(url: str, **limits: int) -> dict[str, str]:
@@ -56,10 +73,10 @@ def shared(a: MockProvider, store: str, redis: SharedRedis, **more: Any) -> str:
 
 
 @pytest.mark.parametrize("n", [2, 4])
-async def test_a_limit_holds_for_every_instance_together(n: int, serve: Serve, mocks: Mocks, tmp_path: Path,
+async def test_a_limit_holds_for_every_instance_together(n: int, fleet: Fleet, mocks: Mocks, tmp_path: Path,
                                                          postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a")
-    routers = await instances(tmp_path, n, shared(a, postgres_url, redis))
+    routers = await fleet.start(n, shared(a, postgres_url, redis))
     auth = await new_key(routers[0].url, rpm=100)
     urls = itertools.cycle([r.url for r in routers])
     answers = await asyncio.gather(*(post(next(urls), auth) for _ in range(150)))  # at once, spread over all
@@ -102,10 +119,10 @@ async def test_workers_share_one_limit(serve: Serve, mocks: Mocks, tmp_path: Pat
     assert await serve.wait(30) == 0
 
 
-async def test_a_killed_instance_frees_its_places_within_its_lease(serve: Serve, mocks: Mocks, tmp_path: Path,
+async def test_a_killed_instance_frees_its_places_within_its_lease(fleet: Fleet, mocks: Mocks, tmp_path: Path,
                                                                   postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a", default=sse_reply(stream_events(["never", " ends"]), delay=60))
-    first, second = await instances(tmp_path, 2, shared(a, postgres_url, redis, lease=2))
+    first, second = await fleet.start(2, shared(a, postgres_url, redis, lease=2))
     auth = await new_key(first.url, concurrency=2)
     held = [asyncio.create_task(post(first.url, auth, stream=True)) for _ in range(2)]
     deadline = time.monotonic() + 10
@@ -145,6 +162,11 @@ async def test_redis_out_of_reach(on_error: str, serve: Serve, mocks: Mocks, tmp
             message = answers[0].json()["error"]["message"]
             assert "rate limits cannot be checked" in message and "Redis cannot be reached" in message
         assert serve.stderr.count("Redis cannot be reached") == 1  # one line, not one a request
+        async with httpx.AsyncClient(base_url=serve.url, headers=ADMIN, timeout=10) as c:
+            metrics = (await c.get("/metrics")).text
+        assert "hubroute_redis_up 0.0" in metrics
+        failed = next(line for line in metrics.splitlines() if line.startswith("hubroute_redis_failures_total"))
+        assert float(failed.split()[-1]) >= 20
         proxy.restore()
         deadline = time.monotonic() + 10
         counted = "x-ratelimit-limit-requests"
@@ -152,15 +174,17 @@ async def test_redis_out_of_reach(on_error: str, serve: Serve, mocks: Mocks, tmp
             assert time.monotonic() < deadline, resp.text
             await asyncio.sleep(0.2)
         assert "Redis is reachable again" in serve.stderr
+        async with httpx.AsyncClient(base_url=serve.url, headers=ADMIN, timeout=10) as c:
+            assert "hubroute_redis_up 1.0" in (await c.get("/metrics")).text
         assert int(resp.headers["x-ratelimit-remaining-requests"]) < 999  # the same window as before
     finally:
         await proxy.close()
 
 
 async def test_a_revoked_key_is_refused_by_every_instance_within_a_second(
-        serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+        fleet: Fleet, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a")
-    first, second = await instances(tmp_path, 2, shared(a, postgres_url, redis))
+    first, second = await fleet.start(2, shared(a, postgres_url, redis))
     auth = await new_key(first.url, rpm=1000)
     assert (await post(second.url, auth)).status_code == 200  # known to the second one
     async with httpx.AsyncClient(base_url=first.url, headers=ADMIN, timeout=10) as c:
@@ -221,18 +245,22 @@ async def usage_rows(url: str) -> list[Any]:
 
 @pytest.mark.parametrize("n", [2, 4])
 async def test_credits_and_budgets_hold_for_every_instance_together(
-        n: int, serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+        n: int, fleet: Fleet, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a")
     slow(a, 0.3)  # (all in flight at once)
-    routers = await instances(tmp_path, n, billed(a, postgres_url, redis))
+    routers = await fleet.start(n, billed(a, postgres_url, redis))
     urls = itertools.cycle([r.url for r in routers])
     await admin(routers[0].url, "POST", "/admin/v1/users", name="ada")
-    auth = {"authorization": f"Bearer {(await admin(routers[0].url, 'POST', '/admin/v1/keys', user='ada'))['key']}"}
+    made = await admin(routers[0].url, "POST", "/admin/v1/keys", user="ada", limits={"rpm": 25})
+    auth = {"authorization": f"Bearer {made['key']}"}
     await admin(routers[-1].url, "POST", "/admin/v1/credits", user="ada", usd=10 * WORST + 0.0001)  # ten at worst
     answers = await asyncio.gather(*(ask(next(urls), auth) for _ in range(40)))
     statuses = [r.status_code for r in answers]
-    assert statuses.count(200) == 10 and statuses.count(402) == 30 and a.hits == 10
+    # ten afforded; 25 counted under the rate limit (those served and those the credits refused), 15 not
+    assert statuses.count(200) == 10 and statuses.count(402) == 15 and statuses.count(429) == 15, statuses
+    assert a.hits == 10
     assert {r.json()["error"]["code"] for r in answers if r.status_code == 402} == {"insufficient_credits"}
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 429} == {"rate_limited"}
     for r in routers:  # every instance sees the one balance, each request settled at its cost
         left = (await admin(r.url, "GET", "/admin/v1/credits?user=ada"))["balance_usd"]
         assert left == pytest.approx(10 * WORST + 0.0001 - 10 * COST)
@@ -255,13 +283,13 @@ async def test_credits_and_budgets_hold_for_every_instance_together(
 
 
 async def test_a_killed_instance_holds_come_free_and_redis_out_of_reach_refuses_money(
-        serve: Serve, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
+        fleet: Fleet, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a")
     slow(a, 60)
     proxy = await TcpProxy("127.0.0.1", 6379).start()
     behind = SharedRedis(proxy.url_for(redis.url), redis.prefix)
     try:
-        first, second = await instances(tmp_path, 2, billed(a, postgres_url, behind, lease=2, timeout=0.5))
+        first, second = await fleet.start(2, billed(a, postgres_url, behind, lease=2, timeout=0.5))
         await admin(first.url, "POST", "/admin/v1/users", name="ada")
         auth = {"authorization": f"Bearer {(await admin(first.url, 'POST', '/admin/v1/keys', user='ada'))['key']}"}
         await admin(first.url, "POST", "/admin/v1/credits", user="ada", usd=2 * WORST + 0.0001)  # two at worst

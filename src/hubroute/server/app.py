@@ -9,6 +9,7 @@ its `RequestRecord`, emitted when it ends to the sinks (metrics, the access log)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
@@ -22,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from hubroute.catalog import Catalog
 from hubroute.config import Settings
 from hubroute.engine import build_engine
-from hubroute.errors import HubrouteError, InvalidRequest, NoProviderAvailable, PermissionDenied, ProviderError
+from hubroute.errors import (
+    HubrouteError,
+    InvalidRequest,
+    NoProviderAvailable,
+    PermissionDenied,
+    ProviderError,
+    QuotaError,
+)
 from hubroute.inputs import Fetcher
 from hubroute.routing.health import Health
 from hubroute.routing.router import CatalogSource, Router
@@ -109,16 +117,16 @@ class App:
             self.store.ledger.start()
             self.sinks.append(self._to_ledger)
             b = self.settings.billing
-            money = dict(credits=b.credits, default_max_tokens=b.default_max_tokens, markup=b.markup,
-                         flush=self.store.ledger.flush)
+            money: dict[str, Any] = dict(credits=b.credits, default_max_tokens=b.default_max_tokens,
+                                         markup=b.markup, flush=self.store.ledger.flush)
             if self.settings.redis.url:
                 from hubroute.store.shared_money import SharedBilling
 
                 self.billing = SharedBilling(self.store.accounts, await self._share_limits(),
                                              prefix=self.settings.redis.prefix, lease=self.settings.redis.lease,
-                                             **money)
+                                             limits=self.limits, **money)
             else:
-                self.billing = Billing(self.store.accounts, **money)  # type: ignore[arg-type]
+                self.billing = Billing(self.store.accounts, **money)
             self.billing.start()
             secret = self.settings.accounts.encryption_key
             self.provider_keys = ProviderKeys(self.store.accounts, Sealer(secret) if secret else None)
@@ -142,6 +150,7 @@ class App:
         assert conf.url is not None
         self.redis = link = RedisLink(conf.url, timeout=conf.timeout)
         link.register(*SCRIPTS, *shared_money.SCRIPTS)
+        self.metrics.watch_redis(link)
         self.limits = SharedLimits(link, prefix=conf.prefix, on_error=conf.on_error, lease=conf.lease)
         self.limits.start()
         try:
@@ -206,21 +215,48 @@ class App:
     async def admit(self, ctx: RequestRecord, org: tuple[str | None, Mapping[str, int]] | None = None) -> None:
         """Count a stored key's request under its rate limits, and those of its user and of the
         organisation it bills (`org`, when not the key's own: the request counted under the key's
-        own before is taken back from them first); 429 if one is reached."""
+        own before is taken back from them first); 429 if one is reached. Limits kept in Redis are
+        only prepared here (`ctx.asking`): the request is admitted with its credit and budget holds,
+        in one round trip (`hold`), or alone before it is answered otherwise (`admitted`)."""
+        if self.redis is not None and ctx.admission is None:
+            ctx.asking = self.limits.prepare(ctx.principal, org)  # (one prepared before, never sent, replaced)
+            return
         before, ctx.admission = ctx.admission, None
         if before is not None:
             await self.limits.cancel(before)
         ctx.admission = await self.limits.admit(ctx.principal, org)
         ctx.extra_headers = ctx.admission.headers if ctx.admission is not None else ()
 
+    async def admitted(self, ctx: RequestRecord) -> None:
+        """The request's admission under limits kept in Redis, if only prepared so far (429 or 503 here)."""
+        asking = ctx.asking
+        if asking is not None:
+            ctx.asking = None
+            self._admission(ctx, await self.limits.send(asking))
+
+    @staticmethod
+    def _admission(ctx: RequestRecord, admission: Any) -> None:
+        ctx.admission = admission
+        ctx.extra_headers = admission.headers if admission is not None else ()
+
     async def hold(self, ctx: RequestRecord, prices: list[Pricing | None], body: dict[str, Any] | None,
                    byok: list[bool] | None = None, seconds: float | None = None) -> None:
-        """A stored key's request's worst case, reserved on its credits and budgets."""
-        if self.billing is None:
-            return
-        principal = ctx.principal
-        account = ("org", ctx.billed_org) if ctx.billed_org else ("user", principal.user) if principal.user else None
-        ctx.hold = await self.billing.reserve(principal, account, prices, body, byok, seconds)
+        """A stored key's request's worst case, reserved on its credits and budgets, and the request
+        admitted under its rate limits (both in one round trip when Redis holds them)."""
+        if self.billing is not None:
+            principal = ctx.principal
+            account = ("org", ctx.billed_org) if ctx.billed_org else \
+                ("user", principal.user) if principal.user else None
+            try:
+                ctx.hold = await self.billing.reserve(principal, account, prices, body, byok, seconds, ctx.asking)
+            except QuotaError as exc:
+                if exc.status == 429:  # its rate limits refused it, with its holds: told already
+                    ctx.asking = None
+                raise
+            if ctx.hold is not None and ctx.hold.asked:
+                ctx.asking = None
+                self._admission(ctx, ctx.hold.admission)
+        await self.admitted(ctx)
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -268,7 +304,8 @@ class App:
                                                f"{', '.join(principal.surfaces) or 'nothing'})")
                     await self.admit(rec)
             await route.handler(self, rec, scope, receive, send)
-        except HubrouteError as exc:
+        except HubrouteError as caught:
+            exc = await self._admitted_first(rec, caught)
             rec.error = exc.code
             if isinstance(exc, ProviderError):
                 rec.provider = exc.provider  # the provider that answered names itself, errors too
@@ -298,6 +335,9 @@ class App:
                     "code": "internal_error"}})
         finally:
             self.inflight -= 1
+            if rec.asking is not None:  # (ended otherwise before it was planned: counted all the same)
+                with contextlib.suppress(Exception):
+                    await self.admitted(rec)
             if rec.admission is not None:
                 self.limits.release(rec.admission, rec.usage.tokens if rec.usage is not None else 0)
             if rec.provider is not None and rec.provider in rec.byok_providers:
@@ -311,6 +351,16 @@ class App:
                     sink(rec)
                 except Exception:  # a sink's failure costs its own record, never the answer
                     log.exception("request record sink %r failed (request %s)", sink, rec.request_id)
+
+    async def _admitted_first(self, rec: RequestRecord, exc: HubrouteError) -> HubrouteError:
+        """The error to answer a request that failed before it was planned: its own, once the request
+        is admitted under its rate limits (their headers on it), or the refusal (429, 503)."""
+        if rec.asking is not None:
+            try:
+                await self.admitted(rec)
+            except HubrouteError as refusal:
+                return refusal
+        return exc
 
     def _no_route(self, method: str, path: str) -> HubrouteError:
         if self.routes.knows_path(path):

@@ -73,9 +73,12 @@ class Hold:
     amount: int
     account: Account | None
     budgets: list[tuple[Scope, int, bool]] = field(default_factory=list)
-    #: with Redis (`store.shared_money`): the request's id there, and the pots it holds on
+    #: with Redis (`store.shared_money`): the request's id there, and the pots it holds on; whether
+    #: its admission under its rate limits went with the holds (`asked`), and what it gave
     member: str = ""
     pots: list[str] = field(default_factory=list)
+    asked: bool = False
+    admission: Any = None
 
 
 @dataclass(slots=True)
@@ -160,12 +163,13 @@ class Billing:
 
     async def reserve(self, principal: Principal, account: Account | None, prices: list[Pricing | None],
                       body: dict[str, Any] | None, byok: list[bool] | None = None,
-                      seconds: float | None = None) -> Hold | None:
+                      seconds: float | None = None, asking: Any = None) -> Hold | None:
         """Reserve the request's worst case, or raise PaymentRequired (402). None: nothing to hold.
         `seconds`: the length of the audio it sends, when known (`audio_length.audio_seconds`).
 
         `byok[i]`: the plan's i-th provider would be called with the caller's own key. Such a call is
-        never charged to credits, and counts only in the budgets that include them (`include_byok`)."""
+        never charged to credits, and counts only in the budgets that include them (`include_byok`).
+        `asking`: the request's admission under rate limits kept in Redis, to go with the holds."""
         budgets = await self._budgets_of(principal, account)
         if not budgets and not (self.credits and account is not None):
             return None
@@ -177,10 +181,10 @@ class Billing:
             paid, charged_worst, paid_in, paid_out = prices, everyone, cost_in, per_out
         charged = self.credits and account is not None and len(paid) > 0
         holds = [(b, everyone if b.include_byok else charged_worst) for b in budgets]
-        return await self._hold(holds, account if charged else None, charged_worst, paid_in, paid_out)
+        return await self._hold(holds, account if charged else None, charged_worst, paid_in, paid_out, asking)
 
     async def _hold(self, holds: list[tuple[Budget, int]], account: Account | None, amount: int, paid_in: int,
-                    paid_out: float) -> Hold:
+                    paid_out: float, asking: Any = None) -> Hold:
         """Hold `amount` on `account`'s credits (None: none) and each budget's own amount, or raise 402."""
         # everything loaded first: from here to the holds, no await lets another request in between
         for budget, _ in holds:

@@ -17,8 +17,8 @@ happens rarely (failovers, circuits) uses prometheus_client's classes as they ar
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -104,6 +104,16 @@ class _HotPath(Collector):
         yield tokens
 
 
+class _Count(Collector):
+    """A counter whose value another object keeps."""
+
+    def __init__(self, name: str, documentation: str, value: Callable[[], float]) -> None:
+        self.name, self.documentation, self.value = name, documentation, value
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value())
+
+
 class Metrics:
     def __init__(self, health: Health) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -125,6 +135,15 @@ class Metrics:
         #: counted, labelled when its request ends (its model if served in the end, else "unknown")
         self._pending: dict[str, dict[tuple[str, str, str], int]] = {}
         self._pending_size = 0
+
+    def watch_redis(self, link: Any) -> None:
+        """`hubroute_redis_up` (1 while Redis answers) and `hubroute_redis_failures_total` (commands
+        that failed) of the link to Redis (`store.redislink.RedisLink`)."""
+        up = Gauge("hubroute_redis_up", "1 while Redis (redis.url) answers, 0 while it cannot be reached",
+                   registry=self.registry)
+        up.set_function(lambda: 1.0 if link.up else 0.0)
+        self.registry.register(_Count("hubroute_redis_failures", "Redis commands that failed (unreachable, no "
+                                      "answer in time)", lambda: link.failures))
 
     def model_label(self, model: str | None, served: bool = False) -> str:
         """The `model` label: the model's name once the deployment has served it (`served`: this

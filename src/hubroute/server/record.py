@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from hubroute.server.billing import Hold
     from hubroute.server.limits import Admission
     from hubroute.server.table import Route
-    from hubroute.store.shared_limits import SharedAdmission
+    from hubroute.store.shared_limits import Asking, SharedAdmission
     from hubroute.usage import Usage
 
 Headers = list[tuple[bytes, bytes]]
@@ -64,6 +64,8 @@ class RequestRecord:
     byok: bool = False
     #: its place under its rate limits (`server.limits`), given back when it ends
     admission: Admission | SharedAdmission | None = None
+    #: its admission under limits kept in Redis, prepared and not asked yet (`App.admit`)
+    asking: Asking | None = None
     #: headers every answer to it carries (the key's x-ratelimit-*)
     extra_headers: Sequence[tuple[bytes, bytes]] = ()
 

@@ -79,7 +79,10 @@ local function add(key, amount)
 end
 """
 
-ADMIT = Script("admit", _COMMON + """
+#: the admission's steps, on KEYS and ARGV from offsets (`kb`, `ab`) so that a script holding money too
+#: (`store.shared_money.ADMIT_HOLD`) can check both before it counts either. KEYS: per scope its request
+#: window, token window and concurrency set; ARGV: n, member, lease ms, then per scope rpm, tpm, concurrency
+ADMIT_STEPS = """
 -- ms until `need` more fit under `limit` in the window at `key` (which holds `now_used`)
 local function room(key, limit, need, now_used)
   local over = now_used + need - limit
@@ -96,43 +99,57 @@ local function room(key, limit, need, now_used)
   return WINDOW
 end
 
-local n, member, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local seen = {}
-for i = 1, n do
-  local k, a = 3 * (i - 1), 3 + 3 * (i - 1)
-  local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local ur = rpm > 0 and used(KEYS[k + 1]) or 0
-  local ut = tpm > 0 and used(KEYS[k + 2]) or 0
-  local refused, wait = 0, 0
-  if rpm > 0 and ur + 1 > rpm then
-    refused, wait = 1, room(KEYS[k + 1], rpm, 1, ur)
-  elseif tpm > 0 and ut >= tpm then
-    refused, wait = 2, room(KEYS[k + 2], tpm, 1, ut)
-  elseif conc > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
-    if redis.call('ZCARD', KEYS[k + 3]) >= conc then refused, wait = 3, 1000 end
+-- nil and what each scope has used, or the refusal to answer
+local function admit_check(kb, ab)
+  local seen = {}
+  for i = 1, tonumber(ARGV[ab + 1]) do
+    local k, a = kb + 3 * (i - 1), ab + 3 + 3 * (i - 1)
+    local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local ur = rpm > 0 and used(KEYS[k + 1]) or 0
+    local ut = tpm > 0 and used(KEYS[k + 2]) or 0
+    local refused, wait = 0, 0
+    if rpm > 0 and ur + 1 > rpm then
+      refused, wait = 1, room(KEYS[k + 1], rpm, 1, ur)
+    elseif tpm > 0 and ut >= tpm then
+      refused, wait = 2, room(KEYS[k + 2], tpm, 1, ut)
+    elseif conc > 0 then
+      redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+      if redis.call('ZCARD', KEYS[k + 3]) >= conc then refused, wait = 3, 1000 end
+    end
+    if refused > 0 then
+      local rr = (rpm > 0 and ur >= rpm) and room(KEYS[k + 1], rpm, 1, ur) or 0
+      local rt = (tpm > 0 and ut >= tpm) and room(KEYS[k + 2], tpm, 1, ut) or 0
+      return nil, {0, i, refused, wait, ur, ut, rr, rt}
+    end
+    seen[i] = {ur, ut}
   end
-  if refused > 0 then
-    local rr = (rpm > 0 and ur >= rpm) and room(KEYS[k + 1], rpm, 1, ur) or 0
-    local rt = (tpm > 0 and ut >= tpm) and room(KEYS[k + 2], tpm, 1, ut) or 0
-    return {0, i, refused, wait, ur, ut, rr, rt}
-  end
-  seen[i] = {ur, ut}
+  return seen
 end
-for i = 1, n do
-  local k, a = 3 * (i - 1), 3 + 3 * (i - 1)
-  if tonumber(ARGV[a + 1]) > 0 then add(KEYS[k + 1], 1) end
-  if tonumber(ARGV[a + 3]) > 0 then
-    redis.call('ZADD', KEYS[k + 3], now + lease, member)
-    redis.call('PEXPIRE', KEYS[k + 3], lease + WINDOW)
+
+-- count the request in every scope; what the first scope's headers say
+local function admit_commit(kb, ab, seen)
+  local member, lease = ARGV[ab + 2], tonumber(ARGV[ab + 3])
+  for i = 1, tonumber(ARGV[ab + 1]) do
+    local k, a = kb + 3 * (i - 1), ab + 3 + 3 * (i - 1)
+    if tonumber(ARGV[a + 1]) > 0 then add(KEYS[k + 1], 1) end
+    if tonumber(ARGV[a + 3]) > 0 then
+      redis.call('ZADD', KEYS[k + 3], now + lease, member)
+      redis.call('PEXPIRE', KEYS[k + 3], lease + WINDOW)
+    end
   end
+  local rpm, tpm = tonumber(ARGV[ab + 4]), tonumber(ARGV[ab + 5])
+  local ur = seen[1][1] + (rpm > 0 and 1 or 0)
+  local ut = seen[1][2]
+  local rr = (rpm > 0 and ur >= rpm) and room(KEYS[kb + 1], rpm, 1, ur) or 0
+  local rt = (tpm > 0 and ut >= tpm) and room(KEYS[kb + 2], tpm, 1, ut) or 0
+  return {1, slot, ur, ut, rr, rt}
 end
-local rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
-local ur = seen[1][1] + (rpm > 0 and 1 or 0)
-local ut = seen[1][2]
-local rr = (rpm > 0 and ur >= rpm) and room(KEYS[1], rpm, 1, ur) or 0
-local rt = (tpm > 0 and ut >= tpm) and room(KEYS[2], tpm, 1, ut) or 0
-return {1, slot, ur, ut, rr, rt}
+"""
+
+ADMIT = Script("admit", _COMMON + ADMIT_STEPS + """
+local seen, refusal = admit_check(0, 0)
+if not seen then return refusal end
+return admit_commit(0, 0, seen)
 """)
 
 # KEYS: per scope its token window and its concurrency set; ARGV: n, member, tokens, per scope its tpm
@@ -169,6 +186,16 @@ return 1
 """)
 
 SCRIPTS = (ADMIT, RELEASE, CANCEL, RENEW)
+
+
+@dataclass(slots=True)
+class Asking:
+    """An admission prepared: the keys and arguments of its script, and the scopes they stand for."""
+
+    keys: list[str]
+    args: list[Any]
+    scopes: list[tuple[str, Mapping[str, int], str]]
+    org: str | None
 
 
 @dataclass(slots=True, eq=False)
@@ -211,10 +238,9 @@ class SharedLimits:
                 await self._renewer
             self._renewer = None
 
-    async def admit(self, principal: Principal,
-                    org: tuple[str | None, Mapping[str, int]] | None = None) -> SharedAdmission | None:
-        """As `Limiter.admit`, for every instance at once (QuotaError 429 when over a limit; when Redis
-        cannot be reached: None with `on_error: open`, else Unavailable 503)."""
+    def prepare(self, principal: Principal,
+                org: tuple[str | None, Mapping[str, int]] | None = None) -> Asking | None:
+        """What admitting a request of `principal` asks Redis (None: no limits apply); no I/O."""
         if principal.key_id is None:
             return None
         org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
@@ -229,24 +255,45 @@ class SharedLimits:
             base = f"{self.prefix}l:{name}:"
             keys += (base + "r", base + "t", base + "c")
             args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0)
+        return Asking(keys, args, scopes, org_id)
+
+    async def admit(self, principal: Principal,
+                    org: tuple[str | None, Mapping[str, int]] | None = None) -> SharedAdmission | None:
+        """As `Limiter.admit`, for every instance at once (QuotaError 429 when over a limit; when Redis
+        cannot be reached: None with `on_error: open`, else Unavailable 503)."""
+        asking = self.prepare(principal, org)
+        return await self.send(asking) if asking is not None else None
+
+    async def send(self, asking: Asking) -> SharedAdmission | None:
+        """Ask Redis to admit a request prepared (`prepare`)."""
         try:
-            reply = await self.link.run(ADMIT, keys, args)
+            reply = await self.link.run(ADMIT, asking.keys, asking.args)
         except (RedisUnavailable, RedisError) as exc:
-            if self.fail_open:
-                return None
-            raise Unavailable(f"rate limits cannot be checked: {exc} (redis.on_error: closed)") from None
-        first = scopes[0][1]
+            self.unreachable(exc)
+            return None
+        return self.conclude(asking, reply)
+
+    def unreachable(self, exc: Exception) -> None:
+        """A request while Redis cannot be reached: let through uncounted (return), or 503."""
+        if self.fail_open:
+            return
+        raise Unavailable(f"rate limits cannot be checked: {exc} (redis.on_error: closed)") from None
+
+    def conclude(self, asking: Asking, reply: list[Any]) -> SharedAdmission:
+        """The admission Redis's answer (ADMIT's, or its part of a script that held money too) makes,
+        or the 429 it says."""
+        scopes = asking.scopes
         if reply[0] == 0:
             _, i, why, wait_ms, ur, ut, rr, rt = reply
-            name, limits, kind = scopes[i - 1]
+            _, limits, kind = scopes[i - 1]
             what = {1: f"{limits.get('rpm')} requests per minute", 2: f"{limits.get('tpm')} tokens per minute",
                     3: f"{limits.get('concurrency')} requests at once"}[why]
             whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
             raise _refused(whose, what, wait_ms / 1000, _headers(limits, ur, ut, rr, rt))
         _, slot, ur, ut, rr, rt = reply
-        admission = SharedAdmission(args[1], [
+        admission = SharedAdmission(asking.args[1], [
             (name, bool(limits.get("tpm")), bool(limits.get("concurrency")), bool(limits.get("rpm")))
-            for name, limits, _ in scopes], slot, _headers(first, ur, ut, rr, rt), org_id)
+            for name, limits, _ in scopes], slot, _headers(scopes[0][1], ur, ut, rr, rt), asking.org)
         if any(s[2] for s in admission.scopes):
             self._held.add(admission)
         return admission

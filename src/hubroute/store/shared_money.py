@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from hubroute.errors import Unavailable
 from hubroute.server.billing import Account, Billing, Budget, Hold, Scope, _over_budget, _short, _started, _today
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
+from hubroute.store.shared_limits import _COMMON, ADMIT_STEPS, Asking, SharedLimits
 
 if TYPE_CHECKING:
     from hubroute.store.accounts import Accounts
@@ -48,40 +49,67 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: per pot v, r, h, e; ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits) and amount.
-# Amounts go to Redis as the strings given (Lua's numbers would print large ones as 1e+15).
-HOLD = Script("hold", _NOW + """
-local member, lease, keep = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local n = #KEYS / 4
-for i = 1, n do
-  local k = 4 * (i - 1)
-  if redis.call('EXISTS', KEYS[k + 1]) == 0 then return {2, i} end
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 4], '-inf', now)) do
-    local held = redis.call('HGET', KEYS[k + 3], m)
-    if held then
-      redis.call('DECRBY', KEYS[k + 2], held)
-      redis.call('HDEL', KEYS[k + 3], m)
+#: holding's steps, on KEYS and ARGV from offsets (`kb`, `ab`: see ADMIT_HOLD). KEYS: per pot v, r, h, e;
+#: ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits) and the amount to hold. Amounts
+#: go to Redis as the strings given (Lua's numbers would print large ones as 1e+15).
+HOLD_STEPS = """
+-- nil when every pot can take its amount; else {0, pot, value, held} (short), or {2, pot} (not loaded)
+local function hold_check(kb, ab, pots)
+  for i = 1, pots do
+    local k = kb + 4 * (i - 1)
+    if redis.call('EXISTS', KEYS[k + 1]) == 0 then return {2, i} end
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 4], '-inf', now)) do
+      local held = redis.call('HGET', KEYS[k + 3], m)
+      if held then
+        redis.call('DECRBY', KEYS[k + 2], held)
+        redis.call('HDEL', KEYS[k + 3], m)
+      end
+      redis.call('ZREM', KEYS[k + 4], m)
     end
-    redis.call('ZREM', KEYS[k + 4], m)
+  end
+  for i = 1, pots do
+    local k, a = kb + 4 * (i - 1), ab + 3 + 2 * (i - 1)
+    local limit, amount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local v = tonumber(redis.call('GET', KEYS[k + 1]))
+    local r = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+    if (limit >= 0 and v + r + amount > limit) or (limit < 0 and amount > v - r) then
+      return {0, i, tostring(v), tostring(r)}
+    end
+  end
+  return nil
+end
+
+local function hold_commit(kb, ab, pots)
+  local member, lease, keep = ARGV[ab + 1], tonumber(ARGV[ab + 2]), ARGV[ab + 3]
+  for i = 1, pots do
+    local k, a = kb + 4 * (i - 1), ab + 3 + 2 * (i - 1)
+    redis.call('HSET', KEYS[k + 3], member, ARGV[a + 2])
+    redis.call('ZADD', KEYS[k + 4], now + lease, member)
+    redis.call('INCRBY', KEYS[k + 2], ARGV[a + 2])
+    for j = 1, 4 do redis.call('PEXPIRE', KEYS[k + j], keep) end
   end
 end
-for i = 1, n do
-  local k, a = 4 * (i - 1), 3 + 2 * (i - 1)
-  local limit, amount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local v = tonumber(redis.call('GET', KEYS[k + 1]))
-  local r = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
-  if (limit >= 0 and v + r + amount > limit) or (limit < 0 and amount > v - r) then
-    return {0, i, tostring(v), tostring(r)}
-  end
-end
-for i = 1, n do
-  local k, a = 4 * (i - 1), 3 + 2 * (i - 1)
-  redis.call('HSET', KEYS[k + 3], member, ARGV[a + 2])
-  redis.call('ZADD', KEYS[k + 4], now + lease, member)
-  redis.call('INCRBY', KEYS[k + 2], ARGV[a + 2])
-  for j = 1, 4 do redis.call('PEXPIRE', KEYS[k + j], keep) end
-end
+"""
+
+HOLD = Script("hold", _NOW + HOLD_STEPS + """
+local refusal = hold_check(0, 0, #KEYS / 4)
+if refusal then return refusal end
+hold_commit(0, 0, #KEYS / 4)
 return {1}
+""")
+
+#: a request's admission under its rate limits (`store.shared_limits`) and its holds, in one round trip:
+#: both checked before either is taken. KEYS and ARGV: the admission's, then the holds'. Answers
+#: {0, the admission's refusal}, {1, the holds' refusal}, or {2, the admission}.
+ADMIT_HOLD = Script("admit-hold", _COMMON + ADMIT_STEPS + HOLD_STEPS + """
+local lk, la = 3 * tonumber(ARGV[1]), 3 + 3 * tonumber(ARGV[1])
+local pots = (#KEYS - lk) / 4
+local seen, refusal = admit_check(0, 0)
+if not seen then return {0, refusal} end
+local short = hold_check(lk, la, pots)
+if short then return {1, short} end
+hold_commit(lk, la, pots)
+return {2, admit_commit(0, 0, seen)}
 """)
 
 # KEYS: per pot v, r, h, e; ARGV: member, then per pot what to add to its value (a string; "0": nothing)
@@ -120,7 +148,7 @@ for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), A
 return 1
 """)
 
-SCRIPTS = (HOLD, RELEASE, LOAD, ADD, PEEK, RENEW)
+SCRIPTS = (HOLD, ADMIT_HOLD, RELEASE, LOAD, ADD, PEEK, RENEW)
 
 
 class SharedBilling(Billing):
@@ -130,9 +158,11 @@ class SharedBilling(Billing):
     max_unsent = 100_000
 
     def __init__(self, accounts: Accounts, link: RedisLink, *, prefix: str = "hubroute:", lease: float | None = None,
-                 **kw: Any) -> None:
+                 limits: SharedLimits | None = None, **kw: Any) -> None:
         super().__init__(accounts, **kw)
         self.link = link
+        #: the rate limits kept in Redis too: a request's admission goes with its holds
+        self.limits = limits
         self.prefix = prefix
         if lease is not None:
             self.lease = lease
@@ -182,20 +212,31 @@ class SharedBilling(Billing):
 
     # --- holding and releasing -------------------------------------------------------------------------
     async def _hold(self, holds: list[tuple[Budget, int]], account: Account | None, amount: int, paid_in: int,
-                    paid_out: float) -> Hold:
+                    paid_out: float, asking: Asking | None = None) -> Hold:
+        """The holds, taken in Redis; with `asking` (the request's admission under its rate limits,
+        prepared by `SharedLimits`), in the same script: one round trip for both."""
         pots: list[tuple[str, int, Any]] = [  # (pot, its limit: -1 for credits, the amount held)
             (self._budget_pot(b.scope), b.limit_nano, held) for b, held in holds]
         if account is not None:
             pots.append((self._credit_pot(account), -1, amount))
-        member = f"{self._me}{next(self._ids)}"
+        member = asking.args[1] if asking is not None else f"{self._me}{next(self._ids)}"
         keys = [k for pot, _, _ in pots for k in self._keys(pot)]
         args: list[Any] = [member, int(self.lease * 1000), KEEP]
         for _, limit, held in pots:
             args += (limit, held)
+        admission = None
         for _ in range(len(pots) + 1):  # (each pot loaded at most once)
-            reply = await self._run(HOLD, keys, args)
-            if reply[0] == 1:
-                break
+            if asking is not None and self.limits is not None:
+                outcome, reply = await self._run(ADMIT_HOLD, [*asking.keys, *keys], [*asking.args, *args])
+                if outcome == 0:
+                    self.limits.conclude(asking, reply)  # (raises its 429)
+                elif outcome == 2:
+                    admission = self.limits.conclude(asking, reply)
+                    break
+            else:
+                reply = await self._run(HOLD, keys, args)
+                if reply[0] == 1:
+                    break
             i = reply[1] - 1
             if reply[0] == 2:  # a pot Redis does not have yet
                 if i < len(holds):
@@ -216,7 +257,7 @@ class SharedBilling(Billing):
         self._held[member] = [pot + ":e" for pot, _, _ in pots]
         return Hold(amount if account is not None else 0, account,
                     [(b.scope, held, b.include_byok) for b, held in holds], member=member,
-                    pots=[pot for pot, _, _ in pots])
+                    pots=[pot for pot, _, _ in pots], admission=admission, asked=asking is not None)
 
     def _release(self, hold: Hold, cost: int, byok: bool) -> None:
         self._held.pop(hold.member, None)
