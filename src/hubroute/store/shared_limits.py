@@ -71,11 +71,12 @@ end
 
 local function add(key, amount)
   if amount <= 0 then return end
-  redis.call('HINCRBY', key, slot, amount)
   redis.call('HINCRBY', key, 't', amount)
-  redis.call('HSETNX', key, 'h', slot)
-  redis.call('HSET', key, 'l', slot)
-  redis.call('PEXPIRE', key, WINDOW + 1000)
+  if tonumber(redis.call('HINCRBY', key, slot, amount)) == amount then  -- a tenth new to the window
+    redis.call('HSETNX', key, 'h', slot)
+    redis.call('HSET', key, 'l', slot)
+    redis.call('PEXPIRE', key, WINDOW + 1000)
+  end
 end
 """
 
