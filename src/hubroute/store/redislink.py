@@ -124,11 +124,15 @@ def _bulks(first: Sequence[Arg], then: Sequence[Arg]) -> bytes:
     return b"".join([_bulk(a) for a in first] + [_bulk(a) for a in then])
 
 
+#: what makes Redis answer nothing to the command that follows (a script whose answer nobody awaits)
+_SKIP_REPLY = encode(("CLIENT", "REPLY", "SKIP"))
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, on_lost: Any) -> None:
         self.transport: Any = None  # (uvloop's transports are not asyncio.Transport subclasses)
         self.reader = hiredis.Reader(replyError=RedisError)
-        self.waiting: deque[asyncio.Future[Any] | None] = deque()
+        self.waiting: deque[asyncio.Future[Any]] = deque()
         self.outgoing: list[bytes] = []
         self.flush_scheduled = False
         self.closed = False
@@ -143,9 +147,7 @@ class _Connection(asyncio.Protocol):
         try:
             while (reply := reader.gets()) is not False:
                 waiter = self.waiting.popleft()
-                if waiter is None or waiter.done():  # an answer nobody waits for (sent, not awaited)
-                    if isinstance(reply, RedisError):
-                        log.warning("redis: %s", reply)
+                if waiter.done():  # (its caller gave up waiting)
                     continue
                 if isinstance(reply, RedisError):
                     waiter.set_exception(reply)
@@ -158,8 +160,13 @@ class _Connection(asyncio.Protocol):
         self.fail(RedisUnavailable("Redis closed the connection" if exc is None else f"connection lost: {exc}"))
 
     def submit(self, command: bytes, waiter: asyncio.Future[Any] | None) -> None:
+        """Send a command (with the next write); `waiter` gets its answer. None: it is sent with
+        CLIENT REPLY SKIP, so that Redis answers nothing (and wakes nobody)."""
+        if waiter is None:
+            self.outgoing.append(_SKIP_REPLY)
+        else:
+            self.waiting.append(waiter)
         self.outgoing.append(command)
-        self.waiting.append(waiter)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -177,7 +184,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         while self.waiting:
             waiter = self.waiting.popleft()
-            if waiter is not None and not waiter.done():
+            if not waiter.done():
                 waiter.set_exception(exc)
         if self.transport is not None:
             self.transport.abort()
@@ -235,8 +242,9 @@ class RedisLink:
             return await self.run(script, keys, args)
 
     def send(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> bool:
-        """Run a script without waiting for its answer; False when there is no connection to send
-        it on (Redis is down or not reached yet: the caller decides what that means)."""
+        """Run a script without its answer (Redis sends none: an error in it is not seen); False when
+        there is no connection to send it on (Redis is down or not reached yet: the caller decides
+        what that means)."""
         conn = self._conn
         if conn is None or conn.closed or script.sha not in self._loaded:
             return False
