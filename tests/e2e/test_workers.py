@@ -147,3 +147,45 @@ async def test_what_each_worker_would_hold_on_its_own_is_refused(serve: Serve, m
     await again.start(config(a, server={"master_key": MASTER}, store=store), "--workers", "2")
     assert await again.wait(30) == 2
     assert "this deployment has 1 keys with limits or a budget" in again.stderr
+
+
+async def test_routers_on_one_store_without_redis_would_each_hold_limits_so_one_is_refused(
+        serve: Serve, mocks: Mocks, tmp_path: Path) -> None:
+    a = await mocks.start("a")
+    conf = config(a, server={"master_key": MASTER, "log_level": "info"},
+                  store={"url": f"sqlite:///{tmp_path / 'h.db'}"})
+    await serve.start(conf)
+    await serve.healthy()
+    admin = {"authorization": f"Bearer {MASTER}"}
+    async with httpx.AsyncClient(base_url=serve.url, headers=admin, timeout=10) as c:
+        assert (await c.post("/admin/v1/users", json={"name": "ada"})).status_code == 201
+
+    second = Serve(tmp_path)  # no limits yet: it starts, and says what it means
+    await second.start(conf)
+    await second.healthy()
+    assert "uses this store too, without sharing limits through Redis" in second.stderr
+    for router in (serve, second):  # neither may now set a limit: each would hold it on its own
+        async with httpx.AsyncClient(base_url=router.url, headers=admin, timeout=10) as c:
+            refused = await c.post("/admin/v1/keys", json={"user": "ada", "limits": {"rpm": 10}})
+            assert refused.status_code == 409, refused.text
+            assert "uses this store too" in refused.json()["error"]["message"]
+    second.signal(signal.SIGTERM)
+    assert await second.wait(30) == 0
+    async with httpx.AsyncClient(base_url=serve.url, headers=admin, timeout=10) as c:  # alone again: it may
+        assert (await c.post("/admin/v1/keys", json={"user": "ada", "limits": {"rpm": 10}})).status_code == 201
+
+    third = Serve(tmp_path)  # with a limit in force, another router on the store is refused, in one line
+    await third.start(conf)
+    assert await third.wait(30) == 2
+    refusal = [line for line in third.stderr.splitlines() if line.startswith("hubroute:")]
+    assert len(refusal) == 1 and "Traceback" not in third.stderr, third.stderr
+    assert f"pid {serve.proc.pid if serve.proc else 0})" in refusal[0] and "set redis.url" in refusal[0]
+
+    assert serve.proc is not None
+    os.kill(serve.proc.pid, signal.SIGKILL)  # a router killed leaves its row; started again, it is not refused
+    await serve.proc.wait()
+    again = Serve(tmp_path)
+    await again.start(conf)
+    await again.healthy()
+    again.signal(signal.SIGTERM)
+    assert await again.wait(30) == 0

@@ -65,8 +65,11 @@ class App:
         catalog: CatalogSource | None = None,
         authenticator: Authenticator | None = None,
         environ: Mapping[str, str] = os.environ,
+        deployment: str | None = None,
     ) -> None:
         self.settings = settings
+        #: the processes of one `hubroute serve` (its workers) share it (`store.presence`)
+        self.deployment = deployment or uuid.uuid4().hex
         self.health = Health(
             failures=settings.routing.circuit_breaker.failures, cooldown=settings.routing.circuit_breaker.cooldown,
             max_pause=settings.routing.max_retry_after,
@@ -100,6 +103,7 @@ class App:
         self.provider_keys: Any = None  # store.provider_keys.ProviderKeys
         self.own_keys: OwnKeys | None = None
         self.inflight = 0
+        self.presence: Any = None  # store.presence.Presence (with a store)
 
     async def startup(self) -> None:
         if self.settings.store.enabled:
@@ -116,6 +120,10 @@ class App:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
             self.store.ledger.start()
             self.sinks.append(self._to_ledger)
+            from hubroute.store.presence import Presence
+
+            self.presence = Presence(self.store.engine, self.deployment, shared=bool(self.settings.redis.url))
+            await self.presence.start()
             b = self.settings.billing
             money: dict[str, Any] = dict(credits=b.credits, default_max_tokens=b.default_max_tokens,
                                          markup=b.markup, flush=self.store.ledger.flush)
@@ -168,6 +176,8 @@ class App:
             await self.billing.close()
         if self.redis is not None:
             await self.redis.close()
+        if self.presence is not None:
+            await self.presence.close()
         if self.store is not None:
             await self.store.close()
 

@@ -18,6 +18,7 @@ for up to `server.shutdown_timeout` seconds, then close the upstream pool and ex
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import logging
@@ -161,8 +162,6 @@ def prepare_store(settings: Settings) -> None:
     reached, or whose schema is newer than this hubroute, stops the start here with one line."""
     if not settings.store.enabled:
         return
-    import asyncio
-
     from hubroute.store import StoreUnavailable, default_url, redacted, upgrade
 
     url = settings.store.url or default_url()
@@ -174,11 +173,51 @@ def prepare_store(settings: Settings) -> None:
         log.info("store %s: schema %s (was %s)", redacted(url), now, before or "empty")
 
 
+def alone(settings: Settings, deployment: str) -> None:
+    """Without Redis, what this deployment enforces (credits, the store's rate limits and budgets)
+    is held in each of its processes: refused (CannotStart, one line) with several workers, or
+    beside another router on the same store."""
+    if settings.redis.url or not settings.store.enabled:
+        return
+    from hubroute.store.presence import described
+
+    found, others = asyncio.run(_unshared(settings, deployment))
+    if not found:
+        if others:
+            log.warning("%s uses this store too, without sharing limits through Redis (redis.url): rate "
+                        "limits, budgets and credits cannot be set while it runs", described(others[0]))
+        return
+    held = " and ".join(found)
+    if settings.server.workers > 1:
+        raise CannotStart(f"--workers {settings.server.workers}: this deployment has {held}, which each worker "
+                          "would hold on its own (each allowing the whole of them): run one worker, or set "
+                          "redis.url to share them")
+    if others:
+        raise CannotStart(f"{described(others[0])} uses this store: this deployment has {held}, which each router "
+                          "would hold on its own (each allowing the whole of them): set redis.url on every router "
+                          "to share them")
+
+
+async def _unshared(settings: Settings, deployment: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """What this deployment would hold per process, and the other routers alive on its store."""
+    from hubroute.store import Store, default_url
+    from hubroute.store.presence import others
+
+    found = ["credits (billing.credits)"] if settings.billing.credits else []
+    store = await Store.open(settings.store.url or default_url())
+    try:
+        found += await store.accounts.limits_in_force()
+        return found, await others(store.engine, deployment)
+    finally:
+        await store.close()
+
+
 def run(settings: Settings) -> None:
     logs.configure(settings.server.log_level)
     raise_fd_limit()
     app = App(settings)  # (a config the app refuses is refused before the store is touched)
     prepare_store(settings)
+    alone(settings, app.deployment)
     if settings.server.workers > 1:
         from hubroute.server.workers import supervise
 

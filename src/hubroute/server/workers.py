@@ -29,7 +29,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from hubroute.server import logs
-from hubroute.server.serve import CannotStart, listen, raise_fd_limit, serve, warn_if_unreachable
+from hubroute.server.serve import listen, raise_fd_limit, serve, warn_if_unreachable
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -48,11 +48,9 @@ GRACE = 5.0
 
 
 def supervise(settings: Settings, app: App) -> None:
+    """Run `settings.server.workers` workers of the deployment `app.deployment` (`serve.alone` has
+    checked that what they would hold on their own is nothing)."""
     n = settings.server.workers
-    refused = asyncio.run(_limits_in_force(settings, app))
-    if refused:
-        raise CannotStart(f"--workers {n}: this deployment has {refused}, which each worker would hold on its "
-                          "own (each allowing the whole of them): run one worker, or set redis.url to share them")
     s = settings.server
     held = listen(s.host, s.port, reuse_port=True)
     warn_if_unreachable(app)
@@ -62,7 +60,8 @@ def supervise(settings: Settings, app: App) -> None:
     quick_deaths = 0
 
     def start(index: int) -> None:
-        process = context.Process(target=_worker, args=(settings, index), name=f"hubroute-worker-{index}")
+        process = context.Process(target=_worker, args=(settings, index, app.deployment),
+                                  name=f"hubroute-worker-{index}")
         process.start()
         workers[index] = (process, time.monotonic())
 
@@ -112,24 +111,7 @@ def supervise(settings: Settings, app: App) -> None:
         raise SystemExit(1)
 
 
-async def _limits_in_force(settings: Settings, app: App) -> str:
-    """What of this deployment's would be held per process without Redis (`redis.url`, where every
-    process shares them): credits, and the store's limits and budgets."""
-    if settings.redis.url:
-        return ""
-    found = ["credits (billing.credits)"] if settings.billing.credits else []
-    if settings.store.enabled:
-        from hubroute.store import Store, default_url
-
-        store = await Store.open(settings.store.url or default_url())
-        try:
-            found += await store.accounts.limits_in_force()
-        finally:
-            await store.close()
-    return " and ".join(found)
-
-
-def _worker(settings: Settings, index: int) -> None:
+def _worker(settings: Settings, index: int, deployment: str) -> None:
     """One worker: the router on a socket of its own."""
     os.setpgid(0, 0)  # (a terminal's Ctrl-C goes to the supervisor, which passes it on once)
     logs.configure(settings.server.log_level)
@@ -137,7 +119,7 @@ def _worker(settings: Settings, index: int) -> None:
     from hubroute.server.app import App
 
     supervisor = os.getppid()
-    app = App(settings)
+    app = App(settings, deployment=deployment)
     s = settings.server
     sockets = listen(s.host, s.port, reuse_port=True)
 

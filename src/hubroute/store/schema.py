@@ -167,6 +167,21 @@ ledger_batches = sa.Table(
     sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: the routers using the store now (each refreshes its row while it runs): who shares it, and
+#: whether they share their limits through Redis (`store.presence`)
+routers = sa.Table(
+    "routers", metadata,
+    sa.Column("id", ID, primary_key=True),
+    #: the processes of one `hubroute serve` (its --workers) share one
+    sa.Column("deployment", ID, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    #: it keeps its rate limits, credits and budgets in Redis (`redis.url`)
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 #: grants and deductions of credits, by an administrator (charges are the ledger's rows)
 credit_entries = sa.Table(
     "credit_entries", metadata,

@@ -163,24 +163,33 @@ def _decode(raw: bytes, kind: type[T]) -> T:
         raise InvalidRequest(f"'{field}': {problem}" if field else problem, param=field) from None
 
 
-def _limits(app: App, body: Any) -> dict[str, Any] | None:
-    """The body's `limits` (refused, with a `budget`, while several workers run: `_one_process`)."""
+async def _limits(app: App, body: Any) -> dict[str, Any] | None:
+    """The body's `limits` (refused, with a `budget`, where each process would hold them: `_one_process`)."""
     limits: dict[str, Any] | None = msgspec.to_builtins(body.limits) if body.limits is not None else None
     budget = getattr(body, "budget", None)
     if budget is not None and budget is not msgspec.UNSET:
-        _one_process(app, "budget")
+        await _one_process(app, "budget")
     if any(v is not None for v in (limits or {}).values()):
-        _one_process(app, "rate limit")
+        await _one_process(app, "rate limit")
     return limits
 
 
-def _one_process(app: App, what: str = "budget") -> None:
+async def _one_process(app: App, what: str = "budget") -> None:
     """Without Redis (`redis.url`), budgets and rate limits are held by each router process: while
-    several workers run, each would allow the whole of one, so none is set (`server/workers.py`)."""
+    several workers run, or another router uses the store, each would allow the whole of one, so
+    none is set (`server/workers.py`, `store/presence.py`)."""
+    if app.settings.redis.url:
+        return
     workers = app.settings.server.workers
-    if workers > 1 and not app.settings.redis.url:
+    if workers > 1:
         raise Conflict(f"this router runs {workers} workers, each of which would hold a {what} on its own "
-                       "(allowing the whole of it): set it on a router with one worker")
+                       "(allowing the whole of it): set it on a router with one worker, or set redis.url")
+    others = await app.presence.others() if app.presence is not None else []
+    if others:
+        from hubroute.store.presence import described
+
+        raise Conflict(f"{described(others[0])} uses this store too, and each would hold a {what} on its own "
+                       "(allowing the whole of it): set redis.url on every router to share them")
 
 
 def accounts(app: App) -> Accounts:
@@ -220,8 +229,9 @@ def _surfaces(app: App, surfaces: list[str] | None) -> list[str] | None:
 # --- users ---------------------------------------------------------------------------------------------
 async def create_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewUser)
+    limits = await _limits(app, body)
     await send_json(send, ctx, 201, await accounts(app).create_user(body.name, admin=body.admin,
-                                                                    metadata=body.metadata, limits=_limits(app, body)))
+                                                                    metadata=body.metadata, limits=limits))
 
 
 async def list_users(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -235,7 +245,7 @@ async def get_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
 async def update_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), UserChange)
     user = await accounts(app).update_user(ctx.params["user"], admin=body.admin, blocked=body.blocked,
-                                           metadata=body.metadata, limits=_limits(app, body))
+                                           metadata=body.metadata, limits=await _limits(app, body))
     app.forget_keys()  # its keys' standing changed: read anew
     await send_json(send, ctx, 200, user)
 
@@ -251,7 +261,7 @@ async def delete_user(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 async def create_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewOrg)
     await send_json(send, ctx, 201, await accounts(app).create_org(body.name, metadata=body.metadata,
-                                                                   limits=_limits(app, body)))
+                                                                   limits=await _limits(app, body)))
 
 
 async def list_orgs(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -266,7 +276,7 @@ async def get_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send
 async def update_org(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), OrgChange)
     org = await accounts(app).update_org(ctx.params["org"], blocked=body.blocked, metadata=body.metadata,
-                                         limits=_limits(app, body))
+                                         limits=await _limits(app, body))
     app.forget_keys()
     await send_json(send, ctx, 200, org)
 
@@ -298,7 +308,7 @@ async def create_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, s
     body = _decode(await _body(app, receive), NewKey)
     record, secret = await accounts(app).create_key(
         user=body.user, org=body.org, name=body.name, models=body.models, providers=body.providers,
-        surfaces=_surfaces(app, body.surfaces), limits=_limits(app, body),
+        surfaces=_surfaces(app, body.surfaces), limits=await _limits(app, body),
         budget_nano=nano(body.budget.usd) if body.budget else None,
         budget_period=body.budget.period if body.budget else None,
         bill_to=body.bill_to, expires_at=_moment(body.expires_at, "expires_at"), metadata=body.metadata)
@@ -320,7 +330,7 @@ async def update_key(app: App, ctx: RequestRecord, scope: Scope, receive: Any, s
     body = _decode(await _body(app, receive), KeyChange)
     key_id = ctx.params["id"]
     changes: dict[str, Any] = {k: v for k, v in (("name", body.name), ("blocked", body.blocked),
-                                                 ("metadata", body.metadata), ("limits", _limits(app, body)))
+                                                 ("metadata", body.metadata), ("limits", await _limits(app, body)))
                                if v is not None}
     if body.models is not msgspec.UNSET:
         changes["models"] = body.models
@@ -555,7 +565,7 @@ async def get_credits(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 
 async def set_budget(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = _decode(await _body(app, receive), NewBudget)
-    _one_process(app)
+    await _one_process(app)
     kind, found = await accounts(app).account(body.user, body.org)
     budget = await accounts(app).set_budget(kind, found["id"], nano(body.usd), body.period, body.include_byok)
     if app.billing is not None:
