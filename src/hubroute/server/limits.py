@@ -113,6 +113,27 @@ class Admission:
     org: str | None = None
 
 
+Scope = tuple[str, Mapping[str, Any], str]
+
+
+def limit_scopes(principal: Principal,
+                 org: tuple[str | None, Mapping[str, int]] | None = None) -> tuple[str | None, list[Scope]]:
+    """The organisation a request of `principal` counts under (`org` when given: X-HF-Bill-To), and
+    the scopes whose limits it must fit: (`key:<id>` | `user:<id>` | `org:<id>`, their limits, kind),
+    the key's first; none for a request without a stored key, or when none of them has limits."""
+    if principal.key_id is None:
+        return None, []
+    org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
+    return org_id, [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
+        ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
+        ("org", org_id, org_limits)) if limits and ident]
+
+
+def whose(kind: str) -> str:
+    """Whose limit a scope's kind is, as a refusal says it."""
+    return "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
+
+
 class Limiter:
     """The limits of this process's keys and of their users and organisations (`Principal.limits`,
     `user_limits`, `org_limits`: rpm, tpm, concurrency). A request must fit under all of them; the
@@ -130,12 +151,7 @@ class Limiter:
         """Let a request of `principal` through, or raise QuotaError (429 `rate_limited`); None when
         neither its key nor its user nor the organisation it bills has limits. `org`: that
         organisation and its limits, when it is not the key's own (`X-HF-Bill-To`)."""
-        if principal.key_id is None:
-            return None
-        org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
-        scopes = [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
-            ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
-            ("org", org_id, org_limits)) if limits and ident]
+        org_id, scopes = limit_scopes(principal, org)
         if not scopes:
             return None
         now = time.monotonic()
@@ -152,8 +168,7 @@ class Limiter:
             elif concurrency is not None and self._active.get(name, 0) >= concurrency:
                 refusal = f"{concurrency} requests at once", 1.0
             if refusal is not None:
-                whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
-                raise _refused(whose, *refusal, self._headers(now, limits, requests, tokens))
+                raise _refused(whose(kind), *refusal, self._headers(now, limits, requests, tokens))
             checked.append((name, limits, requests, tokens, concurrency))
         concurrent, counted = [], []
         for name, _, requests, _, concurrency in checked:  # all fit: counted in each

@@ -36,7 +36,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import Unavailable
-from hubroute.server.limits import _REQUEST_HEADERS, _TOKEN_HEADERS, Headers, _refused, duration
+from hubroute.server.limits import (
+    _REQUEST_HEADERS,
+    _TOKEN_HEADERS,
+    Headers,
+    Scope,
+    _refused,
+    duration,
+    limit_scopes,
+    whose,
+)
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
 
 if TYPE_CHECKING:
@@ -195,7 +204,7 @@ class Asking:
 
     keys: list[str]
     args: list[Any]
-    scopes: list[tuple[str, Mapping[str, int], str]]
+    scopes: list[Scope]
     org: str | None
 
 
@@ -242,12 +251,7 @@ class SharedLimits:
     def prepare(self, principal: Principal,
                 org: tuple[str | None, Mapping[str, int]] | None = None) -> Asking | None:
         """What admitting a request of `principal` asks Redis (None: no limits apply); no I/O."""
-        if principal.key_id is None:
-            return None
-        org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
-        scopes = [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
-            ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
-            ("org", org_id, org_limits)) if limits and ident]
+        org_id, scopes = limit_scopes(principal, org)
         if not scopes:
             return None
         keys: list[str] = []
@@ -289,8 +293,7 @@ class SharedLimits:
             _, limits, kind = scopes[i - 1]
             what = {1: f"{limits.get('rpm')} requests per minute", 2: f"{limits.get('tpm')} tokens per minute",
                     3: f"{limits.get('concurrency')} requests at once"}[why]
-            whose = "this key" if kind == "key" else f"this key's {'user' if kind == 'user' else 'organisation'}"
-            raise _refused(whose, what, wait_ms / 1000, _headers(limits, ur, ut, rr, rt))
+            raise _refused(whose(kind), what, wait_ms / 1000, _headers(limits, ur, ut, rr, rt))
         _, slot, ur, ut, rr, rt = reply
         admission = SharedAdmission(asking.args[1], [
             (name, bool(limits.get("tpm")), bool(limits.get("concurrency")), bool(limits.get("rpm")))
