@@ -49,12 +49,31 @@ def shared() -> dict[str, Any]:
     return {"redis": _shared.settings()} if _shared is not None else {}
 
 
-def slow(mock: MockProvider, seconds: float = 0.3) -> None:
+def gated(mock: MockProvider) -> asyncio.Event:
+    """The mock answers once the event is set: the requests it takes in are all in flight together."""
+    gate = asyncio.Event()
+
     async def reply(request: Any, m: MockProvider) -> Any:
-        await asyncio.sleep(seconds)
+        await gate.wait()
         return await json_reply(chat_completion())(request, m)
 
     mock.default = reply
+    return gate
+
+
+async def at_once(mock: MockProvider, gate: asyncio.Event, n: int, send: Any, served: int) -> list[Any]:
+    """`n` requests (`send()`) at once, answered once `served` of them have reached the mock and the
+    others have been answered (refused): so that none comes after another is settled, however slowly
+    the machine runs them."""
+    before = mock.hits
+    tasks = [asyncio.create_task(send()) for _ in range(n)]
+    deadline = time.monotonic() + 30
+    while mock.hits - before < served or sum(t.done() for t in tasks) < n - served:
+        assert time.monotonic() < deadline, (mock.hits - before, sum(t.done() for t in tasks))
+        await asyncio.sleep(0.01)
+    assert mock.hits - before == served  # (none more comes: the rest were answered)
+    gate.set()
+    return list(await asyncio.gather(*tasks))
 
 
 async def billed(mocks: Mocks, router: RouterFactory, tmp_path: Any,
@@ -94,10 +113,10 @@ async def balance(r: RunningRouter, **account: str) -> float:
 async def test_concurrent_requests_never_overdraw_the_credits(mocks: Mocks, router: RouterFactory,
                                                              tmp_path: Any) -> None:
     r, a = await billed(mocks, router, tmp_path)
-    slow(a)
+    gate = gated(a)
     auth = await key_of(r)
     await grant(r, 10 * WORST + 0.0001)  # affords ten at their worst
-    answers = await asyncio.gather(*(chat(r, headers=auth, max_tokens=10) for _ in range(50)))
+    answers = await at_once(a, gate, 50, lambda: chat(r, headers=auth, max_tokens=10), served=10)
     served = [x for x in answers if x.status_code == 200]
     refused = [x for x in answers if x.status_code == 402]
     assert len(served) == 10 and len(refused) == 40 and a.hits == 10
@@ -176,9 +195,9 @@ async def test_billing_an_organisation(mocks: Mocks, router: RouterFactory, tmp_
 
 async def test_a_keys_budget_is_never_overshot(mocks: Mocks, router: RouterFactory, tmp_path: Any) -> None:
     r, a = await billed(mocks, router, tmp_path, credits=False)
-    slow(a)
+    gate = gated(a)
     auth = await key_of(r, budget={"usd": 0.1061, "period": "day"})  # five at their worst ($0.105)
-    answers = await asyncio.gather(*(chat(r, headers=auth, max_tokens=10) for _ in range(30)))
+    answers = await at_once(a, gate, 30, lambda: chat(r, headers=auth, max_tokens=10), served=5)
     assert sorted(x.status_code for x in answers) == [200] * 5 + [402] * 25
     err = assert_error(next(x for x in answers if x.status_code == 402), 402, "budget_exceeded")
     assert "the key's budget of $0.1061 a day" in err["message"] and "resets at" in err["message"]

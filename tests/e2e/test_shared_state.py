@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import Mocks, SharedRedis
 from tests.e2e.serving import Serve
 from tests.e2e.support import CHAT, HI, MODEL, config
+from tests.e2e.test_billing import at_once, gated
 from tests.e2e.test_workers import ready
 from tests.mocks import MockProvider, sse_reply, stream_events
 from tests.proxy import TcpProxy
@@ -247,14 +248,14 @@ async def usage_rows(url: str) -> list[Any]:
 async def test_credits_and_budgets_hold_for_every_instance_together(
         n: int, fleet: Fleet, mocks: Mocks, tmp_path: Path, postgres_url: str, redis: SharedRedis) -> None:
     a = await mocks.start("a")
-    slow(a, 0.3)  # (all in flight at once)
+    gate = gated(a)
     routers = await fleet.start(n, billed(a, postgres_url, redis))
     urls = itertools.cycle([r.url for r in routers])
     await admin(routers[0].url, "POST", "/admin/v1/users", name="ada")
     made = await admin(routers[0].url, "POST", "/admin/v1/keys", user="ada", limits={"rpm": 25})
     auth = {"authorization": f"Bearer {made['key']}"}
     await admin(routers[-1].url, "POST", "/admin/v1/credits", user="ada", usd=10 * WORST + 0.0001)  # ten at worst
-    answers = await asyncio.gather(*(ask(next(urls), auth) for _ in range(40)))
+    answers = await at_once(a, gate, 40, lambda: ask(next(urls), auth), served=10)
     statuses = [r.status_code for r in answers]
     # ten afforded; 25 counted under the rate limit (those served and those the credits refused), 15 not
     assert statuses.count(200) == 10 and statuses.count(402) == 15 and statuses.count(429) == 15, statuses
@@ -269,7 +270,7 @@ async def test_credits_and_budgets_hold_for_every_instance_together(
                            budget={"usd": 5 * WORST + 0.0001, "period": "day"})  # five at worst
     await admin(routers[0].url, "POST", "/admin/v1/credits", user="ada", usd=100)
     auth = {"authorization": f"Bearer {budgeted['key']}"}
-    answers = await asyncio.gather(*(ask(next(urls), auth) for _ in range(20)))
+    answers = await at_once(a, gated(a), 20, lambda: ask(next(urls), auth), served=5)
     assert sorted(r.status_code for r in answers) == [200] * 5 + [402] * 15
     assert {r.json()["error"]["code"] for r in answers if r.status_code == 402} == {"budget_exceeded"}
 
