@@ -57,6 +57,7 @@ def model_labels(text: str) -> set[str]:
     return {line.split('model="', 1)[1].split('"', 1)[0] for line in text.splitlines() if 'model="' in line}
 
 
+@pytest.mark.timeout(180)  # (20,000 requests: a minute and more on a loaded CI machine)
 async def test_twenty_thousand_unknown_names_leave_metrics_small(mocks: Mocks, router: RouterFactory) -> None:
     a = await mocks.start("a")
     r = await router.start(config(a))

@@ -324,7 +324,7 @@ class App:
             if rec.status == 0:
                 extra = [(k.encode(), v.encode()) for k, v in exc.headers(self.health.max_pause).items()]
                 body = route.errors(exc) if route is not None else exc.to_openai()
-                await send_json(send, rec, exc.status, body, extra)
+                await send_json(send, rec, route.status(exc) if route is not None else exc.status, body, extra)
         except ConnectionAbortedError:
             rec.status = rec.status or 499
             rec.error = "client_disconnected"

@@ -61,6 +61,14 @@ MODEL = _model("meta-llama/Llama-3.3-70B-Instruct")
 
 # --- errors -------------------------------------------------------------------------------------
 
+#: Anthropic's error body (the /v1/messages routes)
+ANTHROPIC_ERROR: Schema = {
+    "type": "object", "required": ["type", "error"],
+    "properties": {"type": {"const": "error"}, "error": {
+        "type": "object", "required": ["type", "message"],
+        "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}},
+}
+
 ERROR: Schema = {
     "type": "object",
     "required": ["error"],
@@ -437,6 +445,9 @@ def operation(route: Route, path: str, doc: Doc) -> dict[str, Any]:
     else:
         error = {"description": "An error: `{\"error\": {\"message\", \"type\", \"code\", \"param\"?}}`.",
                  "content": {"application/json": {"schema": _ref("Error")}}}
+        if doc.error is not None:
+            error = {"description": "An error, in the shape of the API the route speaks.",
+                     "content": {"application/json": {"schema": dict(doc.error)}}}
         op["responses"] = {str(doc.status): {"description": doc.summary, "content": _content(doc.answer)},
                            "4XX": error, "5XX": error}
     op["security"] = _SECURITY if route.auth else []

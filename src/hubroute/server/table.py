@@ -59,6 +59,8 @@ class Doc:
     relayed: bool = False
     #: the status of a successful answer (201 for what makes something)
     status: int = 200
+    #: the schema of its errors, when not OpenAI's (`openapi.ERROR`): Anthropic's for /v1/messages
+    error: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -70,6 +72,8 @@ class Route:
     auth: bool = True
     metered: bool = False
     errors: ErrorRenderer = openai_error
+    #: the status an error is answered with (an API may have its own for some: Anthropic's 529)
+    status: Callable[[HubrouteError], int] = lambda exc: exc.status
     prefix: bool = False
     match: Callable[[App, str], bool] | None = None
     doc: Doc | None = None

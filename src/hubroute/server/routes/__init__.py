@@ -15,6 +15,7 @@ from hubroute.server.routes import admin
 from hubroute.server.routes.chat import chat_completions, completions
 from hubroute.server.routes.embeddings import embeddings
 from hubroute.server.routes.media import audio_speech, audio_transcriptions, images_generations
+from hubroute.server.routes.messages import anthropic_error, anthropic_status, count_tokens, messages
 from hubroute.server.routes.models import get_model, list_models
 from hubroute.server.routes.ops import health, metrics
 from hubroute.server.routes.passthrough import passthrough, provider_of
@@ -36,6 +37,12 @@ COMPLETION = Doc("Text completion (OpenAI's legacy API)", body={JSON: oa.COMPLET
                  answer={JSON: oa.COMPLETION_RESPONSE, "text/event-stream": oa.SSE})
 EMBEDDING = Doc("Embeddings (OpenAI's API, over the feature-extraction task)", body={JSON: oa.EMBEDDINGS_REQUEST},
                 answer={JSON: oa.EMBEDDINGS_RESPONSE})
+MESSAGES = Doc("A message (Anthropic's Messages API, on every chat provider)", body={JSON: oa.ANY},
+               answer={JSON: oa.ANY, "text/event-stream": oa.SSE}, error=oa.ANTHROPIC_ERROR,
+               description="Anthropic's request and answer shapes, errors included; `stream: true` gives its "
+                           "event stream. Keys as `x-api-key` or `Authorization: Bearer`.")
+COUNT_TOKENS = Doc("Count a message's input tokens (an estimate)", body={JSON: oa.ANY}, answer={JSON: oa.ANY},
+                   error=oa.ANTHROPIC_ERROR)
 TASK = Doc(
     "Run a Hugging Face task: the model's task, or `?task=` (`/pipeline/{task}`: one operation per task)",
     paths=("/models/{org}/{model}",), more=oa.task_operations,
@@ -62,6 +69,9 @@ TABLE = RouteTable([
     Route("POST", "/v1/completions", completions, "completions", metered=True, doc=COMPLETION),
     Route("POST", "/completions", completions, "completions", metered=True, doc=COMPLETION),
     Route("POST", "/v1/embeddings", embeddings, "embeddings", metered=True, doc=EMBEDDING),
+    Route("POST", "/v1/messages", messages, "messages", metered=True, errors=anthropic_error, status=anthropic_status,
+          doc=MESSAGES),
+    Route("POST", "/v1/messages/count_tokens", count_tokens, "messages", errors=anthropic_error, doc=COUNT_TOKENS),
     Route("POST", "/embeddings", embeddings, "embeddings", metered=True, doc=EMBEDDING),
     Route("POST", "/v1/images/generations", images_generations, "images", metered=True,
           doc=Doc("Generate images (OpenAI's API, over text-to-image)", body={JSON: oa.IMAGES_REQUEST},

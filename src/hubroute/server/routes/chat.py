@@ -62,11 +62,38 @@ async def serve_openai(app: App, ctx: RequestRecord, receive: Any, send: Any, bo
     await send_bytes(send, ctx, 200, answer.body if api is not openai.EMBEDDINGS_API else orjson.dumps(answer.data))
 
 
-async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any) -> None:
-    """Write a committed stream to the client as it arrives; the record learns how it ended."""
+class Shape:
+    """How a stream reaches the client: OpenAI's events as they came, ended by `data: [DONE]` (this
+    class); another API's shape translates each batch of them (`routes/messages.py`)."""
+
+    headers = SSE_HEADERS
+
+    def begin(self) -> bytes:
+        """What goes out before the first batch."""
+        return b""
+
+    def batch(self, out: bytes) -> bytes:
+        """A batch of canonical events (`data: <json>\\n\\n` each), as the client gets it."""
+        return out
+
+    def end(self, session: StreamSession) -> bytes:
+        """What ends a stream that finished (`session.usage` is known)."""
+        return DONE
+
+    def error(self, status: int, body: dict[str, Any]) -> bytes:
+        """The one event that ends a stream cut by an error (`body`: its OpenAI-shaped error)."""
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+OPENAI = Shape()
+
+
+async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any,
+                       shape: Shape = OPENAI) -> None:
+    """Write a committed stream to the client as it arrives, in `shape`; the record learns how it ended."""
     ctx.served(session.target, session.ttfb, session.errors)
     ctx.status = 200
-    await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(SSE_HEADERS)})
+    await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(shape.headers)})
 
     gone = False
     watcher: asyncio.Task[None] | None = None
@@ -82,9 +109,13 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
     try:
         try:
             frames = session.frames
+            first = shape.begin()
             async for out in session:
+                out = first + shape.batch(out) if first else shape.batch(out)
+                first = b""
                 if frames.finished:  # the last batch: written with the end, in one write
-                    await send({"type": "http.response.body", "body": out + DONE, "more_body": False})
+                    await session.end()
+                    await send({"type": "http.response.body", "body": out + shape.end(session), "more_body": False})
                     break
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -96,22 +127,22 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
         await session.end()
     except HubrouteError as exc:
         ctx.error = exc.code
-        await _end_with(send, exc.to_openai())
+        await _end_with(send, shape.error(exc.status, exc.to_openai()))
     except asyncio.CancelledError:
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         if gone:
             ctx.error = "client_disconnected"
         else:  # the server cancelled it: a shutdown that reached server.shutdown_timeout
             ctx.error = "server_shutting_down"
-            await _end_with(send, {"error": {
+            await _end_with(send, shape.error(503, {"error": {
                 "message": "The router is shutting down: the stream was cut short. Send the request again.",
-                "type": "server_error", "code": "server_shutting_down"}})
+                "type": "server_error", "code": "server_shutting_down"}}))
     except Exception as exc:  # our own failure mid-stream: one line in the log, a well-formed end for the client
         log.error("stream relay failed in %s (request %s): %s: %s", ctx.path, ctx.request_id,
                   type(exc).__name__, exc)
         ctx.error = "internal_error"
-        await _end_with(send, {"error": {"message": f"internal error (request id {ctx.request_id})",
-                                         "type": "server_error", "code": "internal_error"}})
+        await _end_with(send, shape.error(500, {"error": {"message": f"internal error (request id {ctx.request_id})",
+                                                          "type": "server_error", "code": "internal_error"}}))
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -120,6 +151,6 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
         ctx.used(session.usage, session.target.pricing)
 
 
-async def _end_with(send: Any, error: dict[str, Any]) -> None:
-    """End a started stream with one OpenAI-shaped error event (no [DONE])."""
-    await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(error) + b"\n\n", "more_body": False})
+async def _end_with(send: Any, event: bytes) -> None:
+    """End a started stream with one error event (no [DONE])."""
+    await send({"type": "http.response.body", "body": event, "more_body": False})

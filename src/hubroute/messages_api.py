@@ -1,0 +1,325 @@
+"""Anthropic's Messages API over OpenAI's chat completions: requests, answers and streams translated.
+
+    chat = to_chat(body)                       # a Messages request -> a chat completion request
+    message = from_chat(answer, model)         # a chat completion -> a Messages answer
+    events = MessageStream(model, input_tokens)
+    out = events.start() + events.chunk(c) ... + events.finish(usage)   # SSE bytes, Anthropic's order
+
+Pure functions and a small state machine: no I/O. The server's `/v1/messages` route
+(`server/routes/messages.py`) sends the chat request through the router (every chat provider,
+failover, metering) and answers with what these make.
+
+What is kept: `system` (a string or text blocks); text, image (base64 or URL), `tool_use`,
+`tool_result` (text and image content, `is_error`) blocks; `tools`, `tool_choice` (`auto`, `any`,
+`tool`, `none`, `disable_parallel_tool_use`), `stop_sequences`, `max_tokens`, `temperature`, `top_p`,
+`top_k`, `metadata.user_id`, `thinking` (`enabled`: its budget as a reasoning effort; `disabled`: no
+reasoning asked). Thinking blocks sent back in a conversation are dropped, never turned into text
+(chat providers take no signed thinking). A provider's reasoning text comes back as a `thinking`
+block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import orjson
+
+from hubroute.errors import InvalidRequest
+
+#: the reasoning effort a thinking budget asks for (budgets up to this many tokens: this effort)
+_EFFORT = ((4096, "low"), (16384, "medium"))
+
+_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
+         "content_filter": "refusal"}
+
+
+def message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+# --- requests ---------------------------------------------------------------------------------------
+def to_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """The chat completion request for a Messages request (InvalidRequest for one that is not)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: a model name is required", param="model")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise InvalidRequest("max_tokens: a positive integer is required", param="max_tokens")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: a non-empty list is required", param="messages")
+    out: list[dict[str, Any]] = []
+    system = _text_of(body.get("system"), "system")
+    if system:
+        out.append({"role": "system", "content": system})
+    for i, message in enumerate(messages):
+        out += _message(message, f"messages.{i}")
+    chat: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}
+    for key in ("temperature", "top_p", "top_k", "stream"):
+        if body.get(key) is not None:
+            chat[key] = body[key]
+    stops = body.get("stop_sequences")
+    if stops:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise InvalidRequest("stop_sequences: a list of strings", param="stop_sequences")
+        chat["stop"] = stops
+    user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
+    if isinstance(user, str):
+        chat["user"] = user
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise InvalidRequest("tools: a list of tools", param="tools")
+    if tools:
+        chat["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(tools)]
+    choice = body.get("tool_choice")
+    if choice is not None:
+        chat.update(_tool_choice(choice))
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        budget = budget if isinstance(budget, int) else 0
+        chat["reasoning_effort"] = next((effort for most, effort in _EFFORT if budget <= most), "high")
+    return chat
+
+
+def _message(message: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+        raise InvalidRequest(f"{where}: a message with role 'user' or 'assistant'", param=where)
+    role, content = message["role"], message.get("content")
+    if isinstance(content, str):
+        return [{"role": role, "content": content}]
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}.content: a string or a list of content blocks", param=where)
+    if role == "assistant":
+        return [_assistant(content, where)]
+    tool_results: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif kind == "image":
+            parts.append(_image(block, f"{where}.content.{j}"))
+        elif kind == "tool_result":
+            text, images = _tool_result(block, f"{where}.content.{j}")
+            tool_results.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text})
+            parts += images  # (a tool's images go with the user's turn that follows its results)
+        elif kind in ("thinking", "redacted_thinking", "document", "search_result"):
+            continue  # not for a chat provider; never turned into text
+        else:
+            raise InvalidRequest(f"{where}.content.{j}: unknown content block type {kind!r}", param=where)
+    out = tool_results  # (a chat provider wants tool results right after the assistant's calls)
+    if parts:
+        out.append({"role": "user", "content": parts if any(p["type"] != "text" for p in parts)
+                    else "\n".join(p["text"] for p in parts)})
+    return out
+
+
+def _assistant(content: list[Any], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            calls.append({"id": str(block.get("id", "")), "type": "function", "function": {
+                "name": str(block.get("name", "")), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise InvalidRequest(f"{where}.content.{j}: unknown content block type {kind!r} for an assistant",
+                                 param=where)
+    out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64":
+        return {"type": "image_url",
+                "image_url": {"url": f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"}}
+    if isinstance(source, dict) and source.get("type") == "url" and isinstance(source.get("url"), str):
+        return {"type": "image_url", "image_url": {"url": source["url"]}}
+    raise InvalidRequest(f"{where}.source: an image source of type 'base64' or 'url'", param=where)
+
+
+def _tool_result(block: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
+    content = block.get("content")
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for k, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "text":
+                texts.append(str(part.get("text", "")))
+            elif isinstance(part, dict) and part.get("type") == "image":
+                images.append(_image(part, f"{where}.content.{k}"))
+    text = "\n".join(texts)
+    if block.get("is_error"):
+        text = f"Error: {text}"
+    return text, images
+
+
+def _text_of(value: Any, where: str) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, list):
+        return "\n".join(str(b.get("text", "")) for b in value if isinstance(b, dict) and b.get("type") == "text")
+    raise InvalidRequest(f"{where}: a string or a list of text blocks", param=where)
+
+
+def _tool(tool: Any, where: str) -> dict[str, Any]:
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        raise InvalidRequest(f"{where}: a tool with a name", param=where)
+    function: dict[str, Any] = {"name": tool["name"],
+                                "parameters": tool.get("input_schema") or {"type": "object", "properties": {}}}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    if not isinstance(choice, dict):
+        raise InvalidRequest("tool_choice: an object with a type", param="tool_choice")
+    kind = choice.get("type")
+    out: dict[str, Any]
+    if kind == "auto":
+        out = {"tool_choice": "auto"}
+    elif kind == "any":
+        out = {"tool_choice": "required"}
+    elif kind == "none":
+        out = {"tool_choice": "none"}
+    elif kind == "tool" and isinstance(choice.get("name"), str):
+        out = {"tool_choice": {"type": "function", "function": {"name": choice["name"]}}}
+    else:
+        raise InvalidRequest("tool_choice: type 'auto', 'any', 'tool' (with a name) or 'none'", param="tool_choice")
+    if choice.get("disable_parallel_tool_use"):
+        out["parallel_tool_calls"] = False
+    return out
+
+
+# --- answers ----------------------------------------------------------------------------------------
+def from_chat(answer: dict[str, Any], model: str, usage: Any = None) -> dict[str, Any]:
+    """The Messages answer for a chat completion (`usage`: hubroute's `Usage`, the provider's or counted)."""
+    choice = (answer.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    if isinstance(message.get("content"), str) and message["content"]:
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        content.append({"type": "tool_use", "id": call.get("id") or f"toolu_{uuid.uuid4().hex[:24]}",
+                        "name": function.get("name", ""), "input": _arguments(function.get("arguments"))})
+    return {"id": message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": _STOP.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
+            "usage": _usage(usage)}
+
+
+def _arguments(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    out = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
+    if usage.input_cached:
+        out["cache_read_input_tokens"] = usage.input_cached
+    return out
+
+
+# --- streams ----------------------------------------------------------------------------------------
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+
+class MessageStream:
+    """OpenAI chat chunks in, Anthropic's stream events out, in its order: `message_start`, `ping`, per
+    content block `content_block_start`, its deltas, `content_block_stop`; then `message_delta` (the
+    stop reason and the output tokens) and `message_stop`."""
+
+    def __init__(self, model: str, input_tokens: int) -> None:
+        self.model = model
+        self.input_tokens = input_tokens
+        self.id = message_id()
+        self.index = -1
+        #: the open block: ("thinking" | "text" | "tool", its tool call index or None)
+        self.open: tuple[str, int | None] | None = None
+        self.stop_reason = "end_turn"
+        self._tools = itertools.count()
+
+    def start(self) -> bytes:
+        return event("message_start", {"message": {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}}) + event("ping", {})
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        out = b""
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                out += self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""})
+                out += self._delta({"type": "thinking_delta", "thinking": reasoning})
+            text = delta.get("content")
+            if isinstance(text, str) and text:
+                out += self._to(("text", None), {"type": "text", "text": ""})
+                out += self._delta({"type": "text_delta", "text": text})
+            for call in delta.get("tool_calls") or []:
+                at = call.get("index", 0)
+                function = call.get("function") or {}
+                if self.open != ("tool", at):
+                    out += self._to(("tool", at), {"type": "tool_use", "id": call.get("id") or
+                                                   f"toolu_{uuid.uuid4().hex[:24]}",
+                                                   "name": function.get("name", ""), "input": {}})
+                if function.get("arguments"):
+                    out += self._delta({"type": "input_json_delta", "partial_json": function["arguments"]})
+            reason = choice.get("finish_reason")
+            if reason:
+                self.stop_reason = _STOP.get(reason, "end_turn")
+        return out
+
+    def finish(self, usage: Any) -> bytes:
+        tokens = _usage(usage)
+        return self._close() + event("message_delta", {
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+            "usage": {"input_tokens": tokens["input_tokens"] or self.input_tokens,
+                      "output_tokens": tokens["output_tokens"]}}) + event("message_stop", {})
+
+    @staticmethod
+    def error(kind: str, message: str) -> bytes:
+        return event("error", {"error": {"type": kind, "message": message}})
+
+    def _to(self, block: tuple[str, int | None], start: dict[str, Any]) -> bytes:
+        if self.open == block:
+            return b""
+        out = self._close()
+        self.index += 1
+        self.open = block
+        return out + event("content_block_start", {"index": self.index, "content_block": start})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return event("content_block_delta", {"index": self.index, "delta": delta})
+
+    def _close(self) -> bytes:
+        if self.open is None:
+            return b""
+        self.open = None
+        return event("content_block_stop", {"index": self.index})

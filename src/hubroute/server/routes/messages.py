@@ -1,0 +1,104 @@
+"""POST /v1/messages and POST /v1/messages/count_tokens: Anthropic's Messages API on every chat provider.
+
+The request becomes a chat completion request (`hubroute.messages_api`), goes through the router as
+chat does (plan, failover, metering, billing), and its answer or stream comes back in Anthropic's
+shape; errors too, mid-stream included (`anthropic_error`). Keys come as `x-api-key` or
+`Authorization: Bearer`; `anthropic-version`, `anthropic-beta` and `?beta=true` are accepted (and
+change nothing). Model names are hubroute's: HF ids, `:provider`, policies, aliases.
+
+`count_tokens` estimates (about four characters a token, over the text the model would read) and
+says so in `x-hubroute-token-count: estimate`; it never fails on a model it cannot count for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hubroute import messages_api
+from hubroute.errors import HubrouteError, NoProviderAvailable
+from hubroute.routing import openai
+from hubroute.routing.session import StreamSession
+from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
+from hubroute.server.routes.chat import Shape, relay_stream
+from hubroute.server.routes.validate import validate_chat
+from hubroute.usage import estimate_tokens, prompt_text
+
+if TYPE_CHECKING:
+    from hubroute.server.app import App
+    from hubroute.server.record import RequestRecord
+
+#: HTTP status -> Anthropic's error type
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error", 403: "permission_error",
+          404: "not_found_error", 408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error",
+          503: "overloaded_error", 529: "overloaded_error"}
+
+
+def anthropic_error(exc: HubrouteError) -> dict[str, Any]:
+    """An error as Anthropic's API gives it (the route table's renderer for these routes). No provider
+    available at all is Anthropic's `overloaded_error`."""
+    return {"type": "error", "error": {"type": error_type(exc.status), "message": exc.message}}
+
+
+def anthropic_status(exc: HubrouteError) -> int:
+    """No provider could answer (all down, overloaded or their circuits open): Anthropic's 529."""
+    return 529 if isinstance(exc, NoProviderAvailable) and exc.status == 503 else exc.status
+
+
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+async def messages(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
+    chat = messages_api.to_chat(body)
+    validate_chat(chat)  # (the values passed on as they came: checked as chat checks them)
+    model = body["model"]
+    plan = await app.plan(ctx, model, openai.CHAT_API.task, chat)
+    if chat.get("stream"):
+        session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
+        await relay_stream(ctx, session, receive, send, _Events(model, estimate_tokens(prompt_text(chat))))
+        return
+    answer = await openai.send(app.router, plan, openai.CHAT_API, chat)
+    ctx.served(answer.target, answer.ttfb, answer.errors)
+    ctx.used(answer.usage, answer.target.pricing)
+    data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
+    await send_bytes(send, ctx, 200, orjson.dumps(messages_api.from_chat(data, model, answer.usage)))
+
+
+async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
+    body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
+    chat = messages_api.to_chat({"max_tokens": 1, **body})
+    text = prompt_text(chat) + "".join(orjson.dumps(t).decode() for t in chat.get("tools", []))
+    await send_bytes(send, ctx, 200, orjson.dumps({"input_tokens": estimate_tokens(text)}),
+                     [(b"x-hubroute-token-count", b"estimate")])
+
+
+class _Events(Shape):
+    """A chat stream as Anthropic's events."""
+
+    headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+               (b"x-accel-buffering", b"no")]
+
+    def __init__(self, model: str, input_tokens: int) -> None:
+        self.stream = messages_api.MessageStream(model, input_tokens)
+
+    def begin(self) -> bytes:
+        return self.stream.start()
+
+    def batch(self, out: bytes) -> bytes:
+        translated = b""
+        for frame in out.split(b"\n\n"):
+            if frame.startswith(b"data: ") and frame != b"data: [DONE]":
+                chunk = orjson.loads(frame[6:])
+                if isinstance(chunk, dict):
+                    translated += self.stream.chunk(chunk)
+        return translated
+
+    def end(self, session: StreamSession) -> bytes:
+        return self.stream.finish(session.usage)
+
+    def error(self, status: int, body: dict[str, Any]) -> bytes:
+        message = (body.get("error") or {}).get("message", "") if isinstance(body, dict) else ""
+        return self.stream.error(error_type(status), str(message))
