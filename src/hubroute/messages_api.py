@@ -9,13 +9,15 @@ Pure functions and a small state machine: no I/O. The server's `/v1/messages` ro
 (`server/routes/messages.py`) sends the chat request through the router (every chat provider,
 failover, metering) and answers with what these make.
 
-What is kept: `system` (a string or text blocks); text, image (base64 or URL), `tool_use`,
-`tool_result` (text and image content, `is_error`) blocks; `tools`, `tool_choice` (`auto`, `any`,
-`tool`, `none`, `disable_parallel_tool_use`), `stop_sequences`, `max_tokens`, `temperature`, `top_p`,
-`top_k`, `metadata.user_id`, `thinking` (`enabled`: its budget as a reasoning effort; `disabled`: no
-reasoning asked). Thinking blocks sent back in a conversation are dropped, never turned into text
-(chat providers take no signed thinking). A provider's reasoning text comes back as a `thinking`
-block.
+What is kept: `system` (a string or text blocks, and system messages within `messages`); text,
+image (base64 or URL), `tool_use`, `tool_result` (text and image content, `is_error`) blocks;
+`tools`, `tool_choice` (`auto`, `any`, `tool`, `none`, `disable_parallel_tool_use`),
+`stop_sequences`, `max_tokens`, `temperature`, `top_p`, `top_k`, `metadata.user_id`, `thinking`
+(`enabled`: its budget as a reasoning effort; `adaptive`: `output_config.effort` as the effort;
+`disabled`: no reasoning asked). `cache_control` marks and `context_management` are for Anthropic's
+own servers: ignored. Thinking blocks sent back in a conversation are dropped, never turned into
+text (chat providers take no signed thinking). A provider's reasoning text comes back as a
+`thinking` block.
 """
 
 from __future__ import annotations
@@ -78,17 +80,25 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if choice is not None:
         chat.update(_tool_choice(choice))
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        budget = thinking.get("budget_tokens")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")  # type: ignore[union-attr]
         budget = budget if isinstance(budget, int) else 0
         chat["reasoning_effort"] = next((effort for most, effort in _EFFORT if budget <= most), "high")
+    elif kind == "adaptive":  # the model decides; `output_config.effort` says how hard it may think
+        config = body.get("output_config")
+        effort = config.get("effort") if isinstance(config, dict) else None
+        if effort in ("low", "medium", "high", "max"):
+            chat["reasoning_effort"] = "high" if effort == "max" else effort
     return chat
 
 
 def _message(message: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-        raise InvalidRequest(f"{where}: a message with role 'user' or 'assistant'", param=where)
+    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+        raise InvalidRequest(f"{where}: a message with role 'user', 'assistant' or 'system'", param=where)
     role, content = message["role"], message.get("content")
+    if role == "system":  # (instructions given mid-conversation, as Claude Code sends them)
+        return [{"role": "system", "content": _text_of(content, f"{where}.content")}]
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):

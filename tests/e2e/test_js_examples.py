@@ -17,11 +17,8 @@ with the pinned client (it no longer knows `provider: "sambanova"`); its test pi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,6 +26,7 @@ import pytest
 from tests.client.test_seed_examples import SEEDS
 from tests.conftest import Mocks, RouterFactory
 from tests.mocks import MockProvider, chat_completion, json_reply
+from tests.npm import npm_ci
 
 JS = Path(__file__).resolve().parents[1] / "js"
 EXAMPLES = JS / "examples"
@@ -49,29 +47,10 @@ EXAMPLE_FILES = {
 ADDED = "\n// added by the test, not in the seed: print the answer the seed leaves in `completion`\n"
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed: the seed's JavaScript examples need node and npm"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> str:
-    """`npm ci` into tests/js, skipped when node_modules was installed from this very lock."""
-    node, npm = _tool("node"), _tool("npm")
-    lock = (JS / "package-lock.json").read_bytes()
-    stamp = JS / "node_modules" / ".hubroute-lock-sha256"
-    digest = hashlib.sha256(lock).hexdigest()
-    if not (stamp.exists() and stamp.read_text() == digest):
-        proc = subprocess.run([npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"npm ci failed:\n{proc.stdout}\n{proc.stderr}"
-        stamp.write_text(digest)
-    return node
+    """`npm ci` into tests/js (once per lock); node's path."""
+    return npm_ci(JS, "the seed's JavaScript examples need node and npm")
 
 
 def _seed_block(fence_line: int) -> str:

@@ -179,3 +179,19 @@ async def test_counting_tokens(mocks: Mocks, router: RouterFactory,
                                               messages=[{"role": "user", "content": "hi " * 200}])
     assert 0 < short.input_tokens < long.input_tokens
     assert a.hits == 0  # counted here, no provider asked
+
+
+async def test_system_messages_within_the_conversation_and_adaptive_thinking(
+        mocks: Mocks, router: RouterFactory, clients: list[anthropic.AsyncAnthropic]) -> None:
+    r, a, _ = await started(mocks, router, clients)
+    async with r.client() as c:  # (as Claude Code sends them: a system message among the messages)
+        resp = await c.post("/v1/messages", headers={"x-api-key": MASTER}, json={
+            "model": MODEL, "max_tokens": 64, "thinking": {"type": "adaptive"}, "output_config": {"effort": "max"},
+            "context_management": {"edits": []},
+            "messages": [{"role": "user", "content": "hi"},
+                         {"role": "system", "content": [{"type": "text", "text": "Now be terse.",
+                                                         "cache_control": {"type": "ephemeral"}}]}]})
+    assert resp.status_code == 200, resp.text
+    body = sent(a)
+    assert body["messages"] == [{"role": "user", "content": "hi"}, {"role": "system", "content": "Now be terse."}]
+    assert body["reasoning_effort"] == "high" and "context_management" not in body
