@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from hubroute.catalog import Pricing
     from hubroute.routing.router import Plan
     from hubroute.store import Store
-    from hubroute.store.redislink import RedisLink
 
 log = logging.getLogger("hubroute.server")
 
@@ -106,6 +105,8 @@ class App:
         self.presence: Any = None  # store.presence.Presence (with a store)
 
     async def startup(self) -> None:
+        if self.settings.redis.url:
+            await self._share_limits()
         if self.settings.store.enabled:
             from hubroute.store import Store, default_url, redacted
             from hubroute.store.provider_keys import ProviderKeys
@@ -130,9 +131,9 @@ class App:
             if self.settings.redis.url:
                 from hubroute.store.shared_money import SharedBilling
 
-                self.billing = SharedBilling(self.store.accounts, await self._share_limits(),
+                self.billing = SharedBilling(self.store.accounts, self.redis, self.limits,
                                              prefix=self.settings.redis.prefix, lease=self.settings.redis.lease,
-                                             limits=self.limits, **money)
+                                             **money)
             else:
                 self.billing = Billing(self.store.accounts, **money)
             self.billing.start()
@@ -140,16 +141,14 @@ class App:
             self.provider_keys = ProviderKeys(self.store.accounts, Sealer(secret) if secret else None)
             await self.provider_keys.ensure_openable()
             self.own_keys = OwnKeys(self.provider_keys)
-        if self.settings.redis.url and self.redis is None:
-            await self._share_limits()
         await self.engine.start()  # the custom servers' model lists, read in the background
         # Everything allocated so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
 
-    async def _share_limits(self) -> RedisLink:
-        """Rate limits kept in Redis (`redis.url`), for every router process and instance at once; the
-        link to it (credits and budgets are held there too)."""
+    async def _share_limits(self) -> None:
+        """Rate limits kept in Redis (`redis.url`), for every router process and instance at once (and,
+        with a store, credits and budgets: `startup`)."""
         from hubroute.store import shared_money
         from hubroute.store.redislink import RedisLink, RedisUnavailable, redacted
         from hubroute.store.shared_limits import SCRIPTS, SharedLimits
@@ -166,7 +165,6 @@ class App:
             log.info("redis: %s", redacted(conf.url))
         except RedisUnavailable:
             pass
-        return link
 
     async def shutdown(self) -> None:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
@@ -263,7 +261,7 @@ class App:
                 if exc.status == 429:  # its rate limits refused it, with its holds: told already
                     ctx.asking = None
                 raise
-            if ctx.hold is not None and ctx.hold.asked:
+            if ctx.hold is not None and ctx.hold.admission is not None:  # (it went with the holds)
                 ctx.asking = None
                 self._admission(ctx, ctx.hold.admission)
         await self.admitted(ctx)

@@ -73,11 +73,10 @@ class Hold:
     amount: int
     account: Account | None
     budgets: list[tuple[Scope, int, bool]] = field(default_factory=list)
-    #: with Redis (`store.shared_money`): the request's id there, and the pots it holds on; whether
-    #: its admission under its rate limits went with the holds (`asked`), and what it gave
+    #: with Redis (`store.shared_money`): the request's id there, the pots it holds on, and its
+    #: admission under its rate limits when that went with the holds
     member: str = ""
     pots: list[str] = field(default_factory=list)
-    asked: bool = False
     admission: Any = None
 
 
@@ -286,9 +285,12 @@ class Billing:
             # the ledger's waiting rows written first, so that the database's sum has every charge
             if self.flush is not None and not await self.flush():
                 raise Unavailable("the usage ledger cannot be written: budgets cannot be checked")
-            start = _started(scope[2], _today())
-            spent = await self.accounts.spent(scope[0], scope[1], start)
-            self._spend.setdefault(scope, _Spend(start, spent))
+            spent = await self._written_spend(scope)
+            self._spend.setdefault(scope, _Spend(_started(scope[2], _today()), spent))
+
+    async def _written_spend(self, scope: Scope) -> int:
+        """What the database says a budget's current period has spent (the ledger's rows written)."""
+        return await self.accounts.spent(scope[0], scope[1], _started(scope[2], _today()))
 
     def _current(self, scope: Scope, today: int) -> _Spend:
         spend = self._spend[scope]

@@ -12,6 +12,8 @@ URL's scheme picks the driver: `sqlite://` (aiosqlite), `postgresql://` (asyncpg
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,15 @@ def redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split("://", 1)[0] + "://..."
+
+
+async def stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel one of the store's background tasks (the ledger's writer, lease renewals) and wait until
+    it has ended; None: nothing to stop."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def reason(exc: BaseException) -> str:

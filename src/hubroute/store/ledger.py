@@ -44,7 +44,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from hubroute.store import reason
+from hubroute.store import reason, stop
 from hubroute.store.schema import ledger_batches, orgs, usage, users
 
 if TYPE_CHECKING:
@@ -192,11 +192,8 @@ class Ledger:
 
     async def close(self) -> None:
         """Stop the writer; write everything waiting, or spill it (nothing is lost)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         if not await self._flush():
             while self._held:
                 self._spill_batch(self._unhold())

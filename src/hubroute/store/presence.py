@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from hubroute.store import stop
 from hubroute.store.schema import routers
 
 if TYPE_CHECKING:
@@ -74,11 +75,8 @@ class Presence:
         return await others(self.engine, self.deployment, self.stale)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             async with self.engine.begin() as conn:
                 await conn.execute(sa.delete(routers).where(routers.c.id == self.id))

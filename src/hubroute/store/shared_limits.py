@@ -46,14 +46,19 @@ from hubroute.server.limits import (
     limit_scopes,
     whose,
 )
+from hubroute.store import stop
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
 
 if TYPE_CHECKING:
     from hubroute.server.auth import Principal
 
-_COMMON = """
+#: Redis's clock, in ms: every router shares it
+_NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+_COMMON = _NOW + """
 local WINDOW, SLOT = 60000, 100
 local slot = math.ceil(now / SLOT)
 local gone = math.floor((now - WINDOW) / SLOT)  -- the newest tenth that has left the window
@@ -187,11 +192,9 @@ end
 return 1
 """)
 
-# KEYS: concurrency sets; ARGV: the lease in ms, then the member held in each
-RENEW = Script("renew", """
-local t = redis.call('TIME')
-local until_ = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', until_, ARGV[i + 1]) end
+# KEYS: lease sets (concurrency places, money holds); ARGV: the lease in ms, then the member held in each
+RENEW = Script("renew", _NOW + """
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1]) end
 return 1
 """)
 
@@ -242,11 +245,8 @@ class SharedLimits:
             self._renewer = asyncio.get_running_loop().create_task(self._renew(), name="hubroute-leases")
 
     async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        await stop(self._renewer)
+        self._renewer = None
 
     def prepare(self, principal: Principal,
                 org: tuple[str | None, Mapping[str, int]] | None = None) -> Asking | None:

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import Unavailable
 from hubroute.server.billing import Account, Billing, Budget, Hold, Scope, _over_budget, _short, _started, _today
+from hubroute.store import stop
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
-from hubroute.store.shared_limits import _COMMON, ADMIT_STEPS, Asking, SharedLimits
+from hubroute.store.shared_limits import _COMMON, _NOW, ADMIT_STEPS, RENEW, Asking, SharedLimits
 
 if TYPE_CHECKING:
     from hubroute.store.accounts import Accounts
@@ -44,10 +45,6 @@ log = logging.getLogger("hubroute.billing")
 #: ms a pot is kept after its last use
 KEEP = 86_400_000
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
 
 #: holding's steps, on KEYS and ARGV from offsets (`kb`, `ab`: see ADMIT_HOLD). KEYS: per pot v, r, h, e;
 #: ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits) and the amount to hold. Amounts
@@ -142,13 +139,7 @@ return false
 # KEYS: a pot's v and r; the pot's value and what is held on it, if Redis has it
 PEEK = Script("peek-pot", "return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}")
 
-# KEYS: lease sets; ARGV: the lease in ms, then the member held in each
-RENEW = Script("renew-holds", _NOW + """
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1]) end
-return 1
-""")
-
-SCRIPTS = (HOLD, ADMIT_HOLD, RELEASE, LOAD, ADD, PEEK, RENEW)
+SCRIPTS = (HOLD, ADMIT_HOLD, RELEASE, LOAD, ADD, PEEK)  # (and RENEW, shared_limits')
 
 
 class SharedBilling(Billing):
@@ -157,8 +148,8 @@ class SharedBilling(Billing):
     #: releases kept while Redis cannot be reached
     max_unsent = 100_000
 
-    def __init__(self, accounts: Accounts, link: RedisLink, *, prefix: str = "hubroute:", lease: float | None = None,
-                 limits: SharedLimits | None = None, **kw: Any) -> None:
+    def __init__(self, accounts: Accounts, link: RedisLink, limits: SharedLimits, *, prefix: str = "hubroute:",
+                 lease: float | None = None, **kw: Any) -> None:
         super().__init__(accounts, **kw)
         self.link = link
         #: the rate limits kept in Redis too: a request's admission goes with its holds
@@ -178,11 +169,8 @@ class SharedBilling(Billing):
             self._renewer = asyncio.get_running_loop().create_task(self._renew(), name="hubroute-holds")
 
     async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        await stop(self._renewer)
+        self._renewer = None
         await self._send_unsent()
 
     # --- pots ----------------------------------------------------------------------------------------
@@ -226,7 +214,7 @@ class SharedBilling(Billing):
             args += (limit, held)
         admission = None
         for _ in range(len(pots) + 1):  # (each pot loaded at most once)
-            if asking is not None and self.limits is not None:
+            if asking is not None:
                 outcome, reply = await self._run(ADMIT_HOLD, [*asking.keys, *keys], [*asking.args, *args])
                 if outcome == 0:
                     self.limits.conclude(asking, reply)  # (raises its 429)
@@ -240,9 +228,7 @@ class SharedBilling(Billing):
             i = reply[1] - 1
             if reply[0] == 2:  # a pot Redis does not have yet
                 if i < len(holds):
-                    scope = holds[i][0].scope
-                    await self._load(pots[i][0], lambda s=scope: self.accounts.spent(
-                        s[0], s[1], _started(s[2], _today())))
+                    await self._load(pots[i][0], lambda scope=holds[i][0].scope: self._written_spend(scope))
                 else:
                     assert account is not None
                     await self._load(pots[i][0], lambda: self.accounts.credits(account))
@@ -257,7 +243,7 @@ class SharedBilling(Billing):
         self._held[member] = [pot + ":e" for pot, _, _ in pots]
         return Hold(amount if account is not None else 0, account,
                     [(b.scope, held, b.include_byok) for b, held in holds], member=member,
-                    pots=[pot for pot, _, _ in pots], admission=admission, asked=asking is not None)
+                    pots=[pot for pot, _, _ in pots], admission=admission)
 
     def _release(self, hold: Hold, cost: int, byok: bool) -> None:
         self._held.pop(hold.member, None)
@@ -300,6 +286,6 @@ class SharedBilling(Billing):
         pot = self._budget_pot(scope)
         value, _ = await self._run(PEEK, list(self._keys(pot)[:2]), [])
         if value is None:
-            await self._load(pot, lambda: self.accounts.spent(scope[0], scope[1], _started(scope[2], _today())))
+            await self._load(pot, lambda: self._written_spend(scope))
             value, _ = await self._run(PEEK, list(self._keys(pot)[:2]), [])
         return int(value or 0)
