@@ -239,6 +239,16 @@ class BillingSettings(_Strict):
     default_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 4096
 
 
+class ResponsesSettings(_Strict):
+    """The Responses API (`POST /v1/responses`)."""
+
+    #: days a stored response (`store: true`) is kept for `previous_response_id` and `GET`
+    retention_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    #: hosts whose remote MCP servers a request's `mcp` tools may name (empty: none, MCP tools refused);
+    #: `inputs:`'s address rules hold for them too
+    mcp_allowed_hosts: list[str] = msgspec.field(default_factory=list)
+
+
 class Settings(_Strict):
     """The whole config file. `inputs:` sets how binary task inputs given as URLs are fetched
     (size, time, and the address rules that keep the router from fetching private addresses)."""
@@ -258,6 +268,7 @@ class Settings(_Strict):
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    responses: ResponsesSettings = msgspec.field(default_factory=ResponsesSettings)
 
     # ---------------------------------------------------------------------------------------------
     @classmethod

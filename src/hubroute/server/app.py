@@ -103,6 +103,8 @@ class App:
         self.own_keys: OwnKeys | None = None
         self.inflight = 0
         self.presence: Any = None  # store.presence.Presence (with a store)
+        #: the Responses API's stored responses (with a store)
+        self.responses: Any = None  # store.responses.Responses
 
     async def startup(self) -> None:
         if self.settings.redis.url:
@@ -125,6 +127,10 @@ class App:
 
             self.presence = Presence(self.store.engine, self.deployment, shared=bool(self.settings.redis.url))
             await self.presence.start()
+            from hubroute.store.responses import Responses
+
+            self.responses = Responses(self.store.engine, retention_days=self.settings.responses.retention_days)
+            self.responses.start()
             b = self.settings.billing
             money: dict[str, Any] = dict(credits=b.credits, default_max_tokens=b.default_max_tokens,
                                          markup=b.markup, flush=self.store.ledger.flush)
@@ -176,6 +182,8 @@ class App:
             await self.redis.close()
         if self.presence is not None:
             await self.presence.close()
+        if self.responses is not None:
+            await self.responses.close()
         if self.store is not None:
             await self.store.close()
 

@@ -228,3 +228,22 @@ provider_keys = sa.Table(
     sa.UniqueConstraint("user_id", "provider"),
     sa.UniqueConstraint("org_id", "provider"),
 )
+
+#: responses of the Responses API kept for `previous_response_id` and `GET /v1/responses/{id}`
+#: (`store: true`, the default), each with its own input; a conversation is the chain of its
+#: `previous_id`s (`store.responses`). Kept `responses.retention_days`.
+responses = sa.Table(
+    "responses", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    #: whose it is: the user whose key made it, and the organisation it was billed to (a service key's
+    #: own); either sees it, no one else
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True),
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE"), index=True),
+    sa.Column("key_id", sa.String(32)),
+    sa.Column("previous_id", sa.String(64)),
+    #: the response object as the client got it
+    sa.Column("body", sa.JSON, nullable=False),
+    #: its input items (those of the request that made it; the earlier ones are its predecessors')
+    sa.Column("input", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hubroute.server import openapi as oa
-from hubroute.server.routes import admin
+from hubroute.server.routes import admin, responses
 from hubroute.server.routes.chat import chat_completions, completions
 from hubroute.server.routes.embeddings import embeddings
 from hubroute.server.routes.media import audio_speech, audio_transcriptions, images_generations
@@ -41,8 +41,13 @@ MESSAGES = Doc("A message (Anthropic's Messages API, on every chat provider)", b
                answer={JSON: oa.ANY, "text/event-stream": oa.SSE}, error=oa.ANTHROPIC_ERROR,
                description="Anthropic's request and answer shapes, errors included; `stream: true` gives its "
                            "event stream. Keys as `x-api-key` or `Authorization: Bearer`.")
-COUNT_TOKENS = Doc("Count a message's input tokens (an estimate)", body={JSON: oa.ANY}, answer={JSON: oa.ANY},
+COUNT_TOKENS = Doc("Count a message's input tokens (by the model's tokenizer when it is on the machine, else an "
+                   "estimate)", body={JSON: oa.ANY}, answer={JSON: oa.ANY},
                    error=oa.ANTHROPIC_ERROR)
+RESPONSES = Doc("A response (OpenAI's Responses API, on every chat provider)", body={JSON: oa.ANY},
+                answer={JSON: oa.ANY, "text/event-stream": oa.SSE},
+                description="OpenAI's request and response shapes; `stream: true` gives its event stream. With "
+                            "`store` (the default) the response is kept for `previous_response_id` and GET.")
 TASK = Doc(
     "Run a Hugging Face task: the model's task, or `?task=` (`/pipeline/{task}`: one operation per task)",
     paths=("/models/{org}/{model}",), more=oa.task_operations,
@@ -72,6 +77,16 @@ TABLE = RouteTable([
     Route("POST", "/v1/messages", messages, "messages", metered=True, errors=anthropic_error, status=anthropic_status,
           doc=MESSAGES),
     Route("POST", "/v1/messages/count_tokens", count_tokens, "messages", errors=anthropic_error, doc=COUNT_TOKENS),
+    Route("POST", "/v1/responses", responses.create, "responses", metered=True, doc=RESPONSES),
+    Route("GET", "/v1/responses/{id}", responses.get, "responses",
+          doc=Doc("A stored response", answer={JSON: oa.ANY}, examples={"id": "resp_0"})),
+    Route("DELETE", "/v1/responses/{id}", responses.delete, "responses",
+          doc=Doc("Delete a stored response", answer={JSON: oa.ANY}, examples={"id": "resp_0"})),
+    Route("GET", "/v1/responses/{id}/input_items", responses.input_items, "responses",
+          doc=Doc("A stored response's input items (`limit`, `order`, `after`, `before`)", answer={JSON: oa.ANY},
+                  query={"limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                         "order": {"enum": ["asc", "desc"]}, "after": {"type": "string"},
+                         "before": {"type": "string"}}, examples={"id": "resp_0"})),
     Route("POST", "/embeddings", embeddings, "embeddings", metered=True, doc=EMBEDDING),
     Route("POST", "/v1/images/generations", images_generations, "images", metered=True,
           doc=Doc("Generate images (OpenAI's API, over text-to-image)", body={JSON: oa.IMAGES_REQUEST},

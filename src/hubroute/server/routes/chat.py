@@ -64,7 +64,8 @@ async def serve_openai(app: App, ctx: RequestRecord, receive: Any, send: Any, bo
 
 class Shape:
     """How a stream reaches the client: OpenAI's events as they came, ended by `data: [DONE]` (this
-    class); another API's shape translates each batch of them (`routes/messages.py`)."""
+    class); another API's shape translates each batch of them (`routes/messages.py`,
+    `routes/responses.py`)."""
 
     headers = SSE_HEADERS
 
@@ -76,11 +77,14 @@ class Shape:
         """A batch of canonical events (`data: <json>\\n\\n` each), as the client gets it."""
         return out
 
+    async def settle(self, session: StreamSession) -> None:
+        """The stream finished (`session.usage` is known); its end is about to go out."""
+
     def end(self, session: StreamSession) -> bytes:
-        """What ends a stream that finished (`session.usage` is known)."""
+        """What ends a stream that finished."""
         return DONE
 
-    def error(self, status: int, body: dict[str, Any]) -> bytes:
+    def error(self, status: int, body: dict[str, Any], session: StreamSession) -> bytes:
         """The one event that ends a stream cut by an error (`body`: its OpenAI-shaped error)."""
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
@@ -115,6 +119,7 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                 first = b""
                 if frames.finished:  # the last batch: written with the end, in one write
                     await session.end()
+                    await shape.settle(session)
                     await send({"type": "http.response.body", "body": out + shape.end(session), "more_body": False})
                     break
                 if out:
@@ -127,7 +132,7 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
         await session.end()
     except HubrouteError as exc:
         ctx.error = exc.code
-        await _end_with(send, shape.error(exc.status, exc.to_openai()))
+        await _end_with(send, shape.error(exc.status, exc.to_openai(), session))
     except asyncio.CancelledError:
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         if gone:
@@ -136,13 +141,14 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
             ctx.error = "server_shutting_down"
             await _end_with(send, shape.error(503, {"error": {
                 "message": "The router is shutting down: the stream was cut short. Send the request again.",
-                "type": "server_error", "code": "server_shutting_down"}}))
+                "type": "server_error", "code": "server_shutting_down"}}, session))
     except Exception as exc:  # our own failure mid-stream: one line in the log, a well-formed end for the client
         log.error("stream relay failed in %s (request %s): %s: %s", ctx.path, ctx.request_id,
                   type(exc).__name__, exc)
         ctx.error = "internal_error"
         await _end_with(send, shape.error(500, {"error": {"message": f"internal error (request id {ctx.request_id})",
-                                                          "type": "server_error", "code": "internal_error"}}))
+                                                          "type": "server_error", "code": "internal_error"}},
+                                                session))
     finally:
         if watcher is not None:
             watcher.cancel()

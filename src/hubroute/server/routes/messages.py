@@ -6,8 +6,11 @@ shape; errors too, mid-stream included (`anthropic_error`). Keys come as `x-api-
 `Authorization: Bearer`; `anthropic-version`, `anthropic-beta` and `?beta=true` are accepted (and
 change nothing). Model names are hubroute's: HF ids, `:provider`, policies, aliases.
 
-`count_tokens` estimates (about four characters a token, over the text the model would read) and
-says so in `x-hubroute-token-count: estimate`; it never fails on a model it cannot count for.
+`count_tokens` counts with the model's tokenizer when its `tokenizer.json` is in the Hugging Face Hub
+cache and the `tokenizers` package is installed, else estimates (about four characters a token),
+over the text the model would read plus fixed amounts per message and per image (`hubroute.tokens`);
+`x-hubroute-token-count` says which (`tokenizer` or `estimate`). It never fails on a model it
+cannot count for.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hubroute import messages_api
+from hubroute import messages_api, tokens
 from hubroute.errors import HubrouteError, NoProviderAvailable
 from hubroute.routing import openai
 from hubroute.routing.session import StreamSession
@@ -70,9 +73,9 @@ async def messages(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
 async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     body = parse_json_object(await read_body(receive, app.max_body, app.body_timeout))
     chat = messages_api.to_chat({"max_tokens": 1, **body})
-    text = prompt_text(chat) + "".join(orjson.dumps(t).decode() for t in chat.get("tools", []))
-    await send_bytes(send, ctx, 200, orjson.dumps({"input_tokens": estimate_tokens(text)}),
-                     [(b"x-hubroute-token-count", b"estimate")])
+    counted = await tokens.count_chat(tokens.model_id(app.upstreams, chat["model"]), chat, app.upstreams.environ)
+    await send_bytes(send, ctx, 200, orjson.dumps({"input_tokens": counted.tokens}),
+                     [(b"x-hubroute-token-count", counted.source.encode())])
 
 
 class _Events(Shape):
@@ -99,6 +102,6 @@ class _Events(Shape):
     def end(self, session: StreamSession) -> bytes:
         return self.stream.finish(session.usage)
 
-    def error(self, status: int, body: dict[str, Any]) -> bytes:
+    def error(self, status: int, body: dict[str, Any], session: StreamSession) -> bytes:
         message = (body.get("error") or {}).get("message", "") if isinstance(body, dict) else ""
         return self.stream.error(error_type(status), str(message))
