@@ -415,6 +415,7 @@ def run_wrk(
     threads: int,
     cpus: frozenset[int] | None,
     timeout_s: float,
+    path: str = "/v1/chat/completions",
 ) -> dict[str, Any]:
     argv = [
         wrk,
@@ -425,7 +426,7 @@ def run_wrk(
         "--latency",
         "-s",
         str(WRK_SCRIPT),
-        f"http://{HOST}:{port}/v1/chat/completions",
+        f"http://{HOST}:{port}{path}",
     ]
     env = {**os.environ, "BENCH_BODY": body.decode(), "BENCH_AUTH": auth or ""}
     before, t0 = cpu_snapshot(), time.perf_counter()

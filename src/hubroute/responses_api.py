@@ -24,8 +24,8 @@ runs (`web_search`, `file_search`, ...): `to_chat` says which it dropped.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ _CUSTOM_PARAMETERS = {"type": "object", "properties": {"input": {"type": "string
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{os.urandom(16).hex()}"
 
 
 # --- requests ---------------------------------------------------------------------------------------
@@ -402,11 +402,21 @@ class ResponseStream:
         self.open: tuple[int, str] | None = None
         #: the tool calls of the answer: provider's call index -> output index
         self.calls: dict[int, int] = {}
+        #: their arguments so far, by output index
+        self._arguments: dict[int, list[str]] = {}
         self.reason: str | None = None
+        #: the open text or reasoning item's text so far, and its delta events' first bytes
+        self._pieces: list[str] = []
+        self._head = b""
 
     def start(self) -> bytes:
-        return self._event("response.created", response=self.snapshot) + self._event(
-            "response.in_progress", response=self.snapshot)
+        snapshot = orjson.dumps(self.snapshot)  # (once, for both)
+        out = b""
+        for kind in ("response.created", "response.in_progress"):
+            out += (b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode() + b'","sequence_number":'
+                    + str(self.sequence).encode() + b',"response":' + snapshot + b"}\n\n")
+            self.sequence += 1
+        return out
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         out = b""
@@ -459,22 +469,25 @@ class ResponseStream:
             item_id = new_id("rs" if kind == "reasoning" else "msg")
             item: dict[str, Any] = ({"id": item_id, "type": "reasoning", "summary": [], "content": []}
                                     if kind == "reasoning"
-                    else {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant",
-                          "content": []})
+                                    else {"id": item_id, "type": "message", "status": "in_progress",
+                                          "role": "assistant", "content": []})
             self.output.append(item)
             self.open = (index, kind)
             part: dict[str, Any] = ({"type": "reasoning_text", "text": ""} if kind == "reasoning"
-                    else {"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+                                    else {"type": "output_text", "text": "", "annotations": [], "logprobs": []})
             out += self._event("response.output_item.added", output_index=index, item=item)
             item["content"].append(part)
             out += self._event("response.content_part.added", item_id=item_id, output_index=index,
                                content_index=0, part=part)
-        index = self.open[0]
-        self.output[index]["content"][0]["text"] += text
-        name = "response.reasoning_text.delta" if kind == "reasoning" else "response.output_text.delta"
-        extra: dict[str, Any] = {} if kind == "reasoning" else {"logprobs": []}
-        return out + self._event(name, item_id=self.output[index]["id"], output_index=index, content_index=0,
-                                 delta=text, **extra)
+            # each delta of the item: these bytes around its sequence number and its text (the hot path)
+            name = "response.reasoning_text.delta" if kind == "reasoning" else "response.output_text.delta"
+            logprobs = "" if kind == "reasoning" else '"logprobs":[],'
+            self._head = (f'event: {name}\ndata: {{"type":"{name}","item_id":"{item_id}","output_index":{index},'
+                          f'"content_index":0,{logprobs}"sequence_number":').encode()
+            self._pieces = []
+        self._pieces.append(text)
+        self.sequence += 1
+        return out + self._head + str(self.sequence - 1).encode() + b',"delta":' + orjson.dumps(text) + b"}\n\n"
 
     def _call(self, call: dict[str, Any]) -> bytes:
         out = b""
@@ -486,17 +499,15 @@ class ResponseStream:
             self.calls[at] = index
             item = self.tools.call_item(call.get("id") or new_id("call"), function.get("name") or "", "")
             item["status"] = "in_progress"
-            item["_arguments"] = ""
             self.output.append(item)
-            out += self._event("response.output_item.added", output_index=index, item=_public(item))
+            self._arguments[index] = []
+            out += self._event("response.output_item.added", output_index=index, item=item)
         index = self.calls[at]
-        item = self.output[index]
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
-            item["_arguments"] += piece
-            if item["type"] == "function_call":  # (a custom tool's input is its arguments' one field: at the end)
-                item["arguments"] = item["_arguments"]
-                out += self._event("response.function_call_arguments.delta", item_id=item["id"],
+            self._arguments[index].append(piece)
+            if self.output[index]["type"] == "function_call":  # (a custom tool's input: its arguments' one field)
+                out += self._event("response.function_call_arguments.delta", item_id=self.output[index]["id"],
                                    output_index=index, delta=piece)
         return out
 
@@ -507,6 +518,7 @@ class ResponseStream:
         self.open = None
         item = self.output[index]
         part = item["content"][0]
+        part["text"] = "".join(self._pieces)
         if kind == "reasoning":
             out = self._event("response.reasoning_text.done", item_id=item["id"], output_index=index,
                               content_index=0, text=part["text"])
@@ -522,9 +534,10 @@ class ResponseStream:
         out = self._close_open()
         for index in sorted(self.calls.values()):
             item = self.output[index]
-            arguments = item.pop("_arguments")
+            arguments = "".join(self._arguments.pop(index))
             item["status"] = "completed"
             if item["type"] == "function_call":
+                item["arguments"] = arguments
                 out += self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
                                    name=item["name"], arguments=arguments)
             else:
@@ -536,7 +549,3 @@ class ResponseStream:
             out += self._event("response.output_item.done", output_index=index, item=item)
         self.calls = {}
         return out
-
-
-def _public(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in item.items() if not key.startswith("_")}

@@ -6,6 +6,7 @@ who may see a stored response; what the provider receives is a chat completion r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -269,3 +270,78 @@ async def test_bad_requests_get_openai_errors(mocks: Mocks, router: RouterFactor
     with pytest.raises(openai.NotFoundError):
         await client.responses.create(model="nobody/nothing", input="x")
     assert not a.received
+
+
+async def test_a_stored_response_is_its_owners_only(mocks: Mocks, router: RouterFactory, postgres_url: str,
+                                                     clients: list[openai.AsyncOpenAI]) -> None:
+    """On PostgreSQL: ada's response is hers; bob gets 404 as for an unknown id, and cannot continue it;
+    a response billed to acme is seen by acme's other members billing acme, and by its service keys."""
+    from tests.e2e.test_keys import admin, new_key
+
+    r, _a, _ = await started(mocks, router, clients, store={"url": postgres_url})
+    for name in ("ada", "bob", "cy"):
+        await admin(r, "POST", "/admin/v1/users", {"name": name}, status=201)
+    await admin(r, "POST", "/admin/v1/orgs", {"name": "acme"}, status=201)
+    for name in ("ada", "cy"):
+        await admin(r, "POST", "/admin/v1/orgs/acme/members", {"user": name, "role": "member"}, status=201)
+    keys = {name: (await new_key(r, user=name))["key"] for name in ("ada", "bob", "cy")}
+    keys["acme"] = (await new_key(r, user=None, org="acme"))["key"]
+
+    def as_(who: str, bill_to: str | None = None) -> openai.AsyncOpenAI:
+        clients.append(openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=keys[who], max_retries=0,
+                                          default_headers={"X-HF-Bill-To": bill_to} if bill_to else None))
+        return clients[-1]
+
+    own = await as_("ada").responses.create(model=MODEL, input="mine")
+    assert (await as_("ada").responses.retrieve(own.id)).id == own.id
+    with pytest.raises(openai.NotFoundError):
+        await as_("bob").responses.retrieve(own.id)
+    with pytest.raises(openai.NotFoundError):
+        await as_("cy", "acme").responses.retrieve(own.id)  # (not billed to acme: ada's alone)
+    with pytest.raises(openai.BadRequestError):
+        await as_("bob").responses.create(model=MODEL, input="and?", previous_response_id=own.id)
+    with pytest.raises(openai.NotFoundError):
+        await as_("bob").responses.delete(own.id)
+
+    shared = await as_("ada", "acme").responses.create(model=MODEL, input="for the team")
+    assert (await as_("cy", "acme").responses.retrieve(shared.id)).id == shared.id
+    assert (await as_("acme").responses.retrieve(shared.id)).id == shared.id
+    with pytest.raises(openai.NotFoundError):
+        await as_("cy").responses.retrieve(shared.id)  # cy billing herself: not acme's view
+    with pytest.raises(openai.PermissionDeniedError):
+        await as_("bob", "acme").responses.retrieve(shared.id)  # not a member: 403, as for billing
+    follow = await as_("cy", "acme").responses.create(model=MODEL, input="more", previous_response_id=shared.id)
+    assert follow.previous_response_id == shared.id
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("turn", [1, 2])
+async def test_codexs_recorded_requests(turn: int, mocks: Mocks, router: RouterFactory,
+                                        clients: list[openai.AsyncOpenAI]) -> None:
+    """Codex CLI's own requests (recorded from @openai/codex 0.169.0): every tool a chat provider can
+    run reaches it (its namespace flattened), web_search is left out, its developer messages are
+    system messages, the call it replays meets its output; the stream carries each item whole in
+    `response.output_item.done` and ends in `response.completed`, what Codex needs to take a turn."""
+    r, a, _ = await started(mocks, router, clients)
+    recorded = orjson.loads((FIXTURES / f"codex-responses-turn{turn}.json").read_bytes())["request"]
+    body = {**recorded["body"], "model": MODEL}
+    async with r.client(headers={"authorization": f"Bearer {MASTER}"}) as http:
+        resp = await http.post("/v1/responses", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-hubroute-dropped-tools"] == "web_search"
+    events = [orjson.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["type"] == "response.completed" and events[-1]["response"]["store"] is False
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [item["type"] for item in done] == ["message"] and done[0]["content"][0]["text"] == "Hello from the mock"
+    sent_ = sent(a)
+    names = [t["function"]["name"] for t in sent_["tools"]]
+    assert "exec_command" in names and "multi_agent_v1__spawn_agent" in names and len(names) == 12
+    roles = [m["role"] for m in sent_["messages"]]
+    assert roles[:4] == ["system", "system", "user", "user"]
+    if turn == 2:
+        assert roles[4:] == ["assistant", "tool"]
+        call = sent_["messages"][4]["tool_calls"][0]
+        assert sent_["messages"][5]["tool_call_id"] == call["id"] and call["function"]["name"] == "exec_command"
