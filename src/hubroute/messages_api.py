@@ -15,19 +15,24 @@ image (base64 or URL), `tool_use`, `tool_result` (text and image content, `is_er
 `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `top_k`, `metadata.user_id`, `thinking`
 (`enabled`: its budget as a reasoning effort; `adaptive`: `output_config.effort` as the effort;
 `disabled`: no reasoning asked). `cache_control` marks and `context_management` are for Anthropic's
-own servers: ignored. Thinking blocks sent back in a conversation are dropped, never turned into
-text (chat providers take no signed thinking). A provider's reasoning text comes back as a
-`thinking` block.
+own servers: ignored. A provider's reasoning text comes back as a `thinking` block signed with the
+provider's name and model; sent back in the conversation, it goes to that provider if it takes
+reasoning back and is dropped otherwise, never turned into text (`hubroute.replayed`). Tool-use ids
+a provider gives that Anthropic's pattern refuses, or that repeat, are replaced (`tool_use_id`), and
+mapped back when the client sends them again.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
-import uuid
+import os
+import re
 from typing import Any
 
 import orjson
 
+from hubroute import replayed
 from hubroute.errors import InvalidRequest
 
 #: the reasoning effort a thinking budget asks for (budgets up to this many tokens: this effort)
@@ -37,8 +42,41 @@ _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "
          "content_filter": "refusal"}
 
 
+#: the ids Anthropic's API gives tool_use blocks (and its clients may check)
+_TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: an id of ours that carries a provider's own, which Anthropic's pattern refused
+_CARRIED = "toolu_hr_"
+
+
 def message_id() -> str:
-    return f"msg_{uuid.uuid4().hex[:24]}"
+    return f"msg_{os.urandom(12).hex()}"
+
+
+def tool_use_id(given: Any, seen: set[str]) -> str:
+    """The id a client gets for a provider's tool call: the provider's own when Anthropic's pattern
+    takes it and no other call of the answer has it; one that carries it (mapped back by
+    `provider_id`) when its characters do not fit (`functions.bash:0`); a new one when it is
+    missing or repeated (some servers number each answer's calls from 0), so that every tool_use
+    meets its own tool_result."""
+    if isinstance(given, str) and given and given not in seen:
+        out = given if _TOOL_ID.fullmatch(given) else \
+            _CARRIED + base64.urlsafe_b64encode(given.encode()).rstrip(b"=").decode()
+    else:
+        out = f"toolu_{os.urandom(12).hex()}"
+    seen.add(out)
+    return out
+
+
+def provider_id(given: Any) -> str:
+    """The id a provider gave a tool call, from the one its client got (`tool_use_id`)."""
+    text = str(given or "")
+    if text.startswith(_CARRIED):
+        encoded = text[len(_CARRIED):]
+        try:
+            return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except ValueError:
+            return text
+    return text
 
 
 # --- requests ---------------------------------------------------------------------------------------
@@ -60,6 +98,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     for i, message in enumerate(messages):
         out += _message(message, f"messages.{i}")
     chat: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}
+    replayed.flag(chat)
     for key in ("temperature", "top_p", "top_k", "stream"):
         if body.get(key) is not None:
             chat[key] = body[key]
@@ -115,7 +154,8 @@ def _message(message: Any, where: str) -> list[dict[str, Any]]:
             parts.append(_image(block, f"{where}.content.{j}"))
         elif kind == "tool_result":
             text, images = _tool_result(block, f"{where}.content.{j}")
-            tool_results.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text})
+            tool_results.append({"role": "tool", "tool_call_id": provider_id(block.get("tool_use_id")),
+                                 "content": text})
             parts += images  # (a tool's images go with the user's turn that follows its results)
         elif kind in ("thinking", "redacted_thinking", "document", "search_result"):
             continue  # not for a chat provider; never turned into text
@@ -131,14 +171,17 @@ def _message(message: Any, where: str) -> list[dict[str, Any]]:
 def _assistant(content: list[Any], where: str) -> dict[str, Any]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thinking: tuple[Any, Any] | None = None
     for j, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
-            calls.append({"id": str(block.get("id", "")), "type": "function", "function": {
+            calls.append({"id": provider_id(block.get("id")), "type": "function", "function": {
                 "name": str(block.get("name", "")), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
-        elif kind in ("thinking", "redacted_thinking"):
+        elif kind == "thinking":
+            thinking = (block.get("thinking"), block.get("signature"))
+        elif kind == "redacted_thinking":
             continue
         else:
             raise InvalidRequest(f"{where}.content.{j}: unknown content block type {kind!r} for an assistant",
@@ -146,6 +189,8 @@ def _assistant(content: list[Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         out["tool_calls"] = calls
+    if thinking is not None:  # (back to the provider that reasoned it, if it takes it: never made text)
+        replayed.carry(out, *thinking)
     return out
 
 
@@ -216,19 +261,21 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
 
 
 # --- answers ----------------------------------------------------------------------------------------
-def from_chat(answer: dict[str, Any], model: str, usage: Any = None) -> dict[str, Any]:
-    """The Messages answer for a chat completion (`usage`: hubroute's `Usage`, the provider's or counted)."""
+def from_chat(answer: dict[str, Any], model: str, usage: Any = None, signed: str = "") -> dict[str, Any]:
+    """The Messages answer for a chat completion (`usage`: hubroute's `Usage`, the provider's or counted;
+    `signed`: what signs its reasoning, `replayed.signature`)."""
     choice = (answer.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
-        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+        content.append({"type": "thinking", "thinking": reasoning, "signature": signed})
     if isinstance(message.get("content"), str) and message["content"]:
         content.append({"type": "text", "text": message["content"]})
+    seen: set[str] = set()
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        content.append({"type": "tool_use", "id": call.get("id") or f"toolu_{uuid.uuid4().hex[:24]}",
+        content.append({"type": "tool_use", "id": tool_use_id(call.get("id"), seen),
                         "name": function.get("name", ""), "input": _arguments(function.get("arguments"))})
     return {"id": message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": _STOP.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
@@ -264,8 +311,11 @@ class MessageStream:
     content block `content_block_start`, its deltas, `content_block_stop`; then `message_delta` (the
     stop reason and the output tokens) and `message_stop`."""
 
-    def __init__(self, model: str, input_tokens: int) -> None:
+    def __init__(self, model: str, input_tokens: int, signed: str = "") -> None:
         self.model = model
+        #: what signs the reasoning of the provider streaming (`replayed.signature`)
+        self.signed = signed
+        self._ids: set[str] = set()
         self.input_tokens = input_tokens
         self.id = message_id()
         self.index = -1
@@ -296,8 +346,7 @@ class MessageStream:
                 at = call.get("index", 0)
                 function = call.get("function") or {}
                 if self.open != ("tool", at):
-                    out += self._to(("tool", at), {"type": "tool_use", "id": call.get("id") or
-                                                   f"toolu_{uuid.uuid4().hex[:24]}",
+                    out += self._to(("tool", at), {"type": "tool_use", "id": tool_use_id(call.get("id"), self._ids),
                                                    "name": function.get("name", ""), "input": {}})
                 if function.get("arguments"):
                     out += self._delta({"type": "input_json_delta", "partial_json": function["arguments"]})
@@ -331,5 +380,8 @@ class MessageStream:
     def _close(self) -> bytes:
         if self.open is None:
             return b""
+        out = b""
+        if self.open[0] == "thinking":  # (Anthropic's order: a thinking block's signature, then its stop)
+            out = self._delta({"type": "signature_delta", "signature": self.signed})
         self.open = None
-        return event("content_block_stop", {"index": self.index})
+        return out + event("content_block_stop", {"index": self.index})

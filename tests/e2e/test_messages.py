@@ -4,6 +4,7 @@ real router: text, tools and their results, streams in Anthropic's event order, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -195,3 +196,78 @@ async def test_system_messages_within_the_conversation_and_adaptive_thinking(
     body = sent(a)
     assert body["messages"] == [{"role": "user", "content": "hi"}, {"role": "system", "content": "Now be terse."}]
     assert body["reasoning_effort"] == "high" and "context_management" not in body
+
+
+async def test_tool_ids_every_client_can_send_back(mocks: Mocks, router: RouterFactory,
+        clients: list[anthropic.AsyncAnthropic]) -> None:
+    """A provider's id outside Anthropic's pattern reaches the client as one that carries it, and goes back
+    to the provider as it was; a missing or repeated id gets one of its own, so every tool_use meets its
+    own tool_result."""
+    _r, a, client = await started(mocks, router, clients)
+    calls = [{"id": "functions.read:0", "type": "function", "function": {"name": "read", "arguments": "{}"}},
+             {"id": "0", "type": "function", "function": {"name": "read", "arguments": '{"n": 1}'}},
+             {"id": "0", "type": "function", "function": {"name": "read", "arguments": '{"n": 2}'}}]
+    a.enqueue(json_reply({**chat_completion(), "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": calls}}]}))
+    tools = [{"name": "read", "input_schema": {"type": "object"}}]
+    asked = [{"role": "user", "content": "read"}]
+    message = await client.messages.create(model=MODEL, max_tokens=50, tools=tools, messages=asked)
+    ids = [b.id for b in message.content if b.type == "tool_use"]
+    assert len(set(ids)) == 3 and ids[1] == "0" and ids[2] != "0"
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
+    await client.messages.create(model=MODEL, max_tokens=50, tools=tools, messages=[
+        *asked, {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": f"r{n}"}
+                                     for n, i in enumerate(ids)]}])
+    back = sent(a)["messages"]
+    assert [c["id"] for c in back[1]["tool_calls"]] == ["functions.read:0", "0", ids[2]]
+    assert [(m["tool_call_id"], m["content"]) for m in back[2:]] == [("functions.read:0", "r0"), ("0", "r1"),
+                                                                    (ids[2], "r2")]
+
+
+async def test_thinking_goes_back_to_the_provider_that_made_it_and_nowhere_else(
+        mocks: Mocks, router: RouterFactory, clients: list[anthropic.AsyncAnthropic]) -> None:
+    """Novita takes its model's reasoning back (`reasoning_content`, its interleaved thinking); the same
+    conversation sent to another provider loses it, never as text."""
+    nv, a = await mocks.start("novita"), await mocks.start("a")
+    conf = config(a, server={"master_key": MASTER}, providers={"novita": {"base_url": nv.url, "api_key": "k"}},
+                  models=[{"id": MODEL, "providers": [{"provider": "novita", "provider_id": "nv-model"},
+                                                      {"provider": "a", "provider_id": "a-model"}]}])
+    r = await router.start(conf)
+    clients.append(anthropic.AsyncAnthropic(base_url=r.url, api_key=MASTER, max_retries=0))
+    client = clients[-1]
+    nv.enqueue(json_reply({**chat_completion(), "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "reasoning_content": "The file first.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "read", "arguments": "{}"}}]}}]}))
+    tools = [{"name": "read", "input_schema": {"type": "object"}}]
+    first = await client.messages.create(model=f"{MODEL}:novita", max_tokens=50, tools=tools,
+                                         messages=[{"role": "user", "content": "go"}])
+    thinking = first.content[0]
+    assert thinking.type == "thinking" and thinking.thinking == "The file first."
+    assert thinking.signature == "hubroute:novita:nv-model"
+    turn = [{"role": "user", "content": "go"},
+            {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "text"}]}]
+    await client.messages.create(model=f"{MODEL}:novita", max_tokens=50, tools=tools, messages=turn)
+    assistant = sent(nv)["messages"][1]
+    assert assistant["reasoning_content"] == "The file first." and assistant["content"] is None
+    assert "_hubroute_replays" not in sent(nv) and "_hubroute_reasoning" not in assistant
+    await client.messages.create(model=f"{MODEL}:a", max_tokens=50, tools=tools, messages=turn)
+    body = sent(a)
+    assert "reasoning_content" not in body["messages"][1] and "The file first." not in orjson.dumps(body).decode()
+    assert "_hubroute_replays" not in body
+
+
+async def test_streamed_thinking_is_signed_before_its_block_ends(mocks: Mocks, router: RouterFactory,
+        clients: list[anthropic.AsyncAnthropic]) -> None:
+    _r, a, client = await started(mocks, router, clients)
+    thought = orjson.loads(chunk())
+    thought["choices"][0]["delta"] = {"reasoning": "Short."}
+    a.default = sse_reply([b"data: " + orjson.dumps(thought), *stream_events(["Hi"])])
+    async with client.messages.stream(model=MODEL, max_tokens=100, thinking={"type": "enabled", "budget_tokens": 2000},
+                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+        deltas = [e.delta.type async for e in stream if e.type == "content_block_delta"]
+        final = await stream.get_final_message()
+    assert deltas == ["thinking_delta", "signature_delta", "text_delta"]
+    assert final.content[0].type == "thinking" and final.content[0].signature == "hubroute:a:a-model"
+    assert sent(a)["reasoning_effort"] == "low"

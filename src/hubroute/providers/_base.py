@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
-from hubroute import task_names
+from hubroute import replayed, task_names
 from hubroute.catalog import Pricing
 from hubroute.errors import InvalidRequest, NotSupported, ProviderResponseError
 from hubroute.inputs.spool import Blob
@@ -127,6 +127,10 @@ class Provider:
     #: the provider's key for reasoning text when it is not `reasoning` (the field Hugging Face's
     #: router and huggingface_hub's types use); renamed to `reasoning` in answers and chunks
     reasoning_key: ClassVar[str | None] = None
+    #: the field of an assistant message in which the provider takes its own model's earlier reasoning
+    #: back (interleaved thinking between tool calls); None: it takes none, and reasoning a client
+    #: sends back is dropped (`hubroute.replayed`)
+    replays_reasoning: ClassVar[str | None] = None
     #: body keys the provider rejects, removed before sending
     unsupported_params: ClassVar[frozenset[str]] = frozenset()
     #: the wire shape of its feature-extraction route: OpenAI's /v1/embeddings, or HF's {"inputs"}
@@ -204,6 +208,9 @@ class Provider:
             payload["response_format"] = self.adapt_response_format(payload["response_format"])
         if self.drop_stream_options:
             payload.pop("stream_options", None)
+        if payload.pop(replayed.FLAG, False):
+            payload["messages"] = replayed.for_provider(payload["messages"], self.name, target.provider_model,
+                                                        self.replays_reasoning)
         self.adapt_chat_payload(payload, target)
         return HttpRequest(
             "POST",

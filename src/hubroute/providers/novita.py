@@ -1,4 +1,6 @@
-"""Novita: OpenAI-compatible routes under `/v3/openai` (there is no `/v1`).
+"""Novita: OpenAI-compatible routes under `/v3/openai` (there is no `/v1`). Its interleaved-thinking
+guide has clients send a reasoning model's earlier `reasoning_content` back in its assistant messages
+between tool calls, so reasoning it made comes back to it there (`replays_reasoning`).
 
 Videos: `/v3/hf/{model}` takes `{prompt, ...parameters}` and answers `video.video_url`, downloaded;
 when it answers an asynchronous `task_id` instead, `/v3/async/task-result?task_id=` is polled until
@@ -21,6 +23,7 @@ class Novita(Provider):
     name = "novita"
     base_url = "https://api.novita.ai"
     env_keys = ("NOVITA_API_KEY",)
+    replays_reasoning = "reasoning_content"
     routes = {
         CHAT: "/v3/openai/chat/completions",
         TEXT_GENERATION: "/v3/openai/completions",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hubroute import messages_api, tokens
+from hubroute import messages_api, replayed, tokens
 from hubroute.errors import HubrouteError, NoProviderAvailable
 from hubroute.routing import openai
 from hubroute.routing.session import StreamSession
@@ -61,13 +61,15 @@ async def messages(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
     plan = await app.plan(ctx, model, openai.CHAT_API.task, chat)
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
-        await relay_stream(ctx, session, receive, send, _Events(model, estimate_tokens(prompt_text(chat))))
+        signed = replayed.signature(session.target.name, session.target.provider_model)
+        await relay_stream(ctx, session, receive, send, _Events(model, estimate_tokens(prompt_text(chat)), signed))
         return
     answer = await openai.send(app.router, plan, openai.CHAT_API, chat)
     ctx.served(answer.target, answer.ttfb, answer.errors)
     ctx.used(answer.usage, answer.target.pricing)
     data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
-    await send_bytes(send, ctx, 200, orjson.dumps(messages_api.from_chat(data, model, answer.usage)))
+    signed = replayed.signature(answer.target.name, answer.target.provider_model)
+    await send_bytes(send, ctx, 200, orjson.dumps(messages_api.from_chat(data, model, answer.usage, signed)))
 
 
 async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -84,8 +86,8 @@ class _Events(Shape):
     headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
 
-    def __init__(self, model: str, input_tokens: int) -> None:
-        self.stream = messages_api.MessageStream(model, input_tokens)
+    def __init__(self, model: str, input_tokens: int, signed: str) -> None:
+        self.stream = messages_api.MessageStream(model, input_tokens, signed)
 
     def begin(self) -> bytes:
         return self.stream.start()
