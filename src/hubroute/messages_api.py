@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-import os
+import random
 import re
 from typing import Any
 
@@ -49,7 +49,7 @@ _CARRIED = "toolu_hr_"
 
 
 def message_id() -> str:
-    return f"msg_{os.urandom(12).hex()}"
+    return f"msg_{random.getrandbits(96):024x}"  # (no system call an id: see responses_api.new_id)
 
 
 def tool_use_id(given: Any, seen: set[str]) -> str:
@@ -62,7 +62,7 @@ def tool_use_id(given: Any, seen: set[str]) -> str:
         out = given if _TOOL_ID.fullmatch(given) else \
             _CARRIED + base64.urlsafe_b64encode(given.encode()).rstrip(b"=").decode()
     else:
-        out = f"toolu_{os.urandom(12).hex()}"
+        out = f"toolu_{random.getrandbits(96):024x}"
     seen.add(out)
     return out
 
