@@ -20,11 +20,18 @@ already handles; `reasoning.effort`; `max_output_tokens`, `temperature`, `top_p`
 `parallel_tool_calls`, `user` / `safety_identifier`. Reasoning items sent back are dropped (a chat
 provider takes no reasoning, and it is never made text); so are the hosted tools no chat provider
 runs (`web_search`, `file_search`, ...): `to_chat` says which it dropped.
+
+Remote MCP tools (`mcp`) are the router's to run (`server/routes/responses_mcp.py`): their tools join
+`Tools` as functions of kind "mcp"; a call of one becomes an `mcp_call` item (`Tools.mcp_calls` keeps
+the provider's id of the call and the function's name, for the next round's chat messages);
+`ResponseStream` streams the `mcp_list_tools` and `mcp_call` items in OpenAI's order, a call's end
+once it has run, across the rounds of one response. An `mcp_call` item sent back becomes the call
+and its result.
 """
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +39,7 @@ from typing import Any
 import orjson
 
 from hubroute.errors import InvalidRequest
+from hubroute.mcp_tools import public_tools, result_text
 
 #: the hosted tools of OpenAI's own servers: no chat provider runs them, so they are left out
 HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "file_search",
@@ -49,11 +57,15 @@ _ECHOED: dict[str, Any] = {"instructions": None, "max_output_tokens": None, "met
            "previous_response_id": None, "temperature": 1.0, "top_p": 1.0, "tool_choice": "auto", "tools": [],
            "truncation": "disabled", "user": None, "max_tool_calls": None, "service_tier": "default",
            "background": False}
+#: the items that are calls the model made: made together, they join one assistant message
+_CALLS = frozenset({"function_call", "custom_tool_call", "mcp_call"})
 _CUSTOM_PARAMETERS = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{os.urandom(16).hex()}"
+    """A new id: 128 random bits (the random module's generator, seeded from the system's and again
+    in each forked worker, spares a system call an id)."""
+    return f"{prefix}_{random.getrandbits(128):032x}"
 
 
 # --- requests ---------------------------------------------------------------------------------------
@@ -69,9 +81,10 @@ def check(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and not isinstance(value, kind):
             raise InvalidRequest(f"{name}: {label} is required", param=name)
-    tokens = body.get("max_output_tokens")
-    if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
-        raise InvalidRequest("max_output_tokens: a positive integer is required", param="max_output_tokens")
+    for name in ("max_output_tokens", "max_tool_calls"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidRequest(f"{name}: a positive integer is required", param=name)
     for name in ("temperature", "top_p"):
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
@@ -111,6 +124,10 @@ def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(item.get("call_id"), str) or not isinstance(item.get("name"), str):
                 raise InvalidRequest(f"{where}: a {kind} needs a call_id and a name", param=where)
             items.append({"id": item.get("id") or new_id("fc" if kind == "function_call" else "ctc"), **item})
+        elif kind == "mcp_call":
+            if not isinstance(item.get("name"), str):
+                raise InvalidRequest(f"{where}: an mcp_call needs the name of its tool", param=where)
+            items.append({**item, "id": item.get("id") or new_id("mcp")})
         elif kind in ("function_call_output", "custom_tool_call_output"):
             if not isinstance(item.get("call_id"), str):
                 raise InvalidRequest(f"{where}: a {kind} needs the call_id of its call", param=where)
@@ -134,14 +151,24 @@ class Tools:
     """The request's tools as chat takes them, and how to name their calls back."""
 
     chat: list[dict[str, Any]] = field(default_factory=list)
-    #: chat function name -> ("function" | "custom", the name the client gave it, its namespace or None)
+    #: chat function name -> ("function" | "custom", the name the client gave it, its namespace or None),
+    #: or ("mcp", the MCP tool's name, its server's label)
     names: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     #: the hosted tools left out (no chat provider runs them)
     dropped: list[str] = field(default_factory=list)
+    #: an `mcp_call` item's id -> the provider's id of the call, and the chat function it called
+    mcp_calls: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def call_item(self, call_id: str, name: str, arguments: str, item_id: str | None = None) -> dict[str, Any]:
-        """The output item for a provider's call of `name`: a function call or a custom tool call."""
+        """The output item for a provider's call of `name`: a function call, a custom tool call, or the
+        call of an MCP tool (to be run: `in_progress`)."""
         kind, given, namespace = self.names.get(name, ("function", name, None))
+        if kind == "mcp":
+            item_id = item_id or new_id("mcp")
+            self.mcp_calls[item_id] = (call_id, name)
+            return {"id": item_id, "type": "mcp_call", "status": "in_progress", "server_label": namespace,
+                    "name": given, "arguments": arguments, "output": None, "error": None,
+                    "approval_request_id": None}
         if kind == "custom":
             return {"id": item_id or new_id("ctc"), "type": "custom_tool_call", "status": "completed",
                     "call_id": call_id, "name": given, "input": _custom_input(arguments)}
@@ -174,7 +201,7 @@ def tools_of(body: dict[str, Any]) -> Tools:
                 "description": (description + "\n" if description else "")
                 + "Takes one string, `input`: the tool's whole input, as free text."}})
         elif kind == "mcp":
-            continue  # (run by the router itself: server/routes/responses.py)
+            continue  # (run by the router itself: server/routes/responses_mcp.py)
         elif kind in HOSTED_TOOLS:
             tools.dropped.append(kind)
         else:
@@ -210,8 +237,13 @@ def to_chat(body: dict[str, Any], items: list[dict[str, Any]], tools: Tools) -> 
     messages: list[dict[str, Any]] = []
     if body.get("instructions"):
         messages.append({"role": "system", "content": body["instructions"]})
+    results: list[dict[str, Any]] = []  # the results of the router's MCP calls: after the calls made with them
     for i, item in enumerate(items):
-        _add(messages, item, f"input.{i}")
+        if results and item.get("type") not in _CALLS:
+            messages += results
+            results = []
+        _add(messages, item, f"input.{i}", results)
+    messages += results
     if not messages:
         raise InvalidRequest("input: no message to answer", param="input")
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
@@ -248,7 +280,7 @@ def to_chat(body: dict[str, Any], items: list[dict[str, Any]], tools: Tools) -> 
     return chat
 
 
-def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
+def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str, results: list[dict[str, Any]]) -> None:
     kind = item.get("type", "message")
     if kind == "message":
         role = "system" if item["role"] == "developer" else item["role"]
@@ -271,6 +303,12 @@ def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> No
             arguments = orjson.dumps({"input": str(item.get("input", ""))}).decode()
         _assistant(messages).setdefault("tool_calls", []).append(
             {"id": item["call_id"], "type": "function", "function": {"name": name, "arguments": arguments}})
+    elif kind == "mcp_call":  # a call the router ran: the call, then its result
+        arguments = item.get("arguments")
+        arguments = arguments if isinstance(arguments, str) and arguments else orjson.dumps(arguments or {}).decode()
+        _assistant(messages).setdefault("tool_calls", []).append(
+            {"id": item["id"], "type": "function", "function": {"name": item["name"], "arguments": arguments}})
+        results.append({"role": "tool", "tool_call_id": item["id"], "content": result_text(item)})
     elif kind in ("function_call_output", "custom_tool_call_output"):
         output = item.get("output")
         text = output if isinstance(output, str) else _content(output or [], f"{where}.output")[0]
@@ -343,6 +381,7 @@ def response(rid: str, body: dict[str, Any], *, status: str, output: list[dict[s
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "store": stored, "text": {"format": fmt}, "usage": usage_of(usage) if usage is not None else None,
     }
+    out["tools"] = public_tools(out["tools"])
     return out
 
 
@@ -390,7 +429,14 @@ class ResponseStream:
     `response.created`, `response.in_progress`; per output item `response.output_item.added`, its
     parts and deltas, `response.output_item.done`; then `response.completed`, `response.incomplete` or
     `response.failed`. One response id throughout; text and reasoning items end when another item
-    starts, tool calls (whose arguments may arrive interleaved) when the answer ends."""
+    starts, tool calls (whose arguments may arrive interleaved) when the answer ends.
+
+    With MCP tools, an answer may take several rounds (chat streams) in one response: `listed` gives
+    an `mcp_list_tools` item's events; a call of an MCP tool streams as an `mcp_call` item (added,
+    `response.mcp_call.in_progress`, its arguments' deltas); `end_round` ends the round's items (the
+    calls' `response.mcp_call_arguments.done` included) and `called` ends each call once it has run
+    (`response.mcp_call.completed` or `.failed`, then the item whole); the next round's chunks
+    continue the same output."""
 
     def __init__(self, snapshot: dict[str, Any], tools: Tools) -> None:
         #: the response object as `response.created` gave it (its id, echoed fields)
@@ -405,6 +451,10 @@ class ResponseStream:
         #: their arguments so far, by output index
         self._arguments: dict[int, list[str]] = {}
         self.reason: str | None = None
+        #: where the current round's items begin in `output`
+        self.round = 0
+        #: the output indices of the MCP calls whose arguments are done and whose run has not ended
+        self.pending: list[int] = []
         #: the open text or reasoning item's text so far, and its delta events' first bytes
         self._pieces: list[str] = []
         self._head = b""
@@ -435,18 +485,20 @@ class ResponseStream:
         return out
 
     def close_items(self) -> bytes:
-        """The events that end the items still open (`final` then holds them whole)."""
-        return self._close_all()
+        """The events that end the items still open (`final` then holds them whole); MCP calls not run
+        end `incomplete`."""
+        out = self._close_all()
+        return out + self._close_pending() if self.pending else out
 
     def finish(self, usage: Any, *, stored: bool = True) -> bytes:
         """The end of a stream that finished: `response.completed`, or `response.incomplete` and why."""
-        out = self._close_all()
+        out = self.close_items()
         kind = "response.incomplete" if self.reason else "response.completed"
         return out + self._event(kind, response=self.final(usage, stored=stored))
 
     def failed(self, usage: Any, code: str, message: str, *, stored: bool = True) -> bytes:
         """The end of a stream cut by an error: its items closed as they were, then `response.failed`."""
-        out = self._close_all()
+        out = self.close_items()
         return out + self._event("response.failed", response=self.final(
             usage, error={"code": code, "message": message}, stored=stored))
 
@@ -455,6 +507,51 @@ class ResponseStream:
         return {**self.snapshot, "status": status, "output": self.output, "error": error,
                 "incomplete_details": {"reason": self.reason} if self.reason and not error else None,
                 "usage": usage_of(usage) if usage is not None else None, "store": stored}
+
+    # --- MCP tools: their listings, and their calls run between rounds ---------------------------------
+    def listed(self, item: dict[str, Any]) -> bytes:
+        """The events of an `mcp_list_tools` item: the tools listed before the first round, or why not."""
+        index = len(self.output)
+        self.output.append(item)
+        self.round = len(self.output)
+        added = {**{key: value for key, value in item.items() if key != "error"}, "tools": []}
+        out = self._event("response.output_item.added", output_index=index, item=added)
+        out += self._event("response.mcp_list_tools.in_progress", item_id=item["id"], output_index=index)
+        ended = "failed" if item.get("error") else "completed"
+        out += self._event(f"response.mcp_list_tools.{ended}", item_id=item["id"], output_index=index)
+        return out + self._event("response.output_item.done", output_index=index, item=item)
+
+    def calling_mcp(self) -> bool:
+        """Whether the round's answer calls an MCP tool (asked before `end_round`)."""
+        return any(self.output[index]["type"] == "mcp_call" for index in self.calls.values())
+
+    def end_round(self) -> bytes:
+        """The events that end the round's items; its MCP calls wait in `pending` to be run."""
+        return self._close_all()
+
+    def round_items(self) -> list[dict[str, Any]]:
+        """The items of the current round."""
+        return self.output[self.round:]
+
+    def next_round(self) -> None:
+        self.round = len(self.output)
+
+    def called(self, index: int) -> bytes:
+        """The end of a pending MCP call whose item has its `status`, `output` and `error`: completed or
+        failed, then the item whole (a call not run, `incomplete`, only the item)."""
+        item = self.output[index]
+        self.pending.remove(index)
+        out = b""
+        if item["status"] in ("completed", "failed"):
+            out = self._event(f"response.mcp_call.{item['status']}", item_id=item["id"], output_index=index)
+        return out + self._event("response.output_item.done", output_index=index, item=item)
+
+    def _close_pending(self) -> bytes:
+        out = b""
+        for index in list(self.pending):
+            self.output[index]["status"] = "incomplete"
+            out += self.called(index)
+        return out
 
     def _event(self, kind: str, **data: Any) -> bytes:
         payload = orjson.dumps({"type": kind, "sequence_number": self.sequence, **data})
@@ -502,12 +599,18 @@ class ResponseStream:
             self.output.append(item)
             self._arguments[index] = []
             out += self._event("response.output_item.added", output_index=index, item=item)
+            if item["type"] == "mcp_call":
+                out += self._event("response.mcp_call.in_progress", item_id=item["id"], output_index=index)
         index = self.calls[at]
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
             self._arguments[index].append(piece)
-            if self.output[index]["type"] == "function_call":  # (a custom tool's input: its arguments' one field)
+            kind = self.output[index]["type"]
+            if kind == "function_call":  # (a custom tool's input: its arguments' one field)
                 out += self._event("response.function_call_arguments.delta", item_id=self.output[index]["id"],
+                                   output_index=index, delta=piece)
+            elif kind == "mcp_call":
+                out += self._event("response.mcp_call_arguments.delta", item_id=self.output[index]["id"],
                                    output_index=index, delta=piece)
         return out
 
@@ -535,6 +638,12 @@ class ResponseStream:
         for index in sorted(self.calls.values()):
             item = self.output[index]
             arguments = "".join(self._arguments.pop(index))
+            if item["type"] == "mcp_call":  # ended once it has run (`called`)
+                item["arguments"] = arguments
+                out += self._event("response.mcp_call_arguments.done", item_id=item["id"], output_index=index,
+                                   arguments=arguments)
+                self.pending.append(index)
+                continue
             item["status"] = "completed"
             if item["type"] == "function_call":
                 item["arguments"] = arguments

@@ -10,6 +10,7 @@ provider reported nothing: a stream cut short, a provider that sends no usage, a
     estimate_tokens(text)               hubroute's count of the tokens in a text (no tokenizer)
     task_usage(task, inputs, output)    the units of a task call (images, characters, seconds...)
     Usage.cost(pricing)                 USD, from the served mapping's `Pricing`; None with no price
+    total(usages)                       several provider calls' usage as one request's
 
 Counting without a tokenizer: about four characters a token for English text with the BPE
 vocabularies of current chat models. A streamed answer cut short is counted one token per content
@@ -32,6 +33,8 @@ from hubroute.task_names import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from hubroute.catalog import Pricing
 
 Source = Literal["provider", "hubroute"]
@@ -132,6 +135,21 @@ class Usage:
                     total += units * price * scale
                     priced = True
         return round(total, 10) if priced else None
+
+
+def total(usages: Iterable[Usage | None]) -> Usage | None:
+    """Several provider calls' usage as one request's (the rounds of a Responses request running MCP
+    tools): each unit summed over the calls that knew it (None when none did); counted by hubroute
+    if any call's was. None when no call's usage is known."""
+    known = [u for u in usages if u is not None]
+    if len(known) < 2:
+        return known[0] if known else None
+    out = Usage(requests=0, source="hubroute" if any(u.source == "hubroute" for u in known) else "provider")
+    for key in ("input_tokens", "output_tokens", "input_cached", "output_reasoning", "images", "seconds",
+                "characters", "requests"):
+        values = [v for u in known if (v := getattr(u, key)) is not None]
+        setattr(out, key, sum(values) if values else None)
+    return out
 
 
 def estimate_tokens(text: str) -> int:

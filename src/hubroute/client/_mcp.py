@@ -28,10 +28,10 @@ from hubroute import __version__
 from hubroute.client._async import AsyncInferenceClient
 from hubroute.client._outputs import ChatCompletionStreamOutput
 from hubroute.client._records import named
+from hubroute.mcp_tools import format_result
 
 if TYPE_CHECKING:
     from mcp import ClientSession
-    from mcp import types as mcp_types
 
 __all__ = ["ChatCompletionInputMessage", "ChatCompletionInputTool", "ChatCompletionStreamOutput", "MCPClient"]
 
@@ -79,39 +79,6 @@ def _tool_name(tool: Any) -> str | None:
     function = tool.get("function") if isinstance(tool, Mapping) else getattr(tool, "function", None)
     name = function.get("name") if isinstance(function, Mapping) else getattr(function, "name", None)
     return name if isinstance(name, str) else None
-
-
-def _base64_size(data: str) -> int:
-    """The byte size of base64 data (a data: URI's payload too)."""
-    data = data.partition(",")[2] if "," in data else data
-    padding = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
-    return len(data) * 3 // 4 - padding
-
-
-def format_result(result: mcp_types.CallToolResult) -> str:
-    """A tool result's content as the text the model reads: text as is, binary content described
-    (as huggingface_hub and huggingface.js format it)."""
-    if not result.content:
-        return "[No content]"
-    done = "The task is complete and the content accessible to the User"
-    parts: list[str] = []
-    for item in result.content:
-        if item.type == "text":
-            parts.append(item.text)
-        elif item.type in ("image", "audio"):
-            kind = "Image" if item.type == "image" else "Audio"
-            parts.append(f"[Binary Content: {kind} {item.mime_type}, {_base64_size(item.data)} bytes]\n{done}")
-        elif item.type == "resource":
-            resource = item.resource
-            text, blob = getattr(resource, "text", None), getattr(resource, "blob", None)
-            if isinstance(text, str):
-                parts.append(text)
-            elif isinstance(blob, str):
-                parts.append(f"[Binary Content ({resource.uri}): {resource.mime_type}, {_base64_size(blob)} bytes]\n"
-                             f"{done}")
-        elif item.type == "resource_link":
-            parts.append(f"[Resource link: {item.uri}]")
-    return "\n".join(parts)
 
 
 def _import_mcp() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import scrub
 from hubroute.server.auth import ANONYMOUS, Principal
+from hubroute.usage import total
 
 if TYPE_CHECKING:
     from hubroute.catalog import Pricing
@@ -111,6 +112,14 @@ class RequestRecord:
     def used(self, usage: Usage | None, pricing: Pricing | None) -> None:
         self.usage = usage
         self.cost = usage.cost(pricing) if usage is not None and pricing is not None else None
+
+    def used_in_rounds(self, rounds: Sequence[tuple[Usage | None, Pricing | None]]) -> None:
+        """What a request answered by several provider calls used (a Responses request running MCP
+        tools: a call a round): their usage summed, and their costs, each at its provider's price."""
+        self.usage = total(usage for usage, _ in rounds)
+        costs = [cost for usage, pricing in rounds if usage is not None
+                 and (cost := usage.cost(pricing)) is not None]
+        self.cost = round(sum(costs), 10) if costs else None
 
     def failed(self, errors: list[ProviderError]) -> None:
         """Every candidate failed: the attempts made."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,9 +66,12 @@ async def serve_openai(app: App, ctx: RequestRecord, receive: Any, send: Any, bo
 class Shape:
     """How a stream reaches the client: OpenAI's events as they came, ended by `data: [DONE]` (this
     class); another API's shape translates each batch of them (`routes/messages.py`,
-    `routes/responses.py`)."""
+    `routes/responses.py`). A shape with `rounds` may continue the answer with further streams
+    (`follow`): the Responses API's MCP tools, run between the model's turns."""
 
     headers = SSE_HEADERS
+    #: whether the answer may go on after a stream finished (`follow`); read once a stream, never a batch
+    rounds = False
 
     def begin(self) -> bytes:
         """What goes out before the first batch."""
@@ -76,6 +80,11 @@ class Shape:
     def batch(self, out: bytes) -> bytes:
         """A batch of canonical events (`data: <json>\\n\\n` each), as the client gets it."""
         return out
+
+    async def follow(self, session: StreamSession, write: Callable[[bytes], Awaitable[None]]) -> StreamSession | None:
+        """`session` finished and all it gave is out (only with `rounds`): the stream that continues the
+        answer, opened after `write`-ing what goes between the two; None: the answer ends with `session`."""
+        return None
 
     async def settle(self, session: StreamSession) -> None:
         """The stream finished (`session.usage` is known); its end is about to go out."""
@@ -94,13 +103,16 @@ OPENAI = Shape()
 
 async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any,
                        shape: Shape = OPENAI) -> None:
-    """Write a committed stream to the client as it arrives, in `shape`; the record learns how it ended."""
+    """Write a committed stream to the client as it arrives, in `shape`; the record learns how it ended.
+    A shape with `rounds` may continue the answer with further streams: the record is served by the
+    first and uses what they all used."""
     ctx.served(session.target, session.ttfb, session.errors)
     ctx.status = 200
     await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(shape.headers)})
 
     gone = False
     watcher: asyncio.Task[None] | None = None
+    earlier: list[StreamSession] | None = None  # the finished streams of an answer of several
 
     async def watch(task: asyncio.Task[Any]) -> None:
         # uvicorn drops writes to a closed connection silently: a disconnect is only seen here
@@ -112,20 +124,34 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
 
     try:
         try:
-            frames = session.frames
             first = shape.begin()
-            async for out in session:
-                out = first + shape.batch(out) if first else shape.batch(out)
-                first = b""
-                if frames.finished:  # the last batch: written with the end, in one write
-                    await session.end()
-                    await shape.settle(session)
-                    await send({"type": "http.response.body", "body": out + shape.end(session), "more_body": False})
-                    break
-                if out:
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-                if watcher is None:  # only streams that have to wait for more need watching
-                    watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
+            following: StreamSession | None = session
+            while following is not None:
+                session, following = following, None
+                frames = session.frames
+                async for out in session:
+                    out = first + shape.batch(out) if first else shape.batch(out)
+                    first = b""
+                    if frames.finished:  # the last batch: written with the end, in one write
+                        await session.end()
+                        if shape.rounds:
+                            write = _writer(send)
+                            await write(out)
+                            out = b""
+                            if watcher is None:  # (the next stream may be a while coming)
+                                watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
+                            following = await shape.follow(session, write)
+                            if following is not None:
+                                earlier = [*(earlier or ()), session]
+                                break
+                        await shape.settle(session)
+                        out += shape.end(session)
+                        await send({"type": "http.response.body", "body": out, "more_body": False})
+                        break
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                    if watcher is None:  # only streams that have to wait for more need watching
+                        watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
         except BaseException as exc:  # (`async with session`, without its two extra coroutines)
             await session.end(exc)
             raise
@@ -154,7 +180,18 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        ctx.used(session.usage, session.target.pricing)
+        if earlier is None:
+            ctx.used(session.usage, session.target.pricing)
+        else:
+            ctx.used_in_rounds([(s.usage, s.target.pricing) for s in (*earlier, session)])
+
+
+def _writer(send: Any) -> Callable[[bytes], Awaitable[None]]:
+    """What writes a part of a stream's body (nothing, for no bytes)."""
+    async def write(out: bytes) -> None:
+        if out:
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+    return write
 
 
 async def _end_with(send: Any, event: bytes) -> None:

@@ -10,6 +10,9 @@ turn). A response is its owner's (`store.responses.Owner`): the key's user, and 
 billed; anyone else gets 404, as for an id that does not exist. A stored response whose keeping
 failed (the database down) still reaches the client, with `store: false`, and one log line.
 A failed stream is not kept.
+
+Remote MCP tools (`{"type": "mcp", ...}`) are run by the router between the model's rounds, all in
+one response (`responses_mcp.py`); without them a request takes the paths below unchanged.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ from hubroute.routing import openai
 from hubroute.routing.session import StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.routes.chat import Shape, relay_stream
+from hubroute.server.routes.responses_mcp import McpTools
 from hubroute.server.routes.validate import validate_chat
 from hubroute.store.responses import Owner
+from hubroute.usage import total
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from hubroute.routing.router import Plan
     from hubroute.server.app import App
     from hubroute.server.record import RequestRecord
 
@@ -41,6 +49,7 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     api.check(body)
     items = api.input_items(body)
     tools = api.tools_of(body)
+    servers = McpTools.of(app, ctx, body)
     history: list[dict[str, Any]] = []
     previous = body.get("previous_response_id")
     if previous:
@@ -57,6 +66,12 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     rid = api.new_id("resp")
     if tools.dropped:
         ctx.extra_headers = (*ctx.extra_headers, (b"x-hubroute-dropped-tools", ",".join(tools.dropped).encode()))
+    if servers is not None:
+        try:
+            await _with_mcp(app, ctx, receive, send, body, history + items, tools, plan, servers, keep, rid)
+        finally:
+            await servers.close()
+        return
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
         snapshot = api.response(rid, body, status="in_progress", stored=keep is not None)
@@ -68,6 +83,28 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
     output, status, reason = api.from_chat(data, tools)
     made = api.response(rid, body, status=status, output=output, usage=answer.usage, incomplete=reason,
+                        stored=keep is not None)
+    if keep is not None:
+        made["store"] = await keep.put(made)
+    await send_bytes(send, ctx, 200, orjson.dumps(made))
+
+
+async def _with_mcp(app: App, ctx: RequestRecord, receive: Any, send: Any, body: dict[str, Any],
+                    conversation: list[dict[str, Any]], tools: api.Tools, plan: Plan, servers: McpTools,
+                    keep: _Keeping | None, rid: str) -> None:
+    """A response whose MCP servers' tools are offered, and their calls run, round after round."""
+    listed = await servers.open(tools)
+    chat = api.to_chat(body, conversation, tools)  # (now with the servers' tools)
+    validate_chat(chat)
+    servers.start(chat, plan)
+    if chat.get("stream"):
+        session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
+        snapshot = api.response(rid, body, status="in_progress", stored=keep is not None)
+        shape = _Events(api.ResponseStream(snapshot, tools), keep, servers, listed)
+        await relay_stream(ctx, session, receive, send, shape)
+        return
+    output, status, reason, usage = await servers.answer(listed)
+    made = api.response(rid, body, status=status, output=output, usage=usage, incomplete=reason,
                         stored=keep is not None)
     if keep is not None:
         made["store"] = await keep.put(made)
@@ -168,16 +205,37 @@ class _Keeping:
 
 
 class _Events(Shape):
-    """A chat stream as the Responses API's events; the response kept before its last event."""
+    """A chat stream as the Responses API's events; the response kept before its last event. With MCP
+    servers (`mcp`, and the `mcp_list_tools` items they `listed`), the answer goes on, stream after
+    stream, while the model calls their tools; its usage is the streams' sum."""
 
-    def __init__(self, stream: api.ResponseStream, keep: _Keeping | None) -> None:
+    def __init__(self, stream: api.ResponseStream, keep: _Keeping | None, mcp: McpTools | None = None,
+                 listed: list[dict[str, Any]] | None = None) -> None:
         self.stream = stream
         self.keep = keep
         self.stored = keep is not None
         self.tail = b""
+        self.mcp = mcp
+        self.listed = listed or []
+        self.rounds = mcp is not None
+        #: the streams of the rounds before the current one
+        self.earlier: list[StreamSession] = []
 
     def begin(self) -> bytes:
-        return self.stream.start()
+        out = self.stream.start()
+        for item in self.listed:
+            out += self.stream.listed(item)
+        return out
+
+    async def follow(self, session: StreamSession, write: Callable[[bytes], Awaitable[None]]) -> StreamSession | None:
+        assert self.mcp is not None
+        following = await self.mcp.follow(self.stream, write)
+        if following is not None:
+            self.earlier.append(session)
+        return following
+
+    def _usage(self, session: StreamSession) -> Any:
+        return total([*(s.usage for s in self.earlier), session.usage]) if self.earlier else session.usage
 
     def batch(self, out: bytes) -> bytes:
         translated = b""
@@ -191,12 +249,12 @@ class _Events(Shape):
     async def settle(self, session: StreamSession) -> None:
         if self.keep is not None:
             self.tail = self.stream.close_items()
-            self.stored = await self.keep.put(self.stream.final(session.usage))
+            self.stored = await self.keep.put(self.stream.final(self._usage(session)))
 
     def end(self, session: StreamSession) -> bytes:
-        return self.tail + self.stream.finish(session.usage, stored=self.stored)
+        return self.tail + self.stream.finish(self._usage(session), stored=self.stored)
 
     def error(self, status: int, body: dict[str, Any], session: StreamSession) -> bytes:
         error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
-        return self.stream.failed(session.usage, str(error.get("code") or error.get("type") or "server_error"),
+        return self.stream.failed(self._usage(session), str(error.get("code") or error.get("type") or "server_error"),
                                   str(error.get("message", "")), stored=False)
