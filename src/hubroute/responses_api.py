@@ -17,9 +17,11 @@ function tools (`namespace` tools flattened into their functions, named `namespa
 custom (freeform) tools as a function taking one string `input`, and `tool_choice`;
 `text.format` (`json_schema`, `json_object`) as `response_format`, whose providers' quirks chat
 already handles; `reasoning.effort`; `max_output_tokens`, `temperature`, `top_p`,
-`parallel_tool_calls`, `user` / `safety_identifier`. Reasoning items sent back are dropped (a chat
-provider takes no reasoning, and it is never made text); so are the hosted tools no chat provider
-runs (`web_search`, `file_search`, ...): `to_chat` says which it dropped.
+`parallel_tool_calls`, `user` / `safety_identifier`. A provider's reasoning comes back as a reasoning
+item whose `encrypted_content` names that provider and model; sent back, it goes to that provider if
+it takes reasoning back and is dropped otherwise, never made text (`hubroute.replayed`). Call ids a
+provider repeats within an answer are replaced (`call_id`). The hosted tools no chat provider runs
+(`web_search`, `file_search`, ...) are left out: `tools_of` says which.
 
 Remote MCP tools (`mcp`) are the router's to run (`server/routes/responses_mcp.py`): their tools join
 `Tools` as functions of kind "mcp"; a call of one becomes an `mcp_call` item (`Tools.mcp_calls` keeps
@@ -38,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from hubroute import replayed
 from hubroute.errors import InvalidRequest
 from hubroute.mcp_tools import public_tools, result_text
 
@@ -244,9 +247,13 @@ def to_chat(body: dict[str, Any], items: list[dict[str, Any]], tools: Tools) -> 
             results = []
         _add(messages, item, f"input.{i}", results)
     messages += results
+    # (an assistant message made for reasoning alone, that no provider takes back, is no message)
+    messages = [m for m in messages if m["role"] != "assistant" or m.get("content") is not None
+                or m.get("tool_calls") or replayed.KEY in m]
     if not messages:
         raise InvalidRequest("input: no message to answer", param="input")
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
+    replayed.flag(chat)
     if body.get("max_output_tokens") is not None:
         chat["max_tokens"] = body["max_output_tokens"]
     for key in ("temperature", "top_p", "stream", "top_logprobs"):
@@ -313,6 +320,13 @@ def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str, resul
         output = item.get("output")
         text = output if isinstance(output, str) else _content(output or [], f"{where}.output")[0]
         messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+    elif kind == "reasoning" and replayed.origin(item.get("encrypted_content")):
+        # back to the provider that reasoned it, on the assistant message it came before (never text)
+        parts = item.get("content") or item.get("summary") or []
+        text = "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+        said = _assistant(messages)
+        before = said.get(replayed.KEY)
+        replayed.carry(said, (before["text"] + "\n" if before else "") + text, item["encrypted_content"])
 
 
 def _assistant(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -392,14 +406,16 @@ def usage_of(usage: Any) -> dict[str, Any]:
             "total_tokens": inputs + outputs}
 
 
-def from_chat(answer: dict[str, Any], tools: Tools) -> tuple[list[dict[str, Any]], str, str | None]:
-    """A chat completion's output items, the response's status and, when incomplete, why."""
+def from_chat(answer: dict[str, Any], tools: Tools, signed: str = "") -> tuple[list[dict[str, Any]], str, str | None]:
+    """A chat completion's output items, the response's status and, when incomplete, why (`signed`:
+    what signs its reasoning, `replayed.signature`)."""
+    seen: set[str] = set()
     choice = (answer.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     output: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(new_id("rs"), reasoning))
+        output.append(reasoning_item(new_id("rs"), reasoning, signed))
     if isinstance(message.get("content"), str) and message["content"]:
         output.append(message_item(new_id("msg"), message["content"]))
     elif isinstance(message.get("refusal"), str) and message["refusal"]:
@@ -409,7 +425,7 @@ def from_chat(answer: dict[str, Any], tools: Tools) -> tuple[list[dict[str, Any]
         function = call.get("function") or {}
         arguments = function.get("arguments")
         arguments = arguments if isinstance(arguments, str) else orjson.dumps(arguments or {}).decode()
-        output.append(tools.call_item(call.get("id") or new_id("call"), function.get("name", ""), arguments))
+        output.append(tools.call_item(call_id(call.get("id"), seen), function.get("name", ""), arguments))
     reason = _INCOMPLETE.get(choice.get("finish_reason") or "")
     return output, "incomplete" if reason else "completed", reason
 
@@ -419,8 +435,20 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
 
 
-def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
-    return {"id": item_id, "type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}]}
+def call_id(given: Any, seen: set[str]) -> str:
+    """The call_id a client gets for a provider's tool call: the provider's, unless it is missing or
+    another call of the answer has it (some servers number each answer's calls from 0): then a new
+    one, so that every call meets its own output."""
+    out = given if isinstance(given, str) and given and given not in seen else new_id("call")
+    seen.add(out)
+    return out
+
+
+def reasoning_item(item_id: str, text: str, signed: str = "") -> dict[str, Any]:
+    """A reasoning item; `signed` (`replayed.signature`) in its `encrypted_content`, so that sent back it
+    returns to the provider that made it."""
+    return {"id": item_id, "type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}],
+            "encrypted_content": signed or None}
 
 
 # --- streams ----------------------------------------------------------------------------------------
@@ -438,7 +466,10 @@ class ResponseStream:
     (`response.mcp_call.completed` or `.failed`, then the item whole); the next round's chunks
     continue the same output."""
 
-    def __init__(self, snapshot: dict[str, Any], tools: Tools) -> None:
+    def __init__(self, snapshot: dict[str, Any], tools: Tools, signed: str = "") -> None:
+        #: what signs the reasoning of the provider streaming now (`replayed.signature`)
+        self.signed = signed
+        self._ids: set[str] = set()
         #: the response object as `response.created` gave it (its id, echoed fields)
         self.snapshot = snapshot
         self.tools = tools
@@ -564,7 +595,8 @@ class ResponseStream:
             out += self._close_open()
             index = len(self.output)
             item_id = new_id("rs" if kind == "reasoning" else "msg")
-            item: dict[str, Any] = ({"id": item_id, "type": "reasoning", "summary": [], "content": []}
+            item: dict[str, Any] = ({"id": item_id, "type": "reasoning", "summary": [], "content": [],
+                                     "encrypted_content": self.signed or None}
                                     if kind == "reasoning"
                                     else {"id": item_id, "type": "message", "status": "in_progress",
                                           "role": "assistant", "content": []})
@@ -594,7 +626,7 @@ class ResponseStream:
             out += self._close_open()
             index = len(self.output)
             self.calls[at] = index
-            item = self.tools.call_item(call.get("id") or new_id("call"), function.get("name") or "", "")
+            item = self.tools.call_item(call_id(call.get("id"), self._ids), function.get("name") or "", "")
             item["status"] = "in_progress"
             self.output.append(item)
             self._arguments[index] = []

@@ -345,3 +345,39 @@ async def test_codexs_recorded_requests(turn: int, mocks: Mocks, router: RouterF
         assert roles[4:] == ["assistant", "tool"]
         call = sent_["messages"][4]["tool_calls"][0]
         assert sent_["messages"][5]["tool_call_id"] == call["id"] and call["function"]["name"] == "exec_command"
+
+
+async def test_reasoning_goes_back_to_the_provider_that_made_it_and_call_ids_are_unique(
+        mocks: Mocks, router: RouterFactory, clients: list[openai.AsyncOpenAI]) -> None:
+    """A reasoning item sent back (replayed, as Codex does, or through previous_response_id) reaches the
+    provider that reasoned it when it takes reasoning back (Novita: `reasoning_content`), and nowhere
+    else; a provider's repeated call ids are made unique, so each call meets its own output."""
+    nv, a = await mocks.start("novita"), await mocks.start("a")
+    r = await router.start(config(
+        a, server={"master_key": MASTER}, providers={"novita": {"base_url": nv.url, "api_key": "k"}},
+        models=[{"id": MODEL, "providers": [{"provider": "novita", "provider_id": "nv-model"},
+                                            {"provider": "a", "provider_id": "a-model"}]}]))
+    clients.append(openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=MASTER, max_retries=0))
+    client = clients[-1]
+    answer = tool_calls(("0", "weather", '{"city": "Paris"}'), ("0", "weather", '{"city": "Rome"}'))
+    answer["choices"][0]["message"]["reasoning_content"] = "Two cities."
+    nv.enqueue(json_reply(answer))
+    first = await client.responses.create(model=f"{MODEL}:novita", input="Paris and Rome?", tools=[WEATHER])
+    reasoning, *calls = first.output
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content == "hubroute:novita:nv-model"
+    ids = [c.call_id for c in calls]  # type: ignore[union-attr]
+    assert ids[0] == "0" and len(set(ids)) == 2
+    outputs = [{"type": "function_call_output", "call_id": i, "output": f"out {i}"} for i in ids]
+    replay = [{"role": "user", "content": "Paris and Rome?"}, *[item.model_dump(exclude_none=True)
+                                                                 for item in first.output], *outputs]
+    await client.responses.create(model=f"{MODEL}:novita", input=replay, tools=[WEATHER], store=False)
+    assistant = sent(nv)["messages"][1]
+    assert assistant["reasoning_content"] == "Two cities." and [c["id"] for c in assistant["tool_calls"]] == ids
+    assert [m["tool_call_id"] for m in sent(nv)["messages"][2:]] == ids
+    await client.responses.create(model=f"{MODEL}:novita", previous_response_id=first.id, input=outputs,
+                                  tools=[WEATHER])
+    assert sent(nv)["messages"][1]["reasoning_content"] == "Two cities."
+    await client.responses.create(model=f"{MODEL}:a", input=replay, tools=[WEATHER], store=False)
+    body = sent(a)
+    assert "Two cities." not in orjson.dumps(body).decode() and "_hubroute_replays" not in body
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "tool"]

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from hubroute import replayed
 from hubroute import responses_api as api
 from hubroute.errors import InvalidRequest, NotFound
 from hubroute.routing import openai
@@ -75,13 +76,15 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
         snapshot = api.response(rid, body, status="in_progress", stored=keep is not None)
-        await relay_stream(ctx, session, receive, send, _Events(api.ResponseStream(snapshot, tools), keep))
+        stream = api.ResponseStream(snapshot, tools, _signed(session))
+        await relay_stream(ctx, session, receive, send, _Events(stream, keep))
         return
     answer = await openai.send(app.router, plan, openai.CHAT_API, chat)
     ctx.served(answer.target, answer.ttfb, answer.errors)
     ctx.used(answer.usage, answer.target.pricing)
     data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
-    output, status, reason = api.from_chat(data, tools)
+    output, status, reason = api.from_chat(data, tools, replayed.signature(answer.target.name,
+                                                                          answer.target.provider_model))
     made = api.response(rid, body, status=status, output=output, usage=answer.usage, incomplete=reason,
                         stored=keep is not None)
     if keep is not None:
@@ -100,7 +103,8 @@ async def _with_mcp(app: App, ctx: RequestRecord, receive: Any, send: Any, body:
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
         snapshot = api.response(rid, body, status="in_progress", stored=keep is not None)
-        shape = _Events(api.ResponseStream(snapshot, tools), keep, servers, listed)
+        stream = api.ResponseStream(snapshot, tools, _signed(session))
+        shape = _Events(stream, keep, servers, listed)
         await relay_stream(ctx, session, receive, send, shape)
         return
     output, status, reason, usage = await servers.answer(listed)
@@ -173,6 +177,11 @@ async def _found(app: App, ctx: RequestRecord) -> tuple[dict[str, Any], list[dic
     return body, items
 
 
+def _signed(session: StreamSession) -> str:
+    """What signs the reasoning of the provider `session` streams from."""
+    return replayed.signature(session.target.name, session.target.provider_model)
+
+
 def _not_found(rid: str) -> NotFound:
     return NotFound(f"no response {rid!r}", param="id")
 
@@ -232,6 +241,7 @@ class _Events(Shape):
         following = await self.mcp.follow(self.stream, write)
         if following is not None:
             self.earlier.append(session)
+            self.stream.signed = _signed(following)
         return following
 
     def _usage(self, session: StreamSession) -> Any:

@@ -161,6 +161,7 @@ class McpTools:
 
     async def answer(self, listed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, str | None, Usage | None]:
         """A whole response's rounds: its output items, status, reason if incomplete, and usage (summed)."""
+        from hubroute.replayed import signature
         from hubroute.responses_api import from_chat
         from hubroute.usage import total
 
@@ -175,7 +176,8 @@ class McpTools:
             spent.append((answer.usage, answer.target.pricing))
             self.ctx.used_in_rounds(spent)
             data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
-            items, status, reason = from_chat(data, self.tools)
+            items, status, reason = from_chat(data, self.tools, signature(answer.target.name,
+                                                                          answer.target.provider_model))
             output += items
             for item in items:
                 if item["type"] == "mcp_call":
