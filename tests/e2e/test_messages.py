@@ -271,3 +271,23 @@ async def test_streamed_thinking_is_signed_before_its_block_ends(mocks: Mocks, r
     assert deltas == ["thinking_delta", "signature_delta", "text_delta"]
     assert final.content[0].type == "thinking" and final.content[0].signature == "hubroute:a:a-model"
     assert sent(a)["reasoning_effort"] == "low"
+
+
+async def test_pings_while_the_provider_is_silent(mocks: Mocks, router: RouterFactory,
+        clients: list[anthropic.AsyncAnthropic], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream whose provider pauses gets Anthropic's `ping` events meanwhile (every
+    `keepalive_every` seconds without a chunk), and none while chunks come."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("hubroute.server.routes.messages")._Events, "keepalive_every", 0.2)
+    r, a, client = await started(mocks, router, clients)
+    a.default = sse_reply(stream_events(["Hi", " there"]), delay=0.5)
+    async with r.client(headers={"x-api-key": MASTER}) as http:
+        resp = await http.post("/v1/messages", json={"model": MODEL, "max_tokens": 20, "stream": True,
+                                                    "messages": [{"role": "user", "content": "hi"}]})
+    kinds = [line[7:] for line in resp.text.splitlines() if line.startswith("event: ")]
+    assert kinds[:2] == ["message_start", "ping"] and kinds[-1] == "message_stop"
+    between = kinds[kinds.index("content_block_delta") + 1:]
+    assert between.count("ping") >= 2 and between.index("ping") < between.index("content_block_delta")
+    async with client.messages.stream(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as s:
+        assert (await s.get_final_message()).content[0].text == "Hi there"  # (the SDK skips the pings)

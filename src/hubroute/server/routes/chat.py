@@ -72,6 +72,9 @@ class Shape:
     headers = SSE_HEADERS
     #: whether the answer may go on after a stream finished (`follow`); read once a stream, never a batch
     rounds = False
+    #: an event sent when the provider has sent nothing for `keepalive_every` seconds (b"": none)
+    keepalive = b""
+    keepalive_every = 5.0
 
     def begin(self) -> bytes:
         """What goes out before the first batch."""
@@ -112,6 +115,7 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
 
     gone = False
     watcher: asyncio.Task[None] | None = None
+    pinger: asyncio.Task[None] | None = None
     earlier: list[StreamSession] | None = None  # the finished streams of an answer of several
 
     async def watch(task: asyncio.Task[Any]) -> None:
@@ -121,6 +125,17 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
             pass
         gone = True
         task.cancel()
+
+    async def ping() -> None:
+        # the shape's keepalive, when no chunk came for a while (nothing is counted a batch: the
+        # provider's chunks are, by the session)
+        seen = -1
+        while True:
+            await asyncio.sleep(shape.keepalive_every)
+            if session.frames.chunks == seen:
+                with contextlib.suppress(Exception):  # (the stream may have ended meanwhile)
+                    await send({"type": "http.response.body", "body": shape.keepalive, "more_body": True})
+            seen = session.frames.chunks
 
     try:
         try:
@@ -133,6 +148,9 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                     out = first + shape.batch(out) if first else shape.batch(out)
                     first = b""
                     if frames.finished:  # the last batch: written with the end, in one write
+                        if pinger is not None:
+                            pinger.cancel()
+                            pinger = None
                         await session.end()
                         if shape.rounds:
                             write = _writer(send)
@@ -152,6 +170,8 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                     if watcher is None:  # only streams that have to wait for more need watching
                         watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
+                        if shape.keepalive:
+                            pinger = asyncio.create_task(ping())
         except BaseException as exc:  # (`async with session`, without its two extra coroutines)
             await session.end(exc)
             raise
@@ -176,10 +196,11 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                                                           "type": "server_error", "code": "internal_error"}},
                                                 session))
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (pinger, watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if earlier is None:
             ctx.used(session.usage, session.target.pricing)
         else:

@@ -81,7 +81,9 @@ async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
 
 
 class _Events(Shape):
-    """A chat stream as Anthropic's events."""
+    """A chat stream as Anthropic's events; a `ping` while the provider sends nothing."""
+
+    keepalive = messages_api.event("ping", {})
 
     headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
