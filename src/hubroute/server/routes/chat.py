@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -102,6 +102,28 @@ class Shape:
 
 
 OPENAI = Shape()
+
+
+class Translator(Protocol):
+    def chunk(self, chunk: dict[str, Any]) -> bytes: ...
+
+
+T = TypeVar("T", bound=Translator)
+
+
+class Translated(Shape, Generic[T]):
+    """A shape that gives each chat chunk as another API's events: `stream.chunk(chunk)` makes them."""
+
+    stream: T
+
+    def batch(self, out: bytes) -> bytes:
+        translated = b""
+        for frame in out.split(b"\n\n"):
+            if frame.startswith(b"data: ") and frame != b"data: [DONE]":
+                chunk = orjson.loads(frame[6:])
+                if isinstance(chunk, dict):
+                    translated += self.stream.chunk(chunk)
+        return translated
 
 
 async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any,

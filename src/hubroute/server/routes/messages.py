@@ -24,7 +24,7 @@ from hubroute.errors import HubrouteError, NoProviderAvailable
 from hubroute.routing import openai
 from hubroute.routing.session import StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
-from hubroute.server.routes.chat import Shape, relay_stream
+from hubroute.server.routes.chat import Translated, relay_stream
 from hubroute.server.routes.validate import validate_chat
 from hubroute.usage import estimate_tokens, prompt_text
 
@@ -80,7 +80,7 @@ async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any,
                      [(b"x-hubroute-token-count", counted.source.encode())])
 
 
-class _Events(Shape):
+class _Events(Translated[messages_api.MessageStream]):
     """A chat stream as Anthropic's events; a `ping` while the provider sends nothing."""
 
     keepalive = messages_api.event("ping", {})
@@ -93,15 +93,6 @@ class _Events(Shape):
 
     def begin(self) -> bytes:
         return self.stream.start()
-
-    def batch(self, out: bytes) -> bytes:
-        translated = b""
-        for frame in out.split(b"\n\n"):
-            if frame.startswith(b"data: ") and frame != b"data: [DONE]":
-                chunk = orjson.loads(frame[6:])
-                if isinstance(chunk, dict):
-                    translated += self.stream.chunk(chunk)
-        return translated
 
     def end(self, session: StreamSession) -> bytes:
         return self.stream.finish(session.usage)

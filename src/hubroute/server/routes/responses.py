@@ -29,7 +29,7 @@ from hubroute.errors import InvalidRequest, NotFound
 from hubroute.routing import openai
 from hubroute.routing.session import StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
-from hubroute.server.routes.chat import Shape, relay_stream
+from hubroute.server.routes.chat import Translated, relay_stream
 from hubroute.server.routes.responses_mcp import McpTools
 from hubroute.server.routes.validate import validate_chat
 from hubroute.store.responses import Owner
@@ -213,7 +213,7 @@ class _Keeping:
         return True
 
 
-class _Events(Shape):
+class _Events(Translated[api.ResponseStream]):
     """A chat stream as the Responses API's events; the response kept before its last event. With MCP
     servers (`mcp`, and the `mcp_list_tools` items they `listed`), the answer goes on, stream after
     stream, while the model calls their tools; its usage is the streams' sum."""
@@ -246,15 +246,6 @@ class _Events(Shape):
 
     def _usage(self, session: StreamSession) -> Any:
         return total([*(s.usage for s in self.earlier), session.usage]) if self.earlier else session.usage
-
-    def batch(self, out: bytes) -> bytes:
-        translated = b""
-        for frame in out.split(b"\n\n"):
-            if frame.startswith(b"data: ") and frame != b"data: [DONE]":
-                chunk = orjson.loads(frame[6:])
-                if isinstance(chunk, dict):
-                    translated += self.stream.chunk(chunk)
-        return translated
 
     async def settle(self, session: StreamSession) -> None:
         if self.keep is not None:
