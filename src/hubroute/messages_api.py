@@ -14,18 +14,20 @@ image (base64 or URL), `tool_use`, `tool_result` (text and image content, `is_er
 `tools`, `tool_choice` (`auto`, `any`, `tool`, `none`, `disable_parallel_tool_use`),
 `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `top_k`, `metadata.user_id`, `thinking`
 (`enabled`: its budget as a reasoning effort; `adaptive`: `output_config.effort` as the effort;
-`disabled`: no reasoning asked). `cache_control` marks and `context_management` are for Anthropic's
-own servers: ignored. A provider's reasoning text comes back as a `thinking` block signed with the
-provider's name and model; sent back in the conversation, it goes to that provider if it takes
-reasoning back and is dropped otherwise, never turned into text (`hubroute.replayed`). Tool-use ids
-a provider gives that Anthropic's pattern refuses, or that repeat, are replaced (`tool_use_id`), and
-mapped back when the client sends them again.
+`disabled` or none: no reasoning asked, and a provider's reasoning, if its model reasons anyway, not
+given, as Anthropic's API gives thinking blocks only when asked). `cache_control` marks and
+`context_management` are for Anthropic's own servers: ignored.
+
+A provider's reasoning text comes back as a `thinking` block signed with the provider's name and
+model; sent back in the conversation, it goes to that provider if it takes reasoning back and is
+dropped otherwise, never turned into text (`hubroute.replayed`). Tool-use ids a provider gives that
+Anthropic's pattern refuses, or that repeat, are replaced (`tool_use_id`), and mapped back when the
+client sends them again. Usage as Anthropic counts it: `input_tokens` without the cache reads.
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
 import random
 import re
 from typing import Any
@@ -58,10 +60,11 @@ def tool_use_id(given: Any, seen: set[str]) -> str:
     `provider_id`) when its characters do not fit (`functions.bash:0`); a new one when it is
     missing or repeated (some servers number each answer's calls from 0), so that every tool_use
     meets its own tool_result."""
+    out = ""
     if isinstance(given, str) and given and given not in seen:
         out = given if _TOOL_ID.fullmatch(given) else \
             _CARRIED + base64.urlsafe_b64encode(given.encode()).rstrip(b"=").decode()
-    else:
+    if not _TOOL_ID.fullmatch(out):  # (none, repeated, or too long once carried: one of ours)
         out = f"toolu_{random.getrandbits(96):024x}"
     seen.add(out)
     return out
@@ -97,6 +100,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         out.append({"role": "system", "content": system})
     for i, message in enumerate(messages):
         out += _message(message, f"messages.{i}")
+    # (an assistant turn of thinking alone, that no provider takes back, is no message)
+    out = [m for m in out if m["role"] != "assistant" or m.get("content") is not None or m.get("tool_calls")
+           or replayed.KEY in m]
     chat: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}
     replayed.flag(chat)
     for key in ("temperature", "top_p", "top_k", "stream"):
@@ -261,14 +267,22 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
 
 
 # --- answers ----------------------------------------------------------------------------------------
-def from_chat(answer: dict[str, Any], model: str, usage: Any = None, signed: str = "") -> dict[str, Any]:
+def thinks(body: dict[str, Any]) -> bool:
+    """Whether the request asked for thinking (as Anthropic's API, a provider's reasoning is given as
+    thinking blocks only then)."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def from_chat(answer: dict[str, Any], model: str, usage: Any = None, signed: str = "", *,
+              thinking: bool = True) -> dict[str, Any]:
     """The Messages answer for a chat completion (`usage`: hubroute's `Usage`, the provider's or counted;
-    `signed`: what signs its reasoning, `replayed.signature`)."""
+    `signed`: what signs its reasoning, `replayed.signature`; `thinking`: whether to give it)."""
     choice = (answer.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if thinking and isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": signed})
     if isinstance(message.get("content"), str) and message["content"]:
         content.append({"type": "text", "text": message["content"]})
@@ -293,11 +307,14 @@ def _arguments(raw: Any) -> Any:
 
 
 def _usage(usage: Any) -> dict[str, int]:
+    """Anthropic's usage: its `input_tokens` leave out the cache reads (`cache_read_input_tokens`),
+    which a provider's prompt tokens include."""
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0}
-    out = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
-    if usage.input_cached:
-        out["cache_read_input_tokens"] = usage.input_cached
+    cached = usage.input_cached or 0
+    out = {"input_tokens": max((usage.input_tokens or 0) - cached, 0), "output_tokens": usage.output_tokens or 0}
+    if cached:
+        out["cache_read_input_tokens"] = cached
     return out
 
 
@@ -309,20 +326,31 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
 class MessageStream:
     """OpenAI chat chunks in, Anthropic's stream events out, in its order: `message_start`, `ping`, per
     content block `content_block_start`, its deltas, `content_block_stop`; then `message_delta` (the
-    stop reason and the output tokens) and `message_stop`."""
+    stop reason and the output tokens) and `message_stop`.
 
-    def __init__(self, model: str, input_tokens: int, signed: str = "") -> None:
+    Anthropic's blocks follow one another, where a provider may interleave its tool calls' argument
+    pieces (or say more after a call has started): the first tool call streams as it comes, and what
+    comes after it starts (other calls, text, thinking) is held and given, each block whole, once it
+    ends. `thinking=False` (the client disabled thinking): a provider's reasoning is not given."""
+
+    def __init__(self, model: str, input_tokens: int, signed: str = "", *, thinking: bool = True) -> None:
         self.model = model
         #: what signs the reasoning of the provider streaming (`replayed.signature`)
         self.signed = signed
+        self.thinking = thinking
         self._ids: set[str] = set()
         self.input_tokens = input_tokens
         self.id = message_id()
         self.index = -1
         #: the open block: ("thinking" | "text" | "tool", its tool call index or None)
         self.open: tuple[str, int | None] | None = None
+        #: the tool call streaming as it comes (the first of the answer), once one started
+        self.live: int | None = None
+        #: what came after it, held: [kind, its pieces, the tool call's id and name or None], in order
+        self.held: list[list[Any]] = []
+        #: the held tool calls: their index -> their entry in `held`
+        self.held_calls: dict[int, list[Any]] = {}
         self.stop_reason = "end_turn"
-        self._tools = itertools.count()
 
     def start(self) -> bytes:
         return event("message_start", {"message": {
@@ -335,21 +363,13 @@ class MessageStream:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                out += self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""})
-                out += self._delta({"type": "thinking_delta", "thinking": reasoning})
+            if self.thinking and isinstance(reasoning, str) and reasoning:
+                out += self._piece("thinking", reasoning)
             text = delta.get("content")
             if isinstance(text, str) and text:
-                out += self._to(("text", None), {"type": "text", "text": ""})
-                out += self._delta({"type": "text_delta", "text": text})
+                out += self._piece("text", text)
             for call in delta.get("tool_calls") or []:
-                at = call.get("index", 0)
-                function = call.get("function") or {}
-                if self.open != ("tool", at):
-                    out += self._to(("tool", at), {"type": "tool_use", "id": tool_use_id(call.get("id"), self._ids),
-                                                   "name": function.get("name", ""), "input": {}})
-                if function.get("arguments"):
-                    out += self._delta({"type": "input_json_delta", "partial_json": function["arguments"]})
+                out += self._call(call)
             reason = choice.get("finish_reason")
             if reason:
                 self.stop_reason = _STOP.get(reason, "end_turn")
@@ -357,14 +377,73 @@ class MessageStream:
 
     def finish(self, usage: Any) -> bytes:
         tokens = _usage(usage)
-        return self._close() + event("message_delta", {
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-            "usage": {"input_tokens": tokens["input_tokens"] or self.input_tokens,
-                      "output_tokens": tokens["output_tokens"]}}) + event("message_stop", {})
+        if usage is None or not usage.input_tokens:  # (none from the provider: the estimate)
+            tokens["input_tokens"] = self.input_tokens
+        return self._close() + self._release() + event("message_delta", {
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None}, "usage": tokens}) + event(
+            "message_stop", {})
 
     @staticmethod
     def error(kind: str, message: str) -> bytes:
         return event("error", {"error": {"type": kind, "message": message}})
+
+    def _piece(self, kind: str, text: str) -> bytes:
+        if self.live is not None:  # (held: the live tool call's block is open)
+            if self.held and self.held[-1][0] == kind:
+                self.held[-1][1].append(text)
+            else:
+                self.held.append([kind, [text], None])
+            return b""
+        if kind == "thinking":
+            return self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""}) + self._delta(
+                {"type": "thinking_delta", "thinking": text})
+        return self._to(("text", None), {"type": "text", "text": ""}) + self._delta(
+            {"type": "text_delta", "text": text})
+
+    def _call(self, call: dict[str, Any]) -> bytes:
+        at = call.get("index", 0)
+        function = call.get("function") or {}
+        pieces = function.get("arguments")
+        if self.live is None:
+            self.live = at
+            out = self._to(("tool", at), {"type": "tool_use", "id": tool_use_id(call.get("id"), self._ids),
+                                          "name": function.get("name", ""), "input": {}})
+        elif at == self.live:
+            out = b""
+        else:
+            held = self.held_calls.get(at)
+            if held is None:
+                held = self.held_calls[at] = ["tool", [], [call.get("id"), function.get("name", "")]]
+                self.held.append(held)
+            else:
+                head = held[2]
+                head[0], head[1] = head[0] or call.get("id"), head[1] or function.get("name", "")
+            if pieces:
+                held[1].append(pieces)
+            return b""
+        if pieces:
+            out += self._delta({"type": "input_json_delta", "partial_json": pieces})
+        return out
+
+    def _release(self) -> bytes:
+        """The held blocks, each whole."""
+        out = b""
+        for kind, pieces, head in self.held:
+            joined = "".join(pieces)
+            if kind == "tool":
+                out += self._to(("tool", None), {"type": "tool_use", "id": tool_use_id(head[0], self._ids),
+                                                 "name": head[1], "input": {}})
+                if joined:
+                    out += self._delta({"type": "input_json_delta", "partial_json": joined})
+            elif kind == "thinking":
+                out += self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""})
+                out += self._delta({"type": "thinking_delta", "thinking": joined})
+            else:
+                out += self._to(("text", None), {"type": "text", "text": ""})
+                out += self._delta({"type": "text_delta", "text": joined})
+            out += self._close()
+        self.held = []
+        return out
 
     def _to(self, block: tuple[str, int | None], start: dict[str, Any]) -> bytes:
         if self.open == block:

@@ -61,6 +61,7 @@ _ECHOED: dict[str, Any] = {"instructions": None, "max_output_tokens": None, "met
            "truncation": "disabled", "user": None, "max_tool_calls": None, "service_tier": "default",
            "background": False}
 #: the items that are calls the model made: made together, they join one assistant message
+_OUTPUTS = frozenset({"function_call_output", "custom_tool_call_output"})
 _CALLS = frozenset({"function_call", "custom_tool_call", "mcp_call"})
 _CUSTOM_PARAMETERS = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
 
@@ -126,7 +127,7 @@ def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
         elif kind in ("function_call", "custom_tool_call"):
             if not isinstance(item.get("call_id"), str) or not isinstance(item.get("name"), str):
                 raise InvalidRequest(f"{where}: a {kind} needs a call_id and a name", param=where)
-            items.append({"id": item.get("id") or new_id("fc" if kind == "function_call" else "ctc"), **item})
+            items.append({**item, "id": item.get("id") or new_id("fc" if kind == "function_call" else "ctc")})
         elif kind == "mcp_call":
             if not isinstance(item.get("name"), str):
                 raise InvalidRequest(f"{where}: an mcp_call needs the name of its tool", param=where)
@@ -134,7 +135,7 @@ def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             if not isinstance(item.get("call_id"), str):
                 raise InvalidRequest(f"{where}: a {kind} needs the call_id of its call", param=where)
-            items.append({"id": item.get("id") or new_id("fco"), **item})
+            items.append({**item, "id": item.get("id") or new_id("fco")})
         elif kind in _SKIPPED_ITEMS:
             items.append(item)
         elif kind == "item_reference":
@@ -241,12 +242,18 @@ def to_chat(body: dict[str, Any], items: list[dict[str, Any]], tools: Tools) -> 
     if body.get("instructions"):
         messages.append({"role": "system", "content": body["instructions"]})
     results: list[dict[str, Any]] = []  # the results of the router's MCP calls: after the calls made with them
+    shown: list[dict[str, Any]] = []  # the images tools gave: the user's turn after their outputs
     for i, item in enumerate(items):
         if results and item.get("type") not in _CALLS:
             messages += results
             results = []
-        _add(messages, item, f"input.{i}", results)
+        if shown and item.get("type") not in _OUTPUTS:
+            messages.append({"role": "user", "content": shown})
+            shown = []
+        _add(messages, item, f"input.{i}", results, shown)
     messages += results
+    if shown:
+        messages.append({"role": "user", "content": shown})
     # (an assistant message made for reasoning alone, that no provider takes back, is no message)
     messages = [m for m in messages if m["role"] != "assistant" or m.get("content") is not None
                 or m.get("tool_calls") or replayed.KEY in m]
@@ -287,7 +294,8 @@ def to_chat(body: dict[str, Any], items: list[dict[str, Any]], tools: Tools) -> 
     return chat
 
 
-def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str, results: list[dict[str, Any]]) -> None:
+def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str, results: list[dict[str, Any]],
+         shown: list[dict[str, Any]]) -> None:
     kind = item.get("type", "message")
     if kind == "message":
         role = "system" if item["role"] == "developer" else item["role"]
@@ -318,7 +326,11 @@ def _add(messages: list[dict[str, Any]], item: dict[str, Any], where: str, resul
         results.append({"role": "tool", "tool_call_id": item["id"], "content": result_text(item)})
     elif kind in ("function_call_output", "custom_tool_call_output"):
         output = item.get("output")
-        text = output if isinstance(output, str) else _content(output or [], f"{where}.output")[0]
+        if isinstance(output, str):
+            text = output
+        else:  # (a chat provider's tool message is text: the output's images go in the user's turn after it)
+            text, parts = _content(output or [], f"{where}.output")
+            shown += [part for part in parts if part["type"] == "image_url"]
         messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
     elif kind == "reasoning" and replayed.origin(item.get("encrypted_content")):
         # back to the provider that reasoned it, on the assistant message it came before (never text)

@@ -241,6 +241,7 @@ async def test_thinking_goes_back_to_the_provider_that_made_it_and_nowhere_else(
             {"id": "call_1", "type": "function", "function": {"name": "read", "arguments": "{}"}}]}}]}))
     tools = [{"name": "read", "input_schema": {"type": "object"}}]
     first = await client.messages.create(model=f"{MODEL}:novita", max_tokens=50, tools=tools,
+                                         thinking={"type": "enabled", "budget_tokens": 1024},
                                          messages=[{"role": "user", "content": "go"}])
     thinking = first.content[0]
     assert thinking.type == "thinking" and thinking.thinking == "The file first."

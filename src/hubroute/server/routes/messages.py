@@ -62,14 +62,16 @@ async def messages(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
         signed = replayed.signature(session.target.name, session.target.provider_model)
-        await relay_stream(ctx, session, receive, send, _Events(model, estimate_tokens(prompt_text(chat)), signed))
+        shape = _Events(model, estimate_tokens(prompt_text(chat)), signed, messages_api.thinks(body))
+        await relay_stream(ctx, session, receive, send, shape)
         return
     answer = await openai.send(app.router, plan, openai.CHAT_API, chat)
     ctx.served(answer.target, answer.ttfb, answer.errors)
     ctx.used(answer.usage, answer.target.pricing)
     data = answer.data if isinstance(answer.data, dict) else orjson.loads(answer.body)
     signed = replayed.signature(answer.target.name, answer.target.provider_model)
-    await send_bytes(send, ctx, 200, orjson.dumps(messages_api.from_chat(data, model, answer.usage, signed)))
+    answered = messages_api.from_chat(data, model, answer.usage, signed, thinking=messages_api.thinks(body))
+    await send_bytes(send, ctx, 200, orjson.dumps(answered))
 
 
 async def count_tokens(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
@@ -88,8 +90,8 @@ class _Events(Translated[messages_api.MessageStream]):
     headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
 
-    def __init__(self, model: str, input_tokens: int, signed: str) -> None:
-        self.stream = messages_api.MessageStream(model, input_tokens, signed)
+    def __init__(self, model: str, input_tokens: int, signed: str, thinking: bool) -> None:
+        self.stream = messages_api.MessageStream(model, input_tokens, signed, thinking=thinking)
 
     def begin(self) -> bytes:
         return self.stream.start()
