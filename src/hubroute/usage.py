@@ -76,7 +76,8 @@ class Usage:
     @classmethod
     def from_openai(cls, obj: Any) -> Usage | None:
         """An OpenAI `usage` object (`prompt_tokens`, `completion_tokens`, their `_details`); None when
-        `obj` is not one. Anthropic-style names (`input_tokens`, `output_tokens`) are read too."""
+        `obj` is not one. The Responses API's and Anthropic's names (`input_tokens`, `output_tokens`)
+        are read too."""
         if not isinstance(obj, dict):
             return None
         prompt = obj.get("prompt_tokens")
@@ -95,7 +96,11 @@ class Usage:
         cached = _int(_get(obj, "prompt_tokens_details", "cached_tokens"))
         if cached is None:
             cached = _int(obj.get("cache_read_input_tokens"))
+        if cached is None:  # (the Responses API's names)
+            cached = _int(_get(obj, "input_tokens_details", "cached_tokens"))
         reasoning = _int(_get(obj, "completion_tokens_details", "reasoning_tokens"))
+        if reasoning is None:
+            reasoning = _int(_get(obj, "output_tokens_details", "reasoning_tokens"))
         return cls(prompt, completion, input_cached=cached, output_reasoning=reasoning)
 
     def to_json(self) -> dict[str, Any]:

@@ -131,6 +131,9 @@ class Provider:
     #: back (interleaved thinking between tool calls); None: it takes none, and reasoning a client
     #: sends back is dropped (`hubroute.replayed`)
     replays_reasoning: ClassVar[str | None] = None
+    #: the route of OpenAI's Responses API, for a provider that speaks it itself (None: it does not,
+    #: and `/v1/responses` is translated onto its chat route)
+    responses_route: ClassVar[str | None] = None
     #: body keys the provider rejects, removed before sending
     unsupported_params: ClassVar[frozenset[str]] = frozenset()
     #: the wire shape of its feature-extraction route: OpenAI's /v1/embeddings, or HF's {"inputs"}
@@ -219,6 +222,14 @@ class Provider:
             orjson.dumps(payload),
             stream=bool(payload.get("stream")),
         )
+
+    def build_responses(self, body: dict[str, Any], target: Target) -> HttpRequest:
+        """A Responses API request as the client sent it, to a provider that speaks the API itself."""
+        if self.responses_route is None:
+            raise NotSupported(f"Provider '{self.name}' does not speak the Responses API")
+        payload = {**body, "model": target.provider_model}
+        return HttpRequest("POST", target.endpoint.base_url.rstrip("/") + self.responses_route, self.headers(target),
+                           orjson.dumps(payload), stream=bool(payload.get("stream")))
 
     def build_completion(self, body: dict[str, Any], target: Target) -> HttpRequest:
         payload = dict(body)

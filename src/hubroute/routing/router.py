@@ -39,7 +39,7 @@ from hubroute.routing import policy
 from hubroute.routing.discovery import DISCOVERED
 from hubroute.routing.health import Health
 from hubroute.routing.jobs import MediaStream, Outcome, run_job
-from hubroute.routing.session import StreamSession, stream_error
+from hubroute.routing.session import Frames, StreamSession, stream_error
 from hubroute.routing.upstreams import Deployment, Upstreams
 from hubroute.transport import EventBatches, SSEBatch, Timeouts, Transport, UpstreamResponse
 from hubroute.usage import Usage
@@ -391,11 +391,12 @@ class Router:
 
     async def stream(
         self, plan: Plan, build: Callable[[Target], HttpRequest], *, wants_usage: bool = True,
-        count: Callable[[int], Usage] | None = None,
+        count: Callable[[int], Usage] | None = None, frames: type[Frames] = Frames,
     ) -> StreamSession:
         """Open a stream with failover, up to and including its first batch of events: the session
         the caller then reads (see `routing.session`). `wants_usage`: whether the caller gets the
-        usage chunk; `count(chunks)`: hubroute's usage when the provider reports none."""
+        usage chunk; `count(chunks)`: hubroute's usage when the provider reports none; `frames`: how
+        its events are read (chat's, or a provider's own Responses API stream's)."""
         errors: list[ProviderError] = []
 
         async def attempt(target: Target, timeouts: Timeouts) -> StreamSession:
@@ -418,7 +419,7 @@ class Router:
                     await resp.close()
                 raise
             return StreamSession(self, target, first, batches, resp, time.perf_counter() - resp.started, errors,
-                                 wants_usage=wants_usage, count=count)
+                                 wants_usage=wants_usage, count=count, frames=frames)
 
         return await self.failover(plan, attempt, errors)
 

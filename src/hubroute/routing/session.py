@@ -149,6 +149,39 @@ class Frames:
         return b"".join(out)
 
 
+class ResponseFrames(Frames):
+    """The frames of a provider's own Responses API stream (`providers.Provider.responses_route`): its
+    events given out as they came (`data:` each; the `type` inside says what its `event:` line did),
+    no `[DONE]` (the stream ends when the provider ends it), the usage read from the response that
+    ends it (`response.completed`, `.incomplete`, `.failed`)."""
+
+    __slots__ = ()
+
+    def __init__(self, target: Target, wants_usage: bool) -> None:
+        super().__init__(target, wants_usage)
+        self.rewrite = False  # (the adapter's chunk rewrite is chat's)
+
+    def frames(self, batch: SSEBatch) -> bytes:
+        out = []
+        for event in batch.events:
+            error = stream_error(self.name, event)
+            if error is not None:
+                self.error = error
+                break
+            data = event.data
+            if b'"response.completed"' in data or b'"response.incomplete"' in data or b'"response.failed"' in data:
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    obj = None
+                ended = obj.get("response") if isinstance(obj, dict) else None
+                if isinstance(ended, dict) and isinstance(ended.get("usage"), dict):
+                    self.usage = ended["usage"]
+            out.append(b"data: " + data + b"\n\n")
+            self.chunks += 1
+        return b"".join(out)
+
+
 class StreamSession:
     """One committed stream. Iterate it for batches of bytes inside `async with`; read `usage` and
     `outcome` after."""
@@ -158,7 +191,8 @@ class StreamSession:
 
     def __init__(self, router: Router, target: Target, first: SSEBatch, rest: EventBatches,
                  response: UpstreamResponse, ttfb: float, errors: list[ProviderError], *,
-                 wants_usage: bool, count: Callable[[int], Usage] | None = None) -> None:
+                 wants_usage: bool, count: Callable[[int], Usage] | None = None,
+                 frames: type[Frames] = Frames) -> None:
         self._router = router
         self.target = target
         self.rest = rest
@@ -167,7 +201,7 @@ class StreamSession:
         #: failed attempts before this provider took the stream
         self.errors = errors
         #: the batches' translator: `frames.finished` once the last batch has been given out
-        self.frames = Frames(target, wants_usage)
+        self.frames = frames(target, wants_usage)
         self._batch: SSEBatch | None = first
         self._count = count
         self._started = time.perf_counter()

@@ -25,19 +25,20 @@ import orjson
 
 from hubroute import replayed
 from hubroute import responses_api as api
-from hubroute.errors import InvalidRequest, NotFound
+from hubroute.errors import InvalidRequest, NotFound, ProviderResponseError
 from hubroute.routing import openai
-from hubroute.routing.session import StreamSession
+from hubroute.routing.session import ResponseFrames, StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
-from hubroute.server.routes.chat import Translated, relay_stream
+from hubroute.server.routes.chat import Shape, Translated, relay_stream
 from hubroute.server.routes.responses_mcp import McpTools
 from hubroute.server.routes.validate import validate_chat
 from hubroute.store.responses import Owner
-from hubroute.usage import total
+from hubroute.usage import Usage, counted, total
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from hubroute.providers import HttpRequest, Target
     from hubroute.routing.router import Plan
     from hubroute.server.app import App
     from hubroute.server.record import RequestRecord
@@ -63,6 +64,9 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     chat = api.to_chat(body, history + items, tools)
     validate_chat(chat)
     plan = await app.plan(ctx, body["model"], openai.CHAT_API.task, chat)
+    if servers is None and not history and body.get("store") is False and _native(plan):
+        await _as_it_is(app, ctx, receive, send, body, chat, plan)
+        return
     keep = _Keeping(app, ctx, body, items) if body.get("store", True) and app.responses is not None else None
     rid = api.new_id("resp")
     if tools.dropped:
@@ -90,6 +94,79 @@ async def create(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send:
     if keep is not None:
         made["store"] = await keep.put(made)
     await send_bytes(send, ctx, 200, orjson.dumps(made))
+
+
+def _native(plan: Plan) -> bool:
+    """Whether every provider the request may go to speaks the Responses API itself (directly: Hugging
+    Face's router is reached at its providers' chat routes)."""
+    return bool(plan.targets) and all(t.provider.responses_route is not None and not t.endpoint.via_hf
+                                      for t in plan.targets)
+
+
+async def _as_it_is(app: App, ctx: RequestRecord, receive: Any, send: Any, body: dict[str, Any],
+                    chat: dict[str, Any], plan: Plan) -> None:
+    """A request that needs none of the router's state (`store: false`, no `previous_response_id`, no
+    MCP tools), to providers that speak the API themselves: sent as it came (its model theirs), its
+    answer or events relayed as they came, with failover; metered from the usage its response
+    carries (else counted from the request, as chat)."""
+    def build(target: Target) -> HttpRequest:
+        return target.provider.build_responses(body, target)
+
+    def count(chunks: int) -> Usage:
+        return counted(chat, chunks)
+
+    if body.get("stream"):
+        session = await app.router.stream(plan, build, count=count, frames=ResponseFrames)
+        await relay_stream(ctx, session, receive, send, _AsItCame())
+        return
+    answer = await app.router.send(plan, build, _a_response)
+    ctx.served(answer.target, answer.ttfb, answer.errors)
+    ctx.used(answer.usage or counted(chat, 0), answer.target.pricing)
+    await send_bytes(send, ctx, 200, answer.body)
+
+
+def _a_response(target: Target, data: Any) -> Any:
+    if not isinstance(data, dict) or data.get("object") != "response":
+        raise ProviderResponseError(f"{target.name} answered a Responses API request with something else than a "
+                                    "response", provider=target.name, status_code=200,
+                                    body=orjson.dumps(data)[:300].decode(errors="replace"))
+    return data
+
+
+class _AsItCame(Shape):
+    """A provider's own Responses API events, as they came (each with its `event:` line again); an
+    error that cuts the stream as the API's `error` event."""
+
+    def __init__(self) -> None:
+        self.sequence = -1
+
+    def batch(self, out: bytes) -> bytes:
+        framed = []
+        for frame in out.split(b"\n\n"):
+            if not frame.startswith(b"data: {"):
+                continue
+            if frame.startswith(b'data: {"type":"'):  # (the type first, as OpenAI gives it: read, not parsed)
+                kind = frame[15:frame.index(b'"', 15)]
+            else:
+                event = orjson.loads(frame[6:])
+                kind = str(event.get("type", "")).encode()
+            framed.append(b"event: " + kind + b"\n" + frame + b"\n\n")
+        if framed:
+            at = out.rfind(b'"sequence_number":')
+            if at >= 0:
+                digits = out[at + 18:at + 30].split(b",")[0].split(b"}")[0].strip()
+                self.sequence = int(digits) if digits.isdigit() else self.sequence
+        return b"".join(framed)
+
+    def end(self, session: StreamSession) -> bytes:
+        return b""
+
+    def error(self, status: int, body: dict[str, Any], session: StreamSession) -> bytes:
+        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
+        self.sequence += 1
+        return b"event: error\ndata: " + orjson.dumps({
+            "type": "error", "sequence_number": self.sequence, "code": error.get("code") or error.get("type"),
+            "message": str(error.get("message", "")), "param": error.get("param")}) + b"\n\n"
 
 
 async def _with_mcp(app: App, ctx: RequestRecord, receive: Any, send: Any, body: dict[str, Any],
