@@ -88,6 +88,9 @@ class ProviderSettings(_Strict):
     base_url: str | None = None
     type: Literal["builtin", "openai-compatible"] = "builtin"
     enabled: bool = True
+    #: an OpenAI-compatible server that takes only tool-call ids of exactly this many letters and
+    #: digits (vLLM serving a Mistral model: 9); ids of other shapes are rewritten for it
+    tool_id_length: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
 
 
 class PricingSettings(_Strict):

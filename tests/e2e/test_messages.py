@@ -292,3 +292,27 @@ async def test_pings_while_the_provider_is_silent(mocks: Mocks, router: RouterFa
     assert between.count("ping") >= 2 and between.index("ping") < between.index("content_block_delta")
     async with client.messages.stream(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as s:
         assert (await s.get_final_message()).content[0].text == "Hi there"  # (the SDK skips the pings)
+
+
+async def test_a_server_that_takes_only_short_tool_ids_gets_them_fitted(mocks: Mocks, router: RouterFactory,
+        clients: list[anthropic.AsyncAnthropic]) -> None:
+    """`providers.<name>.tool_id_length: 9` (vLLM serving a Mistral model checks ids so): Anthropic's
+    `toolu_...` ids reach it as nine letters and digits, a call and its result alike; ids it made itself
+    stay as they are."""
+    a = await mocks.start("a")
+    r = await router.start(config(a, server={"master_key": MASTER}, providers={"a": {
+        "type": "openai-compatible", "base_url": f"{a.url}/v1", "tool_id_length": 9}}))
+    clients.append(anthropic.AsyncAnthropic(base_url=r.url, api_key=MASTER, max_retries=0))
+    tools = [{"name": "read", "input_schema": {"type": "object"}}]
+    await clients[-1].messages.create(model=MODEL, max_tokens=50, tools=tools, messages=[
+        {"role": "user", "content": "read"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01AbCdEfGhIjKlMnOpQrStUv", "name": "read",
+                                           "input": {}},
+                                          {"type": "tool_use", "id": "Ab3dE6gH9", "name": "read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01AbCdEfGhIjKlMnOpQrStUv",
+                                      "content": "one"},
+                                     {"type": "tool_result", "tool_use_id": "Ab3dE6gH9", "content": "two"}]}])
+    messages = sent(a)["messages"]
+    ids = [c["id"] for c in messages[1]["tool_calls"]]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{9}", i) for i in ids) and ids[1] == "Ab3dE6gH9"
+    assert [m["tool_call_id"] for m in messages[2:]] == ids

@@ -502,3 +502,12 @@ def test_a_provider_id_too_long_to_carry_gets_one_of_ours() -> None:
     assert re.fullmatch(r"toolu_[0-9a-f]{24}", made)
     short = api.tool_use_id("functions.read:0", seen)
     assert len(short) <= 128 and api.provider_id(short) == "functions.read:0"
+
+
+def test_a_tool_id_is_fitted_to_a_provider_that_takes_one_shape() -> None:
+    from hubroute.providers._base import fitted_id
+
+    assert fitted_id("Ab3dE6gH9", 9) == "Ab3dE6gH9"  # already one
+    made = fitted_id("toolu_01AbCdEfGhIjKlMnOpQrStUv", 9)
+    assert re.fullmatch(r"[A-Za-z0-9]{9}", made) and made == fitted_id("toolu_01AbCdEfGhIjKlMnOpQrStUv", 9)
+    assert fitted_id("toolu_01AbCdEfGhIjKlMnOpQrStUw", 9) != made

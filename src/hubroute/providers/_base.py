@@ -16,6 +16,7 @@ no network I/O and no sleeping here; `hubroute.transport` does all I/O.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import struct
 from collections.abc import Mapping
@@ -131,6 +132,10 @@ class Provider:
     #: back (interleaved thinking between tool calls); None: it takes none, and reasoning a client
     #: sends back is dropped (`hubroute.replayed`)
     replays_reasoning: ClassVar[str | None] = None
+    #: the provider takes only tool-call ids of exactly this many letters and digits (Mistral's models
+    #: check them so); other ids in a conversation sent to it are rewritten, the same id always the
+    #: same way, so that each call still meets its result (None: any id)
+    tool_id_length: ClassVar[int | None] = None
     #: the route of OpenAI's Responses API, for a provider that speaks it itself (None: it does not,
     #: and `/v1/responses` is translated onto its chat route)
     responses_route: ClassVar[str | None] = None
@@ -211,6 +216,8 @@ class Provider:
             payload["response_format"] = self.adapt_response_format(payload["response_format"])
         if self.drop_stream_options:
             payload.pop("stream_options", None)
+        if self.tool_id_length is not None:
+            payload["messages"] = _fitted_ids(payload.get("messages"), self.tool_id_length)
         if payload.pop(replayed.FLAG, False):
             payload["messages"] = replayed.for_provider(payload["messages"], self.name, target.provider_model,
                                                         self.replays_reasoning)
@@ -372,3 +379,35 @@ def _openai_embeddings(provider: str, data: Any, inputs: Any, model: str, encodi
 def _rename(obj: dict[str, Any], old: str, new: str) -> None:
     if old in obj and new not in obj:
         obj[new] = obj.pop(old)
+
+
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def fitted_id(given: str, length: int) -> str:
+    """A tool-call id of `length` letters and digits: `given` if it is one, else one derived from it
+    (the same for the same id)."""
+    if len(given) == length and given.isascii() and given.isalnum():
+        return given
+    number = int.from_bytes(hashlib.blake2b(given.encode(), digest_size=16).digest(), "big")
+    out = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALNUM))
+        out.append(_ALNUM[digit])
+    return "".join(out)
+
+
+def _fitted_ids(messages: Any, length: int) -> Any:
+    """`messages` with every tool-call id (the assistant's calls, the tools' results) fitted."""
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("tool_calls"):
+            message = {**message, "tool_calls": [
+                {**call, "id": fitted_id(str(call.get("id") or ""), length)} if isinstance(call, dict) else call
+                for call in message["tool_calls"]]}
+        elif isinstance(message, dict) and message.get("role") == "tool" and "tool_call_id" in message:
+            message = {**message, "tool_call_id": fitted_id(str(message["tool_call_id"]), length)}
+        out.append(message)
+    return out

@@ -31,6 +31,8 @@ class OpenAICompatible(Provider):
     hf_routed = False
     routes = {CHAT: "/chat/completions", TEXT_GENERATION: "/completions", EMBEDDINGS: "/embeddings"}
 
-    def __init__(self, *, name: str, base_url: str, api_key_env: str | None = None) -> None:
+    def __init__(self, *, name: str, base_url: str, api_key_env: str | None = None,
+                 tool_id_length: int | None = None) -> None:
         super().__init__(name=name, base_url=api_root(base_url))
         self.env_keys = (api_key_env,) if api_key_env else ()  # type: ignore[misc]
+        self.tool_id_length = tool_id_length  # type: ignore[misc]  # (`providers.<name>.tool_id_length`)

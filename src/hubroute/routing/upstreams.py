@@ -78,7 +78,8 @@ class Upstreams:
         for name, conf in settings.providers.items():
             if conf.type == "openai-compatible":
                 assert conf.base_url is not None  # checked by Settings.validate
-                self.providers[name] = OpenAICompatible(name=name, base_url=conf.base_url)
+                self.providers[name] = OpenAICompatible(name=name, base_url=conf.base_url,
+                                                        tool_id_length=conf.tool_id_length)
                 if conf.enabled:
                     self.custom.append(name)
             elif name not in REGISTRY:
