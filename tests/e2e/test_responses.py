@@ -5,6 +5,7 @@ who may see a stored response; what the provider receives is a chat completion r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -381,3 +382,48 @@ async def test_reasoning_goes_back_to_the_provider_that_made_it_and_call_ids_are
     body = sent(a)
     assert "Two cities." not in orjson.dumps(body).decode() and "_hubroute_replays" not in body
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "tool"]
+
+
+async def test_a_store_that_cannot_be_reached(mocks: Mocks, router: RouterFactory, postgres_url: str,
+                                              clients: list[openai.AsyncOpenAI],
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL cut off (through a TCP proxy): a response is still answered, whole or streamed, with
+    `store: false` and one log line; reading one back is a 503 to retry, never a 500; when the database
+    is back, responses are kept again."""
+    import logging
+
+    from tests.proxy import TcpProxy
+
+    host, port = "127.0.0.1", int(postgres_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = await TcpProxy(host, port).start()
+    try:
+        _r, a, client = await started(mocks, router, clients, store={"url": proxy.url_for(postgres_url)})
+        kept = await client.responses.create(model=MODEL, input="hi")
+        caplog.set_level(logging.WARNING)
+        proxy.cut()
+        whole = await client.responses.create(model=MODEL, input="hi")
+        assert whole.output_text == "Hello from the mock" and whole.store is False
+        a.default = sse_reply(stream_events(["Hi"]))
+        async with client.responses.stream(model=MODEL, input="hi") as stream:
+            streamed = await stream.get_final_response()
+        assert streamed.output_text == "Hi" and streamed.store is False
+        assert sum("not kept" in rec.getMessage() for rec in caplog.records) == 2
+        for call in (lambda: client.responses.retrieve(kept.id), lambda: client.responses.delete(kept.id),
+                     lambda: client.responses.create(model=MODEL, input="and?", previous_response_id=kept.id)):
+            with pytest.raises(openai.InternalServerError) as caught:
+                await call()
+            assert caught.value.status_code == 503 and "try again" in str(caught.value)
+        proxy.restore()
+        a.default = json_reply(chat_completion())
+        for _ in range(50):
+            try:
+                again = await client.responses.create(model=MODEL, input="hi")
+            except openai.InternalServerError:
+                again = None
+            if again is not None and again.store:
+                break
+            await asyncio.sleep(0.2)
+        assert again is not None and again.store is True
+        assert (await client.responses.retrieve(kept.id)).id == kept.id
+    finally:
+        await proxy.close()

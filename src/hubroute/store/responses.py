@@ -9,23 +9,29 @@ Each response is stored once, with its own input items only: a conversation is t
 `previous_id`s, read in one query (a recursive CTE), so a long conversation costs storage linear in
 its length. A response is its owner's: the user whose key made it, and the organisation billed for
 it (or owning the service key); a viewer who is neither gets None, as for an unknown id (no
-enumeration). Responses older than `retention_days` are deleted hourly.
+enumeration). Responses older than `retention_days` are deleted hourly. A database that cannot be
+reached is a 503 (`Unavailable`) for a read; a response that cannot be kept is the caller's to handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
+from hubroute.errors import Unavailable
 from hubroute.store import reason, stop
 from hubroute.store.schema import responses
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("hubroute.store")
@@ -46,6 +52,16 @@ class Owner:
 
     def sees(self, user: str | None, org: str | None) -> bool:
         return self.everyone or (user is not None and user == self.user) or (org is not None and org == self.org)
+
+
+@contextlib.asynccontextmanager
+async def _reached() -> AsyncIterator[None]:
+    """Database failures as our error: 503, the client told to try again (what the database said stays
+    in the log's traceback, never in an answer)."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
+        raise Unavailable("the store of responses cannot be reached: try again shortly") from exc
 
 
 class Responses:
@@ -72,7 +88,7 @@ class Responses:
 
     async def get(self, response_id: str, viewer: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The response and its input items, if `viewer` may see it."""
-        async with self.engine.connect() as conn:
+        async with _reached(), self.engine.connect() as conn:
             row = (await conn.execute(sa.select(responses.c.body, responses.c.input, responses.c.user_id,
                                                 responses.c.org_id).where(responses.c.id == response_id))).first()
         if row is None or not viewer.sees(row.user_id, row.org_id):
@@ -80,7 +96,7 @@ class Responses:
         return row.body, row.input
 
     async def delete(self, response_id: str, viewer: Owner) -> bool:
-        async with self.engine.begin() as conn:
+        async with _reached(), self.engine.begin() as conn:
             row = (await conn.execute(sa.select(responses.c.user_id, responses.c.org_id)
                                       .where(responses.c.id == response_id))).first()
             if row is None or not viewer.sees(row.user_id, row.org_id):
@@ -99,7 +115,7 @@ class Responses:
             sa.select(earlier.c.id, earlier.c.previous_id, earlier.c.user_id, earlier.c.org_id, earlier.c.body,
                       earlier.c.input, chain.c.depth + 1)
             .where(earlier.c.id == chain.c.previous_id, chain.c.depth < MAX_CHAIN))
-        async with self.engine.connect() as conn:
+        async with _reached(), self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(chain.c.user_id, chain.c.org_id, chain.c.body, chain.c.input,
                                                  chain.c.depth).order_by(chain.c.depth.desc()))).all()
         if not rows or not viewer.sees(rows[-1].user_id, rows[-1].org_id):
