@@ -86,11 +86,15 @@ class RouterFactory:
         if "store:" not in config:  # a database of its own, in memory (not the user's default file)
             settings.store.url = "sqlite://"
         app = App(settings, environ=env, **app_kw)
-        port = free_port()
+        # the socket bound here and handed over: a port found free and bound later could be taken
+        # meanwhile by another test process
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
         server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, loop="none",
                                                timeout_graceful_shutdown=5))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         for _ in range(500):
             if server.started:
                 break
