@@ -1,5 +1,6 @@
 """README says what is true: its first lines are the two commands, its provider table is the code's,
-its code map names every module of the package and nothing that is not there."""
+its code map names every module of the package and nothing that is not there, its configuration
+example is a config the router takes."""
 
 from __future__ import annotations
 
@@ -113,3 +114,15 @@ def test_code_map_names_every_module() -> None:
 def test_code_map_names_only_what_exists() -> None:
     stale = sorted(str(p) for p in names_in_map(code_map()) if not (ROOT / p).exists())
     assert not stale, f"README's code map names what is not in the tree: {', '.join(stale)}"
+
+
+def test_the_configuration_example_is_a_valid_config() -> None:
+    """README's commented configuration (every section, with its defaults) parses as the router reads a
+    config, its `os.environ/...` references given values."""
+    from hubroute.config import Settings
+
+    section = README[README.index("\n## Configuration\n"):]
+    text = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```", section.index("```yaml\n") + 8)]
+    env = {name: "x" * 32 for name in set(re.findall(r"os\.environ/(\w+)", text))}
+    settings = Settings.parse(text, env)
+    assert settings.responses.retention_days == 30 and settings.redis.on_error == "open"
