@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
@@ -29,3 +29,12 @@ def access_log() -> Iterator[list[dict[str, Any]]]:
     yield lines
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Any]]:
+    """The SDK clients a test makes (Anthropic's, OpenAI's), closed after it."""
+    made: list[Any] = []
+    yield made
+    for client in made:
+        await client.close()

@@ -6,7 +6,7 @@ provider and its model."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -25,14 +25,6 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "rain": {
           "required": ["city", "rain"], "additionalProperties": False}
 
 Clients = list[anthropic.AsyncAnthropic | openai.AsyncOpenAI]
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Clients]:
-    made: Clients = []
-    yield made
-    for client in made:
-        await client.close()
 
 
 async def builtin(mocks: Mocks, router: RouterFactory, name: str) -> tuple[MockProvider, str]:

@@ -5,7 +5,6 @@ for. No provider is asked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,6 @@ WEATHER = {"name": "weather", "description": "the weather in a city",
 #: the tool as the model reads it: its chat completion definition, as JSON
 WEATHER_JSON = orjson.dumps({"type": "function", "function": {
     "name": "weather", "parameters": WEATHER["input_schema"], "description": "the weather in a city"}}).decode()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[anthropic.AsyncAnthropic]]:
-    made: list[anthropic.AsyncAnthropic] = []
-    yield made
-    for client in made:
-        await client.close()
 
 
 async def started(mocks: Mocks, router: RouterFactory, cache: Path) -> tuple[RunningRouter, MockProvider]:

@@ -5,7 +5,6 @@ real router: text, tools and their results, streams in Anthropic's event order, 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -17,14 +16,6 @@ from tests.e2e.support import MODEL, config
 from tests.mocks import MockProvider, chat_completion, chunk, json_reply, sse_reply, stream_events
 
 MASTER = "sk-hubroute-master-key-1"
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[anthropic.AsyncAnthropic]]:
-    made: list[anthropic.AsyncAnthropic] = []
-    yield made
-    for client in made:
-        await client.close()
 
 
 Started = tuple[RunningRouter, MockProvider, anthropic.AsyncAnthropic]

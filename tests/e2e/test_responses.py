@@ -6,7 +6,6 @@ who may see a stored response; what the provider receives is a chat completion r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from tests.e2e.support import MODEL, config
 from tests.mocks import MockProvider, chat_completion, chunk, json_reply, sse_reply, stream_events
 
 MASTER = "sk-hubroute-master-key-1"
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[openai.AsyncOpenAI]]:
-    made: list[openai.AsyncOpenAI] = []
-    yield made
-    for client in made:
-        await client.close()
 
 
 Started = tuple[RunningRouter, MockProvider, openai.AsyncOpenAI]

@@ -5,12 +5,10 @@ back as they came, metered from the usage they carry; any other request is trans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import orjson
-import pytest
 from aiohttp import web
 
 from hubroute.server.record import RequestRecord
@@ -69,14 +67,6 @@ def native(frames: list[bytes] | None = None, answer: dict[str, Any] | None = No
                                      "role": "assistant", "content": "Hello by chat"}}],
                                  "usage": {"prompt_tokens": 5, "completion_tokens": 3}})(request, mock)
     return reply
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[openai.AsyncOpenAI]]:
-    made: list[openai.AsyncOpenAI] = []
-    yield made
-    for client in made:
-        await client.close()
 
 
 async def started(mocks: Mocks, router: RouterFactory, clients: list[openai.AsyncOpenAI]

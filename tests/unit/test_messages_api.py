@@ -14,6 +14,7 @@ from hubroute import messages_api as api
 from hubroute import replayed
 from hubroute.errors import InvalidRequest
 from hubroute.usage import Usage
+from tests.unit.chunks import delta, events, finished, tool_delta
 
 SIGNED = "hubroute:zai-org:glm-4.6"
 #: the ids Anthropic's clients expect of a tool_use block
@@ -342,29 +343,6 @@ def test_input_tokens_exclude_cache_reads_as_anthropic_counts_them() -> None:
 
 
 # --- MessageStream ------------------------------------------------------------------------------------
-def events(raw: bytes) -> list[dict[str, Any]]:
-    """The stream's events, each one's `event:` line checked against its data's type."""
-    out = []
-    for frame in raw.decode().split("\n\n")[:-1]:
-        kind, data = frame.split("\n")
-        event = orjson.loads(data.removeprefix("data: "))
-        assert kind == f"event: {event['type']}"
-        out.append(event)
-    return out
-
-
-def delta(**fields: Any) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
-
-
-def finished(reason: str) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
-
-
-def tool_delta(index: int, **fields: Any) -> dict[str, Any]:
-    return delta(tool_calls=[{"index": index, **fields}])
-
-
 def streamed(chunks: list[dict[str, Any]], usage: Any = None, *, input_tokens: int = 12,
              signed: str = "") -> tuple[api.MessageStream, list[dict[str, Any]]]:
     stream = api.MessageStream("org/model", input_tokens, signed)

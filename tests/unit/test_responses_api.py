@@ -13,6 +13,7 @@ from hubroute import replayed
 from hubroute import responses_api as api
 from hubroute.errors import InvalidRequest
 from hubroute.usage import Usage
+from tests.unit.chunks import delta, events, finished, tool_delta
 
 SIGNED = "hubroute:zai-org:glm-4.6"
 WEATHER = {"type": "function", "name": "weather", "description": "The weather in a city",
@@ -407,29 +408,6 @@ def test_incomplete_reasons(finish: str | None, status: str, reason: str | None)
 
 
 # --- ResponseStream -------------------------------------------------------------------------------------
-def events(raw: bytes) -> list[dict[str, Any]]:
-    """The stream's events, each one's `event:` line checked against its data's type."""
-    out = []
-    for frame in raw.decode().split("\n\n")[:-1]:
-        kind, data = frame.split("\n")
-        event = orjson.loads(data.removeprefix("data: "))
-        assert kind == f"event: {event['type']}"
-        out.append(event)
-    return out
-
-
-def delta(**fields: Any) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
-
-
-def finished(reason: str) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
-
-
-def tool_delta(index: int, **fields: Any) -> dict[str, Any]:
-    return delta(tool_calls=[{"index": index, **fields}])
-
-
 def streamed(chunks: list[dict[str, Any]], usage: Any = None, *, tools: list[dict[str, Any]] | None = None,
              failed: tuple[str, str] | None = None) -> list[dict[str, Any]]:
     """The events of a stream of `chunks`, their sequence numbers checked: 0, 1, 2, ..."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -144,8 +145,4 @@ class Responses:
 
 def _json(value: Any) -> Any:
     """A JSON column read through the CTE (SQLite hands it back as text there)."""
-    if isinstance(value, str | bytes):
-        import orjson
-
-        return orjson.loads(value)
-    return value
+    return orjson.loads(value) if isinstance(value, str | bytes) else value

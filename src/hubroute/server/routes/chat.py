@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import orjson
@@ -89,6 +89,10 @@ class Shape:
         answer, opened after `write`-ing what goes between the two; None: the answer ends with `session`."""
         return None
 
+    def sessions(self, session: StreamSession) -> Sequence[StreamSession]:
+        """The streams the answer was made of, `session` the last (only with `rounds`: others than it)."""
+        return (session,)
+
     async def settle(self, session: StreamSession) -> None:
         """The stream finished (`session.usage` is known); its end is about to go out."""
 
@@ -129,8 +133,8 @@ class Translated(Shape, Generic[T]):
 async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any,
                        shape: Shape = OPENAI) -> None:
     """Write a committed stream to the client as it arrives, in `shape`; the record learns how it ended.
-    A shape with `rounds` may continue the answer with further streams: the record is served by the
-    first and uses what they all used."""
+    A shape with `rounds` may continue the answer with further streams (it keeps them: `sessions`):
+    the record is served by the first and uses what they all used."""
     ctx.served(session.target, session.ttfb, session.errors)
     ctx.status = 200
     await send({"type": "http.response.start", "status": 200, "headers": ctx.response_headers(shape.headers)})
@@ -138,7 +142,6 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
     gone = False
     watcher: asyncio.Task[None] | None = None
     pinger: asyncio.Task[None] | None = None
-    earlier: list[StreamSession] | None = None  # the finished streams of an answer of several
 
     async def watch(task: asyncio.Task[Any]) -> None:
         # uvicorn drops writes to a closed connection silently: a disconnect is only seen here
@@ -182,7 +185,6 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                                 watcher = asyncio.create_task(watch(asyncio.current_task()))  # type: ignore[arg-type]
                             following = await shape.follow(session, write)
                             if following is not None:
-                                earlier = [*(earlier or ()), session]
                                 break
                         await shape.settle(session)
                         out += shape.end(session)
@@ -223,10 +225,10 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if earlier is None:
-            ctx.used(session.usage, session.target.pricing)
+        if shape.rounds:
+            ctx.used_in_rounds([(s.usage, s.target.pricing) for s in shape.sessions(session)])
         else:
-            ctx.used_in_rounds([(s.usage, s.target.pricing) for s in (*earlier, session)])
+            ctx.used(session.usage, session.target.pricing)
 
 
 def _writer(send: Any) -> Callable[[bytes], Awaitable[None]]:

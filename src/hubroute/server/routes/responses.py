@@ -36,7 +36,7 @@ from hubroute.store.responses import Owner
 from hubroute.usage import Usage, counted, total
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from hubroute.providers import HttpRequest, Target
     from hubroute.routing.router import Plan
@@ -321,8 +321,11 @@ class _Events(Translated[api.ResponseStream]):
             self.stream.signed = _signed(following)
         return following
 
+    def sessions(self, session: StreamSession) -> Sequence[StreamSession]:
+        return (*self.earlier, session)
+
     def _usage(self, session: StreamSession) -> Any:
-        return total([*(s.usage for s in self.earlier), session.usage]) if self.earlier else session.usage
+        return total(s.usage for s in self.sessions(session)) if self.earlier else session.usage
 
     async def settle(self, session: StreamSession) -> None:
         if self.keep is not None:
