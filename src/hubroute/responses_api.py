@@ -513,18 +513,22 @@ class ResponseStream:
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         out = b""
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                out += self._text("reasoning", reasoning)
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                out += self._text("text", text)
-            for call in delta.get("tool_calls") or []:
-                out += self._call(call)
-            if choice.get("finish_reason"):
-                self.reason = _INCOMPLETE.get(choice["finish_reason"])
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta:  # (the hot path: a piece of text, most chunks' only field)
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and reasoning.__class__ is str:
+                    out += self._text("reasoning", reasoning)
+                text = delta.get("content")
+                if text and text.__class__ is str:
+                    out += self._text("text", text)
+                calls = delta.get("tool_calls")
+                if calls:
+                    for call in calls:
+                        out += self._call(call)
+            reason = choice.get("finish_reason")
+            if reason:
+                self.reason = _INCOMPLETE.get(reason)
         return out
 
     def close_items(self) -> bytes:
@@ -628,7 +632,7 @@ class ResponseStream:
             self._pieces = []
         self._pieces.append(text)
         self.sequence += 1
-        return out + self._head + str(self.sequence - 1).encode() + b',"delta":' + orjson.dumps(text) + b"}\n\n"
+        return b'%s%s%d,"delta":%s}\n\n' % (out, self._head, self.sequence - 1, orjson.dumps(text))
 
     def _call(self, call: dict[str, Any]) -> bytes:
         out = b""
