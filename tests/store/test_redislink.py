@@ -55,3 +55,32 @@ async def test_scripts_and_pipelined_commands(redis: SharedRedis) -> None:
     assert link.send(incr, [key], [10])
     assert await link.call("GET", key) == b"60"  # (after the one sent before it: answers come in order)
     await link.close()
+
+
+async def test_a_command_unanswered_fails_its_connection_in_time() -> None:
+    """A Redis that accepts commands and answers none: every command waiting fails after the
+    link's timeout, with one message saying so, and none hangs."""
+    import asyncio
+
+    received: list[bytes] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.append(data)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = RedisLink(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+    try:
+        started = time.monotonic()
+        first = asyncio.ensure_future(link.call("PING"))
+        await asyncio.sleep(0.1)  # a second command, sent later, fails with the first: they share the connection
+        outcomes = await asyncio.gather(first, link.call("GET", "k"), return_exceptions=True)
+        took = time.monotonic() - started
+        assert all(isinstance(o, RedisUnavailable) and "no answer from Redis within 0.3s" in str(o) for o in outcomes)
+        assert 0.3 <= took < 1.0
+        assert b"PING" in b"".join(received)
+    finally:
+        await link.close()
+        server.close()
+
