@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import random
 import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -63,9 +65,35 @@ async def mocks() -> AsyncIterator[Mocks]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, for a server a test starts later (a `hubroute serve` process, a
+    closed address). Taken below the kernel's ephemeral range, at random, and never twice: a port the
+    kernel hands out (`bind(0)`) may be given again to any outgoing connection before the server
+    binds it, which failed a CI run once ("address already in use")."""
+    low, _ = _ephemeral_range()
+    for _ in range(1000):
+        port = _ports.randrange(max(1024, low - 12_000), low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+_handed_out: set[int] = set()
+_ports = random.Random()  # (its own: a test that seeds the module's generator does not replay ports)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 #: the HTTP stack test routers run on unless their config names one (CI runs tests/e2e on both)
