@@ -126,3 +126,4 @@ def test_the_configuration_example_is_a_valid_config() -> None:
     env = {name: "x" * 32 for name in set(re.findall(r"os\.environ/(\w+)", text))}
     settings = Settings.parse(text, env)
     assert settings.responses.retention_days == 30 and settings.redis.on_error == "open"
+    assert settings.store.ledger_retention_days is None  # (the default: the ledger keeps everything)

@@ -29,6 +29,9 @@ DEFAULT_HF_ROUTER = "https://router.huggingface.co"
 DEFAULT_HUB = "https://huggingface.co"
 Policy = Literal["fastest", "cheapest", "preferred"]
 POLICIES: tuple[str, ...] = ("fastest", "cheapest", "preferred")
+#: the shortest `store.ledger_retention_days`: a calendar month and a day (budgets read a period's
+#: spending from the ledger: a `month` budget must find its whole month there)
+MIN_LEDGER_RETENTION_DAYS = 32
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -206,6 +209,10 @@ class StoreSettings(_Strict):
     flush_interval: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     #: where ledger rows wait while the database cannot be written (default: `$HUBROUTE_HOME`)
     spill_dir: str | None = None
+    #: days the usage ledger keeps its rows, older ones deleted hourly (`store.retention`); at least
+    #: 32, so that a `month` budget sees its whole month; unset: kept for ever (no billing record is
+    #: deleted unless asked)
+    ledger_retention_days: Annotated[float, msgspec.Meta(le=36_500)] | None = None
 
 
 class RedisSettings(_Strict):
@@ -328,6 +335,11 @@ class Settings(_Strict):
             from hubroute.store import driver_url
 
             driver_url(self.store.url)  # a ConfigError naming store.url when it is no database URL
+        days = self.store.ledger_retention_days
+        if days is not None and not days >= MIN_LEDGER_RETENTION_DAYS:  # (NaN too)
+            raise ConfigError("store.ledger_retention_days", f"{days:g} days is shorter than a `month` budget's "
+                              f"period: at least {MIN_LEDGER_RETENTION_DAYS} (budgets read what they spent from "
+                              "the ledger), or unset to keep everything")
         if self.redis.url is not None:
             from hubroute.store.redislink import Address
 

@@ -85,6 +85,11 @@ def test_hf_token_variables_in_order_litellms_too() -> None:
         ("model_list: [{model_name: a}]", "model_list[0].litellm_params", "required"),
         ("inputs: {max_byte: 10}", "inputs.max_byte", "unknown key"),
         ("inputs: {allow_private: maybe}", "inputs.allow_private", "expected `bool`"),
+        ("store: {ledger_retention_days: 31.9}", "store.ledger_retention_days", "at least 32"),
+        ("store: {ledger_retention_days: 0}", "store.ledger_retention_days", "at least 32"),
+        ("store: {ledger_retention_days: -1}", "store.ledger_retention_days", "at least 32"),
+        ("store: {ledger_retention_days: .nan}", "store.ledger_retention_days", "expected `float`"),
+        ("store: {ledger_retention_days: forever}", "store.ledger_retention_days", "expected `float | null`"),
     ],
 )
 def test_bad_config_names_key_and_problem(text: str, key: str, problem: str) -> None:
@@ -93,6 +98,13 @@ def test_bad_config_names_key_and_problem(text: str, key: str, problem: str) -> 
     assert info.value.key == key
     assert problem.lower() in info.value.problem.lower()
     assert info.value.message.startswith(f"config: {key}: ")
+
+
+def test_the_ledger_keeps_everything_unless_a_retention_of_32_days_or_more_is_set() -> None:
+    assert Settings.from_env({}).store.ledger_retention_days is None
+    assert Settings.parse("store: {ledger_retention_days: null}", {}).store.ledger_retention_days is None
+    assert Settings.parse("store: {ledger_retention_days: 32}", {}).store.ledger_retention_days == 32
+    assert Settings.parse("store: {ledger_retention_days: 400}", {}).store.ledger_retention_days == 400
 
 
 def test_invalid_yaml_reports_line() -> None:

@@ -117,11 +117,14 @@ class App:
             conf = self.settings.store
             url = conf.url or default_url()
             self.store = await Store.open(url, flush_interval=conf.flush_interval,
-                                          spill_dir=Path(conf.spill_dir) if conf.spill_dir else None)
+                                          spill_dir=Path(conf.spill_dir) if conf.spill_dir else None,
+                                          ledger_retention_days=conf.ledger_retention_days)
             log.info("store: %s", redacted(url))
             if self._authenticator is None:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
             self.store.ledger.start()
+            if self.store.retention is not None:  # (stopped by self.store.close())
+                self.store.retention.start()
             self.sinks.append(self._to_ledger)
             from hubroute.store.presence import Presence
 

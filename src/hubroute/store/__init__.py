@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from hubroute.store.accounts import Accounts
+    from hubroute.store.retention import LedgerRetention
 
 MEMORY = "sqlite://"
 
@@ -121,12 +122,15 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Store:
-    """An open store: its engine and the parts built on it (accounts and keys, the usage ledger)."""
+    """An open store: its engine and the parts built on it (accounts and keys, the usage ledger and,
+    with `ledger_retention_days`, its retention: started by the caller, `retention.start()`)."""
 
     def __init__(self, engine: AsyncEngine, url: str, *, spill_dir: Path | None = None,
-                 flush_interval: float = 1.0, migrated_from: str | None = None) -> None:
+                 flush_interval: float = 1.0, ledger_retention_days: float | None = None,
+                 migrated_from: str | None = None) -> None:
         from hubroute.store.accounts import Accounts
         from hubroute.store.ledger import Ledger
+        from hubroute.store.retention import LedgerRetention
 
         self.engine = engine
         self.url = url
@@ -134,10 +138,13 @@ class Store:
         self.migrated_from = migrated_from
         self.accounts: Accounts = Accounts(engine)
         self.ledger = Ledger(engine, spill_dir=spill_dir or home(), flush_interval=flush_interval)
+        #: the ledger's retention (None: everything kept)
+        self.retention: LedgerRetention | None = (
+            LedgerRetention(engine, days=ledger_retention_days) if ledger_retention_days is not None else None)
 
     @classmethod
     async def open(cls, url: str, **kw: Any) -> Store:
-        """Connect and bring the schema to the latest version (`kw`: the ledger's settings)."""
+        """Connect and bring the schema to the latest version (`kw`: the ledger's settings and retention)."""
         from hubroute.store.migrate import ensure_latest
 
         engine = create_engine(url)
@@ -152,7 +159,9 @@ class Store:
         return cls(engine, url, migrated_from=before, **kw)
 
     async def close(self) -> None:
-        """Write (or spill) the ledger's rows, then close the connections."""
+        """Stop the retention, write (or spill) the ledger's rows, then close the connections."""
+        if self.retention is not None:
+            await self.retention.close()
         await self.ledger.close()
         await self.engine.dispose()
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: the latest migration of `migrations/versions/` (a test checks it against Alembic's own head)
-HEAD = "0008_responses"
+HEAD = "0009_ledger_retention"
 SCRIPTS = Path(__file__).parent / "migrations"
 #: pg_advisory_xact_lock's key for migrations: any constant of our own
 _LOCK = 0x6875627274  # "hubrt"

@@ -159,12 +159,13 @@ usage = sa.Table(
 
 #: the batches written to `usage`, one row each, in the batch's transaction: a batch sent again (its
 #: commit's answer lost, or a spill file read back after a crash that followed its writing) finds its
-#: mark and adds nothing, so that a request is never counted, nor charged, twice
+#: mark and adds nothing, so that a request is never counted, nor charged, twice. Marks older than
+#: `store.ledger_retention_days` are deleted with the rows (`store.retention`), through the time's index
 ledger_batches = sa.Table(
     "ledger_batches", metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("rows", sa.Integer, nullable=False),
-    sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("written_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 #: the routers using the store now (each refreshes its row while it runs): who shares it, and
