@@ -2,7 +2,7 @@
 
 Revision ID: 0009_ledger_retention
 Revises: 0008_responses
-Create Date: 2026-12-07
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations
