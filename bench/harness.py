@@ -199,6 +199,16 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by pid and its live descendants."""
+    ticks = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError):
+            fields = _stat_fields(Path(f"/proc/{p}/stat").read_text())
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> dict[str, Any]:
     """VmRSS and VmHWM (peak RSS) of pid, and VmRSS summed over its process tree, in MB (MiB)."""
     per_pid: dict[int, int] = {}

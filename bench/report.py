@@ -56,7 +56,9 @@ def build_report(
     lines = [
         f"# hubroute benchmark, {meta['date']}",
         "",
-        f"- machine: {meta['cpu_model']}, {meta['cpus']} CPUs; {meta['layout']}; Python {meta['python']}",
+        f"- machine: {meta['cpu_model']}, {meta['cpus']} CPUs; {meta['layout']}"
+        f"{' (Redis placed as the mock is)' if meta.get('redis_placed_with_the_mock') else ''}"
+        f"; Python {meta['python']}",
         f"- hubroute {meta['hubroute_version']} (commit {meta['git_commit']}), "
         f"LiteLLM {meta['litellm_version'] or '(skipped)'}, {meta['wrk_version']}",
         f"- load: wrk, {meta['wrk_threads']} thread; each row is {meta['repeat']} runs of {meta['duration_s']:g} s"

@@ -23,13 +23,16 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import (
     BENCH,
@@ -197,6 +200,34 @@ def stored_key(port: int) -> str:
     return str(key["key"])
 
 
+def local_redis_pid(url: str) -> int | None:
+    """The process id of the Redis at `url` when it runs on this machine and we may move it (INFO's
+    `process_id`); None otherwise (it is then left where the kernel puts it)."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=5) as sock:
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            data = b""
+            while b"process_id:" not in data or not data.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    found = re.search(rb"process_id:(\d+)", data)
+    if found is None:
+        return None
+    pid = int(found.group(1))
+    try:
+        os.sched_setaffinity(pid, os.sched_getaffinity(pid))  # (allowed to move it?)
+    except OSError:
+        return None
+    return pid
+
+
 def litellm_installed_version() -> str | None:
     python = LITELLM_VENV / "bin" / "python"
     if not (LITELLM_VENV / "bin" / "litellm").exists() or not python.exists():
@@ -296,17 +327,20 @@ def measure(
     args: argparse.Namespace,
     layout: Layout,
     modes: Sequence[str],
-    mock_pid: int,
+    upstream: Sequence[int],
     procs: Processes,
     results: Path,
 ) -> None:
+    """`upstream`: the processes a request reaches besides the router (the mock; with --redis, a Redis
+    on this machine), placed as the layout places the mock."""
     target.checks = check_replies(target.port, target.model, target.auth, modes, target.expect_headers)
     if target.proc is not None:
         target.rss_idle = rss_mb(target.proc.pid)
 
     def place(connections: int) -> Placement:
         where = layout.placement(connections)
-        set_affinity(mock_pid, where.mock)
+        for pid in upstream:
+            set_affinity(pid, where.mock)
         if target.proc is not None:
             set_affinity(target.proc.pid, where.router)
         return where
@@ -452,28 +486,48 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> tuple[dict[st
     direct = start_mock(procs, layout)
     assert direct.proc is not None
     mock_pid, direct.proc = direct.proc.pid, None  # the mock's own RSS is not a result
+    upstream = [mock_pid]
+    redis_pid = local_redis_pid(args.redis) if args.redis else None
+    if redis_pid is None:
+        return run_targets(args, procs, work, wrk, modes, layout, meta, targets, direct, upstream)
+    # a Redis of this machine is placed as the mock is (on the router's CPU at 1 connection: this VM's
+    # wake-ups across CPUs cost a request about 0.1 ms), its affinity given back after
+    meta["redis_placed_with_the_mock"] = True
+    redis_cpus = os.sched_getaffinity(redis_pid)
+    try:
+        return run_targets(args, procs, work, wrk, modes, layout, meta, targets, direct, [*upstream, redis_pid])
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(redis_pid, redis_cpus)
+
+
+def run_targets(args: argparse.Namespace, procs: Processes, work: Path, wrk: str, modes: Sequence[str], layout: Layout,
+                meta: dict[str, Any], targets: dict[str, Target], direct: Target,
+                upstream: list[int]) -> tuple[dict[str, Target], dict[str, Any]]:
+    """The routers measured one after the other against the mock (`direct`, measured already)."""
+    mock_pid = upstream[0]
     direct.duration, direct.warmup = args.duration, args.warmup
     targets["direct"] = direct
-    measure(direct, wrk, args, layout, modes, mock_pid, procs, args.results)
+    measure(direct, wrk, args, layout, modes, [mock_pid], procs, args.results)
 
     if args.stateless or args.accounts:  # the same router without a store, to compare with
         bare = start_hubroute(procs, args, layout, work, direct.port, name=STATELESS, store=False)
         targets[STATELESS] = bare
-        measure(bare, wrk, args, layout, modes, mock_pid, procs, args.results)
+        measure(bare, wrk, args, layout, modes, upstream, procs, args.results)
         assert bare.proc is not None
         procs.stop(bare.proc)
 
     hub = start_hubroute(procs, args, layout, work, direct.port)
     targets["hubroute"] = hub
     meta["hubroute_version"] = hub.version
-    measure(hub, wrk, args, layout, modes, mock_pid, procs, args.results)
+    measure(hub, wrk, args, layout, modes, upstream, procs, args.results)
     assert hub.proc is not None
     procs.stop(hub.proc)
 
     if not args.skip_litellm:
         lite = start_litellm(procs, args, layout, work, direct.port)
         targets["litellm"] = lite
-        measure(lite, wrk, args, layout, modes, mock_pid, procs, args.results)
+        measure(lite, wrk, args, layout, modes, [mock_pid], procs, args.results)
         assert lite.proc is not None
         procs.stop(lite.proc)
     meta["load_average_at_end"] = os.getloadavg()

@@ -9,6 +9,11 @@ hits both, after a warm-up of each. Reports each one's median requests/s (the ra
 and the ratio. Nothing is pinned: the workers need every CPU, and the mock and wrk share them, which
 on a 2-core machine keeps the ratio well below 2. Issue 13's goal on the 2-core VM: at least 1.7.
 
+It also reports the CPU each request costs the router (all its workers), the mock and wrk, and what
+they make the ratio's ceiling on this machine: with one worker the router is the bottleneck (one
+CPU), with N it shares every CPU with the mock and wrk, so N workers can at most serve
+min(N, CPUs x router / (router + mock + wrk)) times one worker's requests.
+
 `--redis [URL]`: both routers with accounts as `run.py --redis` has them (a master key; requests made
 with a stored key that has rate limits and a budget, kept in Redis, which every worker shares).
 """
@@ -16,6 +21,8 @@ with a stored key that has rate limits and a budget, kept in Redis, which every 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
 import time
@@ -34,14 +41,15 @@ from harness import (
     in_workspace,
     log,
     run_wrk,
+    tree_cpu_seconds,
     wait_until_answers,
     write_result,
 )
 from run import ACCOUNTS_MASTER, hubroute_argv, hubroute_config, router_env, start_mock, stored_key
 
 
-def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int, workers: int) -> int:
-    """A router with `workers` processes, answering; its port."""
+def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int, workers: int) -> tuple[int, int]:
+    """A router with `workers` processes, answering; its port and its supervisor's pid."""
     home = work / f"workers-{workers}"
     home.mkdir()
     config = home / "hubroute.yaml"
@@ -53,14 +61,24 @@ def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int,
     auth = ACCOUNTS_MASTER if args.redis else None
     wait_until_answers(port, "/v1/chat/completions", chat_body(MODEL, False), auth, proc, 60)
     time.sleep(3)  # (the other workers: started with the first, ready within a second or two)
-    return port
+    return port, proc.pid
+
+
+def children_cpu_seconds() -> float:
+    """CPU used by the children this process has waited for (the wrk runs)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any]:
     wrk = ensure_wrk()
     mock = start_mock(procs, Layout("none"))
-    ports = {n: start(procs, args, work, mock.port, n) for n in (1, args.workers)}
+    assert mock.proc is not None
+    started = {n: start(procs, args, work, mock.port, n) for n in (1, args.workers)}
+    ports = {n: port for n, (port, _) in started.items()}
     keys = {n: stored_key(port) if args.redis else None for n, port in ports.items()}
+    #: per router: CPU µs a request of the router, the mock and wrk, over every run
+    cpu: dict[int, dict[str, float]] = {n: {"router": 0.0, "mock": 0.0, "wrk": 0.0, "requests": 0} for n in ports}
     body = chat_body(MODEL, False)
     common: dict[str, Any] = {"threads": 2, "cpus": None, "timeout_s": 10.0}
     for n, port in ports.items():
@@ -68,15 +86,26 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
     rps: dict[int, list[float]] = {n: [] for n in ports}
     for rep in range(args.repeat):
         for n, port in ports.items():
+            before = (tree_cpu_seconds(started[n][1]), tree_cpu_seconds(mock.proc.pid), children_cpu_seconds())
             r = run_wrk(wrk, port, body, args.connections, args.duration, auth=keys[n], **common)
+            after = (tree_cpu_seconds(started[n][1]), tree_cpu_seconds(mock.proc.pid), children_cpu_seconds())
+            for name, b, a in zip(("router", "mock", "wrk"), before, after, strict=True):
+                cpu[n][name] += a - b
+            cpu[n]["requests"] += r["requests"]
             if r["error_count"]:
                 raise RuntimeError(f"{r['error_count']} errors with {n} workers")
             rps[n].append(r["rps"])
             log(f"workers {n}: {r['rps']:,.0f} req/s [{rep + 1}/{args.repeat}]")
     medians = {n: statistics.median(v) for n, v in rps.items()}
+    per_request = {n: {k: round(c[k] / c["requests"] * 1e6, 1) for k in ("router", "mock", "wrk")}
+                   for n, c in cpu.items()}
+    many = per_request[args.workers]
+    cpus = len(os.sched_getaffinity(0))
+    ceiling = min(args.workers, cpus * many["router"] / (many["router"] + many["mock"] + many["wrk"]))
     return {"connections": args.connections, "duration_s": args.duration, "redis": bool(args.redis),
             "runs": rps, "median_rps": medians,
-            "ratio": round(medians[args.workers] / medians[1], 3)}
+            "ratio": round(medians[args.workers] / medians[1], 3),
+            "cpu_us_per_request": per_request, "cpus": cpus, "ratio_ceiling": round(ceiling, 3)}
 
 
 def main() -> int:
@@ -100,6 +129,11 @@ def main() -> int:
     for n, runs in out["runs"].items():
         print(f"| {n} | {out['median_rps'][n]:,.0f} ({min(runs):,.0f} to {max(runs):,.0f}) |")
     print(f"\n{args.workers} workers / 1: {out['ratio']:.2f}x (goal on the 2-core VM: 1.7x)")
+    print("\n| workers | CPU a request: router | mock | wrk |\n|--:|--:|--:|--:|")
+    for n, c in out["cpu_us_per_request"].items():
+        print(f"| {n} | {c['router']:.1f} µs | {c['mock']:.1f} µs | {c['wrk']:.1f} µs |")
+    print(f"\nthe ratio's ceiling on {out['cpus']} CPUs with the mock and wrk beside the workers: "
+          f"{out['ratio_ceiling']:.2f}x")
     log(f"written {write_result(args.results, 'workers', out)}")
     return 0
 
