@@ -1,0 +1,53 @@
+"""A translated stream's batches (`routes.chat.Translated`): every chunk of a batch reaches the
+translator once, in order, whatever its text holds; anything but a chunk is skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from hubroute.server.routes.chat import Translated
+
+
+class _Seen:
+    """A translator that gives back what it was given."""
+
+    def __init__(self) -> None:
+        self.chunks: list[dict[str, Any]] = []
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        self.chunks.append(chunk)
+        return b"<" + orjson.dumps(chunk) + b">"
+
+
+class _Shape(Translated[_Seen]):
+    def __init__(self) -> None:
+        self.stream = _Seen()
+
+
+def _frames(*chunks: Any) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
+
+
+def test_every_chunk_of_a_batch_is_translated_in_order() -> None:
+    chunks = [{"choices": [{"delta": {"content": text}}]}
+              for text in ("Hello", "\n\ndata: not an event", '"}]', "ünïcode ✓", "")]
+    shape = _Shape()
+    out = shape.batch(_frames(*chunks))
+    assert shape.stream.chunks == chunks
+    assert out == b"".join(b"<" + orjson.dumps(c) + b">" for c in chunks)
+
+
+def test_what_is_not_a_chunk_is_skipped() -> None:
+    shape = _Shape()
+    one, two = {"choices": []}, {"usage": {"prompt_tokens": 3}}
+    assert shape.batch(_frames(one, [1, 2], "text", two)) == b"<" + orjson.dumps(one) + b"><" + orjson.dumps(two) + b">"
+    assert shape.batch(b"") == b""
+
+
+def test_a_batch_that_is_not_only_events_is_read_event_by_event() -> None:
+    shape = _Shape()
+    first = {"choices": [{"delta": {"content": "a"}}]}
+    assert shape.batch(_frames(first) + b"data: [DONE]\n\n") == b"<" + orjson.dumps(first) + b">"
+    assert shape.stream.chunks == [first]
