@@ -10,6 +10,10 @@ stream (20 chunks and a usage chunk) is translated into each API's events. The r
 the four, `--repeat` times, so that the VM's drift hits each; the table gives each one's median p50
 and what it adds over chat's. Issue 14's goal: a streamed `/v1/messages` or `/v1/responses` request
 adds at most 0.10 ms p50 over the same streamed chat request.
+
+The router, the mock and wrk run on one CPU, as bench/run.py places them at 1 connection (`--layout
+none`: nowhere in particular; this VM's wake-ups across CPUs then add about 0.15 ms to every request,
+chat's included, and vary from run to run).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from harness import (
     log,
     post,
     run_wrk,
+    set_affinity,
     wait_until_answers,
     write_result,
 )
@@ -69,15 +74,19 @@ def check(port: int, path: str, body: bytes, name: str) -> None:
 
 def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any]:
     wrk = ensure_wrk()
+    where = Layout(args.layout).placement(1)
     mock = start_mock(procs, Layout("none"))
+    assert mock.proc is not None
+    set_affinity(mock.proc.pid, where.mock)
     config = work / "hubroute.yaml"
     hubroute_config(config, mock.port)
     port = free_port()
     argv = [*hubroute_argv(args), "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
-    proc = procs.spawn("hubroute", argv, env=router_env(), cwd=work)
+    proc = procs.spawn("hubroute", argv, env=router_env(), cwd=work, cpus=where.router)
     wait_until_answers(port, "/v1/chat/completions", chat_body(MODEL, False), None, proc, 60)
+    set_affinity(proc.pid, where.router)  # (its threads too)
     shapes = bodies()
-    common: dict[str, Any] = {"auth": None, "threads": 1, "cpus": None, "timeout_s": 10.0}
+    common: dict[str, Any] = {"auth": None, "threads": 1, "cpus": where.wrk, "timeout_s": 10.0}
     for name, (path, body) in shapes.items():
         check(port, path, body, name)
         run_wrk(wrk, port, body, 1, 2.0, path=path, **common)  # warm-up
@@ -93,7 +102,8 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
             log(f"{name:17} p50 {r['p50_ms']:.3f} ms  {r['rps']:,.0f} req/s [{rep + 1}/{args.repeat}]")
         time.sleep(0.2)
     medians = {name: statistics.median(v) for name, v in p50.items()}
-    return {"duration_s": args.duration, "repeat": args.repeat, "p50_ms": p50, "rps": rps,
+    return {"duration_s": args.duration, "repeat": args.repeat, "placement": where.describe(), "p50_ms": p50,
+            "rps": rps,
             "median_p50_ms": medians,
             "added_over_chat_ms": {n: round(m - medians["chat"], 4) for n, m in medians.items() if n != "chat"}}
 
@@ -103,6 +113,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--hubroute-cmd", help="command to run instead of .venv/bin/hubroute")
+    ap.add_argument("--layout", choices=("one-cpu", "none"), default="one-cpu",
+                    help="one-cpu: the router, the mock and wrk on one CPU, as bench/run.py at 1 connection "
+                         "(default); none: nothing pinned")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     out = in_workspace("hubroute-apis-", args.results, lambda procs, work: run(args, procs, work))

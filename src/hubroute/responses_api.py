@@ -73,18 +73,22 @@ def new_id(prefix: str) -> str:
 
 
 # --- requests ---------------------------------------------------------------------------------------
+#: the request's fields of one type: (the type, what the error calls it)
+_TYPED: dict[str, tuple[type, str]] = {
+    "instructions": (str, "a string"), "previous_response_id": (str, "a string"), "store": (bool, "a boolean"),
+    "stream": (bool, "a boolean"), "metadata": (dict, "an object"), "tools": (list, "a list"),
+    "parallel_tool_calls": (bool, "a boolean"), "text": (dict, "an object"), "reasoning": (dict, "an object"),
+    "user": (str, "a string")}
+
+
 def check(body: dict[str, Any]) -> None:
     """The request's own fields, as the API defines them (InvalidRequest naming the first wrong one)."""
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise InvalidRequest("model: a model name is required", param="model")
-    for name, kind, label in (("instructions", str, "a string"), ("previous_response_id", str, "a string"),
-                              ("store", bool, "a boolean"), ("stream", bool, "a boolean"),
-                              ("metadata", dict, "an object"), ("tools", list, "a list"),
-                              ("parallel_tool_calls", bool, "a boolean"), ("text", dict, "an object"),
-                              ("reasoning", dict, "an object"), ("user", str, "a string")):
-        value = body.get(name)
-        if value is not None and not isinstance(value, kind):
-            raise InvalidRequest(f"{name}: {label} is required", param=name)
+    for name, value in body.items():  # (in the request's order: the first wrong field is named)
+        typed = _TYPED.get(name)
+        if typed is not None and value is not None and not isinstance(value, typed[0]):
+            raise InvalidRequest(f"{name}: {typed[1]} is required", param=name)
     for name in ("max_output_tokens", "max_tool_calls"):
         value = body.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -603,7 +607,7 @@ class ResponseStream:
     def _event(self, kind: str, **data: Any) -> bytes:
         payload = orjson.dumps({"type": kind, "sequence_number": self.sequence, **data})
         self.sequence += 1
-        return b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
+        return b"event: %s\ndata: %s\n\n" % (kind.encode(), payload)
 
     def _text(self, kind: str, text: str) -> bytes:
         out = b""

@@ -101,6 +101,8 @@ class McpTools:
     @classmethod
     def of(cls, app: App, ctx: RequestRecord, body: dict[str, Any]) -> McpTools | None:
         """The request's MCP servers, checked (InvalidRequest for one it may not reach); None: it names none."""
+        if not body.get("tools"):
+            return None
         servers = mcp.servers_of(body, app.settings.responses.mcp_allowed_hosts, app.transport.rules)
         if not servers:
             return None
