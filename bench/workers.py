@@ -9,10 +9,10 @@ hits both, after a warm-up of each. Reports each one's median requests/s (the ra
 and the ratio. Nothing is pinned: the workers need every CPU, and the mock and wrk share them, which
 on a 2-core machine keeps the ratio well below 2. Issue 13's goal on the 2-core VM: at least 1.7.
 
-It also reports the CPU each request costs the router (all its workers), the mock and wrk, and what
-they make the ratio's ceiling on this machine: with one worker the router is the bottleneck (one
-CPU), with N it shares every CPU with the mock and wrk, so N workers can at most serve
-min(N, CPUs x router / (router + mock + wrk)) times one worker's requests.
+It also reports the CPU each request costs the router (all its workers), the mock, wrk and (with
+--redis on this machine) Redis, and the ceiling they put on the ratio here: N workers share every
+CPU with the others, so they serve at most CPUs / (the CPU a request costs all of them) requests a
+second; that, over one worker's requests/s, is the best ratio this machine allows.
 
 `--redis [URL]`: both routers with accounts as `run.py --redis` has them (a master key; requests made
 with a stored key that has rate limits and a budget, kept in Redis, which every worker shares).
@@ -45,7 +45,7 @@ from harness import (
     wait_until_answers,
     write_result,
 )
-from run import ACCOUNTS_MASTER, hubroute_argv, hubroute_config, router_env, start_mock, stored_key
+from run import ACCOUNTS_MASTER, hubroute_argv, hubroute_config, local_redis_pid, router_env, start_mock, stored_key
 
 
 def start(procs: Processes, args: argparse.Namespace, work: Path, upstream: int, workers: int) -> tuple[int, int]:
@@ -77,8 +77,15 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
     started = {n: start(procs, args, work, mock.port, n) for n in (1, args.workers)}
     ports = {n: port for n, (port, _) in started.items()}
     keys = {n: stored_key(port) if args.redis else None for n, port in ports.items()}
-    #: per router: CPU µs a request of the router, the mock and wrk, over every run
-    cpu: dict[int, dict[str, float]] = {n: {"router": 0.0, "mock": 0.0, "wrk": 0.0, "requests": 0} for n in ports}
+    redis_pid = local_redis_pid(args.redis) if args.redis else None
+    parts = ("router", "mock", "wrk", "redis")
+    #: per router: the CPU its runs cost the router, the mock, wrk and Redis (seconds), and their requests
+    cpu: dict[int, dict[str, float]] = {n: dict.fromkeys((*parts, "requests"), 0.0) for n in ports}
+
+    def used(n: int) -> tuple[float, ...]:
+        return (tree_cpu_seconds(started[n][1]), tree_cpu_seconds(mock.proc.pid), children_cpu_seconds(),
+                tree_cpu_seconds(redis_pid) if redis_pid is not None else 0.0)
+
     body = chat_body(MODEL, False)
     common: dict[str, Any] = {"threads": 2, "cpus": None, "timeout_s": 10.0}
     for n, port in ports.items():
@@ -86,10 +93,10 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
     rps: dict[int, list[float]] = {n: [] for n in ports}
     for rep in range(args.repeat):
         for n, port in ports.items():
-            before = (tree_cpu_seconds(started[n][1]), tree_cpu_seconds(mock.proc.pid), children_cpu_seconds())
+            before = used(n)
             r = run_wrk(wrk, port, body, args.connections, args.duration, auth=keys[n], **common)
-            after = (tree_cpu_seconds(started[n][1]), tree_cpu_seconds(mock.proc.pid), children_cpu_seconds())
-            for name, b, a in zip(("router", "mock", "wrk"), before, after, strict=True):
+            after = used(n)
+            for name, b, a in zip(parts, before, after, strict=True):
                 cpu[n][name] += a - b
             cpu[n]["requests"] += r["requests"]
             if r["error_count"]:
@@ -97,11 +104,10 @@ def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any
             rps[n].append(r["rps"])
             log(f"workers {n}: {r['rps']:,.0f} req/s [{rep + 1}/{args.repeat}]")
     medians = {n: statistics.median(v) for n, v in rps.items()}
-    per_request = {n: {k: round(c[k] / c["requests"] * 1e6, 1) for k in ("router", "mock", "wrk")}
-                   for n, c in cpu.items()}
-    many = per_request[args.workers]
+    per_request = {n: {k: round(c[k] / c["requests"] * 1e6, 1) for k in parts} for n, c in cpu.items()}
     cpus = len(os.sched_getaffinity(0))
-    ceiling = min(args.workers, cpus * many["router"] / (many["router"] + many["mock"] + many["wrk"]))
+    most = cpus * 1e6 / sum(per_request[args.workers].values())  # requests/s with every CPU busy
+    ceiling = min(float(args.workers), most / medians[1])
     return {"connections": args.connections, "duration_s": args.duration, "redis": bool(args.redis),
             "runs": rps, "median_rps": medians,
             "ratio": round(medians[args.workers] / medians[1], 3),
@@ -129,10 +135,10 @@ def main() -> int:
     for n, runs in out["runs"].items():
         print(f"| {n} | {out['median_rps'][n]:,.0f} ({min(runs):,.0f} to {max(runs):,.0f}) |")
     print(f"\n{args.workers} workers / 1: {out['ratio']:.2f}x (goal on the 2-core VM: 1.7x)")
-    print("\n| workers | CPU a request: router | mock | wrk |\n|--:|--:|--:|--:|")
+    print("\n| workers | CPU a request: router | mock | wrk | Redis |\n|--:|--:|--:|--:|--:|")
     for n, c in out["cpu_us_per_request"].items():
-        print(f"| {n} | {c['router']:.1f} µs | {c['mock']:.1f} µs | {c['wrk']:.1f} µs |")
-    print(f"\nthe ratio's ceiling on {out['cpus']} CPUs with the mock and wrk beside the workers: "
+        print(f"| {n} | {c['router']:.1f} µs | {c['mock']:.1f} µs | {c['wrk']:.1f} µs | {c['redis']:.1f} µs |")
+    print(f"\nthe best ratio {out['cpus']} CPUs allow, the others' CPU beside the workers': "
           f"{out['ratio_ceiling']:.2f}x")
     log(f"written {write_result(args.results, 'workers', out)}")
     return 0
