@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Mocks, RouterFactory, RunningRouter
+from tests.conftest import Mocks, RouterFactory, RunningRouter, SharedRedis
 from tests.e2e.support import MODEL, assert_error, chat, config
 from tests.mocks import MockProvider, chat_completion, json_reply
 
@@ -169,3 +169,35 @@ async def test_probe_answered_with_a_client_error_frees_the_slot(mocks: Mocks, r
     a.default = None
     resp = await chat(r)
     assert resp.status_code == 200, resp.text
+
+
+async def test_routers_sharing_redis_spare_each_other_a_failing_provider(mocks: Mocks, router: RouterFactory,
+                                                                        redis: SharedRedis) -> None:
+    """Two routers on one Redis: the circuit one opens is open at the other within about a second
+    (`redis.share_health`), which then never contacts the failing provider; the same routers with
+    `share_health: false` each find out for themselves."""
+    a, b = await mocks.start("a", default=FAILING), await mocks.start("b")
+    breaker = {"circuit_breaker": {"failures": 2, "cooldown": 30}}
+    first = await router.start(config(a, b, routing=breaker, redis=redis.settings()))
+    second = await router.start(config(a, b, routing=breaker, redis=redis.settings()))
+    for _ in range(2):
+        assert (await chat(first)).headers["x-inference-provider"] == "b"
+    assert a.hits == 2 and (await health(first))["open_circuits"] == [f"a/{MODEL}"]
+    for _ in range(40):
+        if (await health(second))["open_circuits"]:
+            break
+        await asyncio.sleep(0.05)
+    assert (await health(second))["open_circuits"] == [f"a/{MODEL}"]
+    for _ in range(3):
+        assert (await chat(second)).headers["x-inference-provider"] == "b"
+    assert a.hits == 2  # the second router never tried it
+
+    apart = redis.settings(share_health=False, prefix=redis.prefix + "apart:")
+    third = await router.start(config(a, b, routing=breaker, redis=apart))
+    fourth = await router.start(config(a, b, routing=breaker, redis=apart))
+    for _ in range(2):
+        await chat(third)
+    await asyncio.sleep(1.5)
+    assert (await health(fourth))["open_circuits"] == []
+    await chat(fourth)
+    assert a.hits == 5  # (2 from the first, 2 from the third, 1 from the fourth: nothing was shared)

@@ -11,7 +11,10 @@ circuit closed. The pause is capped at `max_pause` seconds (`routing.max_retry_a
 cannot disable a model for longer than the deployment allows; `paused()` lists the pauses running.
 Speed figures are exponentially weighted moving averages of output tokens per second and time to
 first byte; `:fastest` reads them, falling back to catalog figures for pairs never measured.
-All state is in-process (one router instance); it is cheap enough to update on every request.
+The state is this process's own, cheap enough to update on every request. With Redis, router
+processes and instances also tell each other what they learn (`store.shared_health`): `listener`
+hears each circuit opened, closed again, or pair paused here, and `learn` applies what another
+router learnt, so that one router's discovery that a provider is down spares the others.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ class _Circuit:
     opened_at: float | None = None
     not_before: float = 0.0
     probing: bool = False
+    #: when a probe last closed it (what another router opened before that is not learnt again)
+    closed_at: float = float("-inf")
+
+
+#: what a router tells the others (`Health.listener`): the pair, "open" | "closed" | "paused", and the
+#: seconds it holds for (the cool-down, the pause; 0 for "closed")
+Listener = Callable[[tuple[str, str], str, float], None]
 
 
 @dataclass(slots=True)
@@ -56,6 +66,8 @@ class Health:
         self._clock = clock
         self._circuits: dict[Key, _Circuit] = {}
         self._speed: dict[Key, Speed] = {}
+        #: told what this router learns (None: nobody)
+        self.listener: Listener | None = None
 
     # --- circuit breaker ------------------------------------------------------------------------
     def state(self, key: Key) -> str:
@@ -96,21 +108,49 @@ class Health:
         c = self._circuits.get(key)
         if c is not None:
             c.failures = 0
-            c.opened_at = None
             c.probing = False
+            if c.opened_at is not None:
+                c.opened_at = None
+                c.closed_at = self._clock()
+                if self.listener is not None:
+                    self.listener(key, "closed", 0.0)
 
     def failure(self, key: Key, retry_after: float | None = None) -> bool:
         """Count a failure; returns True when this failure opened (or re-opened) the circuit."""
         c = self._circuits.get(key) or self._new_circuit(key)
         now = self._clock()
         if retry_after is not None and retry_after > 0:  # (nan is not > 0; inf is capped)
-            c.not_before = max(c.not_before, now + min(retry_after, self.max_pause))
+            pause = min(retry_after, self.max_pause)
+            if now + pause > c.not_before:
+                c.not_before = now + pause
+                if self.listener is not None:
+                    self.listener(key, "paused", pause)
         c.failures += 1
         if c.probing or (c.opened_at is None and c.failures >= self.threshold):
             c.opened_at = now
             c.probing = False
+            if self.listener is not None:
+                self.listener(key, "open", self.cooldown)
             return True
         return False
+
+    def learn(self, key: Key, state: str, seconds: float) -> None:
+        """What another router learnt (`listener`'s words): the pair's circuit open for `seconds` more
+        (it turns half-open here when it does there), or the pair paused for `seconds`. A circuit open
+        here already, or closed here by a probe since it was opened there, stays as it is."""
+        if seconds <= 0 or seconds != seconds:  # (nan)
+            return
+        now = self._clock()
+        found = self._circuits.get(key)
+        if state == "paused":
+            c = found or self._new_circuit(key)
+            c.not_before = max(c.not_before, now + min(seconds, self.max_pause))
+        elif state == "open":
+            opened = now - max(self.cooldown - min(seconds, self.cooldown), 0.0)
+            if found is not None and (found.opened_at is not None or found.closed_at >= opened):
+                return
+            c = found or self._new_circuit(key)
+            c.opened_at, c.failures, c.probing = opened, max(c.failures, self.threshold), False
 
     def release_probe(self, key: Key) -> None:
         """The probe ended without a verdict (client went away): let another one through."""

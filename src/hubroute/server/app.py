@@ -97,6 +97,7 @@ class App:
         #: and their credits and budgets (with a store)
         self.limits: Any = LocalLimits()  # server.limits.LocalLimits | store.shared_limits.SharedLimits
         self.redis: Any = None  # store.redislink.RedisLink, with `redis.url`
+        self.shared_health: Any = None  # store.shared_health.SharedHealth, with `redis.url`
         self.billing: Billing | None = None
         #: the provider keys users and organisations bring (with a store)
         self.provider_keys: Any = None  # store.provider_keys.ProviderKeys
@@ -158,17 +159,20 @@ class App:
     async def _share_limits(self) -> None:
         """Rate limits kept in Redis (`redis.url`), for every router process and instance at once (and,
         with a store, credits and budgets: `startup`)."""
-        from hubroute.store import shared_money
+        from hubroute.store import shared_health, shared_money
         from hubroute.store.redislink import RedisLink, RedisUnavailable, redacted
         from hubroute.store.shared_limits import SCRIPTS, SharedLimits
 
         conf = self.settings.redis
         assert conf.url is not None
         self.redis = link = RedisLink(conf.url, timeout=conf.timeout)
-        link.register(*SCRIPTS, *shared_money.SCRIPTS)
+        link.register(*SCRIPTS, *shared_money.SCRIPTS, *shared_health.SCRIPTS)
         self.metrics.watch_redis(link)
         self.limits = SharedLimits(link, prefix=conf.prefix, on_error=conf.on_error, lease=conf.lease)
         self.limits.start()
+        if conf.share_health:
+            self.shared_health = shared_health.SharedHealth(link, self.health, prefix=conf.prefix)
+            self.shared_health.start()
         try:
             await link.call("PING")  # (down at start: said once by the link; requests follow on_error)
             log.info("redis: %s", redacted(conf.url))
@@ -179,6 +183,8 @@ class App:
         await self.engine.aclose()  # Hub look-ups still running, then the transport
         await self.fetcher.aclose()
         await self.limits.close()
+        if self.shared_health is not None:
+            await self.shared_health.close()
         if self.billing is not None:
             await self.billing.close()
         if self.redis is not None:

@@ -1,0 +1,116 @@
+"""What routers learn of the providers, told to each other through Redis (`redis.share_health`).
+
+    shared = SharedHealth(link, health, prefix="hubroute:")   # then shared.start() on the event loop
+    await shared.close()
+
+A circuit opened here (a provider x model failing), a pair paused by a provider's `Retry-After`, or
+a circuit closed again by a probe that succeeded, is sent to Redis as it happens (one script, its
+answer not awaited: nothing on the request's path). Every router process reads what the others sent
+once every `interval` seconds (one round trip) and applies it to its own breakers
+(`routing.health.Health.learn`): a circuit opened elsewhere is open here until the same moment, a
+pause ends at the same moment. So one router's discovery that a provider is down spares the others
+its failures, within a second.
+
+Redis keeps one sorted set per deployment prefix: a member per state (`open` or `paused`, the
+provider, the model), scored by when it ends on Redis's clock; ended ones are removed as it is read
+and written. Redis out of reach: nothing is told or learnt (each router keeps its own breakers, as
+without Redis); the link says so once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from hubroute.routing.health import Health, Key
+from hubroute.store import stop
+from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
+
+log = logging.getLogger("hubroute.redis")
+
+#: separates a member's state, provider and model (no provider name or model id holds it)
+_SEP = "\x1f"
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+"""
+
+# KEYS: the set; ARGV: the member, the milliseconds it holds for, the set's expiry in milliseconds
+TELL = Script("health-tell", _NOW + """
+local ends = now + tonumber(ARGV[2])
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not known or tonumber(known) < ends then redis.call('ZADD', KEYS[1], ends, ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+""")
+
+# KEYS: the set; ARGV: the member that no longer holds
+FORGET = Script("health-forget", "return redis.call('ZREM', KEYS[1], ARGV[1])")
+
+# KEYS: the set; the time on Redis's clock, and every state that holds, with when it ends
+READ = Script("health-read", _NOW + """
+return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
+""")
+
+SCRIPTS = (TELL, FORGET, READ)
+
+
+class SharedHealth:
+    #: seconds between two reads of what the other routers learnt
+    interval = 1.0
+
+    def __init__(self, link: RedisLink, health: Health, *, prefix: str = "hubroute:",
+                 interval: float | None = None) -> None:
+        self.link = link
+        self.health = health
+        self.key = f"{prefix}health"
+        if interval is not None:
+            self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.health.listener = self.tell
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._read_often(), name="hubroute-shared-health")
+
+    async def close(self) -> None:
+        if self.health.listener == self.tell:
+            self.health.listener = None
+        await stop(self._task)
+        self._task = None
+
+    def tell(self, pair: Key, state: str, seconds: float) -> None:
+        """`Health.listener`: what this router learnt, sent (not awaited; lost if Redis is out of reach)."""
+        provider, model = pair
+        if state == "closed":
+            self.link.send(FORGET, [self.key], [_SEP.join(("open", provider, model))])
+            return
+        held = max(1, math.ceil(seconds * 1000))
+        # (the set outlives its longest state: nothing of it is left once they have all ended)
+        self.link.send(TELL, [self.key], [_SEP.join((state, provider, model)), held,
+                                          max(held, math.ceil(self.health.max_pause * 1000)) + 1000])
+
+    async def read(self) -> int:
+        """Apply what the routers told, now; how many states hold."""
+        now, flat = await self.link.run(READ, [self.key], [])
+        learnt = 0
+        for member, ends in zip(flat[::2], flat[1::2], strict=True):
+            parts = member.decode(errors="replace").split(_SEP)
+            if len(parts) != 3 or parts[0] not in ("open", "paused"):
+                continue
+            self.health.learn((parts[1], parts[2]), parts[0], (int(ends) - int(now)) / 1000)
+            learnt += 1
+        return learnt
+
+    async def _read_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.read()
+            except (RedisUnavailable, RedisError):  # (the link says it once; breakers stay this router's own)
+                continue
+            except Exception:  # a bug: said, and the breakers go on as they are
+                log.exception("could not read the routers' shared provider health")
