@@ -230,8 +230,8 @@ class RedisSettings(_Strict):
     timeout: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
     #: seconds a request's concurrency place outlives a router that stops renewing it (one that died)
     lease: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 10.0
-    #: routers tell each other the circuits they open and the pauses providers ask for
-    #: (`store.shared_health`): one router's discovery that a provider is down spares the others
+    #: routers tell each other the circuits they open, the pauses providers ask for and their speed
+    #: figures (`store.shared_health`): one router's discovery that a provider is down spares the others
     share_health: bool = True
 
 

@@ -130,3 +130,45 @@ async def test_routers_read_on_their_own_and_redis_out_of_reach_costs_nothing(re
         await link.close()
         await gone.close()
     assert teller.listener is None
+
+
+async def test_a_router_that_has_measured_little_uses_the_deployments_speed_figures(routers: list[Router]) -> None:
+    a, b, c = routers
+    for _ in range(3):  # a measures the pair: 100 tokens/s, 0.2 s to the first byte
+        a.health.observe(PAIR, ttfb=0.2, tokens=100, seconds=1.0)
+    assert a.shared.send_speeds() == 1 and a.shared.send_speeds() == 0  # (sent once, until measured again)
+    await _settle(a)
+    assert b.health.speed(PAIR) is None
+    await b.shared.read()
+    learnt = b.health.speed(PAIR)
+    assert learnt is not None and learnt.throughput == pytest.approx(100) and learnt.ttfb == pytest.approx(0.2)
+    for _ in range(3):  # c measures it slower: the deployment's figure moves a fifth of the way
+        c.health.observe(PAIR, ttfb=1.2, tokens=50, seconds=1.0)
+    c.shared.send_speeds()
+    await _settle(c)
+    await b.shared.read()
+    moved = b.health.speed(PAIR)
+    assert moved is not None and moved.throughput == pytest.approx(90) and moved.ttfb == pytest.approx(0.4)
+    for _ in range(2):  # b's own samples: not enough yet
+        b.health.observe(PAIR, ttfb=0.1, tokens=10, seconds=1.0)
+    assert b.health.speed(PAIR).throughput == pytest.approx(90)  # type: ignore[union-attr]
+    b.health.observe(PAIR, ttfb=0.1, tokens=10, seconds=1.0)  # the third: its own figure now
+    assert b.health.speed(PAIR).throughput == pytest.approx(10)  # type: ignore[union-attr]
+    assert b.health.speed(("groq", "never/measured")) is None
+
+
+async def test_fastest_orders_by_the_deployments_figures_from_the_first_request(routers: list[Router]) -> None:
+    from hubroute.catalog import ProviderMapping
+    from hubroute.routing.policy import order
+
+    a, b, _ = routers
+    model = PAIR[1]
+    for provider, tps in (("slow", 20), ("quick", 300)):
+        for _ in range(3):
+            a.health.observe((provider, model), ttfb=0.1, tokens=tps, seconds=1.0)
+    a.shared.send_speeds()
+    await _settle(a)
+    mappings = [ProviderMapping(provider="slow", provider_id="s"), ProviderMapping(provider="quick", provider_id="q")]
+    assert [m.provider for m in order(mappings, "fastest", model=model, health=b.health)] == ["slow", "quick"]
+    await b.shared.read()
+    assert [m.provider for m in order(mappings, "fastest", model=model, health=b.health)] == ["quick", "slow"]

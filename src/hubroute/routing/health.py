@@ -14,7 +14,9 @@ first byte; `:fastest` reads them, falling back to catalog figures for pairs nev
 The state is this process's own, cheap enough to update on every request. With Redis, router
 processes and instances also tell each other what they learn (`store.shared_health`): `listener`
 hears each circuit opened, closed again, or pair paused here, and `learn` applies what another
-router learnt, so that one router's discovery that a provider is down spares the others.
+router learnt, so that one router's discovery that a provider is down spares the others. Speed
+figures the others measured (`learn_speed`) stand in for a pair until this router has measured it
+`OWN_SAMPLES` times itself (a router just started knows at once which provider is fastest).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ Key = tuple[str, str]  # (provider, model)
 #: pairs kept, circuits and speed figures each: the model of a pair tried may be any id a client
 #: pinned to a server that takes any (`name:my-vllm`); past the bound the least useful go first
 MAX_PAIRS = 4096
+#: a pair's throughput measured this many times here: this router's figure, not the others'
+OWN_SAMPLES = 3
 
 
 @dataclass(slots=True)
@@ -68,6 +72,8 @@ class Health:
         self._speed: dict[Key, Speed] = {}
         #: told what this router learns (None: nobody)
         self.listener: Listener | None = None
+        #: speed figures other routers measured (`learn_speed`)
+        self._learnt: dict[Key, Speed] = {}
 
     # --- circuit breaker ------------------------------------------------------------------------
     def state(self, key: Key) -> str:
@@ -195,4 +201,17 @@ class Health:
             s.samples += 1
 
     def speed(self, key: Key) -> Speed | None:
-        return self._speed.get(key)
+        own = self._speed.get(key)
+        if not self._learnt or (own is not None and own.samples >= OWN_SAMPLES):
+            return own
+        return self._learnt.get(key) or own
+
+    def measured(self) -> dict[Key, Speed]:
+        """This router's own figures (what it tells the others)."""
+        return self._speed
+
+    def learn_speed(self, key: Key, throughput: float | None, ttfb: float | None) -> None:
+        """What the other routers measured of a pair (None: not measured)."""
+        if key not in self._learnt and len(self._learnt) >= MAX_PAIRS:
+            del self._learnt[next(iter(self._learnt))]
+        self._learnt[key] = Speed(throughput, ttfb)

@@ -11,10 +11,16 @@ once every `interval` seconds (one round trip) and applies it to its own breaker
 pause ends at the same moment. So one router's discovery that a provider is down spares the others
 its failures, within a second.
 
-Redis keeps one sorted set per deployment prefix: a member per state (`open` or `paused`, the
-provider, the model), scored by when it ends on Redis's clock; ended ones are removed as it is read
-and written. Redis out of reach: nothing is told or learnt (each router keeps its own breakers, as
-without Redis); the link says so once.
+Speed figures go the same way, each router process sending once a second those it measured anew:
+Redis keeps one figure a pair for the deployment, each router's sent figure moved into it as an
+average is (a fifth of the way), and every process reads them back with the states: a pair it has
+measured little gets the deployment's figure (`Health.learn_speed`), so that `:fastest` orders
+providers well from a router's first request. A figure not sent for `STALE` seconds is not read.
+
+Redis keeps, per deployment prefix, a sorted set of states (a member per state: `open` or `paused`,
+the provider, the model; scored by when it ends on Redis's clock; ended ones are removed as it is
+read and written) and a hash of speed figures. Redis out of reach: nothing is told or learnt (each
+router keeps its own breakers and figures, as without Redis); the link says so once.
 """
 
 from __future__ import annotations
@@ -50,12 +56,41 @@ return 1
 # KEYS: the set; ARGV: the member that no longer holds
 FORGET = Script("health-forget", "return redis.call('ZREM', KEYS[1], ARGV[1])")
 
-# KEYS: the set; the time on Redis's clock, and every state that holds, with when it ends
+# KEYS: the set, the figures; the time on Redis's clock, every state that holds with when it ends,
+# and every pair's figure
 READ = Script("health-read", _NOW + """
-return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
+return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2])}
 """)
 
-SCRIPTS = (TELL, FORGET, READ)
+# KEYS: the figures; ARGV: the share of a new figure in the pair's, the hash's expiry in ms, then per
+# pair its field, its throughput and time to first byte ('' when not measured). A pair's value:
+# "throughput|ttfb|when sent" (ms, Redis's clock)
+SPEEDS = Script("health-speeds", """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local share = tonumber(ARGV[1])
+for i = 3, #ARGV, 3 do
+  local new = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if old then
+    local j = 1
+    for part in string.gmatch(old, '([^|]*)|') do
+      local was = tonumber(part)
+      if was and new[j] then new[j] = was + share * (new[j] - was) elseif was then new[j] = was end
+      j = j + 1
+    end
+  end
+  redis.call('HSET', KEYS[1], ARGV[i], (new[1] or '') .. '|' .. (new[2] or '') .. '|' .. now)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+""")
+
+SCRIPTS = (TELL, FORGET, READ, SPEEDS)
+#: seconds after which a pair's figure no longer sent by any router is not read
+STALE = 600.0
+#: the share of a router's figure in the deployment's
+SHARE = 0.2
 
 
 class SharedHealth:
@@ -67,6 +102,9 @@ class SharedHealth:
         self.link = link
         self.health = health
         self.key = f"{prefix}health"
+        self.speeds = f"{prefix}speeds"
+        #: per pair: its samples when this router last sent its figure
+        self._sent: dict[Key, int] = {}
         if interval is not None:
             self.interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -93,9 +131,22 @@ class SharedHealth:
         self.link.send(TELL, [self.key], [_SEP.join((state, provider, model)), held,
                                           max(held, math.ceil(self.health.max_pause * 1000)) + 1000])
 
+    def send_speeds(self) -> int:
+        """Send the figures measured here since they were last sent (not awaited); how many."""
+        args: list[str | int | float] = [SHARE, int(STALE * 1000) * 2]
+        sent = 0
+        for (provider, model), speed in self.health.measured().items():
+            if speed.samples and self._sent.get((provider, model)) != speed.samples:
+                self._sent[(provider, model)] = speed.samples
+                args += (_SEP.join((provider, model)), _figure(speed.throughput), _figure(speed.ttfb))
+                sent += 1
+        if sent:
+            self.link.send(SPEEDS, [self.speeds], args)
+        return sent
+
     async def read(self) -> int:
         """Apply what the routers told, now; how many states hold."""
-        now, flat = await self.link.run(READ, [self.key], [])
+        now, flat, figures = await self.link.run(READ, [self.key, self.speeds], [])
         learnt = 0
         for member, ends in zip(flat[::2], flat[1::2], strict=True):
             parts = member.decode(errors="replace").split(_SEP)
@@ -103,14 +154,34 @@ class SharedHealth:
                 continue
             self.health.learn((parts[1], parts[2]), parts[0], (int(ends) - int(now)) / 1000)
             learnt += 1
+        for field, value in zip(figures[::2], figures[1::2], strict=True):
+            pair, figure = field.decode(errors="replace").split(_SEP), value.decode(errors="replace").split("|")
+            if len(pair) != 2 or len(figure) != 3 or not figure[2].isdigit():
+                continue
+            if int(now) - int(figure[2]) > STALE * 1000:
+                continue
+            self.health.learn_speed((pair[0], pair[1]), _number(figure[0]), _number(figure[1]))
         return learnt
 
     async def _read_often(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             try:
+                self.send_speeds()
                 await self.read()
             except (RedisUnavailable, RedisError):  # (the link says it once; breakers stay this router's own)
                 continue
             except Exception:  # a bug: said, and the breakers go on as they are
                 log.exception("could not read the routers' shared provider health")
+
+
+def _figure(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
