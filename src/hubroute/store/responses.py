@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 
 from hubroute.errors import Unavailable
 from hubroute.store import reason, stop
+from hubroute.store.retention import delete_older
 from hubroute.store.schema import responses
 
 if TYPE_CHECKING:
@@ -128,11 +129,9 @@ class Responses:
         return items
 
     async def purge(self) -> int:
-        """Delete the responses older than the retention; how many."""
-        async with self.engine.begin() as conn:
-            done = await conn.execute(responses.delete().where(
-                responses.c.created_at < datetime.now(UTC) - self.retention))
-        return int(done.rowcount or 0)
+        """Delete the responses older than the retention, in bounded statements as the ledger's
+        retention does (`store.retention.delete_older`); how many."""
+        return await delete_older(self.engine, responses, responses.c.created_at, datetime.now(UTC) - self.retention)
 
     async def _purge_every(self) -> None:
         while True:

@@ -79,18 +79,8 @@ class LedgerRetention:
         return rows, marks
 
     async def _delete(self, table: sa.Table, when: sa.Column[datetime], cutoff: datetime) -> int:
-        chosen = (sa.select(table.c.id).where(when < cutoff).order_by(when).limit(self.batch)
-                  .with_for_update(skip_locked=True))  # (PostgreSQL's; SQLite's compiler leaves it out)
-        statement = table.delete().where(table.c.id.in_(chosen))
-        done = 0
-        while True:
-            began = time.monotonic()
-            async with asyncio.timeout(self.timeout), self.engine.begin() as conn:
-                deleted = int((await conn.execute(statement)).rowcount or 0)
-            done += deleted
-            if deleted < self.batch:
-                return done
-            await asyncio.sleep(time.monotonic() - began)
+        return await delete_older(self.engine, table, when, cutoff, batch=self.batch,
+                                  statement_timeout=self.timeout)
 
     async def _every(self) -> None:
         while True:
@@ -126,3 +116,22 @@ class LedgerRetention:
         if accounts or keys:
             log.warning("%d total budgets count only the usage ledger's last %g days (store.ledger_retention_days)",
                         accounts + keys, self.days)
+
+
+async def delete_older(engine: AsyncEngine, table: sa.Table, when: sa.Column[datetime], cutoff: datetime, *,
+                       batch: int = 10_000, statement_timeout: float = 60.0) -> int:
+    """Delete `table`'s rows whose `when` is before `cutoff`, `batch` a statement (each its own
+    transaction, oldest first, through `when`'s index), waiting between two statements as long as the
+    last one took; each statement `statement_timeout` seconds at most (TimeoutError). How many were deleted."""
+    chosen = (sa.select(table.c.id).where(when < cutoff).order_by(when).limit(batch)
+              .with_for_update(skip_locked=True))  # (PostgreSQL's; SQLite's compiler leaves it out)
+    statement = table.delete().where(table.c.id.in_(chosen))
+    done = 0
+    while True:
+        began = time.monotonic()
+        async with asyncio.timeout(statement_timeout), engine.begin() as conn:
+            deleted = int((await conn.execute(statement)).rowcount or 0)
+        done += deleted
+        if deleted < batch:
+            return done
+        await asyncio.sleep(time.monotonic() - began)
