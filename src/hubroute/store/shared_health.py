@@ -32,20 +32,20 @@ import math
 from hubroute.routing.health import Health, Key
 from hubroute.store import stop
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
+from hubroute.store.shared_limits import _NOW
 
 log = logging.getLogger("hubroute.redis")
 
 #: separates a member's state, provider and model (no provider name or model id holds it)
 _SEP = "\x1f"
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+#: Redis's clock (`now`, ms), the states that have ended taken out of the set
+_LIVE = _NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 """
 
 # KEYS: the set; ARGV: the member, the milliseconds it holds for, the set's expiry in milliseconds
-TELL = Script("health-tell", _NOW + """
+TELL = Script("health-tell", _LIVE + """
 local ends = now + tonumber(ARGV[2])
 local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not known or tonumber(known) < ends then redis.call('ZADD', KEYS[1], ends, ARGV[1]) end
@@ -58,16 +58,14 @@ FORGET = Script("health-forget", "return redis.call('ZREM', KEYS[1], ARGV[1])")
 
 # KEYS: the set, the figures; the time on Redis's clock, every state that holds with when it ends,
 # and every pair's figure
-READ = Script("health-read", _NOW + """
+READ = Script("health-read", _LIVE + """
 return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2])}
 """)
 
 # KEYS: the figures; ARGV: the share of a new figure in the pair's, the hash's expiry in ms, then per
 # pair its field, its throughput and time to first byte ('' when not measured). A pair's value:
 # "throughput|ttfb|when sent" (ms, Redis's clock)
-SPEEDS = Script("health-speeds", """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+SPEEDS = Script("health-speeds", _NOW + """
 local share = tonumber(ARGV[1])
 for i = 3, #ARGV, 3 do
   local new = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
