@@ -1,6 +1,5 @@
-"""Chat chunks, as a provider streams them, and another API's stream events read back: what the unit
-tests of the stream translators (`messages_api.MessageStream`, `responses_api.ResponseStream`) feed
-and check."""
+"""Chat chunks, as a provider streams them, whole chat answers, and another API's stream events read
+back: what the unit tests of the translators (`messages_api`, `responses_api`) feed and check."""
 
 from __future__ import annotations
 
@@ -30,3 +29,14 @@ def finished(reason: str) -> dict[str, Any]:
 
 def tool_delta(index: int, **fields: Any) -> dict[str, Any]:
     return delta(tool_calls=[{"index": index, **fields}])
+
+
+def answer(message: dict[str, Any], finish: str | None = "stop") -> dict[str, Any]:
+    """A whole chat completion whose one choice is the assistant's `message`."""
+    return {"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": finish,
+                                             "message": {"role": "assistant", **message}}]}
+
+
+def call(call_id: Any, name: str = "read", arguments: Any = "{}") -> dict[str, Any]:
+    """A tool call of a whole chat answer."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}

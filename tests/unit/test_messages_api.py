@@ -14,7 +14,7 @@ from hubroute import messages_api as api
 from hubroute import replayed
 from hubroute.errors import InvalidRequest
 from hubroute.usage import Usage
-from tests.unit.chunks import delta, events, finished, tool_delta
+from tests.unit.chunks import answer, call, delta, events, finished, tool_delta
 
 SIGNED = "hubroute:zai-org:glm-4.6"
 #: the ids Anthropic's clients expect of a tool_use block
@@ -276,15 +276,6 @@ def test_a_malformed_request_is_refused_naming_its_field(body: dict[str, Any], p
 
 
 # --- from_chat ------------------------------------------------------------------------------------------
-def answer(message: dict[str, Any], finish: str | None = "stop") -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": finish,
-                                             "message": {"role": "assistant", **message}}]}
-
-
-def call(call_id: Any, name: str = "read", arguments: Any = "{}") -> dict[str, Any]:
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-
-
 @pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
 def test_reasoning_is_a_thinking_block_signed_as_given(field: str) -> None:
     message = api.from_chat(answer({field: "Let me think.", "content": "Four."}), "org/model", signed=SIGNED)

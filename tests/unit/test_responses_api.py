@@ -13,7 +13,7 @@ from hubroute import replayed
 from hubroute import responses_api as api
 from hubroute.errors import InvalidRequest
 from hubroute.usage import Usage
-from tests.unit.chunks import delta, events, finished, tool_delta
+from tests.unit.chunks import answer, call, delta, events, finished, tool_delta
 
 SIGNED = "hubroute:zai-org:glm-4.6"
 WEATHER = {"type": "function", "name": "weather", "description": "The weather in a city",
@@ -349,15 +349,6 @@ def test_an_input_of_no_message_is_refused() -> None:
 
 
 # --- from_chat ------------------------------------------------------------------------------------------
-def answer(message: dict[str, Any], finish: str | None = "stop") -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": finish,
-                                             "message": {"role": "assistant", **message}}]}
-
-
-def call(call_id: Any, name: str = "weather", arguments: Any = "{}") -> dict[str, Any]:
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-
-
 @pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
 def test_reasoning_is_a_reasoning_item_whose_encrypted_content_is_the_signature(field: str) -> None:
     output, status, reason = api.from_chat(answer({field: "Let me think.", "content": "Four."}), api.Tools(), SIGNED)
@@ -390,7 +381,8 @@ def test_a_refusal_is_a_message_of_a_refusal_part() -> None:
 def test_function_calls_are_items_their_repeated_ids_made_unique() -> None:
     tools = api.tools_of({"tools": [WEATHER, NAMESPACE]})
     output, _, _ = api.from_chat(answer({"content": None, "tool_calls": [
-        call("0", arguments='{"city": "Paris"}'), call("0", arguments={"city": "Rome"}), call(None, "agents__spawn")]},
+        call("0", "weather", '{"city": "Paris"}'), call("0", "weather", {"city": "Rome"}),
+        call(None, "agents__spawn")]},
         "tool_calls"), tools)
     assert [(i["type"], i["name"], i["arguments"]) for i in output] == [
         ("function_call", "weather", '{"city": "Paris"}'), ("function_call", "weather", '{"city":"Rome"}'),
