@@ -213,6 +213,10 @@ class StoreSettings(_Strict):
     #: 32, so that a `month` budget sees its whole month; unset: kept for ever (no billing record is
     #: deleted unless asked)
     ledger_retention_days: Annotated[float, msgspec.Meta(le=36_500)] | None = None
+    #: PostgreSQL's usage ledger is partitioned by time, a partition a calendar `month` (UTC) or a
+    #: `day`; the retention drops whole partitions, so a row is kept up to one partition longer than
+    #: `ledger_retention_days` (`day` suits a ledger of many millions of rows a day). SQLite: unused
+    ledger_partition: Literal["month", "day"] = "month"
 
 
 class RedisSettings(_Strict):

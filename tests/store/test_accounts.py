@@ -56,7 +56,8 @@ async def test_the_migrations_build_exactly_the_schema_of_schema_py(store_url: s
             await conn.run_sync(migrate._upgrade)
         async with engine.connect() as conn:
             diff = await conn.run_sync(lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"compare_type": True, "version_table": VERSION_TABLE}), metadata))
+                MigrationContext.configure(c, opts={"compare_type": True, "version_table": VERSION_TABLE,
+                                                    "include_name": migrate.include_name}), metadata))
         assert diff == []
     finally:
         await engine.dispose()

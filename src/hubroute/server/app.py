@@ -119,7 +119,8 @@ class App:
             url = conf.url or default_url()
             self.store = await Store.open(url, flush_interval=conf.flush_interval,
                                           spill_dir=Path(conf.spill_dir) if conf.spill_dir else None,
-                                          ledger_retention_days=conf.ledger_retention_days)
+                                          ledger_retention_days=conf.ledger_retention_days,
+                                          ledger_partition=conf.ledger_partition)
             log.info("store: %s", redacted(url))
             if self._authenticator is None:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hubroute.errors import ConfigError
 
@@ -123,11 +123,11 @@ def create_engine(url: str) -> AsyncEngine:
 
 class Store:
     """An open store: its engine and the parts built on it (accounts and keys, the usage ledger and,
-    with `ledger_retention_days`, its retention: started by the caller, `retention.start()`)."""
+    with `ledger_retention_days` or on PostgreSQL, its upkeep: started by the caller, `retention.start()`)."""
 
     def __init__(self, engine: AsyncEngine, url: str, *, spill_dir: Path | None = None,
                  flush_interval: float = 1.0, ledger_retention_days: float | None = None,
-                 migrated_from: str | None = None) -> None:
+                 ledger_partition: Literal["month", "day"] = "month", migrated_from: str | None = None) -> None:
         from hubroute.store.accounts import Accounts
         from hubroute.store.ledger import Ledger
         from hubroute.store.retention import LedgerRetention
@@ -138,9 +138,10 @@ class Store:
         self.migrated_from = migrated_from
         self.accounts: Accounts = Accounts(engine)
         self.ledger = Ledger(engine, spill_dir=spill_dir or home(), flush_interval=flush_interval)
-        #: the ledger's retention (None: everything kept)
+        #: the ledger's retention, and on PostgreSQL its partitions (None: SQLite keeping everything)
         self.retention: LedgerRetention | None = (
-            LedgerRetention(engine, days=ledger_retention_days) if ledger_retention_days is not None else None)
+            LedgerRetention(engine, days=ledger_retention_days, partition=ledger_partition)
+            if ledger_retention_days is not None or engine.dialect.name == "postgresql" else None)
 
     @classmethod
     async def open(cls, url: str, **kw: Any) -> Store:
@@ -156,7 +157,11 @@ class Store:
         except Exception as exc:
             await engine.dispose()
             raise StoreUnavailable(f"cannot open the store {redacted(url)}: {reason(exc)}") from exc
-        return cls(engine, url, migrated_from=before, **kw)
+        store = cls(engine, url, migrated_from=before, **kw)
+        if store.retention is not None:  # the ledger's first rows find their partition (PostgreSQL's)
+            with contextlib.suppress(Exception):  # (else they wait in the default one: the rounds retry)
+                await store.retention.make_partitions()
+        return store
 
     async def close(self) -> None:
         """Stop the retention, write (or spill) the ledger's rows, then close the connections."""

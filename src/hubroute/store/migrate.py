@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubroute.errors import ConfigError
+from hubroute.store.partitions import is_partition_name, partition_usage
 from hubroute.store.schema import VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: the latest migration of `migrations/versions/` (a test checks it against Alembic's own head)
-HEAD = "0009_ledger_retention"
+HEAD = "0010_ledger_partitions"
 SCRIPTS = Path(__file__).parent / "migrations"
 #: pg_advisory_xact_lock's key for migrations: any constant of our own
 _LOCK = 0x6875627274  # "hubrt"
@@ -64,9 +65,15 @@ def _create(connection: sa.Connection) -> None:
         _upgrade(connection)
         return
     metadata.create_all(connection)
+    partition_usage(connection)  # (PostgreSQL's ledger: partitioned, as migration 0010 makes it)
     version = sa.Table(VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
     version.create(connection)
     connection.execute(version.insert().values(version_num=HEAD))
+
+
+def include_name(name: str | None, kind: str, _: Any) -> bool:
+    """What Alembic compares: not the ledger's partitions (PostgreSQL's), which routers make and drop."""
+    return not (kind == "table" and name is not None and is_partition_name(name))
 
 
 def _upgrade(connection: sa.Connection) -> None:

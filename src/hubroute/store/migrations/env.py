@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from hubroute.store.migrate import include_name
 from hubroute.store.schema import VERSION_TABLE, metadata
 
 connection = context.config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     # SQLite alters a table by copying it: Alembic's batch mode does that
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()
