@@ -71,7 +71,8 @@ async def stored_bytes(engine: Any) -> int:
 
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            return int((await conn.execute(sa.text("SELECT pg_total_relation_size('usage')"))).scalar_one())
+            return int((await conn.execute(sa.text(  # (the table and its partitions, with their indexes)
+                "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('usage')"))).scalar_one())
         await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         pages = (await conn.exec_driver_sql("PRAGMA page_count")).scalar_one()
         return int(pages * (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one())
