@@ -195,54 +195,45 @@ def partition_usage(connection: sa.Connection, now: datetime | None = None) -> N
     if connection.dialect.name != "postgresql" or is_partitioned(connection):
         return
     now = now or datetime.now(UTC)
-    def run(sql: str) -> None:
-        connection.execute(sa.text(sql))
-
-    sequence = connection.execute(sa.text(f"SELECT pg_get_serial_sequence('{PARENT}', 'id')")).scalar()
     newest = connection.execute(sa.text(f"SELECT max(created_at) FROM {PARENT}")).scalar()  # noqa: S608
     # the old table's rows (if any) stay where they are: it becomes the partition of everything before
     # the end of the day; its indexes, renamed, match the new ones' definitions and are adopted when
     # it is attached (only the primary key's, which now holds the time, is built), after one scan
     high = next_period(period_start(max(now, newest or now), "day"), "day")
     old = _name(None, high)
-    run(f"ALTER TABLE {PARENT} RENAME TO {old}")
-    run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS pk_{PARENT}")
-    indexes = connection.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :t"), {"t": old}).scalars()
-    for i, index in enumerate(list(indexes)):  # (the new table's indexes take the schema's names)
-        run(f"ALTER INDEX {index} RENAME TO {old}_{i}")
-    run(f"CREATE TABLE {PARENT} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) "
-        f"PARTITION BY RANGE (created_at)")
-    run(f"ALTER TABLE {PARENT} ADD CONSTRAINT pk_{PARENT} PRIMARY KEY (id, created_at)")
-    for index in usage.indexes:
-        index.create(connection)
-    if sequence:
-        run(f"ALTER SEQUENCE {sequence} OWNED BY {PARENT}.id")
-    run(f"CREATE TABLE {DEFAULT} PARTITION OF {PARENT} DEFAULT")
-    if newest is None:
-        run(f"DROP TABLE {old}")
-    else:
-        run(f"ALTER TABLE {PARENT} ATTACH PARTITION {old} FOR VALUES FROM (MINVALUE) TO ({_literal(high)})")
+    _replace(connection, old, "PARTITION BY RANGE (created_at)", "id, created_at")
+    connection.execute(sa.text(f"CREATE TABLE {DEFAULT} PARTITION OF {PARENT} DEFAULT"))
+    connection.execute(sa.text(f"DROP TABLE {old}" if newest is None else
+                               f"ALTER TABLE {PARENT} ATTACH PARTITION {old} "
+                               f"FOR VALUES FROM (MINVALUE) TO ({_literal(high)})"))
 
 
 def unpartition_usage(connection: sa.Connection) -> None:
     """Undo `partition_usage` (a downgrade): `usage` one plain table again, with every row (copied)."""
     if not is_partitioned(connection):
         return
+    old = "usage_partitioned"
+    _replace(connection, old, "", "id")
+    connection.execute(sa.text(f"INSERT INTO {PARENT} SELECT * FROM {old}"))  # noqa: S608
+    connection.execute(sa.text(f"DROP TABLE {old}"))  # (its partitions with it)
+
+
+def _replace(connection: sa.Connection, old: str, partitioning: str, key: str) -> None:
+    """Rename `usage` to `old` (its primary key dropped, its indexes renamed) and make a new, empty
+    `usage` of the same columns, `partitioning` as given, its primary key `key`, the schema's indexes
+    and the numbering of the old."""
     def run(sql: str) -> None:
         connection.execute(sa.text(sql))
 
     sequence = connection.execute(sa.text(f"SELECT pg_get_serial_sequence('{PARENT}', 'id')")).scalar()
-    old = "usage_partitioned"
     run(f"ALTER TABLE {PARENT} RENAME TO {old}")
-    run(f"ALTER TABLE {old} DROP CONSTRAINT pk_{PARENT}")
+    run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS pk_{PARENT}")
     indexes = connection.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :t"), {"t": old}).scalars()
-    for i, index in enumerate(list(indexes)):
+    for i, index in enumerate(list(indexes)):  # (the new table's indexes take the schema's names)
         run(f"ALTER INDEX {index} RENAME TO {old}_{i}")
-    run(f"CREATE TABLE {PARENT} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-    run(f"ALTER TABLE {PARENT} ADD CONSTRAINT pk_{PARENT} PRIMARY KEY (id)")
-    run(f"INSERT INTO {PARENT} SELECT * FROM {old}")  # noqa: S608
+    run(f"CREATE TABLE {PARENT} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) {partitioning}")
+    run(f"ALTER TABLE {PARENT} ADD CONSTRAINT pk_{PARENT} PRIMARY KEY ({key})")
     for index in usage.indexes:
         index.create(connection)
-    if sequence:
+    if sequence:  # (owned by the new table's column: dropping the old one keeps it)
         run(f"ALTER SEQUENCE {sequence} OWNED BY {PARENT}.id")
-    run(f"DROP TABLE {old}")
