@@ -22,8 +22,9 @@ everything written up to the end of the migration's day (`usage_min_<day>`), whi
 of it and one index build; the retention drops it once its newest row is past the retention.
 
 Every change runs under a transaction-scoped advisory lock (routers starting together make each
-partition once) and a lock timeout: a partition is made or dropped between two ledger writes,
-never behind a long report holding `usage`.
+partition once) and waits at most `LOCK_TIMEOUT` for its lock on `usage` (a long report may hold
+it): ledger writes queued behind it wait that long at most (they are off the requests' path), and a
+change that times out is tried again at the next round.
 
 SQLite has no partitions: there, `usage` is one table and the retention deletes its rows.
 """
