@@ -4,6 +4,7 @@ every row there after a SIGTERM under load; every row arriving after the databas
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from pathlib import Path
@@ -130,6 +131,15 @@ async def test_rows_arrive_after_the_database_was_cut_off_under_load(
         rows = await until_rows(postgres_url, sent, timeout=20)
         assert len(rows) == sent and len({row["id"] for row in rows}) == sent
         assert {row["key_id"] for row in rows} == {key["id"]}
+        # in the partition of their month, which the router made at start: none waited in the default one
+        engine = create_engine(postgres_url)
+        try:
+            async with engine.connect() as conn:
+                where = (await conn.execute(sa.text("SELECT DISTINCT tableoid::regclass::text FROM usage"))).scalars()
+                held = list(where)
+        finally:
+            await engine.dispose()
+        assert held and all(re.fullmatch(r"usage_\d{6}01_\d{6}01", name) for name in held), held
     finally:
         await proxy.close()
 
