@@ -129,7 +129,8 @@ class LedgerRetention:
             await asyncio.sleep(self.interval)
 
     async def round(self) -> None:
-        """One round: prune; a failure logged once until the database answers again, never raised."""
+        """One round: make partitions, prune; a failure logged once until the database answers again,
+        never raised."""
         try:
             await self.make_partitions()
             rows, marks = await self.prune()
@@ -139,12 +140,12 @@ class LedgerRetention:
         except Exception as exc:  # (the database is down, or too slow: the next round goes on)
             if not self._down:
                 self._down = True
-                log.warning("the usage ledger's retention could not delete its old rows (%s): tried again "
-                            "every %d s", reason(exc), self.interval)
+                log.warning("the usage ledger's upkeep (its retention, its partitions) could not run (%s): "
+                            "tried again every %d s", reason(exc), self.interval)
             return
         if self._down:
             self._down = False
-            log.warning("the usage ledger's retention deletes its old rows again")
+            log.warning("the usage ledger's upkeep (its retention, its partitions) runs again")
         if rows or marks:
             log.info("usage ledger: %d rows and %d batch marks older than %g days deleted", rows, marks, self.days)
 
