@@ -102,7 +102,7 @@ def upgrade(config_path: Path | None) -> None:
     try:
         settings = Settings.load(config_path) if config_path else Settings.from_env()
         url = settings.store.url or default_url()
-        before, now = asyncio.run(upgrade_store(url))
+        before, now = asyncio.run(upgrade_store(url, ledger_partition=settings.store.ledger_partition))
     except ConfigError as exc:
         click.echo(f"hubroute: {exc.message}", err=True)
         sys.exit(2)

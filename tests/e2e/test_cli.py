@@ -235,3 +235,29 @@ async def test_db_upgrade_on_postgresql_hides_the_password(postgres_url: str) ->
     assert "s3cret-pw" not in out and "***" in out
     code, _, err = await run_cli("db", "upgrade", env=clean_env(HUBROUTE_STORE_URL="postgresql://postgres@127.0.0.1:1/x"))
     assert code == 1 and err.startswith("hubroute: cannot open the store") and len(err.strip().splitlines()) == 1
+
+
+async def test_db_upgrade_on_postgresql_makes_the_ledgers_partitions_of_the_configured_size(
+        postgres_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from hubroute.store import create_engine
+
+    def week(start: datetime) -> list[str]:  # today's partition and the next 7 days'
+        return [f"usage_{start + timedelta(days=n):%Y%m%d}_{start + timedelta(days=n + 1):%Y%m%d}" for n in range(8)]
+
+    (tmp_path / "hubroute.yaml").write_text(f"store: {{url: '{postgres_url}', ledger_partition: day}}\n")
+    before = datetime.now(UTC)
+    code, _, err = await run_cli("db", "upgrade", "--config", str(tmp_path / "hubroute.yaml"), env=clean_env())
+    assert code == 0, err
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            made = (await conn.execute(sa.text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'usage'::regclass ORDER BY 1"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert made in ([*week(before), "usage_default"], [*week(datetime.now(UTC)), "usage_default"])  # (midnight)

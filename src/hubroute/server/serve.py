@@ -166,7 +166,8 @@ def prepare_store(settings: Settings) -> None:
 
     url = settings.store.url or default_url()
     try:
-        before, now = asyncio.run(upgrade(url, check_seals=True, secret=settings.accounts.encryption_key))
+        before, now = asyncio.run(upgrade(url, check_seals=True, secret=settings.accounts.encryption_key,
+                                           ledger_partition=settings.store.ledger_partition))
     except StoreUnavailable as exc:
         raise CannotStart(str(exc)) from None
     if before != now:

@@ -171,15 +171,17 @@ class Store:
         await self.engine.dispose()
 
 
-async def upgrade(url: str, *, check_seals: bool = False, secret: str | None = None) -> tuple[str | None, str]:
-    """Open the store at `url`, bring its schema to the latest, with `check_seals` check that the
-    provider keys it holds open with `secret` (ConfigError: `accounts.encryption_key`), close it:
+async def upgrade(url: str, *, check_seals: bool = False, secret: str | None = None,
+                  ledger_partition: Literal["month", "day"] = "month") -> tuple[str | None, str]:
+    """Open the store at `url`, bring its schema to the latest (on PostgreSQL, the ledger's current
+    partitions made, a `ledger_partition` each), with `check_seals` check that the provider keys it
+    holds open with `secret` (ConfigError: `accounts.encryption_key`), close it:
     (version before, version now). What `hubroute db upgrade` does, and `hubroute serve` before it
     listens (a store that cannot be used stops the start with one line, rather than failing inside
     the server)."""
     from hubroute.store.migrate import HEAD
 
-    store = await Store.open(url)
+    store = await Store.open(url, ledger_partition=ledger_partition)
     before = store.migrated_from
     try:
         if check_seals:
