@@ -184,7 +184,7 @@ async def drive(args: argparse.Namespace, port: int, pid: int, key: str | None) 
         samples.append(sample)
         log(f"t={sample['t']:.0f}s rss={sample['rss_mb']} MB fds={sample['fds']} requests={sample['requests']}")
     await asyncio.gather(*workers)
-    await asyncio.sleep(args.settle)  # idle keep-alive connections to the upstreams expire
+    await asyncio.sleep(args.settle)  # requests in flight end; what stays open is what the pools keep
     after = {**rss_mb(pid), "fds": fds(pid)}
     warm = next((s for s in samples if s["t"] >= args.warmup), samples[0] if samples else after)
     peak = max((s["rss_mb"] for s in samples), default=after["rss_mb"])
@@ -233,7 +233,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=8, help="clients at once (default 8)")
     p.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     p.add_argument("--settle", type=float, default=70.0,
-                   help="seconds of quiet before the final reading (idle upstream connections close after 60 s)")
+                   help="seconds of quiet before the final reading (the router's pool closes an idle upstream "
+                        "connection when a later request finds it idle past 60 s; the fault upstream keeps "
+                        "them for aiohttp's 3,630 s: they count as warm, not as leaks)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hubroute-cmd", help="run another command instead of .venv/bin/hubroute")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")

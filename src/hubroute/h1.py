@@ -448,6 +448,8 @@ class Client:
         self._urls: dict[str, tuple[_Origin, str]] = {}
         self._heads: dict[tuple[str, str, _Origin, tuple[tuple[str, str], ...]], bytes] = {}
         self._closed = False
+        #: the next sweep of the idle connections, while any are pooled
+        self._sweep: asyncio.TimerHandle | None = None
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -605,9 +607,29 @@ class Client:
         conn.idle_since = time.monotonic()
         conn.head = None
         idle.append(conn)
+        if self._sweep is None:
+            self._sweep = conn.loop.call_later(self._pool_idle, self._sweep_idle)
+
+    def _sweep_idle(self) -> None:
+        """Close the connections idle for longer than `pool_idle` (a router left without requests
+        keeps none open for ever); again when the oldest left would expire, while any are left."""
+        self._sweep = None
+        now = time.monotonic()
+        oldest: float | None = None
+        for origin in self._origins.values():
+            idle = origin.idle  # (oldest first: connections are put back at its end)
+            while idle and now - idle[0].idle_since >= self._pool_idle:
+                idle.popleft().close()
+            if idle:
+                oldest = idle[0].idle_since if oldest is None else min(oldest, idle[0].idle_since)
+        if oldest is not None and not self._closed:
+            self._sweep = asyncio.get_running_loop().call_later(oldest + self._pool_idle - now, self._sweep_idle)
 
     async def close(self) -> None:
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for origin in self._origins.values():
             while origin.idle:
                 origin.idle.pop().close()

@@ -561,3 +561,23 @@ async def test_a_head_not_there_in_time_is_a_timeout_and_the_connection_is_dropp
         await client.request("POST", server.url, {}, b"{}", head_timeout=0.2)
     assert 0.15 < asyncio.get_running_loop().time() - started < 1.5
     assert not any(origin.idle for origin in client._origins.values())  # not pooled: its answer may still come
+
+
+async def test_connections_idle_past_the_pool_timeout_are_closed_without_another_request(servers) -> None:
+    server = await servers(keep_answering)
+    client = h1.Client(connect_timeout=2, pool_idle=0.3)
+    try:
+        for _ in range(2):  # within the timeout: one connection, reused
+            await (await client.request("POST", server.url + "/a", {}, b"x")).read_all(1, 100)
+            await asyncio.sleep(0.1)
+        assert server.connections == 1
+        origin = next(iter(client._origins.values()))
+        assert len(origin.idle) == 1
+        conn = origin.idle[0]
+        await asyncio.sleep(0.6)  # no request meanwhile: the sweep closes it
+        assert not origin.idle and not conn.alive
+        await (await client.request("POST", server.url + "/b", {}, b"x")).read_all(1, 100)
+        assert server.connections == 2
+    finally:
+        await client.close()
+    assert client._sweep is None
