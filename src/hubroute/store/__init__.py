@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from hubroute.errors import ConfigError
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from hubroute.store.accounts import Accounts
+    from hubroute.store.partitions import Unit
     from hubroute.store.retention import LedgerRetention
 
 MEMORY = "sqlite://"
@@ -127,7 +128,7 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, url: str, *, spill_dir: Path | None = None,
                  flush_interval: float = 1.0, ledger_retention_days: float | None = None,
-                 ledger_partition: Literal["month", "day"] = "month", migrated_from: str | None = None) -> None:
+                 ledger_partition: Unit = "month", migrated_from: str | None = None) -> None:
         from hubroute.store.accounts import Accounts
         from hubroute.store.ledger import Ledger
         from hubroute.store.retention import LedgerRetention
@@ -172,7 +173,7 @@ class Store:
 
 
 async def upgrade(url: str, *, check_seals: bool = False, secret: str | None = None,
-                  ledger_partition: Literal["month", "day"] = "month") -> tuple[str | None, str]:
+                  ledger_partition: Unit = "month") -> tuple[str | None, str]:
     """Open the store at `url`, bring its schema to the latest (on PostgreSQL, the ledger's current
     partitions made, a `ledger_partition` each), with `check_seals` check that the provider keys it
     holds open with `secret` (ConfigError: `accounts.encryption_key`), close it:

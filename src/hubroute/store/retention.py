@@ -46,13 +46,13 @@ import sqlalchemy as sa
 from hubroute.store import partitions, reason, stop
 from hubroute.store.schema import api_keys, budgets, ledger_batches, usage
 
-#: the default partition, as the DELETE of its old rows names it
-_DEFAULT = sa.table(partitions.DEFAULT, sa.column("id"), sa.column("created_at"))
-
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("hubroute.ledger")
+
+#: the default partition, as the DELETE of its old rows names it
+_DEFAULT = sa.table(partitions.DEFAULT, sa.column("id"), sa.column("created_at"))
 
 
 class LedgerRetention:
