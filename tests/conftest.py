@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import random
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -23,6 +20,7 @@ from hubroute.config import Settings
 from hubroute.server.app import App
 from hubroute.server.serve import uvicorn_config
 from tests.mocks import MockProvider
+from tests.ports import free_port, listening_socket
 
 # Routers the tests start, in this process or as `hubroute serve`, keep their default store here, never
 # in the user's own data directory.
@@ -64,38 +62,6 @@ async def mocks() -> AsyncIterator[Mocks]:
         await mock.stop()
 
 
-def free_port() -> int:
-    """A port nothing listens on, for a server a test starts later (a `hubroute serve` process, a
-    closed address). Taken below the kernel's ephemeral range, at random, and never twice: a port the
-    kernel hands out (`bind(0)`) may be given again to any outgoing connection before the server
-    binds it, which failed a CI run once ("address already in use")."""
-    low, _ = _ephemeral_range()
-    for _ in range(1000):
-        port = _ports.randrange(max(1024, low - 12_000), low)
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise RuntimeError("no free port below the ephemeral range")
-
-
-_handed_out: set[int] = set()
-_ports = random.Random()  # (its own: a test that seeds the module's generator does not replay ports)
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 #: the HTTP stack test routers run on unless their config names one (CI runs tests/e2e on both)
 TEST_HTTP_STACK = os.environ.get("HUBROUTE_TEST_HTTP_STACK", "")
 assert TEST_HTTP_STACK in ("", "fast", "stock"), f"HUBROUTE_TEST_HTTP_STACK={TEST_HTTP_STACK!r}: fast or stock"
@@ -114,10 +80,8 @@ class RouterFactory:
         if "store:" not in config:  # a database of its own, in memory (not the user's default file)
             settings.store.url = "sqlite://"
         app = App(settings, environ=env, **app_kw)
-        # the socket bound here and handed over: a port found free and bound later could be taken
-        # meanwhile by another test process
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        # the socket bound here and handed over (tests/ports.py: a port of this worker's own)
+        sock = listening_socket()
         port = int(sock.getsockname()[1])
         server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, loop="none",
                                                timeout_graceful_shutdown=5))

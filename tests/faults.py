@@ -14,6 +14,7 @@ import struct
 from aiohttp import web
 
 from tests.mocks import MockProvider, Reply
+from tests.ports import free_port
 
 
 def _reset(request: web.Request) -> None:
@@ -92,7 +93,7 @@ class Blackhole:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", free_port()))
         self.sock.listen(0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"

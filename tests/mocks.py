@@ -25,6 +25,8 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.ports import free_port
+
 
 @dataclass
 class Received:
@@ -171,13 +173,14 @@ class MockProvider:
         return result
 
     async def start(self, port: int = 0, sock: socket.socket | None = None) -> str:
-        """Listen on 127.0.0.1 (a free port, or `port` to come back where it was after `stop()`), or on
-        a listening `sock` given."""
+        """Listen on 127.0.0.1 (a port of this test worker's own, tests/ports.py, or `port` to come back
+        where it was after `stop()`), or on a listening `sock` given."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
-        site: web.BaseSite = web.SockSite(self._runner, sock) if sock else web.TCPSite(self._runner, "127.0.0.1", port)
+        site: web.BaseSite = (web.SockSite(self._runner, sock) if sock
+                              else web.TCPSite(self._runner, "127.0.0.1", port or free_port()))
         await site.start()
         server = site._server
         assert server is not None

@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.ports import listening_socket
+
 
 class TcpProxy:
     def __init__(self, host: str, port: int) -> None:
@@ -20,7 +22,7 @@ class TcpProxy:
         self.connections = 0
 
     async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, sock=listening_socket())
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -27,8 +27,9 @@ from starlette.types import ASGIApp
 
 from hubroute import ChatCompletionInputMessage, ChatCompletionStreamOutput, MCPClient
 from tests.client.conftest import CHAT_ID, CHAT_MODEL, config
-from tests.conftest import Mocks, RouterFactory, free_port
+from tests.conftest import Mocks, RouterFactory
 from tests.mocks import MockProvider, chunk, sse_reply, stream_events
+from tests.ports import free_port
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63f8"
                     "cfc0f01f0005000201ff3f6c8b0000000049454e44ae426082")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.conftest import free_port
+from tests.ports import free_port
 
 _SCRIPT = Path(sys.executable).with_name("hubroute")
 HUBROUTE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "hubroute.cli"]

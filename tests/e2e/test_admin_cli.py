@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.conftest import Mocks, RouterFactory, RunningRouter, free_port
+from tests.conftest import Mocks, RouterFactory, RunningRouter
 from tests.e2e.serving import HUBROUTE, clean_env
 from tests.e2e.support import MODEL, assert_error, chat, config
+from tests.ports import free_port, listening_socket
 
 MASTER = "sk-hubroute-master-key-cli-7"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -421,9 +422,9 @@ async def test_a_redirect_is_not_followed_with_the_key() -> None:
         await writer.drain()
         writer.close()
 
-    other = await asyncio.start_server(elsewhere, "127.0.0.1", 0)
+    other = await asyncio.start_server(elsewhere, sock=listening_socket())
     there = other.sockets[0].getsockname()[1]
-    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+    server = await asyncio.start_server(redirect, sock=listening_socket())
     try:
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         line = failed(await hubroute("users", "list", "--url", url))

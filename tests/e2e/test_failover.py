@@ -9,9 +9,10 @@ import time
 import pytest
 from aiohttp import web
 
-from tests.conftest import Mocks, RouterFactory, free_port
+from tests.conftest import Mocks, RouterFactory
 from tests.e2e.support import assert_error, chat, config, content_of, frame_json, stream_chat
 from tests.mocks import MockProvider, chunk, hang, json_reply, sse_reply, stream_events
+from tests.ports import free_port
 
 FAST = {"timeouts": {"connect": 0.5, "first_byte": 0.3, "idle": 0.5}}
 OVERLOADED = json_reply({"error": {"message": "overloaded"}}, status=503)

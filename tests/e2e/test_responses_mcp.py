@@ -29,10 +29,11 @@ from hubroute.server.record import RequestRecord
 from hubroute.server.routes import responses_mcp
 from hubroute.server.routes.responses_mcp import MAX_ROUNDS
 from tests.client.test_mcp import serving
-from tests.conftest import Mocks, RouterFactory, RunningRouter, free_port
+from tests.conftest import Mocks, RouterFactory, RunningRouter
 from tests.e2e.support import MODEL, config, until
 from tests.e2e.test_ledger import until_rows
 from tests.mocks import MockProvider, chat_completion, chunk, json_reply, sse_reply, stream_events
+from tests.ports import free_port, listening_socket
 
 MASTER = "sk-hubroute-master-key-1"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -370,7 +371,7 @@ async def test_a_server_too_slow_is_given_up(setup: Setup, monkeypatch: pytest.M
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)  # (read nothing, answer nothing)
 
-    mute = await asyncio.start_server(silent, "127.0.0.1", 0)
+    mute = await asyncio.start_server(silent, sock=listening_socket())
     mute_port = mute.sockets[0].getsockname()[1]
     a = setup.a
     a.enqueue(json_reply(calls(("call_1", "wait", '{"seconds": 8}'))), json_reply(answer("Too slow.")))

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from hubroute.store.redislink import Address, RedisLink, RedisUnavailable, Script, encode, redacted
-from tests.conftest import SharedRedis, free_port
+from tests.conftest import SharedRedis
+from tests.ports import free_port, listening_socket
 
 
 def test_urls() -> None:
@@ -68,7 +69,7 @@ async def test_a_command_unanswered_fails_its_connection_in_time() -> None:
         while data := await reader.read(65536):
             received.append(data)
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    server = await asyncio.start_server(silent, sock=listening_socket())
     port = server.sockets[0].getsockname()[1]
     link = RedisLink(f"redis://127.0.0.1:{port}/0", timeout=0.3)
     try:

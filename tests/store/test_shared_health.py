@@ -14,7 +14,8 @@ from hubroute.routing.health import Health
 from hubroute.store import shared_health
 from hubroute.store.redislink import RedisLink
 from hubroute.store.shared_health import SharedHealth
-from tests.conftest import SharedRedis, free_port
+from tests.conftest import SharedRedis
+from tests.ports import free_port
 
 PAIR = ("groq", "meta-llama/Llama-3.3-70B-Instruct")
 

@@ -18,7 +18,7 @@ import pytest
 from hubroute import h1
 from hubroute.providers import HttpRequest
 from hubroute.transport import Timeouts, Transport
-from tests.conftest import free_port
+from tests.ports import free_port, listening_socket
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "RawServer"], Awaitable[None]]
 
@@ -383,7 +383,7 @@ async def test_tls(tmp_path: Path) -> None:
 
 async def test_a_connection_not_made_in_time_is_a_connect_timeout() -> None:
     listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", free_port()))
     listener.listen(0)  # never accepts: once its queue is full, the kernel drops further SYNs
     port = listener.getsockname()[1]
     fillers = []
@@ -418,7 +418,7 @@ class Proxy:
         self.server: asyncio.Server | None = None
 
     async def start(self) -> Proxy:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, sock=listening_socket())
         return self
 
     @property

@@ -21,6 +21,7 @@ from hubroute.catalog import Catalog, ModelEntry, Pricing, ProviderMapping
 from hubroute.config import HuggingFaceSettings, ModelProviderSettings, ModelSettings, Settings
 from hubroute.hub import HubCatalog
 from hubroute.transport import Timeouts, Transport
+from tests.ports import free_port
 
 TOKEN = "hf_TopSecretToken0123456789"
 KNOWN = frozenset({"groq", "together", "novita", "cerebras", "fireworks-ai", "hf-inference", "sambanova"})
@@ -70,7 +71,7 @@ async def hub() -> AsyncIterator[FakeHub]:
     app.router.add_get("/api/models/{model:.+}", fake.handle)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", free_port())
     await site.start()
     port = runner.addresses[0][1]
     fake.url = f"http://127.0.0.1:{port}"

@@ -24,6 +24,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hubroute.errors import InvalidRequest
 from hubroute.inputs import Binary, Fetcher, InputSettings, is_public, load_binary, sniff
+from tests.ports import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
@@ -141,7 +142,7 @@ async def files() -> AsyncIterator[Files]:
     route("/secret", lambda r: web.Response(text="internal"))
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", free_port())
     await site.start()
     port = int(runner.addresses[0][1])
     yield Files(f"http://127.0.0.1:{port}", port, seen)
@@ -319,7 +320,6 @@ async def test_fetch_when_private_addresses_are_allowed(files: Files, fetchers: 
 
 async def test_no_cookies_no_proxy_from_the_environment(files: Files, fetchers: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import free_port
 
     closed = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -464,7 +464,6 @@ async def test_error_status_from_the_url(files: Files, fetchers: Any, status: in
 
 
 async def test_other_failures_are_400s_too(files: Files, fetchers: Any) -> None:
-    from tests.conftest import free_port
 
     fetcher = fetchers(allow_private=True, resolver=FakeResolver({}))
     await refused(fetcher, f"http://127.0.0.1:{free_port()}/", "could not connect to the URL's host")

@@ -19,8 +19,9 @@ from hubroute.config import Settings
 from hubroute.errors import ProviderConnectionError, ProviderResponseError, ProviderTimeout
 from hubroute.providers import HttpRequest
 from hubroute.transport import EventBatches, SSEEvent, Timeouts, Transport, parse_retry_after, parse_sse
-from tests.conftest import Mocks, free_port
+from tests.conftest import Mocks
 from tests.mocks import hang, json_reply, sse_reply, stream_events
+from tests.ports import free_port
 from tests.unit.test_h1 import Handler, Proxy, RawServer, answer, keep_answering
 
 FAST = Timeouts(connect=2, first_byte=2, idle=2)
