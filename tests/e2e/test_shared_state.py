@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import Mocks, SharedRedis
 from tests.e2e.serving import Serve
-from tests.e2e.support import CHAT, HI, MODEL, config
+from tests.e2e.support import CHAT, HI, MODEL, config, until
 from tests.e2e.test_billing import at_once, gated
 from tests.e2e.test_workers import ready
 from tests.mocks import MockProvider, sse_reply, stream_events
@@ -162,6 +162,8 @@ async def test_redis_out_of_reach(on_error: str, serve: Serve, mocks: Mocks, tmp
             assert all(r.status_code == 503 for r in answers)
             message = answers[0].json()["error"]["message"]
             assert "rate limits cannot be checked" in message and "Redis cannot be reached" in message
+        # (the router's log lines are written by a thread of their own: they may follow the answers)
+        await until(lambda: "Redis cannot be reached" in serve.stderr)
         assert serve.stderr.count("Redis cannot be reached") == 1  # one line, not one a request
         async with httpx.AsyncClient(base_url=serve.url, headers=ADMIN, timeout=10) as c:
             metrics = (await c.get("/metrics")).text
@@ -174,7 +176,7 @@ async def test_redis_out_of_reach(on_error: str, serve: Serve, mocks: Mocks, tmp
         while (resp := await post(serve.url, auth)).status_code != 200 or counted not in resp.headers:
             assert time.monotonic() < deadline, resp.text
             await asyncio.sleep(0.2)
-        assert "Redis is reachable again" in serve.stderr
+        await until(lambda: "Redis is reachable again" in serve.stderr)
         async with httpx.AsyncClient(base_url=serve.url, headers=ADMIN, timeout=10) as c:
             assert "hubroute_redis_up 1.0" in (await c.get("/metrics")).text
         assert int(resp.headers["x-ratelimit-remaining-requests"]) < 999  # the same window as before
