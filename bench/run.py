@@ -356,8 +356,8 @@ def measure(
             for connections in CONNECTIONS:
                 where = place(connections)
                 spy = raw = None
-                if args.profile and rep == 0 and target.name == "hubroute" and target.proc is not None:
-                    raw = results / f"profile-hubroute-{mode}-c{connections}.txt"
+                if args.profile and rep == 0 and target.name.startswith("hubroute") and target.proc is not None:
+                    raw = results / f"profile-{target.name}-{mode}-c{connections}.txt"
                     spy = start_profile(procs, target.proc.pid, target.duration, raw, where)
                 r = run_wrk(wrk, target.port, body, connections, target.duration, cpus=where.wrk, **common)
                 r["placement"] = where.describe()
@@ -449,8 +449,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="record hubroute with py-spy during its runs (bench/results/profile-*.txt, summary in the JSON); "
-        "figures of profiled runs are perturbed",
+        help="record each hubroute target with py-spy during its runs (bench/results/profile-<target>-*.txt, "
+        "summary in the JSON); figures of profiled runs are perturbed",
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--stateless", action="store_true",

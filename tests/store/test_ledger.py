@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from hubroute.store import Store, create_engine
-from hubroute.store.ledger import Batch, Ledger, as_row
+from hubroute.store.ledger import CHUNK, Batch, Ledger, as_row
 from hubroute.store.migrate import ensure_latest
 from hubroute.store.schema import usage
 from tests.proxy import TcpProxy
@@ -55,6 +55,18 @@ async def test_rows_are_written_in_batches_soon_after(store: Store) -> None:
         await asyncio.sleep(0.02)
     got = await rows_in(store.engine)
     assert len(got) == 5000 and got[7] == ("req-7", 7, 7000)
+
+
+async def test_a_batch_longer_than_a_piece_is_written_whole_or_not_at_all(store: Store) -> None:
+    # its rows reach the driver CHUNK at a time, in one transaction: a row the database refuses in the
+    # last piece leaves neither the pieces before it nor the batch's mark
+    n = 2 * CHUNK + 1
+    bad = Batch.of([row(i) for i in range(n - 1)] + [row(n - 1, request_id=None)])
+    assert not await store.ledger._write(bad)
+    assert await rows_in(store.engine) == []
+    good = Batch.of([row(i) for i in range(n)])
+    assert await store.ledger._write(good)
+    assert [r.output_tokens for r in await rows_in(store.engine)] == list(range(n))
 
 
 async def test_a_batch_written_twice_counts_once_and_charges_once(store: Store) -> None:

@@ -58,6 +58,10 @@ Row = tuple[Any, ...]
 COLUMNS = tuple(c.name for c in usage.columns if c.name != "id")  # (the database numbers the rows)
 assert COLUMNS[:2] == ("request_id", "created_at")  # (the write converts the second: the time)
 _USER, _ORG, _CHARGED = COLUMNS.index("user_id"), COLUMNS.index("org_id"), COLUMNS.index("charged_nano")
+#: rows handed to the driver at a time: a batch's rows are converted and written in pieces this
+#: long, in its one transaction, so that neither the event loop nor the writer's thread holds the CPU
+#: for a whole batch at once (with 2,000, requests that came during a write waited up to its ~16 ms)
+CHUNK = 100
 _FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
              TimeoutError)
 
@@ -266,7 +270,9 @@ async def _insert(conn: Any, batch: Batch) -> None:
     if (await conn.execute(mark.on_conflict_do_nothing(index_elements=["id"]))).rowcount != 1:
         return
     when = _sqlite_time if conn.dialect.name == "sqlite" else _pg_time
-    await conn.exec_driver_sql(_insert_sql(conn.dialect), [(r[0], when(r[1]), *r[2:]) for r in batch.rows])
+    sql, rows = _insert_sql(conn.dialect), batch.rows
+    for start in range(0, len(rows), CHUNK):  # (the event loop serves requests between the pieces)
+        await conn.exec_driver_sql(sql, [(r[0], when(r[1]), *r[2:]) for r in rows[start:start + CHUNK]])
     await _charge(conn, [r for r in batch.rows if r[_CHARGED]])
 
 
