@@ -14,7 +14,7 @@ import struct
 from aiohttp import web
 
 from tests.mocks import MockProvider, Reply
-from tests.ports import free_port
+from tests.ports import listening_socket
 
 
 def _reset(request: web.Request) -> None:
@@ -91,10 +91,7 @@ class Blackhole:
     """
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", free_port()))
-        self.sock.listen(0)
+        self.sock = listening_socket(0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=1)

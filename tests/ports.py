@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 #: how far below the ephemeral range the tests' ports reach
@@ -43,13 +44,19 @@ _ports = _slice()
 _next = random.Random().randrange(len(_ports))
 
 
-def free_port() -> int:
-    """The next port of this worker's slice that nothing listens on, for a server started from it
-    now or later in the test (or an address meant to refuse connections)."""
+def _in_turn() -> Iterator[int]:
+    """This worker's ports, each once, from where the last call stopped."""
     global _next
     for _ in range(len(_ports)):
         port = _ports[_next % len(_ports)]
         _next += 1
+        yield port
+
+
+def free_port() -> int:
+    """The next port of this worker's slice that nothing listens on, for a server started from it
+    now or later in the test (or an address meant to refuse connections)."""
+    for port in _in_turn():
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -60,15 +67,16 @@ def free_port() -> int:
 
 
 def listening_socket(backlog: int = 128) -> socket.socket:
-    """A socket bound to `free_port()` and listening: for a server that takes a socket."""
-    for _ in range(100):
+    """A socket listening on the next free port of this worker's slice: for a server that takes a
+    socket (`backlog` 0: a listener whose queue a test fills)."""
+    for port in _in_turn():
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", free_port()))
-        except OSError:  # taken by something outside the tests since it was checked: the next one
+            sock.bind(("127.0.0.1", port))
+        except OSError:
             sock.close()
             continue
         sock.listen(backlog)
         return sock
-    raise RuntimeError("could not bind a test server's socket")
+    raise RuntimeError(f"no free port in {_ports}")

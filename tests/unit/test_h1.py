@@ -382,9 +382,7 @@ async def test_tls(tmp_path: Path) -> None:
 
 
 async def test_a_connection_not_made_in_time_is_a_connect_timeout() -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", free_port()))
-    listener.listen(0)  # never accepts: once its queue is full, the kernel drops further SYNs
+    listener = listening_socket(0)  # never accepts: once its queue is full, the kernel drops further SYNs
     port = listener.getsockname()[1]
     fillers = []
     try:

@@ -273,7 +273,7 @@ async def _insert(conn: Any, batch: Batch) -> None:
     sql, rows = _insert_sql(conn.dialect), batch.rows
     for start in range(0, len(rows), CHUNK):  # (the event loop serves requests between the pieces)
         await conn.exec_driver_sql(sql, [(r[0], when(r[1]), *r[2:]) for r in rows[start:start + CHUNK]])
-    await _charge(conn, [r for r in batch.rows if r[_CHARGED]])
+    await _charge(conn, [r for r in rows if r[_CHARGED]])
 
 
 def _sqlite_time(epoch: float) -> str:
