@@ -197,7 +197,9 @@ def measure_mode(
     out_dir = work / f"callgrind-{mode}"
     out_dir.mkdir()
     config = work / "hubroute.yaml"
-    hubroute_config(config, upstream_port, accounts=args.store == "accounts", store=args.store != "off")
+    accounts = args.store in ("accounts", "redis")
+    redis = f"redis://127.0.0.1:{args.redis_port}/0" if args.store == "redis" else None
+    hubroute_config(config, upstream_port, accounts=accounts, store=args.store != "off", redis=redis)
     port = free_port()
     command = [
         valgrind,
@@ -215,11 +217,12 @@ def measure_mode(
     ]
     assignments = "".join(f"{shlex.quote(f'{k}={v}')} " for k, v in extra_env.items())
     log(f"{mode}: starting {assignments}{shlex.join(command)}")
-    proc = procs.spawn(f"hubroute-{mode}", command, env=router_env(extra_env), cwd=work)
+    # (its store in its own directory: each mode's router makes its user and key anew)
+    proc = procs.spawn(f"hubroute-{mode}", command, env=router_env(extra_env), cwd=out_dir)
     try:
         started = wait_for_health(port, proc, args.start_timeout)
         log(f"{mode}: /health answered {started:.1f} s after spawn (pid {proc.pid})")
-        auth = stored_key(port) if args.store == "accounts" else None
+        auth = stored_key(port) if accounts else None
         check_replies(port, MODEL, auth, [mode], {"x-inference-provider": "mock", "x-request-id": None})
         body, stream = chat_body(MODEL, mode == "stream"), mode == "stream"
         client = KeepAlive(port, args.request_timeout, auth)
@@ -273,9 +276,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", choices=MODES, help="measure only whole (chat) or streamed (stream) answers")
     ap.add_argument("--keep-dumps", type=Path, metavar="DIR",
                     help="copy each mode's callgrind dump there (callgrind_annotate reads them)")
-    ap.add_argument("--store", choices=("on", "off", "accounts"), default="on",
-                    help="the router as bench/run.py runs it: its default store (on), none (off), or with a "
-                         "stored key that has rate limits and a budget (accounts; as run.py --accounts)")
+    ap.add_argument("--store", choices=("on", "off", "accounts", "redis"), default="on",
+                    help="the router as bench/run.py runs it: its default store (on), none (off), with a "
+                         "stored key that has rate limits and a budget (accounts; as run.py --accounts), or "
+                         "the same with its limits and budget kept in Redis (redis; as run.py --redis)")
+    ap.add_argument("--redis-port", type=int, default=6379,
+                    help="with --store redis: the port of the Redis on 127.0.0.1 (default 6379; only the "
+                         "router's instructions are counted, not Redis's)")
     ap.add_argument(
         "--hubroute-cmd",
         help="command to run instead of .venv/bin/hubroute; leading NAME=value words set its environment, "

@@ -7,9 +7,10 @@
 
 Commands given in one turn of the event loop leave in one write and their answers come back in one
 read (Redis answers in order): 32 requests admitted at once cost one system call each way, not 32.
-Replies are parsed by hiredis (Redis's own C parser); this module only frames commands and matches
-answers to callers. redis-py's asyncio client was measured at about 90 µs of CPU a command on the
-project's machine, more than the whole router spends on a request: hence a link of our own.
+Commands are framed and replies parsed by hiredis (Redis's own C parser and its Python binding's
+encoder); this module only batches commands and matches answers to callers. redis-py's asyncio
+client was measured at about 90 µs of CPU a command on the project's machine, more than the whole
+router spends on a request: hence a link of our own.
 
 Failures are `RedisUnavailable`, never a hang: a command waits at most `timeout` seconds; a
 connection that failed is not tried again for `retry_after` seconds (commands fail at once
@@ -28,7 +29,7 @@ import logging
 import ssl
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -44,6 +45,10 @@ class RedisUnavailable(Exception):
     """Redis could not be reached or did not answer in time (the message says which, one line)."""
 
 
+#: hiredis's encoder (its type stubs say a tuple of one argument: any number is meant)
+_pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+
+
 class RedisError(Exception):
     """Redis answered with an error (a script's bug or a misconfigured server, not an outage)."""
 
@@ -57,11 +62,11 @@ class Script:
         self.name = name
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()  # (Redis names scripts so)
-        self._call = b"$7\r\nEVALSHA\r\n$40\r\n" + self.sha.encode() + b"\r\n"
+        self._call = (b"EVALSHA", self.sha.encode())
 
     def command(self, keys: Sequence[Arg], args: Sequence[Arg]) -> bytes:
         """EVALSHA of this script with `keys` and `args`, in the wire format."""
-        return b"*%d\r\n%s%s%s" % (3 + len(keys) + len(args), self._call, _bulk(len(keys)), _bulks(keys, args))
+        return _pack((*self._call, len(keys), *keys, *args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,31 +109,9 @@ def redacted(url: str) -> str:
 
 
 def encode(args: Sequence[Arg]) -> bytes:
-    """A command in Redis's wire format (an array of bulk strings)."""
-    return b"*%d\r\n%s" % (len(args), _bulks(args, ()))
-
-
-def _bulk(arg: Arg) -> bytes:
-    if isinstance(arg, bytes):
-        data = arg
-    elif isinstance(arg, str):
-        data = arg.encode()
-    elif isinstance(arg, int):
-        data = b"%d" % arg
-    else:
-        data = repr(arg).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _bulks(first: Sequence[Arg], then: Sequence[Arg]) -> bytes:
-    """Bulk strings of `first` then `then`. Commands are mostly ASCII text and integers: made as one
-    text and encoded once (a third cheaper than each argument on its own), else argument by argument."""
-    texts = [a if a.__class__ is str else str(a) if a.__class__ is int else None for a in (*first, *then)]
-    if None not in texts:
-        text = "".join([f"${len(t)}\r\n{t}\r\n" for t in texts])  # type: ignore[arg-type]
-        if text.isascii():
-            return text.encode()
-    return b"".join([_bulk(a) for a in first] + [_bulk(a) for a in then])
+    """A command in Redis's wire format (an array of bulk strings: str, bytes, int or float arguments),
+    made by hiredis (C: twice as fast as formatting it here)."""
+    return _pack(tuple(args))
 
 
 #: what makes Redis answer nothing to the command that follows (a script whose answer nobody awaits)

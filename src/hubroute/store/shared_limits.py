@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
+import math
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ from hubroute.errors import Unavailable
 from hubroute.server.limits import (
     _REQUEST_HEADERS,
     _TOKEN_HEADERS,
+    WINDOW,
     Headers,
     Scope,
     _refused,
@@ -62,13 +66,15 @@ _COMMON = _NOW + """
 local WINDOW, SLOT = 60000, 100
 local slot = math.ceil(now / SLOT)
 local gone = math.floor((now - WINDOW) / SLOT)  -- the newest tenth that has left the window
+local slot_field  -- the current tenth as a hash field, formatted once (a number is formatted at each use)
 
 local function used(key)
-  local h = tonumber(redis.call('HGET', key, 'h'))
+  local f = redis.call('HMGET', key, 'h', 't', 'l')
+  local h = tonumber(f[1])
   if not h then return 0 end
-  local total = tonumber(redis.call('HGET', key, 't'))
+  local total = tonumber(f[2])
   if h > gone then return total end
-  if tonumber(redis.call('HGET', key, 'l')) <= gone then
+  if tonumber(f[3]) <= gone then
     redis.call('DEL', key)
     return 0
   end
@@ -83,20 +89,23 @@ local function used(key)
   return total
 end
 
-local function add(key, amount)
-  if amount <= 0 then return end
-  redis.call('HINCRBY', key, 't', amount)
-  if tonumber(redis.call('HINCRBY', key, slot, amount)) == amount then  -- a tenth new to the window
-    redis.call('HSETNX', key, 'h', slot)
-    redis.call('HSET', key, 'l', slot)
-    redis.call('PEXPIRE', key, WINDOW + 1000)
+-- add `amount` (> 0; `text`: the same as a string) to the window at `key`
+local function add(key, amount, text)
+  slot_field = slot_field or tostring(slot)
+  redis.call('HINCRBY', key, 't', text)
+  if redis.call('HINCRBY', key, slot_field, text) == amount then  -- a tenth new to the window
+    redis.call('HSETNX', key, 'h', slot_field)
+    redis.call('HSET', key, 'l', slot_field)
+    redis.call('PEXPIRE', key, '61000')  -- (the window and a second)
   end
 end
 """
 
 #: the admission's steps, on KEYS and ARGV from offsets (`kb`, `ab`) so that a script holding money too
 #: (`store.shared_money.ADMIT_HOLD`) can check both before it counts either. KEYS: per scope its request
-#: window, token window and concurrency set; ARGV: n, member, lease ms, then per scope rpm, tpm, concurrency
+#: window, token window and concurrency set; ARGV: n, member, lease ms, then per scope rpm, tpm,
+#: concurrency and whether to renew the concurrency set's expiry ("1": see `SharedLimits.prepare`).
+#: Places whose lease ran out (an instance that died) are removed only when they would refuse a request.
 ADMIT_STEPS = """
 -- ms until `need` more fit under `limit` in the window at `key` (which holds `now_used`)
 local function room(key, limit, need, now_used)
@@ -118,43 +127,52 @@ end
 local function admit_check(kb, ab)
   local seen = {}
   for i = 1, tonumber(ARGV[ab + 1]) do
-    local k, a = kb + 3 * (i - 1), ab + 3 + 3 * (i - 1)
+    local k, a = kb + 3 * (i - 1), ab + 3 + 4 * (i - 1)
     local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     local ur = rpm > 0 and used(KEYS[k + 1]) or 0
     local ut = tpm > 0 and used(KEYS[k + 2]) or 0
-    local refused, wait = 0, 0
+    local refused, wait, places = 0, 0, 0
     if rpm > 0 and ur + 1 > rpm then
       refused, wait = 1, room(KEYS[k + 1], rpm, 1, ur)
     elseif tpm > 0 and ut >= tpm then
       refused, wait = 2, room(KEYS[k + 2], tpm, 1, ut)
     elseif conc > 0 then
-      redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
-      if redis.call('ZCARD', KEYS[k + 3]) >= conc then refused, wait = 3, 1000 end
+      places = redis.call('ZCARD', KEYS[k + 3])
+      if places >= conc then
+        redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+        places = redis.call('ZCARD', KEYS[k + 3])
+        if places >= conc then refused, wait = 3, 1000 end
+      end
     end
     if refused > 0 then
       local rr = (rpm > 0 and ur >= rpm) and room(KEYS[k + 1], rpm, 1, ur) or 0
       local rt = (tpm > 0 and ut >= tpm) and room(KEYS[k + 2], tpm, 1, ut) or 0
       return nil, {0, i, refused, wait, ur, ut, rr, rt}
     end
-    seen[i] = {ur, ut}
+    seen[i] = {ur, ut, places, rpm, tpm, conc}
   end
   return seen
 end
 
--- count the request in every scope; what the first scope's headers say
+-- count the request in every scope (`seen`: what admit_check found); what the first scope's headers say
 local function admit_commit(kb, ab, seen)
   local member, lease = ARGV[ab + 2], tonumber(ARGV[ab + 3])
-  for i = 1, tonumber(ARGV[ab + 1]) do
-    local k, a = kb + 3 * (i - 1), ab + 3 + 3 * (i - 1)
-    if tonumber(ARGV[a + 1]) > 0 then add(KEYS[k + 1], 1) end
-    if tonumber(ARGV[a + 3]) > 0 then
-      redis.call('ZADD', KEYS[k + 3], now + lease, member)
-      redis.call('PEXPIRE', KEYS[k + 3], lease + WINDOW)
+  local ends  -- when its places' lease ends, formatted once
+  for i = 1, #seen do
+    local k, s = kb + 3 * (i - 1), seen[i]
+    if s[4] > 0 then add(KEYS[k + 1], 1, '1') end
+    if s[6] > 0 then
+      ends = ends or tostring(now + lease)
+      redis.call('ZADD', KEYS[k + 3], ends, member)
+      if s[3] == 0 or ARGV[ab + 7 + 4 * (i - 1)] == '1' then  -- a new set, or its expiry due for renewal
+        redis.call('PEXPIRE', KEYS[k + 3], lease + WINDOW)
+      end
     end
   end
-  local rpm, tpm = tonumber(ARGV[ab + 4]), tonumber(ARGV[ab + 5])
-  local ur = seen[1][1] + (rpm > 0 and 1 or 0)
-  local ut = seen[1][2]
+  local first = seen[1]
+  local rpm, tpm = first[4], first[5]
+  local ur = first[1] + (rpm > 0 and 1 or 0)
+  local ut = first[2]
   local rr = (rpm > 0 and ur >= rpm) and room(KEYS[kb + 1], rpm, 1, ur) or 0
   local rt = (tpm > 0 and ut >= tpm) and room(KEYS[kb + 2], tpm, 1, ut) or 0
   return {1, slot, ur, ut, rr, rt}
@@ -170,10 +188,11 @@ return admit_commit(0, 0, seen)
 # KEYS: per scope its token window and its concurrency set; ARGV: n, member, tokens, per scope its tpm
 # and concurrency flags
 RELEASE = Script("release", _COMMON + """
-local n, member, tokens = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-for i = 1, n do
-  if tonumber(ARGV[3 + 2 * i - 1]) > 0 then add(KEYS[2 * i - 1], tokens) end
-  if tonumber(ARGV[3 + 2 * i]) > 0 then redis.call('ZREM', KEYS[2 * i], member) end
+local member, text = ARGV[2], ARGV[3]
+local tokens = tonumber(text)
+for i = 1, tonumber(ARGV[1]) do
+  if tokens > 0 and ARGV[2 + 2 * i] ~= '0' then add(KEYS[2 * i - 1], tokens, text) end
+  if ARGV[3 + 2 * i] ~= '0' then redis.call('ZREM', KEYS[2 * i], member) end
 end
 return 1
 """)
@@ -192,9 +211,15 @@ end
 return 1
 """)
 
-# KEYS: lease sets (concurrency places, money holds); ARGV: the lease in ms, then the member held in each
+# KEYS: lease sets (concurrency places, money holds); ARGV: the lease in ms, the sets' expiry in ms (0:
+# left as it is), then the member held in each
 RENEW = Script("renew", _NOW + """
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1]) end
+local lease, ttl = tonumber(ARGV[1]), ARGV[2]
+for i = 1, #KEYS do
+  if redis.call('ZADD', KEYS[i], 'XX', 'CH', now + lease, ARGV[i + 2]) == 1 and ttl ~= '0' then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
 return 1
 """)
 
@@ -226,6 +251,12 @@ class SharedAdmission:
 class SharedLimits:
     #: seconds a concurrency place is held without its router renewing it
     lease = 10.0
+    #: a concurrency set's expiry (the lease and a minute) is renewed by the first of this process's
+    #: admissions to it in every `refresh_every` seconds (and when the set is new), not by each: a set
+    #: in use then always outlives its places' leases, and an abandoned one goes within its expiry
+    refresh_every = 5.0
+    #: scopes whose renewal times are remembered (beyond: forgotten, and renewed once more)
+    max_refreshed = 100_000
 
     def __init__(self, link: RedisLink, *, prefix: str = "hubroute:", on_error: str = "open",
                  lease: float | None = None) -> None:
@@ -239,6 +270,8 @@ class SharedLimits:
         #: requests of this process holding concurrency places: their leases are renewed
         self._held: set[SharedAdmission] = set()
         self._renewer: asyncio.Task[None] | None = None
+        #: scope -> when an admission here last renewed its concurrency set's expiry (time.monotonic)
+        self._refreshed: dict[str, float] = {}
 
     def start(self) -> None:
         if self._renewer is None:
@@ -256,10 +289,12 @@ class SharedLimits:
             return None
         keys: list[str] = []
         args: list[Any] = [len(scopes), f"{self._me}{next(self._ids)}", int(self.lease * 1000)]
+        due = time.monotonic() - self.refresh_every
+        refreshed = self._refreshed
         for name, limits, _ in scopes:
-            base = f"{self.prefix}l:{name}:"
-            keys += (base + "r", base + "t", base + "c")
-            args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0)
+            keys += _scope_keys(self.prefix, name)
+            args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0,
+                     1 if refreshed.get(name, -math.inf) < due else 0)
         return Asking(keys, args, scopes, org_id)
 
     async def admit(self, principal: Principal,
@@ -300,7 +335,18 @@ class SharedLimits:
             for name, limits, _ in scopes], slot, _headers(scopes[0][1], ur, ut, rr, rt), asking.org)
         if any(s[2] for s in admission.scopes):
             self._held.add(admission)
+            self._renewed(asking)
         return admission
+
+    def _renewed(self, asking: Asking) -> None:
+        """Remember the scopes whose concurrency set an admission's script renewed."""
+        refreshed = self._refreshed
+        if len(refreshed) >= self.max_refreshed:
+            refreshed.clear()
+        now = time.monotonic()
+        for i, (name, _, _) in enumerate(asking.scopes):
+            if asking.args[6 + 4 * i]:
+                refreshed[name] = now
 
     async def cancel(self, admission: SharedAdmission) -> None:
         """Undo an admission (its request is to be admitted under other limits)."""
@@ -320,7 +366,7 @@ class SharedLimits:
         keys: list[str] = []
         args: list[Any] = [len(admission.scopes), admission.member, tokens]
         for name, tpm, place, _ in admission.scopes:
-            keys += (f"{self.prefix}l:{name}:t", f"{self.prefix}l:{name}:c")
+            keys += _scope_keys(self.prefix, name)[1:]
             args += (1 if tpm else 0, 1 if place else 0)
         self.link.send(RELEASE, keys, args)
 
@@ -333,7 +379,14 @@ class SharedLimits:
             keys = [f"{self.prefix}l:{name}:c" for a in held for name, _, place, _ in a.scopes if place]
             members = [a.member for a in held for _, _, place, _ in a.scopes if place]
             with contextlib.suppress(RedisUnavailable, RedisError):
-                await self.link.run(RENEW, keys, [int(self.lease * 1000), *members])
+                await self.link.run(RENEW, keys, [int(self.lease * 1000), int((self.lease + WINDOW) * 1000), *members])
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_keys(prefix: str, scope: str) -> tuple[str, str, str]:
+    """A scope's request window, token window and concurrency set."""
+    base = f"{prefix}l:{scope}:"
+    return base + "r", base + "t", base + "c"
 
 
 def _headers(limits: Mapping[str, int], used_requests: int, used_tokens: int, reset_requests_ms: int,

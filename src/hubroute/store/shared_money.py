@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
+import math
 import os
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -47,51 +50,71 @@ KEEP = 86_400_000
 
 
 #: holding's steps, on KEYS and ARGV from offsets (`kb`, `ab`: see ADMIT_HOLD). KEYS: per pot v, r, h, e;
-#: ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits) and the amount to hold. Amounts
-#: go to Redis as the strings given (Lua's numbers would print large ones as 1e+15).
+#: ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits), the amount to hold and whether
+#: to renew the pot's expiry ("1": see `SharedBilling._pots`). Amounts go to Redis as the strings given
+#: (Lua's numbers would print large ones as 1e+15). Holds whose lease ran out (an instance that died)
+#: are taken back only when they would refuse a request: until then they change nothing.
 HOLD_STEPS = """
--- nil when every pot can take its amount; else {0, pot, value, held} (short), or {2, pot} (not loaded)
-local function hold_check(kb, ab, pots)
-  for i = 1, pots do
-    local k = kb + 4 * (i - 1)
-    if redis.call('EXISTS', KEYS[k + 1]) == 0 then return {2, i} end
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 4], '-inf', now)) do
-      local held = redis.call('HGET', KEYS[k + 3], m)
-      if held then
-        redis.call('DECRBY', KEYS[k + 2], held)
-        redis.call('HDEL', KEYS[k + 3], m)
-      end
-      redis.call('ZREM', KEYS[k + 4], m)
+-- what the holds of `member`s whose lease ran out held on the pot at KEYS[k + 1..4], given back
+local function reclaim(k)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 4], '-inf', now)) do
+    local held = redis.call('HGET', KEYS[k + 3], m)
+    if held then
+      redis.call('DECRBY', KEYS[k + 2], held)
+      redis.call('HDEL', KEYS[k + 3], m)
     end
+    redis.call('ZREM', KEYS[k + 4], m)
   end
-  for i = 1, pots do
-    local k, a = kb + 4 * (i - 1), ab + 3 + 2 * (i - 1)
-    local limit, amount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local v = tonumber(redis.call('GET', KEYS[k + 1]))
-    local r = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
-    if (limit >= 0 and v + r + amount > limit) or (limit < 0 and amount > v - r) then
-      return {0, i, tostring(v), tostring(r)}
-    end
-  end
-  return nil
+  return tonumber(redis.call('GET', KEYS[k + 2]) or '0')
 end
 
-local function hold_commit(kb, ab, pots)
-  local member, lease, keep = ARGV[ab + 1], tonumber(ARGV[ab + 2]), ARGV[ab + 3]
+local function over(limit, amount, v, r)
+  return (limit >= 0 and v + r + amount > limit) or (limit < 0 and amount > v - r)
+end
+
+-- the amounts to hold on each pot, when every pot can take its own; else nil and {0, pot, value, held}
+-- (short), or {2, pot} (not loaded)
+local function hold_check(kb, ab, pots)
+  local amounts = {}
   for i = 1, pots do
-    local k, a = kb + 4 * (i - 1), ab + 3 + 2 * (i - 1)
+    local k, a = kb + 4 * (i - 1), ab + 3 + 3 * (i - 1)
+    local vr = redis.call('MGET', KEYS[k + 1], KEYS[k + 2])
+    if not vr[1] then return nil, {2, i} end
+    local limit, amount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local v, r = tonumber(vr[1]), tonumber(vr[2] or '0')
+    if over(limit, amount, v, r) then
+      r = reclaim(k)
+      if over(limit, amount, v, r) then return nil, {0, i, tostring(v), tostring(r)} end
+    end
+    amounts[i] = amount
+  end
+  return amounts
+end
+
+local function hold_commit(kb, ab, amounts)
+  local member, keep = ARGV[ab + 1], ARGV[ab + 3]
+  local ends = tostring(now + tonumber(ARGV[ab + 2]))
+  for i = 1, #amounts do
+    local k, a = kb + 4 * (i - 1), ab + 3 + 3 * (i - 1)
     redis.call('HSET', KEYS[k + 3], member, ARGV[a + 2])
-    redis.call('ZADD', KEYS[k + 4], now + lease, member)
-    redis.call('INCRBY', KEYS[k + 2], ARGV[a + 2])
-    for j = 1, 4 do redis.call('PEXPIRE', KEYS[k + j], keep) end
+    redis.call('ZADD', KEYS[k + 4], ends, member)
+    -- a pot's keys outlive their last use by `keep`: renewed by one request of each router in every
+    -- refresh period; the holds' keys also when they are new (nothing was held: Redis had dropped them)
+    local fresh = redis.call('INCRBY', KEYS[k + 2], ARGV[a + 2]) == amounts[i]
+    if ARGV[a + 3] == '1' then
+      for j = 1, 4 do redis.call('PEXPIRE', KEYS[k + j], keep) end
+    elseif fresh then
+      redis.call('PEXPIRE', KEYS[k + 3], keep)
+      redis.call('PEXPIRE', KEYS[k + 4], keep)
+    end
   end
 end
 """
 
 HOLD = Script("hold", _NOW + HOLD_STEPS + """
-local refusal = hold_check(0, 0, #KEYS / 4)
-if refusal then return refusal end
-hold_commit(0, 0, #KEYS / 4)
+local amounts, refusal = hold_check(0, 0, #KEYS / 4)
+if not amounts then return refusal end
+hold_commit(0, 0, amounts)
 return {1}
 """)
 
@@ -99,29 +122,28 @@ return {1}
 #: both checked before either is taken. KEYS and ARGV: the admission's, then the holds'. Answers
 #: {0, the admission's refusal}, {1, the holds' refusal}, or {2, the admission}.
 ADMIT_HOLD = Script("admit-hold", _COMMON + ADMIT_STEPS + HOLD_STEPS + """
-local lk, la = 3 * tonumber(ARGV[1]), 3 + 3 * tonumber(ARGV[1])
+local lk, la = 3 * tonumber(ARGV[1]), 3 + 4 * tonumber(ARGV[1])
 local pots = (#KEYS - lk) / 4
 local seen, refusal = admit_check(0, 0)
 if not seen then return {0, refusal} end
-local short = hold_check(lk, la, pots)
-if short then return {1, short} end
-hold_commit(lk, la, pots)
+local amounts, short = hold_check(lk, la, pots)
+if not amounts then return {1, short} end
+hold_commit(lk, la, amounts)
 return {2, admit_commit(0, 0, seen)}
 """)
 
-# KEYS: per pot v, r, h, e; ARGV: member, then per pot what to add to its value (a string; "0": nothing)
+# KEYS: per pot v, r, h, e; ARGV: member, then per pot what it held there and what to add to its
+# value (a string; "0": nothing). A hold already taken back (its lease ran out) is not given back twice.
 RELEASE = Script("release-hold", """
 local member = ARGV[1]
 for i = 1, #KEYS / 4 do
   local k = 4 * (i - 1)
-  local held = redis.call('HGET', KEYS[k + 3], member)
-  if held then
-    redis.call('DECRBY', KEYS[k + 2], held)
+  if redis.call('ZREM', KEYS[k + 4], member) == 1 then
+    redis.call('DECRBY', KEYS[k + 2], ARGV[2 * i])
     redis.call('HDEL', KEYS[k + 3], member)
-    redis.call('ZREM', KEYS[k + 4], member)
   end
-  if ARGV[1 + i] ~= '0' and redis.call('EXISTS', KEYS[k + 1]) == 1 then
-    redis.call('INCRBY', KEYS[k + 1], ARGV[1 + i])
+  if ARGV[2 * i + 1] ~= '0' and redis.call('EXISTS', KEYS[k + 1]) == 1 then
+    redis.call('INCRBY', KEYS[k + 1], ARGV[2 * i + 1])
   end
 end
 return 1
@@ -147,6 +169,11 @@ class SharedBilling(Billing):
     lease = 10.0
     #: releases kept while Redis cannot be reached
     max_unsent = 100_000
+    #: a pot's expiry (`KEEP`) is renewed by the first of this process's requests on it in every
+    #: `refresh_every` seconds (and when nothing was held on it), not by each
+    refresh_every = 60.0
+    #: pots whose renewal times are remembered (beyond: forgotten, and renewed once more)
+    max_refreshed = 100_000
 
     def __init__(self, accounts: Accounts, link: RedisLink, limits: SharedLimits, *, prefix: str = "hubroute:",
                  lease: float | None = None, **kw: Any) -> None:
@@ -162,6 +189,10 @@ class SharedBilling(Billing):
         #: holds of requests in progress here (their leases renewed): member -> their lease sets
         self._held: dict[str, list[str]] = {}
         self._unsent: deque[tuple[list[str], list[Any]]] = deque()
+        #: pot -> when a request here last renewed its expiry (time.monotonic)
+        self._refreshed: dict[str, float] = {}
+        #: a budget's scope -> its pot, and the day it was named on (a new period starts a new pot)
+        self._pots: dict[Scope, tuple[int, str]] = {}
         self._renewer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -178,10 +209,19 @@ class SharedBilling(Billing):
         return f"{self.prefix}m:c:{account[0]}:{account[1]}"
 
     def _budget_pot(self, scope: Scope) -> str:
-        start = _started(scope[2], _today())
-        return f"{self.prefix}m:b:{scope[0]}:{scope[1]}:{scope[2]}:{start.date().isoformat() if start else 'all'}"
+        today = _today()
+        known = self._pots.get(scope)
+        if known is not None and known[0] == today:
+            return known[1]
+        start = _started(scope[2], today)
+        pot = f"{self.prefix}m:b:{scope[0]}:{scope[1]}:{scope[2]}:{start.date().isoformat() if start else 'all'}"
+        if len(self._pots) >= self.max_refreshed:
+            self._pots.clear()
+        self._pots[scope] = (today, pot)
+        return pot
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def _keys(pot: str) -> tuple[str, str, str, str]:
         return pot + ":v", pot + ":r", pot + ":h", pot + ":e"
 
@@ -210,8 +250,10 @@ class SharedBilling(Billing):
         member = asking.args[1] if asking is not None else f"{self._me}{next(self._ids)}"
         keys = [k for pot, _, _ in pots for k in self._keys(pot)]
         args: list[Any] = [member, int(self.lease * 1000), KEEP]
-        for _, limit, held in pots:
-            args += (limit, held)
+        due = time.monotonic() - self.refresh_every
+        refreshed = self._refreshed
+        for pot, limit, held in pots:
+            args += (limit, held, 1 if refreshed.get(pot, -math.inf) < due else 0)
         admission = None
         for _ in range(len(pots) + 1):  # (each pot loaded at most once)
             if asking is not None:
@@ -241,17 +283,28 @@ class SharedBilling(Billing):
         else:
             raise Unavailable("credits and budgets cannot be checked: their balances could not be loaded")
         self._held[member] = [pot + ":e" for pot, _, _ in pots]
+        self._renewed([pot for i, (pot, _, _) in enumerate(pots) if args[5 + 3 * i]])
         return Hold(amount if account is not None else 0, account,
                     [(b.scope, held, b.include_byok) for b, held in holds], member=member,
                     pots=[pot for pot, _, _ in pots], admission=admission)
 
+    def _renewed(self, pots: list[str]) -> None:
+        """Remember the pots whose expiry a request's script renewed."""
+        refreshed = self._refreshed
+        if len(refreshed) >= self.max_refreshed:
+            refreshed.clear()
+        now = time.monotonic()
+        for pot in pots:
+            refreshed[pot] = now
+
     def _release(self, hold: Hold, cost: int, byok: bool) -> None:
         self._held.pop(hold.member, None)
-        adds = [cost if include_byok or not byok else 0 for _, _, include_byok in hold.budgets]
+        args: list[Any] = [hold.member]
+        for _, held, include_byok in hold.budgets:
+            args += (held, cost if include_byok or not byok else 0)
         if hold.account is not None:
-            adds.append(0 if byok else -cost)
+            args += (hold.amount, 0 if byok else -cost)
         keys = [k for pot in hold.pots for k in self._keys(pot)]
-        args: list[Any] = [hold.member, *adds]
         if not self.link.send(RELEASE, keys, args) and len(self._unsent) < self.max_unsent:
             self._unsent.append((keys, args))
 
@@ -263,7 +316,7 @@ class SharedBilling(Billing):
                 keys = [k for sets in self._held.values() for k in sets]
                 members = [m for m, sets in self._held.items() for _ in sets]
                 with contextlib.suppress(RedisUnavailable, RedisError):
-                    await self.link.run(RENEW, keys, [int(self.lease * 1000), *members])
+                    await self.link.run(RENEW, keys, [int(self.lease * 1000), 0, *members])
 
     async def _send_unsent(self) -> None:
         while self._unsent:
