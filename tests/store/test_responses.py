@@ -23,7 +23,7 @@ async def kept(store_url: str) -> AsyncIterator[tuple[Store, Responses]]:
     await store.accounts.create_user("bob")
     await store.accounts.create_org("acme")
     assert ada["name"] == "ada"
-    yield store, Responses(store.engine, retention_days=30)
+    yield store, Responses(store.engine, retention_days=30, trips=store.trips)
     await store.close()
 
 

@@ -134,7 +134,8 @@ class App:
             await self.presence.start()
             from hubroute.store.responses import Responses
 
-            self.responses = Responses(self.store.engine, retention_days=self.settings.responses.retention_days)
+            self.responses = Responses(self.store.engine, retention_days=self.settings.responses.retention_days,
+                                       trips=self.store.trips)
             self.responses.start()
             b = self.settings.billing
             money: dict[str, Any] = dict(credits=b.credits, default_max_tokens=b.default_max_tokens,

@@ -107,19 +107,21 @@ def create_engine(url: str) -> AsyncEngine:
         kw: dict[str, Any] = {"poolclass": StaticPool} if memory else {"pool_size": 2, "max_overflow": 4}
         engine = create_async_engine(target, connect_args={"timeout": 30}, **kw)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-                cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
-            cursor.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages a connection: the ledger only appends
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, memory))
         return engine
     return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def sqlite_pragmas(dbapi_connection: Any, memory: bool = False) -> None:
+    """What each connection to a SQLite store sets, as it opens."""
+    cursor = dbapi_connection.cursor()
+    if not memory:
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+    cursor.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages a connection: the ledger only appends
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
 
 
 class Store:
@@ -132,12 +134,15 @@ class Store:
         from hubroute.store.accounts import Accounts
         from hubroute.store.ledger import Ledger
         from hubroute.store.retention import LedgerRetention
+        from hubroute.store.trips import Trips
 
         self.engine = engine
         self.url = url
         #: the schema version the database had when it was opened (None: a new database)
         self.migrated_from = migrated_from
         self.accounts: Accounts = Accounts(engine)
+        #: short work on a request's path, in one trip to the database (`store.trips`)
+        self.trips = Trips.of(engine)
         self.ledger = Ledger(engine, spill_dir=spill_dir or home(), flush_interval=flush_interval)
         #: the ledger's retention, and on PostgreSQL its partitions (None: SQLite keeping everything)
         self.retention: LedgerRetention | None = (
@@ -169,6 +174,7 @@ class Store:
         if self.retention is not None:
             await self.retention.close()
         await self.ledger.close()
+        self.trips.close()
         await self.engine.dispose()
 
 

@@ -1,6 +1,6 @@
 """The Responses API's stored responses: kept for `previous_response_id` and `GET /v1/responses/{id}`.
 
-    kept = Responses(engine, retention_days=30)
+    kept = Responses(engine, retention_days=30, trips=Trips.of(engine))
     await kept.put(response, input_items, owner, previous_id)
     items = await kept.conversation(previous_id, viewer)   # the chain's input and output items, oldest first
     response = await kept.get(response_id, viewer)
@@ -30,6 +30,7 @@ from hubroute.errors import Unavailable
 from hubroute.store import reason, stop
 from hubroute.store.retention import delete_older
 from hubroute.store.schema import responses
+from hubroute.store.trips import Trips
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -40,6 +41,8 @@ log = logging.getLogger("hubroute.store")
 
 #: the most responses a conversation may chain (a bound on the recursive query)
 MAX_CHAIN = 10_000
+
+_INSERT = responses.insert()
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,10 @@ async def _reached() -> AsyncIterator[None]:
 class Responses:
     purge_interval = 3600.0
 
-    def __init__(self, engine: AsyncEngine, *, retention_days: float = 30.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, retention_days: float = 30.0, trips: Trips | None = None) -> None:
         self.engine = engine
+        #: reads and writes on a request's path, each in one trip to the database (`store.trips`)
+        self.trips = trips or Trips(engine)
         self.retention = timedelta(days=retention_days)
         self._task: asyncio.Task[None] | None = None
 
@@ -83,28 +88,32 @@ class Responses:
 
     async def put(self, body: dict[str, Any], items: list[dict[str, Any]], owner: Owner,
                   previous_id: str | None) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(responses.insert().values(
-                id=body["id"], user_id=owner.user, org_id=owner.org, key_id=owner.key, previous_id=previous_id,
-                body=body, input=items, created_at=datetime.fromtimestamp(body["created_at"], UTC)))
+        row = {"id": body["id"], "user_id": owner.user, "org_id": owner.org, "key_id": owner.key,
+               "previous_id": previous_id, "body": body, "input": items,
+               "created_at": datetime.fromtimestamp(body["created_at"], UTC)}
+        await self.trips.run(lambda conn: conn.execute(_INSERT, row))
 
     async def get(self, response_id: str, viewer: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The response and its input items, if `viewer` may see it."""
-        async with _reached(), self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(responses.c.body, responses.c.input, responses.c.user_id,
-                                                responses.c.org_id).where(responses.c.id == response_id))).first()
+        query = (sa.select(responses.c.body, responses.c.input, responses.c.user_id, responses.c.org_id)
+                 .where(responses.c.id == response_id))
+        async with _reached():
+            row = await self.trips.run(lambda conn: conn.execute(query).first())
         if row is None or not viewer.sees(row.user_id, row.org_id):
             return None
         return row.body, row.input
 
     async def delete(self, response_id: str, viewer: Owner) -> bool:
-        async with _reached(), self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(responses.c.user_id, responses.c.org_id)
-                                      .where(responses.c.id == response_id))).first()
+        def delete(conn: sa.Connection) -> bool:
+            row = conn.execute(sa.select(responses.c.user_id, responses.c.org_id)
+                               .where(responses.c.id == response_id)).first()
             if row is None or not viewer.sees(row.user_id, row.org_id):
                 return False
-            await conn.execute(responses.delete().where(responses.c.id == response_id))
-        return True
+            conn.execute(responses.delete().where(responses.c.id == response_id))
+            return True
+
+        async with _reached():
+            return await self.trips.run(delete)
 
     async def conversation(self, response_id: str, viewer: Owner) -> list[dict[str, Any]] | None:
         """The items of the conversation `response_id` ends, oldest first: each response's input
@@ -117,9 +126,10 @@ class Responses:
             sa.select(earlier.c.id, earlier.c.previous_id, earlier.c.user_id, earlier.c.org_id, earlier.c.body,
                       earlier.c.input, chain.c.depth + 1)
             .where(earlier.c.id == chain.c.previous_id, chain.c.depth < MAX_CHAIN))
-        async with _reached(), self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(chain.c.user_id, chain.c.org_id, chain.c.body, chain.c.input,
-                                                 chain.c.depth).order_by(chain.c.depth.desc()))).all()
+        query = sa.select(chain.c.user_id, chain.c.org_id, chain.c.body, chain.c.input,
+                          chain.c.depth).order_by(chain.c.depth.desc())
+        async with _reached():
+            rows = await self.trips.run(lambda conn: conn.execute(query).all())
         if not rows or not viewer.sees(rows[-1].user_id, rows[-1].org_id):
             return None
         items: list[dict[str, Any]] = []
