@@ -159,6 +159,12 @@ class MockProvider:
     def hits(self) -> int:
         return len(self.received)
 
+    @property
+    def posts(self) -> int:
+        """The POST requests received: the calls a router makes for its clients' requests (what a
+        test of failover counts; a stray GET, which CI saw twice from no test of its own, is not one)."""
+        return sum(1 for r in self.received if r.method == "POST")
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         peer = request.transport.get_extra_info("peername") if request.transport else None

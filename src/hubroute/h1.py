@@ -558,11 +558,15 @@ class Client:
             conn = idle.pop()  # the most recently used: the least likely to have been closed
             if not conn.alive:
                 continue
-            if now - conn.idle_since > self._pool_idle:
+            if self._expired(conn, now):
                 conn.close()
                 continue
             return conn
         return None
+
+    def _expired(self, conn: _Connection, now: float) -> bool:
+        """Whether an idle connection has waited `pool_idle` seconds: closed, never reused."""
+        return now - conn.idle_since >= self._pool_idle
 
     async def _connect(self, origin: _Origin, within: float) -> _Connection:
         """A new connection, within the connect timeout: the host's addresses raced as RFC 8305
@@ -618,7 +622,7 @@ class Client:
         oldest: float | None = None
         for origin in self._origins.values():
             idle = origin.idle  # (oldest first: connections are put back at its end)
-            while idle and now - idle[0].idle_since >= self._pool_idle:
+            while idle and self._expired(idle[0], now):
                 idle.popleft().close()
             if idle:
                 oldest = idle[0].idle_since if oldest is None else min(oldest, idle[0].idle_since)

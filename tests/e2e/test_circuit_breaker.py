@@ -53,12 +53,12 @@ async def test_opens_skips_probes_and_closes(mocks: Mocks, router: RouterFactory
     for _ in range(2):
         resp = await chat(r)
         assert resp.headers["x-inference-provider"] == "b"
-    assert a.hits == 2
+    assert a.posts == 2
     # Open: a is skipped without being contacted.
     for _ in range(3):
         resp = await chat(r)
         assert resp.headers["x-inference-provider"] == "b"
-    assert a.hits == 2
+    assert a.posts == 2
     assert (await health(r))["open_circuits"] == [f"a/{MODEL}"]
     m = await metrics(r)
     assert sample(m, "hubroute_open_circuits") == 1
@@ -70,12 +70,12 @@ async def test_opens_skips_probes_and_closes(mocks: Mocks, router: RouterFactory
     a.default = None
     resp = await chat(r)
     assert resp.headers["x-inference-provider"] == "a"
-    assert a.hits == 3
+    assert a.posts == 3
     assert (await health(r))["open_circuits"] == []
     assert sample(await metrics(r), "hubroute_open_circuits") == 0
     for _ in range(2):
         assert (await chat(r)).headers["x-inference-provider"] == "a"
-    assert a.hits == 5
+    assert a.posts == 5
 
 
 async def test_failed_probe_reopens_at_once(mocks: Mocks, router: RouterFactory) -> None:
@@ -85,10 +85,10 @@ async def test_failed_probe_reopens_at_once(mocks: Mocks, router: RouterFactory)
         await chat(r)
     await asyncio.sleep(COOLDOWN + 0.05)
     assert (await chat(r)).headers["x-inference-provider"] == "b"
-    assert a.hits == 3  # the probe
+    assert a.posts == 3  # the probe
     for _ in range(3):
         assert (await chat(r)).headers["x-inference-provider"] == "b"
-    assert a.hits == 3  # one failed probe re-opened it: no second threshold to reach
+    assert a.posts == 3  # one failed probe re-opened it: no second threshold to reach
     assert (await health(r))["open_circuits"] == [f"a/{MODEL}"]
 
 
@@ -101,7 +101,7 @@ async def test_half_open_lets_one_probe_through(mocks: Mocks, router: RouterFact
     a.default = slow_ok(0.3)
     served = await asyncio.gather(*(chat(r) for _ in range(4)))
     assert sorted(s.headers["x-inference-provider"] for s in served) == ["a", "b", "b", "b"]
-    assert a.hits == 3
+    assert a.posts == 3
 
 
 async def test_all_circuits_open_is_503_with_retry_after(mocks: Mocks, router: RouterFactory) -> None:
@@ -111,7 +111,7 @@ async def test_all_circuits_open_is_503_with_retry_after(mocks: Mocks, router: R
         assert_error(await chat(r), 502)
     resp = await chat(r)
     err = assert_error(resp, 503)
-    assert a.hits == 2
+    assert a.posts == 2
     assert err["providers"][0]["provider"] == "a"
     assert "circuit" in err["providers"][0]["error"]
     assert 1 <= int(resp.headers["retry-after"]) <= 30
@@ -122,7 +122,7 @@ async def test_client_errors_do_not_open_the_circuit(mocks: Mocks, router: Route
     r = await router.start(config(a, routing=BREAKER))
     for _ in range(4):
         assert_error(await chat(r), 400)
-    assert a.hits == 4
+    assert a.posts == 4
     assert (await health(r))["open_circuits"] == []
 
 
@@ -138,7 +138,7 @@ async def test_circuit_is_per_provider_and_model(mocks: Mocks, router: RouterFac
         assert (await chat(r)).headers["x-inference-provider"] == "b"
     assert (await chat(r)).headers["x-inference-provider"] == "b"  # a is open for MODEL...
     assert (await chat(r, "acme/other-model")).headers["x-inference-provider"] == "a"  # ...not for this one
-    assert a.hits == 3
+    assert a.posts == 3
 
 
 async def test_unused_probe_slot_is_not_kept(mocks: Mocks, router: RouterFactory) -> None:
@@ -182,7 +182,7 @@ async def test_routers_sharing_redis_spare_each_other_a_failing_provider(mocks: 
     second = await router.start(config(a, b, routing=breaker, redis=redis.settings()))
     for _ in range(2):
         assert (await chat(first)).headers["x-inference-provider"] == "b"
-    assert a.hits == 2 and (await health(first))["open_circuits"] == [f"a/{MODEL}"]
+    assert a.posts == 2 and (await health(first))["open_circuits"] == [f"a/{MODEL}"]
     for _ in range(40):
         if (await health(second))["open_circuits"]:
             break
@@ -190,7 +190,7 @@ async def test_routers_sharing_redis_spare_each_other_a_failing_provider(mocks: 
     assert (await health(second))["open_circuits"] == [f"a/{MODEL}"]
     for _ in range(3):
         assert (await chat(second)).headers["x-inference-provider"] == "b"
-    assert a.hits == 2  # the second router never tried it
+    assert a.posts == 2  # the second router never tried it
 
     apart = redis.settings(share_health=False, prefix=redis.prefix + "apart:")
     third = await router.start(config(a, b, routing=breaker, redis=apart))
@@ -200,4 +200,4 @@ async def test_routers_sharing_redis_spare_each_other_a_failing_provider(mocks: 
     await asyncio.sleep(1.5)
     assert (await health(fourth))["open_circuits"] == []
     await chat(fourth)
-    assert a.hits == 5  # (2 from the first, 2 from the third, 1 from the fourth: nothing was shared)
+    assert a.posts == 5  # (2 from the first, 2 from the third, 1 from the fourth: nothing was shared)

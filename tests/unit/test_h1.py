@@ -561,6 +561,23 @@ async def test_a_head_not_there_in_time_is_a_timeout_and_the_connection_is_dropp
     assert not any(origin.idle for origin in client._origins.values())  # not pooled: its answer may still come
 
 
+async def test_a_connection_idle_past_the_pool_timeout_is_not_reused_before_the_sweep_runs(servers) -> None:
+    """The pool's expiry holds when a request takes a connection, not only when the sweep runs."""
+    server = await servers(keep_answering)
+    client = h1.Client(connect_timeout=2, pool_idle=0.2)
+    try:
+        await (await client.request("POST", server.url + "/a", {}, b"x")).read_all(1, 100)
+        assert client._sweep is not None
+        client._sweep.cancel()  # (the sweep late: only the pool's pick sees the expiry)
+        client._sweep = None
+        stale = next(iter(client._origins.values())).idle[0]
+        await asyncio.sleep(0.3)
+        await (await client.request("POST", server.url + "/b", {}, b"x")).read_all(1, 100)
+        assert server.connections == 2 and not stale.alive
+    finally:
+        await client.close()
+
+
 async def test_connections_idle_past_the_pool_timeout_are_closed_without_another_request(servers) -> None:
     server = await servers(keep_answering)
     client = h1.Client(connect_timeout=2, pool_idle=0.3)
