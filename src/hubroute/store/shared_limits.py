@@ -104,7 +104,7 @@ end
 #: the admission's steps, on KEYS and ARGV from offsets (`kb`, `ab`) so that a script holding money too
 #: (`store.shared_money.ADMIT_HOLD`) can check both before it counts either. KEYS: per scope its request
 #: window, token window and concurrency set; ARGV: n, member, lease ms, then per scope rpm, tpm,
-#: concurrency and whether to renew the concurrency set's expiry ("1": see `SharedLimits.prepare`).
+#: concurrency and whether to renew the concurrency set's expiry ("1": see `SharedLimits.refresh_every`).
 #: Places whose lease ran out (an instance that died) are removed only when they would refuse a request.
 ADMIT_STEPS = """
 -- ms until `need` more fit under `limit` in the window at `key` (which holds `now_used`)
@@ -234,6 +234,32 @@ class Asking:
     args: list[Any]
     scopes: list[Scope]
     org: str | None
+    #: the scopes whose concurrency set's expiry its script renews
+    renewing: list[str] = field(default_factory=list)
+
+
+class Renewals:
+    """When this process last had Redis renew the expiry of each of a kind of key (a concurrency set,
+    a pot): a key's script renews it when `due`, then the key is not due again for `every` seconds.
+    At most `bound` keys are remembered (beyond: forgotten, so each is renewed once more)."""
+
+    def __init__(self, every: float, bound: int = 100_000) -> None:
+        self.every = every
+        self.bound = bound
+        self._at: dict[str, float] = {}
+
+    def due(self, key: str, now: float) -> bool:
+        return self._at.get(key, -math.inf) < now - self.every
+
+    def renewed(self, keys: list[str]) -> None:
+        """`keys`' expiries were renewed now (their scripts ran)."""
+        if not keys:
+            return
+        if len(self._at) >= self.bound:
+            self._at.clear()
+        now = time.monotonic()
+        for key in keys:
+            self._at[key] = now
 
 
 @dataclass(slots=True, eq=False)
@@ -255,8 +281,6 @@ class SharedLimits:
     #: admissions to it in every `refresh_every` seconds (and when the set is new), not by each: a set
     #: in use then always outlives its places' leases, and an abandoned one goes within its expiry
     refresh_every = 5.0
-    #: scopes whose renewal times are remembered (beyond: forgotten, and renewed once more)
-    max_refreshed = 100_000
 
     def __init__(self, link: RedisLink, *, prefix: str = "hubroute:", on_error: str = "open",
                  lease: float | None = None) -> None:
@@ -270,8 +294,8 @@ class SharedLimits:
         #: requests of this process holding concurrency places: their leases are renewed
         self._held: set[SharedAdmission] = set()
         self._renewer: asyncio.Task[None] | None = None
-        #: scope -> when an admission here last renewed its concurrency set's expiry (time.monotonic)
-        self._refreshed: dict[str, float] = {}
+        #: when an admission here last renewed each scope's concurrency set's expiry
+        self._renewals = Renewals(self.refresh_every)
 
     def start(self) -> None:
         if self._renewer is None:
@@ -289,13 +313,15 @@ class SharedLimits:
             return None
         keys: list[str] = []
         args: list[Any] = [len(scopes), f"{self._me}{next(self._ids)}", int(self.lease * 1000)]
-        due = time.monotonic() - self.refresh_every
-        refreshed = self._refreshed
+        renewing: list[str] = []
+        now = time.monotonic()
         for name, limits, _ in scopes:
             keys += _scope_keys(self.prefix, name)
-            args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0,
-                     1 if refreshed.get(name, -math.inf) < due else 0)
-        return Asking(keys, args, scopes, org_id)
+            due = self._renewals.due(name, now)
+            if due:
+                renewing.append(name)
+            args += (limits.get("rpm") or 0, limits.get("tpm") or 0, limits.get("concurrency") or 0, 1 if due else 0)
+        return Asking(keys, args, scopes, org_id, renewing)
 
     async def admit(self, principal: Principal,
                     org: tuple[str | None, Mapping[str, int]] | None = None) -> SharedAdmission | None:
@@ -335,18 +361,8 @@ class SharedLimits:
             for name, limits, _ in scopes], slot, _headers(scopes[0][1], ur, ut, rr, rt), asking.org)
         if any(s[2] for s in admission.scopes):
             self._held.add(admission)
-            self._renewed(asking)
+            self._renewals.renewed(asking.renewing)
         return admission
-
-    def _renewed(self, asking: Asking) -> None:
-        """Remember the scopes whose concurrency set an admission's script renewed."""
-        refreshed = self._refreshed
-        if len(refreshed) >= self.max_refreshed:
-            refreshed.clear()
-        now = time.monotonic()
-        for i, (name, _, _) in enumerate(asking.scopes):
-            if asking.args[6 + 4 * i]:
-                refreshed[name] = now
 
     async def cancel(self, admission: SharedAdmission) -> None:
         """Undo an admission (its request is to be admitted under other limits)."""

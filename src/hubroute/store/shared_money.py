@@ -27,7 +27,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import math
 import os
 import time
 import uuid
@@ -38,7 +37,7 @@ from hubroute.errors import Unavailable
 from hubroute.server.billing import Account, Billing, Budget, Hold, Scope, _over_budget, _short, _started, _today
 from hubroute.store import stop
 from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Script
-from hubroute.store.shared_limits import _COMMON, _NOW, ADMIT_STEPS, RENEW, Asking, SharedLimits
+from hubroute.store.shared_limits import _COMMON, _NOW, ADMIT_STEPS, RENEW, Asking, Renewals, SharedLimits
 
 if TYPE_CHECKING:
     from hubroute.store.accounts import Accounts
@@ -51,7 +50,7 @@ KEEP = 86_400_000
 
 #: holding's steps, on KEYS and ARGV from offsets (`kb`, `ab`: see ADMIT_HOLD). KEYS: per pot v, r, h, e;
 #: ARGV: member, lease ms, keep ms, then per pot its limit (-1: credits), the amount to hold and whether
-#: to renew the pot's expiry ("1": see `SharedBilling._pots`). Amounts go to Redis as the strings given
+#: to renew the pot's expiry ("1": see `SharedBilling.refresh_every`). Amounts go to Redis as the strings given
 #: (Lua's numbers would print large ones as 1e+15). Holds whose lease ran out (an instance that died)
 #: are taken back only when they would refuse a request: until then they change nothing.
 HOLD_STEPS = """
@@ -172,8 +171,8 @@ class SharedBilling(Billing):
     #: a pot's expiry (`KEEP`) is renewed by the first of this process's requests on it in every
     #: `refresh_every` seconds (and when nothing was held on it), not by each
     refresh_every = 60.0
-    #: pots whose renewal times are remembered (beyond: forgotten, and renewed once more)
-    max_refreshed = 100_000
+    #: budgets whose pot names are remembered (beyond: forgotten, and named anew)
+    max_pots = 100_000
 
     def __init__(self, accounts: Accounts, link: RedisLink, limits: SharedLimits, *, prefix: str = "hubroute:",
                  lease: float | None = None, **kw: Any) -> None:
@@ -189,8 +188,8 @@ class SharedBilling(Billing):
         #: holds of requests in progress here (their leases renewed): member -> their lease sets
         self._held: dict[str, list[str]] = {}
         self._unsent: deque[tuple[list[str], list[Any]]] = deque()
-        #: pot -> when a request here last renewed its expiry (time.monotonic)
-        self._refreshed: dict[str, float] = {}
+        #: when a request here last renewed each pot's expiry
+        self._renewals = Renewals(self.refresh_every)
         #: a budget's scope -> its pot, and the day it was named on (a new period starts a new pot)
         self._pots: dict[Scope, tuple[int, str]] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -215,7 +214,7 @@ class SharedBilling(Billing):
             return known[1]
         start = _started(scope[2], today)
         pot = f"{self.prefix}m:b:{scope[0]}:{scope[1]}:{scope[2]}:{start.date().isoformat() if start else 'all'}"
-        if len(self._pots) >= self.max_refreshed:
+        if len(self._pots) >= self.max_pots:
             self._pots.clear()
         self._pots[scope] = (today, pot)
         return pot
@@ -250,10 +249,10 @@ class SharedBilling(Billing):
         member = asking.args[1] if asking is not None else f"{self._me}{next(self._ids)}"
         keys = [k for pot, _, _ in pots for k in self._keys(pot)]
         args: list[Any] = [member, int(self.lease * 1000), KEEP]
-        due = time.monotonic() - self.refresh_every
-        refreshed = self._refreshed
+        now = time.monotonic()
+        renewing = [pot for pot, _, _ in pots if self._renewals.due(pot, now)]
         for pot, limit, held in pots:
-            args += (limit, held, 1 if refreshed.get(pot, -math.inf) < due else 0)
+            args += (limit, held, 1 if pot in renewing else 0)
         admission = None
         for _ in range(len(pots) + 1):  # (each pot loaded at most once)
             if asking is not None:
@@ -283,19 +282,10 @@ class SharedBilling(Billing):
         else:
             raise Unavailable("credits and budgets cannot be checked: their balances could not be loaded")
         self._held[member] = [pot + ":e" for pot, _, _ in pots]
-        self._renewed([pot for i, (pot, _, _) in enumerate(pots) if args[5 + 3 * i]])
+        self._renewals.renewed(renewing)
         return Hold(amount if account is not None else 0, account,
                     [(b.scope, held, b.include_byok) for b, held in holds], member=member,
                     pots=[pot for pot, _, _ in pots], admission=admission)
-
-    def _renewed(self, pots: list[str]) -> None:
-        """Remember the pots whose expiry a request's script renewed."""
-        refreshed = self._refreshed
-        if len(refreshed) >= self.max_refreshed:
-            refreshed.clear()
-        now = time.monotonic()
-        for pot in pots:
-            refreshed[pot] = now
 
     def _release(self, hold: Hold, cost: int, byok: bool) -> None:
         self._held.pop(hold.member, None)
