@@ -23,6 +23,7 @@ from hubroute.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from hubroute.store.accounts import Accounts
@@ -99,17 +100,43 @@ def create_engine(url: str) -> AsyncEngine:
     target = make_url(driver_url(url))
     if target.get_backend_name() == "sqlite":
         path = target.database
-        memory = not path or path == ":memory:"
+        memory = _in_memory(path)
         if path and not memory:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # one connection for a memory database (each would otherwise have its own); for a file, a
         # few (aiosqlite gives each a thread of its own)
-        kw: dict[str, Any] = {"poolclass": StaticPool} if memory else {"pool_size": 2, "max_overflow": 4}
-        engine = create_async_engine(target, connect_args={"timeout": 30}, **kw)
+        kw: dict[str, Any] = {"poolclass": StaticPool} if memory else _SQLITE_POOL
+        engine = create_async_engine(target, connect_args={"timeout": _SQLITE_TIMEOUT}, **kw)
 
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, memory))
         return engine
     return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def create_blocking_engine(engine: AsyncEngine) -> sa.Engine | None:
+    """A blocking engine of the same SQLite file as `engine`, with the same pool and pragmas (for
+    work run whole in a worker thread: `store.trips`); None for another database, or SQLite in
+    memory (which another connection would not see)."""
+    import sqlalchemy as sa
+
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or _in_memory(url.database):
+        return None
+    blocking = sa.create_engine(url.set(drivername="sqlite+pysqlite"), **_SQLITE_POOL,
+                                connect_args={"timeout": _SQLITE_TIMEOUT, "check_same_thread": False})
+    sa.event.listen(blocking, "connect", lambda dbapi, _: sqlite_pragmas(dbapi))
+    return blocking
+
+
+def _in_memory(path: str | None) -> bool:
+    """Whether a SQLite URL's database (its path) is one in memory."""
+    return not path or path == ":memory:"
+
+
+#: a SQLite file's connections: a few (aiosqlite gives each a thread of its own), each waiting up to
+#: this many seconds for another's write
+_SQLITE_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": 4}
+_SQLITE_TIMEOUT = 30
 
 
 def sqlite_pragmas(dbapi_connection: Any, memory: bool = False) -> None:

@@ -38,17 +38,9 @@ class Trips:
     @classmethod
     def of(cls, engine: AsyncEngine) -> Trips:
         """The trips of `engine`: through a blocking engine of its own when it is a SQLite file's."""
-        url = engine.url
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            return cls(engine)
-        import sqlalchemy as sa
+        from hubroute.store import create_blocking_engine
 
-        from hubroute.store import sqlite_pragmas
-
-        blocking = sa.create_engine(url.set(drivername="sqlite+pysqlite"), pool_size=2, max_overflow=4,
-                                    connect_args={"timeout": 30, "check_same_thread": False})
-        sa.event.listen(blocking, "connect", lambda dbapi_connection, _: sqlite_pragmas(dbapi_connection))
-        return cls(engine, blocking)
+        return cls(engine, create_blocking_engine(engine))
 
     async def run(self, fn: Callable[[sa.Connection], T]) -> T:
         if self.blocking is not None:
