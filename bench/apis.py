@@ -64,10 +64,14 @@ def bodies() -> dict[str, tuple[str, bytes]]:
     }
 
 
+# what each stream's last event holds
+ENDS = {"chat": b"data: [DONE]", "messages": b"message_stop", "responses": b"response.completed",
+        "responses-stored": b"response.completed"}
+
+
 def check(port: int, path: str, body: bytes, name: str) -> None:
     reply = post(port, path, body, None, timeout=30)
-    last = {"chat": b"data: [DONE]", "messages": b"message_stop", "responses": b"response.completed",
-            "responses-stored": b"response.completed"}[name]
+    last = ENDS[name]
     if reply.status != 200 or last not in reply.body[-4000:]:
         raise RuntimeError(f"{name}: HTTP {reply.status}, ends {reply.body[-300:]!r}")
 

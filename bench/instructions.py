@@ -1,10 +1,12 @@
 """Instructions per proxied request in the router, counted by callgrind: a figure the VM's noise does
 not reach (the same code executes the same instructions whatever else the machine does).
 
-    .venv/bin/python bench/instructions.py [--requests 300] [--warmup 200] [--only chat|stream]
+    .venv/bin/python bench/instructions.py [--requests 300] [--warmup 200] [--only MODE [MODE ...]]
         [--hubroute-cmd "PYTHONPATH=/other/checkout/src .venv/bin/hubroute"]
 
-For each mode (whole chat answers, then streamed ones) it starts the mock upstream and `hubroute
+For each mode (whole chat answers, then streamed ones; with `--only`, also the same streamed
+conversation through `/v1/messages`, `/v1/responses` with `store: false` (`responses`) and with
+`store: true` (`responses-stored`), the bodies bench/apis.py sends) it starts the mock upstream and `hubroute
 serve` (the configuration bench/run.py uses) under `valgrind --tool=callgrind --instr-atstart=yes`,
 waits for /health, checks one answer, sends `--warmup` requests over one keep-alive connection,
 zeroes the counters (`callgrind_control -z <pid>`), sends `--requests` more over the same
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from apis import ENDS, bodies
 from harness import (
     BENCH,
     HOST,
@@ -54,7 +57,9 @@ from run import hubroute_argv, hubroute_config, router_env, start_mock, stored_k
 RESULTS = BENCH / "results"
 PATH = "/v1/chat/completions"
 HEADERS = {"Content-Type": "application/json"}
-MODE_NAMES = {"chat": "whole chat answers", "stream": "streamed chat answers"}
+MODE_NAMES = {"chat": "whole chat answers", "stream": "streamed chat answers", "messages": "streamed /v1/messages",
+              "responses": "streamed /v1/responses, store false", "responses-stored": "streamed /v1/responses, stored"}
+API_MODES = {"messages": "messages", "responses": "responses", "responses-stored": "responses-stored"}
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -171,15 +176,15 @@ class KeepAlive:
         self.conn.connect()
         self.sock = self.conn.sock
 
-    def send(self, body: bytes, stream: bool, n: int) -> None:
+    def send(self, body: bytes, stream: bool, n: int, path: str = PATH, end: bytes = b"data: [DONE]") -> None:
         for i in range(n):
-            self.conn.request("POST", PATH, body=body, headers=self.headers)
+            self.conn.request("POST", path, body=body, headers=self.headers)
             resp = self.conn.getresponse()
             data = resp.read()
             if resp.status != 200:
                 raise BenchError(f"request {i + 1}: HTTP {resp.status}: {data[:300]!r}")
-            if stream and not data.rstrip().endswith(b"data: [DONE]"):
-                raise BenchError(f"request {i + 1}: the stream does not end with data: [DONE]: {data[-200:]!r}")
+            if stream and end not in data[-4000:]:
+                raise BenchError(f"request {i + 1}: the stream does not end with {end!r}: {data[-200:]!r}")
             if not stream and b'"choices"' not in data:
                 raise BenchError(f"request {i + 1}: no choices in the answer: {data[:300]!r}")
             if self.conn.sock is None or self.conn.sock is not self.sock:
@@ -223,17 +228,19 @@ def measure_mode(
         started = wait_for_health(port, proc, args.start_timeout)
         log(f"{mode}: /health answered {started:.1f} s after spawn (pid {proc.pid})")
         auth = stored_key(port) if accounts else None
-        check_replies(port, MODEL, auth, [mode], {"x-inference-provider": "mock", "x-request-id": None})
-        body, stream = chat_body(MODEL, mode == "stream"), mode == "stream"
+        check_replies(port, MODEL, auth, [mode if mode in MODES else "stream"],
+                      {"x-inference-provider": "mock", "x-request-id": None})
+        path, body = bodies()[mode] if mode in API_MODES else (PATH, chat_body(MODEL, mode == "stream"))
+        stream, end = mode != "chat", ENDS.get(mode, b"data: [DONE]")
         client = KeepAlive(port, args.request_timeout, auth)
         try:
             t0 = time.monotonic()
-            client.send(body, stream, args.warmup)
+            client.send(body, stream, args.warmup, path, end)
             log(f"{mode}: {args.warmup} warm-up requests in {time.monotonic() - t0:.1f} s")
             time.sleep(args.settle)  # let the router finish the last request's work before the zero
             callgrind_control(ctl, "-z", proc.pid)
             t0 = time.monotonic()
-            client.send(body, stream, args.requests)
+            client.send(body, stream, args.requests, path, end)
             seconds = time.monotonic() - t0
             time.sleep(args.settle)  # ... and before the dump
             before = dump_files(out_dir, proc.pid)
@@ -273,7 +280,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--requests", type=int, default=300, help="measured requests per mode (default 300)")
     ap.add_argument("--warmup", type=int, default=200, help="requests before the counters are zeroed (default 200)")
-    ap.add_argument("--only", choices=MODES, help="measure only whole (chat) or streamed (stream) answers")
+    ap.add_argument("--only", nargs="+", choices=(*MODES, *API_MODES), metavar="MODE",
+                    help="measure only these: chat (whole answers), stream (streamed), messages, responses "
+                         "(store false), responses-stored (default: chat stream)")
     ap.add_argument("--keep-dumps", type=Path, metavar="DIR",
                     help="copy each mode's callgrind dump there (callgrind_annotate reads them)")
     ap.add_argument("--store", choices=("on", "off", "accounts", "redis"), default="on",
@@ -300,7 +309,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, procs: Processes, work: Path) -> dict[str, Any]:
     _, extra_env = split_command(args)
-    modes = (args.only,) if args.only else MODES
+    modes = tuple(args.only) if args.only else MODES
     mock = start_mock(procs, Layout("none"))
     results: dict[str, Any] = {}
     for mode in modes:

@@ -45,6 +45,9 @@ _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "
 
 
 #: the ids Anthropic's API gives tool_use blocks (and its clients may check)
+#: the text and thinking blocks, as `MessageStream.open` holds them (compared by identity)
+_TEXT: tuple[str, None] = ("text", None)
+_THINKING: tuple[str, None] = ("thinking", None)
 _TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: an id of ours that carries a provider's own, which Anthropic's pattern refused
 _CARRIED = "toolu_hr_"
@@ -351,6 +354,8 @@ class MessageStream:
         #: the held tool calls: their index -> their entry in `held`
         self.held_calls: dict[int, list[Any]] = {}
         self.stop_reason = "end_turn"
+        #: the open text or thinking block's delta events' first bytes
+        self._head = b""
 
     def start(self) -> bytes:
         return event("message_start", {"message": {
@@ -360,16 +365,22 @@ class MessageStream:
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         out = b""
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if self.thinking and isinstance(reasoning, str) and reasoning:
-                out += self._piece("thinking", reasoning)
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                out += self._piece("text", text)
-            for call in delta.get("tool_calls") or []:
-                out += self._call(call)
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta:  # (the hot path: a piece of text, most chunks' only field)
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and self.thinking and reasoning.__class__ is str:
+                    out += self._piece(_THINKING, reasoning)
+                text = delta.get("content")
+                if text and text.__class__ is str:
+                    if self.open is _TEXT and self.live is None:
+                        out += self._head + orjson.dumps(text) + b"}}\n\n"
+                    else:
+                        out += self._piece(_TEXT, text)
+                calls = delta.get("tool_calls")
+                if calls:
+                    for call in calls:
+                        out += self._call(call)
             reason = choice.get("finish_reason")
             if reason:
                 self.stop_reason = _STOP.get(reason, "end_turn")
@@ -387,18 +398,20 @@ class MessageStream:
     def error(kind: str, message: str) -> bytes:
         return event("error", {"error": {"type": kind, "message": message}})
 
-    def _piece(self, kind: str, text: str) -> bytes:
+    def _piece(self, block: tuple[str, None], text: str) -> bytes:
+        """A piece of text or thinking: its delta event, after its block's start if it is not open."""
         if self.live is not None:  # (held: the live tool call's block is open)
+            kind = block[0]
             if self.held and self.held[-1][0] == kind:
                 self.held[-1][1].append(text)
             else:
                 self.held.append([kind, [text], None])
             return b""
-        if kind == "thinking":
-            return self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""}) + self._delta(
-                {"type": "thinking_delta", "thinking": text})
-        return self._to(("text", None), {"type": "text", "text": ""}) + self._delta(
-            {"type": "text_delta", "text": text})
+        if self.open is block:
+            return self._head + orjson.dumps(text) + b"}}\n\n"
+        out = self._to(block, {"type": "thinking", "thinking": "", "signature": ""} if block is _THINKING
+                       else {"type": "text", "text": ""})
+        return out + self._head + orjson.dumps(text) + b"}}\n\n"
 
     def _call(self, call: dict[str, Any]) -> bytes:
         at = call.get("index", 0)
@@ -436,10 +449,10 @@ class MessageStream:
                 if joined:
                     out += self._delta({"type": "input_json_delta", "partial_json": joined})
             elif kind == "thinking":
-                out += self._to(("thinking", None), {"type": "thinking", "thinking": "", "signature": ""})
+                out += self._to(_THINKING, {"type": "thinking", "thinking": "", "signature": ""})
                 out += self._delta({"type": "thinking_delta", "thinking": joined})
             else:
-                out += self._to(("text", None), {"type": "text", "text": ""})
+                out += self._to(_TEXT, {"type": "text", "text": ""})
                 out += self._delta({"type": "text_delta", "text": joined})
             out += self._close()
         self.held = []
@@ -451,6 +464,10 @@ class MessageStream:
         out = self._close()
         self.index += 1
         self.open = block
+        if block is _TEXT or block is _THINKING:  # each delta of the block: these bytes, its text, the end
+            field = b'"thinking_delta","thinking":' if block is _THINKING else b'"text_delta","text":'
+            self._head = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+                          b'"delta":{"type":%s' % (self.index, field))
         return out + event("content_block_start", {"index": self.index, "content_block": start})
 
     def _delta(self, delta: dict[str, Any]) -> bytes:

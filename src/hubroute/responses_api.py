@@ -525,7 +525,12 @@ class ResponseStream:
                     out += self._text("reasoning", reasoning)
                 text = delta.get("content")
                 if text and text.__class__ is str:
-                    out += self._text("text", text)
+                    if self.open is not None and self.open[1] == "text":  # (its item open: its delta)
+                        self._pieces.append(text)
+                        self.sequence += 1
+                        out += b'%s%d,"delta":%s}\n\n' % (self._head, self.sequence - 1, orjson.dumps(text))
+                    else:
+                        out += self._text("text", text)
                 calls = delta.get("tool_calls")
                 if calls:
                     for call in calls:

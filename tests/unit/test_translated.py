@@ -1,5 +1,6 @@
 """A translated stream's batches (`routes.chat.Translated`): every chunk of a batch reaches the
-translator once, in order, whatever its text holds; anything but a chunk is skipped."""
+translator once, in order, whatever its text holds, with every field a translator reads; anything
+but a chunk is skipped."""
 
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ def test_a_batch_that_is_not_only_events_is_read_event_by_event() -> None:
     first = {"choices": [{"delta": {"content": "a"}}]}
     assert shape.batch(_frames(first) + b"data: [DONE]\n\n") == b"<" + orjson.dumps(first) + b">"
     assert shape.stream.chunks == [first]
+
+
+def test_a_chunk_keeps_what_translators_read_and_drops_the_rest() -> None:
+    call = {"index": 1, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":'}}
+    sent = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "system_fingerprint": "fp",
+            "choices": [{"index": 0, "logprobs": None, "finish_reason": "tool_calls",
+                         "delta": {"role": "assistant", "content": None, "reasoning_content": "hm",
+                                   "reasoning": None, "tool_calls": [call]}}]}
+    shape = _Shape()
+    shape.batch(_frames(sent, {"choices": None}, {"choices": [{"delta": None, "finish_reason": None}]}))
+    assert shape.stream.chunks == [
+        {"choices": [{"finish_reason": "tool_calls",
+                      "delta": {"content": None, "reasoning_content": "hm", "reasoning": None,
+                                "tool_calls": [{"index": 1, "id": "call_1",
+                                                "function": {"name": "f", "arguments": '{"a":'}}]}}]},
+        {"choices": None},
+        {"choices": [{"delta": None, "finish_reason": None}]},
+    ]
+
+
+def test_a_chunk_of_another_shape_reaches_the_translator_as_it_came() -> None:
+    odd = [{"choices": {"0": {"delta": {"content": "a"}}}}, {"choices": [{"delta": "text"}]},
+           {"choices": [{"delta": {"tool_calls": [None]}}]}, {"choices": [7]}]
+    for chunk in odd:
+        shape = _Shape()
+        plain = {"choices": [{"delta": {"content": "b"}}]}
+        shape.batch(_frames(plain, chunk))
+        assert shape.stream.chunks == [plain, chunk]

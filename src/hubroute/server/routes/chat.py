@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
 
+import msgspec
 import orjson
 
 from hubroute.errors import HubrouteError
@@ -112,6 +113,40 @@ class Translator(Protocol):
     def chunk(self, chunk: dict[str, Any]) -> bytes: ...
 
 
+# What a translator reads of a chat chunk. A batch is decoded into these (plain dicts holding only
+# these keys; a provider's other fields are skipped, not made into objects: 40% of a text stream's
+# parse). `| None` where providers send null; anything that does not fit (a chunk that is not an
+# object, `choices` that is not a list...) fails the decode, and the batch is read whole instead.
+class _Function(TypedDict, total=False):
+    name: Any
+    arguments: Any
+
+
+class _Call(TypedDict, total=False):
+    index: Any
+    id: Any
+    function: _Function | None
+
+
+class _Delta(TypedDict, total=False):
+    content: Any
+    reasoning_content: Any
+    reasoning: Any
+    tool_calls: list[_Call] | None
+
+
+class _Choice(TypedDict, total=False):
+    delta: _Delta | None
+    finish_reason: Any
+
+
+class _Chunk(TypedDict, total=False):
+    choices: list[_Choice] | None
+
+
+_read_chunks = msgspec.json.Decoder(list[_Chunk]).decode
+
+
 T = TypeVar("T", bound=Translator)
 
 
@@ -123,11 +158,15 @@ class Translated(Shape, Generic[T]):
     def batch(self, out: bytes) -> bytes:
         if not out:
             return b""
+        joined = b"[" + out[6:-2].replace(b"\n\ndata: ", b",") + b"]"
         try:  # canonical events (`data: <json>\n\n` each): read as one JSON array, one parse a batch
-            chunks = orjson.loads(b"[" + out[6:-2].replace(b"\n\ndata: ", b",") + b"]")
-        except orjson.JSONDecodeError:  # (anything else in it: event by event, as a stream of any shape)
-            chunks = [orjson.loads(frame[6:]) for frame in out.split(b"\n\n")
-                      if frame[:6] == b"data: " and frame != b"data: [DONE]"]
+            chunks: list[Any] = _read_chunks(joined)
+        except msgspec.DecodeError:  # (a chunk of another shape: the batch whole; anything else in it:
+            try:  # event by event, as a stream of any shape)
+                chunks = orjson.loads(joined)
+            except orjson.JSONDecodeError:
+                chunks = [orjson.loads(frame[6:]) for frame in out.split(b"\n\n")
+                          if frame[:6] == b"data: " and frame != b"data: [DONE]"]
         translate = self.stream.chunk
         return b"".join([translate(chunk) for chunk in chunks if chunk.__class__ is dict])
 
