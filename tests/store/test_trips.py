@@ -1,11 +1,16 @@
-"""Short work in one trip to the database (`store.trips`), on a real SQLite file (a blocking engine
-in a worker thread) and a real PostgreSQL database (the async engine): one transaction, committed
-when the work returns, rolled back when it raises."""
+"""Short work in one trip to the database (`store.trips`), on a real SQLite file (a blocking engine,
+on the event loop unless another connection is writing, else in a worker thread) and a real
+PostgreSQL database (the async engine): one transaction, committed when the work returns, rolled
+back when it raises; on SQLite, never waiting on the loop, and the WAL kept bounded."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +18,7 @@ import sqlalchemy as sa
 
 from hubroute.store import MEMORY, Store
 from hubroute.store.schema import users
+from hubroute.store.trips import CHECKPOINT_EVERY
 
 
 def row(name: str) -> dict[str, Any]:
@@ -49,5 +55,55 @@ async def test_sqlite_in_memory_uses_its_one_connection() -> None:
         await store.trips.run(lambda conn: conn.execute(users.insert(), row("ada")))
         async with store.engine.connect() as conn:
             assert (await conn.execute(sa.select(users.c.name))).scalars().all() == ["ada"]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_work_waits_for_another_writer_off_the_loop(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        trips = store.trips
+        await trips.run(lambda conn: conn.execute(users.insert(), row("ada")))
+        assert (trips.ran_on_loop, trips.handed_over) == (1, 0)
+
+        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock for 0.5 s
+        other.execute("INSERT INTO users (id, name, admin, blocked, metadata, created_at) "
+                      "VALUES ('u_eve', 'eve', 0, 0, '{}', '2026-01-01 00:00:00')")
+        loop_free = asyncio.Event()
+
+        async def beat() -> None:  # the loop runs while the work waits
+            await asyncio.sleep(0.1)
+            loop_free.set()
+
+        def release() -> None:
+            time.sleep(0.5)
+            other.execute("COMMIT")
+
+        t0 = time.monotonic()
+        beating = asyncio.create_task(beat())
+        releasing = asyncio.create_task(asyncio.to_thread(release))
+        count = await trips.run(lambda conn: (conn.execute(users.insert(), row("bob")),
+                                              conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())[1])
+        await releasing
+        await beating
+        assert time.monotonic() - t0 >= 0.45 and loop_free.is_set()
+        assert count == 3 and trips.handed_over == 1  # (rolled back on the loop, done once in the thread)
+        other.close()
+        async with store.engine.connect() as conn:
+            assert sorted((await conn.execute(sa.select(users.c.name))).scalars().all()) == ["ada", "bob", "eve"]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_wal_stays_bounded_with_only_the_loop_writing(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        big = {"pad": "x" * 8000}  # (three pages a row: 2,000 rows would make a WAL of about 25 MB)
+        for i in range(2000):
+            await store.trips.run(lambda conn, i=i: conn.execute(users.insert(), {**row(f"u{i}"), "metadata": big}))
+        assert store.trips.ran_on_loop == 2000 - 2000 // CHECKPOINT_EVERY
+        wal = (tmp_path / "store.db-wal").stat().st_size
+        assert wal < 8_000_000, f"the WAL grew to {wal:,} bytes"
     finally:
         await store.close()

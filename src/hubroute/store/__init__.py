@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from hubroute.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -106,23 +108,29 @@ def create_engine(url: str) -> AsyncEngine:
         # one connection for a memory database (each would otherwise have its own); for a file, a
         # few (aiosqlite gives each a thread of its own)
         kw: dict[str, Any] = {"poolclass": StaticPool} if memory else _SQLITE_POOL
-        engine = create_async_engine(target, connect_args={"timeout": _SQLITE_TIMEOUT}, **kw)
+        engine = create_async_engine(target, connect_args={"timeout": _SQLITE_TIMEOUT}, **kw, **_JSON)
 
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, memory))
         return engine
-    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
 
 
-def create_blocking_engine(engine: AsyncEngine) -> sa.Engine | None:
+def create_blocking_engine(engine: AsyncEngine, *, waits: bool = True) -> sa.Engine | None:
     """A blocking engine of the same SQLite file as `engine`, with the same pool and pragmas (for
     work run whole in a worker thread: `store.trips`); None for another database, or SQLite in
-    memory (which another connection would not see)."""
+    memory (which another connection would not see). `waits=False`: one connection, for the event
+    loop, that neither waits for another writer nor checkpoints the WAL."""
     import sqlalchemy as sa
 
     url = engine.url
     if url.get_backend_name() != "sqlite" or _in_memory(url.database):
         return None
-    blocking = sa.create_engine(url.set(drivername="sqlite+pysqlite"), **_SQLITE_POOL,
+    url = url.set(drivername="sqlite+pysqlite")
+    if not waits:
+        loop = sa.create_engine(url, poolclass=sa.pool.StaticPool, connect_args={"timeout": 0}, **_JSON)
+        sa.event.listen(loop, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, waits=False))
+        return loop
+    blocking = sa.create_engine(url, **_SQLITE_POOL, **_JSON,
                                 connect_args={"timeout": _SQLITE_TIMEOUT, "check_same_thread": False})
     sa.event.listen(blocking, "connect", lambda dbapi, _: sqlite_pragmas(dbapi))
     return blocking
@@ -133,21 +141,34 @@ def _in_memory(path: str | None) -> bool:
     return not path or path == ":memory:"
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's value as the database gets it: orjson's text (a stored response's body is
+    written several times faster than by the json module; keys that are not strings become strings,
+    as json makes them)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+#: how every engine writes and reads JSON columns
+_JSON: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
 #: a SQLite file's connections: a few (aiosqlite gives each a thread of its own), each waiting up to
 #: this many seconds for another's write
 _SQLITE_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": 4}
 _SQLITE_TIMEOUT = 30
 
 
-def sqlite_pragmas(dbapi_connection: Any, memory: bool = False) -> None:
-    """What each connection to a SQLite store sets, as it opens."""
+def sqlite_pragmas(dbapi_connection: Any, memory: bool = False, waits: bool = True) -> None:
+    """What each connection to a SQLite store sets, as it opens (`waits=False`: the event loop's,
+    which fails at once when another connection is writing and leaves checkpoints to the others)."""
     cursor = dbapi_connection.cursor()
     if not memory:
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
     cursor.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages a connection: the ledger only appends
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_TIMEOUT * 1000 if waits else 0}")
+    if not waits:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
