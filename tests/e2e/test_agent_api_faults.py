@@ -94,3 +94,30 @@ async def test_a_stalled_provider_is_passed_over_at_its_first_byte_deadline(
     async with r.client(headers=AUTH) as http:
         resp = await http.post(path, json=body)
     assert resp.status_code == 200 and resp.headers["x-inference-provider"] == "b"
+
+
+@pytest.mark.parametrize(("path", "body"), [MESSAGES, RESPONSES], ids=["messages", "responses"])
+@pytest.mark.parametrize("odd", [b'{"choices":[7]}', b'{"choices":[{"delta":{"content":"!"', b'{"choices":{"0":{}}}'],
+                         ids=["choice-not-object", "not-json", "choices-not-list"])
+async def test_a_chunk_that_cannot_be_read_ends_the_stream_as_the_providers_failure(
+        path: str, body: dict[str, Any], odd: bytes, mocks: Mocks, router: RouterFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    a = await mocks.start("a")
+    frames = stream_events(["One", " two"])
+    a.default = sse_reply([*frames[:2], b"data: " + odd, *frames[2:]])
+    r = await router.start(config(a, pricing=PRICES, server={"master_key": MASTER}))
+    got = records(r)
+    async with r.client(headers=AUTH) as http:
+        resp = await http.post(path, json=body)
+    assert resp.status_code == 200
+    last = events(resp.text)[-1]
+    if path == "/v1/messages":
+        assert last["type"] == "error" and last["error"]["type"] == "api_error"
+        assert last["error"]["message"].startswith("a sent a stream event")
+    else:
+        assert last["type"] == "response.failed"
+        assert last["response"]["error"]["message"].startswith("a sent a stream event")
+        assert last["response"]["output"][0]["content"][0]["text"] == "One two"
+    [rec] = got
+    assert rec.error == "provider_bad_response" and rec.usage is not None and rec.usage.output_tokens == 2
+    assert "stream relay failed" not in caplog.text  # (not the router's own failure)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
-from hubroute.server.routes.chat import Translated
+from hubroute.server.routes.chat import Translated, Unreadable
 
 
 class _Seen:
@@ -42,8 +43,8 @@ def test_every_chunk_of_a_batch_is_translated_in_order() -> None:
 
 def test_what_is_not_a_chunk_is_skipped() -> None:
     shape = _Shape()
-    one, two = {"choices": []}, {"usage": {"prompt_tokens": 3}}
-    assert shape.batch(_frames(one, [1, 2], "text", two)) == b"<" + orjson.dumps(one) + b"><" + orjson.dumps(two) + b">"
+    one, two = {"choices": []}, {"usage": {"prompt_tokens": 3}}  # (the session reads the usage, not a translator)
+    assert shape.batch(_frames(one, [1, 2], "text", two)) == b"<" + orjson.dumps(one) + b"><{}>"
     assert shape.batch(b"") == b""
 
 
@@ -72,11 +73,13 @@ def test_a_chunk_keeps_what_translators_read_and_drops_the_rest() -> None:
     ]
 
 
-def test_a_chunk_of_another_shape_reaches_the_translator_as_it_came() -> None:
-    odd = [{"choices": {"0": {"delta": {"content": "a"}}}}, {"choices": [{"delta": "text"}]},
-           {"choices": [{"delta": {"tool_calls": [None]}}]}, {"choices": [7]}]
-    for chunk in odd:
-        shape = _Shape()
-        plain = {"choices": [{"delta": {"content": "b"}}]}
-        shape.batch(_frames(plain, chunk))
-        assert shape.stream.chunks == [plain, chunk]
+@pytest.mark.parametrize("odd", [b'{"choices":{"0":{"delta":{"content":"a"}}}}', b'{"choices":[{"delta":"text"}]}',
+                                 b'{"choices":[{"delta":{"tool_calls":[null]}}]}', b'{"choices":[7]}',
+                                 b'{"choices":[{"delta":{"content":"a"}}', b"{'choices': []}"])
+def test_a_chunk_that_cannot_be_read_is_unreadable_after_what_came_before_it(odd: bytes) -> None:
+    shape = _Shape()
+    before, after = {"choices": [{"delta": {"content": "b"}}]}, {"choices": [{"delta": {"content": "c"}}]}
+    with pytest.raises(Unreadable, match=r"unexpected shape|not valid JSON") as raised:
+        shape.batch(_frames(before) + b"data: " + odd + b"\n\n" + _frames(after))
+    assert raised.value.before == b"<" + orjson.dumps(before) + b">"
+    assert shape.stream.chunks == [before]

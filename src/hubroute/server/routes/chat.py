@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar
 import msgspec
 import orjson
 
-from hubroute.errors import HubrouteError
+from hubroute.errors import HubrouteError, ProviderResponseError
 from hubroute.routing import openai
 from hubroute.routing.session import DONE, StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
@@ -115,8 +115,9 @@ class Translator(Protocol):
 
 # What a translator reads of a chat chunk. A batch is decoded into these (plain dicts holding only
 # these keys; a provider's other fields are skipped, not made into objects: 40% of a text stream's
-# parse). `| None` where providers send null; anything that does not fit (a chunk that is not an
-# object, `choices` that is not a list...) fails the decode, and the batch is read whole instead.
+# parse). `| None` where providers send null. What does not fit is read event by event: an event that
+# is not an object is skipped; an object of another shape (`choices` that is not a list, a choice
+# that is not an object...), or an event that is not JSON, ends the stream as the provider's failure.
 class _Function(TypedDict, total=False):
     name: Any
     arguments: Any
@@ -145,6 +146,30 @@ class _Chunk(TypedDict, total=False):
 
 
 _read_chunks = msgspec.json.Decoder(list[_Chunk]).decode
+_read_chunk = msgspec.json.Decoder(_Chunk).decode
+
+
+class Unreadable(ValueError):
+    """A stream event a translated shape cannot read (the provider's failure: `relay_stream` says
+    whose); `before`: the events made of the chunks that came before it in its batch."""
+
+    before = b""
+
+
+def _chunks_one_by_one(out: bytes) -> tuple[list[Any], Unreadable | None]:
+    """The chunks of a batch read event by event, up to the first that cannot be read (and why)."""
+    chunks = []
+    for frame in out.split(b"\n\n"):
+        if frame[:6] != b"data: " or frame == b"data: [DONE]":
+            continue
+        try:
+            chunks.append(_read_chunk(frame[6:]))
+        except msgspec.ValidationError as exc:
+            if orjson.loads(frame[6:]).__class__ is dict:  # (anything but an object is no chunk: skipped)
+                return chunks, Unreadable(f"a stream event of an unexpected shape ({exc})")
+        except msgspec.DecodeError:
+            return chunks, Unreadable("a stream event that is not valid JSON")
+    return chunks, None
 
 
 T = TypeVar("T", bound=Translator)
@@ -158,17 +183,15 @@ class Translated(Shape, Generic[T]):
     def batch(self, out: bytes) -> bytes:
         if not out:
             return b""
-        joined = b"[" + out[6:-2].replace(b"\n\ndata: ", b",") + b"]"
-        try:  # canonical events (`data: <json>\n\n` each): read as one JSON array, one parse a batch
-            chunks: list[Any] = _read_chunks(joined)
-        except msgspec.DecodeError:  # (a chunk of another shape: the batch whole; anything else in it:
-            try:  # event by event, as a stream of any shape)
-                chunks = orjson.loads(joined)
-            except orjson.JSONDecodeError:
-                chunks = [orjson.loads(frame[6:]) for frame in out.split(b"\n\n")
-                          if frame[:6] == b"data: " and frame != b"data: [DONE]"]
         translate = self.stream.chunk
-        return b"".join([translate(chunk) for chunk in chunks if chunk.__class__ is dict])
+        try:  # canonical events (`data: <json>\n\n` each): read as one JSON array, one parse a batch
+            chunks: list[Any] = _read_chunks(b"[" + out[6:-2].replace(b"\n\ndata: ", b",") + b"]")
+        except msgspec.DecodeError:  # (anything else in it: event by event)
+            chunks, unreadable = _chunks_one_by_one(out)
+            if unreadable is not None:
+                unreadable.before = b"".join([translate(chunk) for chunk in chunks])
+                raise unreadable from None
+        return b"".join([translate(chunk) for chunk in chunks])
 
 
 async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any, send: Any,
@@ -211,7 +234,13 @@ async def relay_stream(ctx: RequestRecord, session: StreamSession, receive: Any,
                 session, following = following, None
                 frames = session.frames
                 async for out in session:
-                    out = first + shape.batch(out) if first else shape.batch(out)
+                    try:
+                        out = first + shape.batch(out) if first else shape.batch(out)
+                    except Unreadable as exc:  # what came before it goes out, then the provider's failure
+                        if first or exc.before:
+                            await send({"type": "http.response.body", "body": first + exc.before, "more_body": True})
+                        name = session.target.name
+                        raise ProviderResponseError(f"{name} sent {exc}", provider=name, status_code=200) from None
                     first = b""
                     if frames.finished:  # the last batch: written with the end, in one write
                         if pinger is not None:
