@@ -401,17 +401,19 @@ def response(rid: str, body: dict[str, Any], *, status: str, output: list[dict[s
              usage: Any = None, created_at: int | None = None, error: dict[str, Any] | None = None,
              incomplete: str | None = None, stored: bool = True) -> dict[str, Any]:
     """A response object (`usage`: hubroute's `Usage`, the provider's or counted; None: not known yet)."""
-    fmt = (body.get("text") or {}).get("format") or {"type": "text"}
-    reasoning = body.get("reasoning") or {}
+    get = body.get
+    fmt = (get("text") or {}).get("format") or {"type": "text"}
+    reasoning = get("reasoning") or {}
     out: dict[str, Any] = {
         "id": rid, "object": "response", "created_at": created_at or int(time.time()), "status": status,
         "error": error, "incomplete_details": {"reason": incomplete} if incomplete else None,
         "model": body["model"], "output": output or [],
-        **{key: body.get(key, default) if body.get(key) is not None else default for key, default in _ECHOED.items()},
+        **{key: default if (value := get(key)) is None else value for key, default in _ECHOED.items()},
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "store": stored, "text": {"format": fmt}, "usage": usage_of(usage) if usage is not None else None,
     }
-    out["tools"] = public_tools(out["tools"])
+    if out["tools"]:
+        out["tools"] = public_tools(out["tools"])
     return out
 
 
