@@ -10,14 +10,15 @@ statement, the cursor's close, the commit, the pool's rollback when the connecti
 a wake-up of another thread. On a SQLite file, `fn` instead runs whole on a blocking engine of the
 same file (the same schema, types and pragmas):
 
-- first on the event loop itself, on a connection that never waits: its `busy_timeout` is 0, so
-  when another connection is writing (the ledger's batch) its write fails at once and is rolled
-  back; and it never checkpoints the WAL (a checkpoint syncs the database file to disk, which must
-  not stall the loop). A short write in WAL mode with `synchronous=NORMAL` is an append to the WAL in
-  the page cache: tens of microseconds, where a worker thread's trip costs a wake-up of each thread;
-- else (another connection was writing), and one write in `CHECKPOINT_EVERY` whatever happens, in
-  a worker thread, on a connection that waits for the other writer and checkpoints the WAL as it
-  commits: one trip, and the WAL stays bounded even with no other writer.
+- on the event loop itself, on a connection that never waits: its `busy_timeout` is 0, so when
+  another connection is writing (the ledger's batch) its write fails at once, is rolled back and is
+  tried again after a short pause (`PAUSES`: the loop serves other requests meanwhile); and it never
+  checkpoints the WAL (a checkpoint syncs the database file to disk, which must not stall the
+  loop): a worker thread does, every `CHECKPOINT_EVERY` runs, so the WAL stays bounded. A short
+  write in WAL mode with `synchronous=NORMAL` is an append to the WAL in the page cache: tens of
+  microseconds, where a worker thread's trip costs a wake-up of each thread;
+- in a worker thread, waiting as long as SQLite's `busy_timeout` allows, when the other writer
+  kept the lock through all the pauses.
 
 Elsewhere (PostgreSQL, whose driver is asynchronous itself, or SQLite in memory, which only one
 connection sees) `fn` runs on the async engine, through `AsyncConnection.run_sync`.
@@ -29,6 +30,7 @@ the rest keep the async engine.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -40,8 +42,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: one write in this many goes through the worker thread, whose connection checkpoints the WAL
+#: after this many runs on the loop, a worker thread checkpoints the WAL (RESTART: writers wait for it, so
+#: that the next one starts the WAL over)
 CHECKPOINT_EVERY = 64
+#: the pauses between tries on the loop while another connection writes (about 0.1 s in all), before
+#: the work goes to a worker thread that waits as long as it takes. SQLite's own wait sleeps 1, 2, 5,
+#: 10... up to 100 ms between its tries, however soon the writer is done: a waiting write would
+#: often sleep long after the lock was free.
+PAUSES = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.016, 0.016, 0.032)
+
+log = logging.getLogger("hubroute.store")
+
+
+def _busy(exc: sa.exc.OperationalError) -> bool:
+    """Whether SQLite refused because another connection is writing (BUSY, BUSY_SNAPSHOT...)."""
+    return getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class Trips:
@@ -53,8 +68,10 @@ class Trips:
         #: its connection on the event loop, which never waits (None: always the worker thread)
         self.on_loop = on_loop
         self._runs = 0
-        #: the work done on the loop, and the work it handed to the thread because another wrote
-        self.ran_on_loop = self.handed_over = 0
+        self._checkpoint: asyncio.Future[None] | None = None
+        #: the work done on the loop, the times it found another connection writing, and the work
+        #: handed to a worker thread after `PAUSES`
+        self.ran_on_loop = self.busy = self.handed_over = 0
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> Trips:
@@ -68,18 +85,35 @@ class Trips:
         if self.blocking is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        self._runs += 1
-        if self.on_loop is not None and self._runs % CHECKPOINT_EVERY:
-            try:
-                with self.on_loop.begin() as conn:
-                    done = fn(conn)
+        if self.on_loop is not None:
+            for pause in PAUSES:
+                try:
+                    with self.on_loop.begin() as conn:
+                        done = fn(conn)
+                except sa.exc.OperationalError as exc:
+                    if not _busy(exc):
+                        raise
+                    self.busy += 1  # (rolled back: tried again)
+                    await asyncio.sleep(pause)
+                    continue
                 self.ran_on_loop += 1
+                self._runs += 1
+                if self._runs % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+                    self._checkpoint = asyncio.get_running_loop().run_in_executor(None, self._checkpoint_wal)
+                    self._checkpoint.add_done_callback(self._checkpointed)
                 return done
-            except sa.exc.OperationalError as exc:
-                if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:  # (BUSY_SNAPSHOT...)
-                    raise
-                self.handed_over += 1  # (rolled back: done again below, waiting for the other writer)
+            self.handed_over += 1
         return await asyncio.to_thread(self._in_transaction, fn)
+
+    def _checkpoint_wal(self) -> None:
+        assert self.blocking is not None
+        with self.blocking.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpoint = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("store: checkpointing the SQLite WAL failed: %s", done.exception())
 
     def _in_transaction(self, fn: Callable[[sa.Connection], T]) -> T:
         assert self.blocking is not None
