@@ -95,11 +95,14 @@ async def test_opens_skips_probes_and_closes(mocks: Mocks, router: RouterFactory
 
 
 async def test_failed_probe_reopens_at_once(mocks: Mocks, router: RouterFactory) -> None:
+    # (a longer cool-down: the three requests after the probe must all come before it ends again,
+    # which 0.5 s did not always leave on a loaded machine)
+    cooldown = 2.0
     a, b = await mocks.start("a", default=FAILING), await mocks.start("b")
-    r = await router.start(config(a, b, routing=BREAKER))
+    r = await router.start(config(a, b, routing={"circuit_breaker": {"failures": 2, "cooldown": cooldown}}))
     for _ in range(2):
         await chat(r)
-    await asyncio.sleep(COOLDOWN + 0.05)
+    await asyncio.sleep(cooldown + 0.05)
     assert (await chat(r)).headers["x-inference-provider"] == "b"
     assert a.posts == 3  # the probe
     for _ in range(3):
