@@ -44,10 +44,10 @@ _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "
          "content_filter": "refusal"}
 
 
-#: the ids Anthropic's API gives tool_use blocks (and its clients may check)
 #: the text and thinking blocks, as `MessageStream.open` holds them (compared by identity)
 _TEXT: tuple[str, None] = ("text", None)
 _THINKING: tuple[str, None] = ("thinking", None)
+#: the ids Anthropic's API gives tool_use blocks (and its clients may check)
 _TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: an id of ours that carries a provider's own, which Anthropic's pattern refused
 _CARRIED = "toolu_hr_"
@@ -373,10 +373,7 @@ class MessageStream:
                     out += self._piece(_THINKING, reasoning)
                 text = delta.get("content")
                 if text and text.__class__ is str:
-                    if self.open is _TEXT and self.live is None:
-                        out += self._head + orjson.dumps(text) + b"}}\n\n"
-                    else:
-                        out += self._piece(_TEXT, text)
+                    out += self._piece(_TEXT, text)
                 calls = delta.get("tool_calls")
                 if calls:
                     for call in calls:
@@ -407,10 +404,9 @@ class MessageStream:
             else:
                 self.held.append([kind, [text], None])
             return b""
-        if self.open is block:
-            return self._head + orjson.dumps(text) + b"}}\n\n"
-        out = self._to(block, {"type": "thinking", "thinking": "", "signature": ""} if block is _THINKING
-                       else {"type": "text", "text": ""})
+        out = b"" if self.open is block else self._to(
+            block, {"type": "thinking", "thinking": "", "signature": ""} if block is _THINKING
+            else {"type": "text", "text": ""})
         return out + self._head + orjson.dumps(text) + b"}}\n\n"
 
     def _call(self, call: dict[str, Any]) -> bytes:

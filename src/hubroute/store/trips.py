@@ -67,7 +67,6 @@ class Trips:
         self.blocking = blocking
         #: its connection on the event loop, which never waits (None: always the worker thread)
         self.on_loop = on_loop
-        self._runs = 0
         self._checkpoint: asyncio.Future[None] | None = None
         #: the work done on the loop, the times it found another connection writing, and the work
         #: handed to a worker thread after `PAUSES`
@@ -97,8 +96,7 @@ class Trips:
                     await asyncio.sleep(pause)
                     continue
                 self.ran_on_loop += 1
-                self._runs += 1
-                if self._runs % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+                if self.ran_on_loop % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
                     self._checkpoint = asyncio.get_running_loop().run_in_executor(None, self._checkpoint_wal)
                     self._checkpoint.add_done_callback(self._checkpointed)
                 return done
