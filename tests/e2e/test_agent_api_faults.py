@@ -12,7 +12,7 @@ import pytest
 from hubroute.server.record import RequestRecord
 from tests.conftest import Mocks, RouterFactory, RunningRouter
 from tests.e2e.support import MODEL, config
-from tests.mocks import hang, json_reply, sse_reply, stream_events
+from tests.mocks import Reply, hang, json_reply, sse_reply, stream_events
 
 MASTER = "sk-hubroute-master-key-1"
 AUTH = {"authorization": f"Bearer {MASTER}"}
@@ -50,11 +50,14 @@ async def test_a_failed_provider_is_passed_over_before_the_stream_commits(
     assert rec.cost == pytest.approx((7 * 3.0 + 2 * 6.0) / 1e6)
 
 
-@pytest.mark.parametrize(("path", "body"), [MESSAGES, RESPONSES], ids=["messages", "responses"])
-async def test_a_stream_cut_after_it_committed_ends_in_the_apis_shape_with_its_usage(
-        path: str, body: dict[str, Any], mocks: Mocks, router: RouterFactory) -> None:
+async def failed_stream(path: str, body: dict[str, Any], reply: Reply, mocks: Mocks,
+                        router: RouterFactory) -> tuple[str, RequestRecord]:
+    """Stream `body` to `path` from provider "a" answering `reply`, which says "One two" and then fails:
+    the error its answer's last event gives, checked to be the API's own failure (Anthropic's
+    `api_error` with no `message_stop`; `response.failed` with the text and usage so far), and the
+    request's record."""
     a = await mocks.start("a")
-    a.default = sse_reply(stream_events(["One", " two", " three"]), break_after=2)
+    a.default = reply
     r = await router.start(config(a, pricing=PRICES, server={"master_key": MASTER}))
     got = records(r)
     async with r.client(headers=AUTH) as http:
@@ -64,11 +67,22 @@ async def test_a_stream_cut_after_it_committed_ends_in_the_apis_shape_with_its_u
     if path == "/v1/messages":
         assert last["type"] == "error" and last["error"]["type"] == "api_error"
         assert "message_stop" not in resp.text
+        message = last["error"]["message"]
     else:
         assert last["type"] == "response.failed" and last["response"]["status"] == "failed"
-        assert last["response"]["error"]["message"] and last["response"]["usage"]["output_tokens"] == 2
+        assert last["response"]["usage"]["output_tokens"] == 2
         assert last["response"]["output"][0]["content"][0]["text"] == "One two"
+        message = last["response"]["error"]["message"]
     [rec] = got
+    return message, rec
+
+
+@pytest.mark.parametrize(("path", "body"), [MESSAGES, RESPONSES], ids=["messages", "responses"])
+async def test_a_stream_cut_after_it_committed_ends_in_the_apis_shape_with_its_usage(
+        path: str, body: dict[str, Any], mocks: Mocks, router: RouterFactory) -> None:
+    reply = sse_reply(stream_events(["One", " two", " three"]), break_after=2)
+    message, rec = await failed_stream(path, body, reply, mocks, router)
+    assert message
     assert rec.error is not None and rec.usage is not None and rec.usage.output_tokens == 2
     assert rec.usage.source == "hubroute" and rec.cost is not None and rec.cost > 0
 
@@ -102,22 +116,9 @@ async def test_a_stalled_provider_is_passed_over_at_its_first_byte_deadline(
 async def test_a_chunk_that_cannot_be_read_ends_the_stream_as_the_providers_failure(
         path: str, body: dict[str, Any], odd: bytes, mocks: Mocks, router: RouterFactory,
         caplog: pytest.LogCaptureFixture) -> None:
-    a = await mocks.start("a")
     frames = stream_events(["One", " two"])
-    a.default = sse_reply([*frames[:2], b"data: " + odd, *frames[2:]])
-    r = await router.start(config(a, pricing=PRICES, server={"master_key": MASTER}))
-    got = records(r)
-    async with r.client(headers=AUTH) as http:
-        resp = await http.post(path, json=body)
-    assert resp.status_code == 200
-    last = events(resp.text)[-1]
-    if path == "/v1/messages":
-        assert last["type"] == "error" and last["error"]["type"] == "api_error"
-        assert last["error"]["message"].startswith("a sent a stream event")
-    else:
-        assert last["type"] == "response.failed"
-        assert last["response"]["error"]["message"].startswith("a sent a stream event")
-        assert last["response"]["output"][0]["content"][0]["text"] == "One two"
-    [rec] = got
+    reply = sse_reply([*frames[:2], b"data: " + odd, *frames[2:]])
+    message, rec = await failed_stream(path, body, reply, mocks, router)
+    assert message.startswith("a sent a stream event")
     assert rec.error == "provider_bad_response" and rec.usage is not None and rec.usage.output_tokens == 2
     assert "stream relay failed" not in caplog.text  # (not the router's own failure)
