@@ -59,7 +59,8 @@ PATH = "/v1/chat/completions"
 HEADERS = {"Content-Type": "application/json"}
 MODE_NAMES = {"chat": "whole chat answers", "stream": "streamed chat answers", "messages": "streamed /v1/messages",
               "responses": "streamed /v1/responses, store false", "responses-stored": "streamed /v1/responses, stored"}
-API_MODES = {"messages": "messages", "responses": "responses", "responses-stored": "responses-stored"}
+#: the streamed conversation of bench/apis.py, through the agent APIs (its `bodies()` names)
+API_MODES = ("messages", "responses", "responses-stored")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
