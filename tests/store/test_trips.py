@@ -17,8 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from hubroute.store import MEMORY, Store
-from hubroute.store.schema import users
-from hubroute.store.trips import PAUSES
+from hubroute.store.responses import Owner, Responses
+from hubroute.store.schema import responses, users
+from hubroute.store.trips import PAUSES, Trips
 
 
 def row(name: str) -> dict[str, Any]:
@@ -59,7 +60,51 @@ async def test_sqlite_in_memory_uses_its_one_connection() -> None:
         await store.close()
 
 
-async def test_sqlite_work_waits_for_a_short_write_on_the_loop(tmp_path: Path) -> None:
+def full_row(name: str) -> dict[str, Any]:
+    """A users row with a value for every column, as `Trips.insert` takes it."""
+    return {**row(name), "admin": False, "blocked": False, "metadata": {"team": name, "n": [1, 2]},
+            "credits_nano": 0, **{c.name: None for c in users.c if c.name not in (*row(name), "admin", "blocked",
+                                                                                 "metadata", "credits_nano")}}
+
+
+def add_work(way: str, trips: Trips, name: str) -> Any:
+    """Insert a user: through `run` and SQLAlchemy, or through `insert` (the driver itself on the loop)."""
+    if way == "insert":
+        return trips.insert(users, full_row(name))
+    return trips.run(lambda conn: conn.execute(users.insert(), row(name)))
+
+
+async def test_insert_writes_what_sqlalchemy_reads_back(store_url: str) -> None:
+    """A row put through the driver on the loop reads back as SQLAlchemy would have written it: JSON
+    columns as objects, times as aware datetimes (a stored response, as `GET /v1/responses/{id}` reads it)."""
+    store = await Store.open(store_url)
+    kept = Responses(store.engine, trips=store.trips)
+    try:
+        body = {"id": "resp_1", "created_at": 1_765_000_000, "output": [{"type": "message", "text": "é ☃ \u0000"}],
+                "metadata": {"k": "v"}}
+        items = [{"type": "message", "role": "user", "content": "hi"}]
+        await kept.put(body, items, Owner(), None)
+        await store.trips.insert(users, full_row("ada"))
+        assert store.trips.ran_on_loop == (2 if store_url.startswith("sqlite") else 0)
+        assert await kept.get("resp_1", Owner(everyone=True)) == (body, items)
+        async with store.engine.connect() as conn:
+            made = (await conn.execute(sa.select(responses.c.created_at))).scalar_one()
+            metadata = (await conn.execute(sa.select(users.c.metadata))).scalar_one()
+        assert made.replace(tzinfo=UTC) == datetime.fromtimestamp(1_765_000_000, UTC)
+        assert metadata == {"team": "ada", "n": [1, 2]}
+        with pytest.raises(sa.exc.IntegrityError):  # (the same id twice: SQLAlchemy's error, rolled back)
+            await kept.put(body, items, Owner(), None)
+        await kept.put({**body, "id": "resp_2"}, items, Owner(), "resp_1")  # (the connection still writes)
+        conversation = await kept.conversation("resp_2", Owner(everyone=True))
+        assert [i["role"] for i in conversation or [] if "role" in i] == ["user", "user"]
+        with pytest.raises(ValueError, match="every column"):
+            await store.trips.insert(users, row("bob"))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("way", ["run", "insert"])
+async def test_sqlite_work_waits_for_a_short_write_on_the_loop(tmp_path: Path, way: str) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     try:
         other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
@@ -70,7 +115,7 @@ async def test_sqlite_work_waits_for_a_short_write_on_the_loop(tmp_path: Path) -
             other.execute("COMMIT")
 
         releasing = asyncio.create_task(release())
-        await store.trips.run(lambda conn: conn.execute(users.insert(), row("ada")))
+        await add_work(way, store.trips, "ada")
         await releasing
         other.close()
         assert store.trips.busy >= 1 and store.trips.handed_over == 0 and store.trips.ran_on_loop == 1
@@ -116,14 +161,39 @@ async def test_sqlite_work_waits_for_a_long_write_off_the_loop(tmp_path: Path) -
         await store.close()
 
 
-async def test_sqlite_wal_stays_bounded_with_only_the_loop_writing(tmp_path: Path) -> None:
+async def test_sqlite_insert_waits_for_a_long_write_off_the_loop(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock for 0.3 s
+
+        def release() -> None:
+            time.sleep(0.3)
+            other.execute("COMMIT")
+
+        releasing = asyncio.create_task(asyncio.to_thread(release))
+        await store.trips.insert(users, full_row("ada"))
+        await releasing
+        other.close()
+        assert (store.trips.ran_on_loop, store.trips.busy, store.trips.handed_over) == (0, len(PAUSES), 1)
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(sa.select(users.c.metadata))).scalar_one() == {"team": "ada", "n": [1, 2]}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("way", ["run", "insert"])
+async def test_sqlite_wal_stays_bounded_with_only_the_loop_writing(tmp_path: Path, way: str) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     try:
         big = {"pad": "x" * 8000}  # (three pages a row: 2,000 rows would make a WAL of about 25 MB)
         for i in range(2000):
-            await store.trips.run(lambda conn, i=i: conn.execute(users.insert(), {**row(f"u{i}"), "metadata": big}))
+            if way == "insert":
+                await store.trips.insert(users, {**full_row(f"u{i}"), "metadata": big})
+            else:
+                await store.trips.run(lambda conn, i=i: conn.execute(users.insert(), {**row(f"u{i}"), "metadata": big}))
             await asyncio.sleep(0)  # (as a server's loop turns between requests: the checkpoints' ends are seen)
-        assert store.trips.ran_on_loop == 2000
+        assert store.trips.ran_on_loop + store.trips.handed_over == 2000 and store.trips.ran_on_loop > 1000
         await asyncio.sleep(0.5)  # (the last checkpoint done)
         wal = (tmp_path / "store.db-wal").stat().st_size
         assert wal < 8_000_000, f"the WAL grew to {wal:,} bytes"

@@ -42,8 +42,6 @@ log = logging.getLogger("hubroute.store")
 #: the most responses a conversation may chain (a bound on the recursive query)
 MAX_CHAIN = 10_000
 
-_INSERT = responses.insert()
-
 
 @dataclass(frozen=True)
 class Owner:
@@ -91,7 +89,7 @@ class Responses:
         row = {"id": body["id"], "user_id": owner.user, "org_id": owner.org, "key_id": owner.key,
                "previous_id": previous_id, "body": body, "input": items,
                "created_at": datetime.fromtimestamp(body["created_at"], UTC)}
-        await self.trips.run(lambda conn: conn.execute(_INSERT, row))
+        await self.trips.insert(responses, row)
 
     async def get(self, response_id: str, viewer: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The response and its input items, if `viewer` may see it."""
