@@ -418,3 +418,32 @@ async def test_a_store_that_cannot_be_reached(mocks: Mocks, router: RouterFactor
         assert (await client.responses.retrieve(kept.id)).id == kept.id
     finally:
         await proxy.close()
+
+
+async def test_the_stores_work_is_in_the_metrics(mocks: Mocks, router: RouterFactory, tmp_path: Path,
+                                                 clients: list[openai.AsyncOpenAI]) -> None:
+    """On a SQLite file, a stored response is written on the event loop, and /metrics counts it; the usage
+    ledger's backlog and rows written are there too."""
+    r, a, client = await started(mocks, router, clients,
+                                 store={"url": f"sqlite:///{tmp_path / 'store.db'}", "flush_interval": 0.05})
+    await client.responses.create(model=MODEL, input="one")
+    await client.responses.create(model=MODEL, input="not kept", store=False)
+    a.default = sse_reply(stream_events(["Two", "."]))
+    async with client.responses.stream(model=MODEL, input="two") as stream:
+        await stream.get_final_response()
+
+    async def metrics() -> dict[str, float]:
+        async with httpx.AsyncClient(base_url=r.url) as http:
+            text = (await http.get("/metrics", headers={"authorization": f"Bearer {MASTER}"})).text
+        return {name: float(value) for name, _, value in
+                (line.partition(" ") for line in text.splitlines() if line.startswith("hubroute_"))}
+
+    for _ in range(100):  # (the ledger writes every 50 ms)
+        seen = await metrics()
+        if seen["hubroute_ledger_rows_written_total"] == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert seen["hubroute_ledger_rows_written_total"] == 3 and seen["hubroute_ledger_pending_rows"] == 0
+    assert seen["hubroute_ledger_rows_spilled_total"] == 0
+    assert seen["hubroute_store_loop_writes_total"] == 2  # (the two stored responses; not the third)
+    assert seen["hubroute_store_handed_over_total"] == 0

@@ -122,6 +122,7 @@ class App:
                                           ledger_retention_days=conf.ledger_retention_days,
                                           ledger_partition=conf.ledger_partition)
             log.info("store: %s", redacted(url))
+            self.metrics.watch_store(self.store)
             if self._authenticator is None:
                 self.auth = StoredKeyAuth(self.settings.server.master_key, self.store.accounts)
             self.store.ledger.start()

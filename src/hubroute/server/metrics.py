@@ -145,6 +145,28 @@ class Metrics:
         self.registry.register(_Count("hubroute_redis_failures", "Redis commands that failed (unreachable, no "
                                       "answer in time)", lambda: link.failures))
 
+    def watch_store(self, store: Any) -> None:
+        """The store's (`store.Store`) usage ledger: rows waiting to be written, rows written, rows
+        spilled to a local file while the database could not take them; and the writes a request
+        makes itself (a stored response): done on the event loop, found another connection writing
+        (tried again after a pause), handed to a worker thread."""
+        ledger, trips = store.ledger, store.trips
+        waiting = Gauge("hubroute_ledger_pending_rows", "Usage ledger rows queued in memory, not written yet",
+                        registry=self.registry)
+        waiting.set_function(lambda: float(ledger.pending))
+        for name, documentation, value in (
+            ("hubroute_ledger_rows_written", "Usage ledger rows written to the store", lambda: ledger.written),
+            ("hubroute_ledger_rows_spilled", "Usage ledger rows spilled to a local file while the store could "
+             "not take them (written back when it can)", lambda: ledger.spilled),
+            ("hubroute_store_loop_writes", "Writes on a request's path done on the event loop (SQLite)",
+             lambda: trips.ran_on_loop),
+            ("hubroute_store_loop_busy", "Writes on a request's path that found another connection writing "
+             "and were tried again after a pause (SQLite)", lambda: trips.busy),
+            ("hubroute_store_handed_over", "Writes on a request's path handed to a worker thread after their "
+             "pauses (SQLite)", lambda: trips.handed_over),
+        ):
+            self.registry.register(_Count(name, documentation, value))
+
     def model_label(self, model: str | None, served: bool = False) -> str:
         """The `model` label: the model's name once the deployment has served it (`served`: this
         request was), else "unknown"."""
