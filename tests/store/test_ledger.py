@@ -162,3 +162,18 @@ async def test_a_living_processs_spill_file_is_left_to_it(store: Store, tmp_path
     assert await store.ledger._drain_spills()  # it ended: written back, file gone
     assert not theirs.exists() and len(await rows_in(store.engine)) == 1
     assert other_database.exists()  # another database's rows: never written into this one
+
+
+async def test_nulls_and_booleans_are_stored_as_such(store: Store) -> None:
+    """A row's None and booleans (bound through the adapters `store._bind_quickly` registers on SQLite)
+    read back as NULL, true and false: SQL's NULL and, in SQLite, the integers 1 and 0."""
+    rows = [row(1, byok=True, key_id=None, error=None), row(2, byok=False, images=3)]
+    assert await store.ledger._write(Batch.of(rows))
+    async with store.engine.connect() as conn:
+        got = (await conn.execute(sa.select(usage.c.byok, usage.c.key_id, usage.c.error, usage.c.images)
+                                  .order_by(usage.c.output_tokens))).all()
+        if store.engine.dialect.name == "sqlite":
+            kinds = (await conn.execute(sa.text("SELECT typeof(byok), typeof(key_id) FROM usage "
+                                                "ORDER BY output_tokens"))).all()
+            assert [tuple(k) for k in kinds] == [("integer", "null"), ("integer", "text")]
+    assert [tuple(g) for g in got] == [(True, None, None, None), (False, "k1", None, 3)]
