@@ -159,8 +159,9 @@ class Trips:
         returned), or (False, None) when the other writer kept the lock through them all. `size`:
         about how many bytes it writes."""
         if self._checkpoint is not None and self._written >= CHECKPOINT_BYTES:
-            # (the checkpoint has not started yet, its thread waiting for the GIL the loop keeps: the
-            # work waits for it in a thread, so that the WAL stays bounded however fast the loop writes)
+            # (a checkpoint asked for is not done, and the loop has written as much again since: its
+            # thread may be waiting for the GIL the loop keeps. The work waits for it in a thread, so
+            # that the WAL stays bounded however fast the loop writes)
             self.handed_over += 1
             return False, None
         for pause in PAUSES:
