@@ -177,3 +177,24 @@ async def test_nulls_and_booleans_are_stored_as_such(store: Store) -> None:
                                                 "ORDER BY output_tokens"))).all()
             assert [tuple(k) for k in kinds] == [("integer", "null"), ("integer", "text")]
     assert [tuple(g) for g in got] == [(True, None, None, None), (False, "k1", None, 3)]
+
+
+async def test_a_writer_stopped_mid_batch_loses_no_row(store: Store) -> None:
+    """The writer cancelled while a batch is being written (a shutdown): the batch is held, and close()
+    writes it, once (had its commit gone through, its mark would keep it from counting twice)."""
+    accounts = store.accounts
+    ada = await accounts.create_user("ada")
+    await accounts.grant("user", ada["id"], 1_000_000, note="test", by="master")
+    n = 3 * CHUNK
+    for i in range(n):
+        store.ledger.add(row(i, user_id=ada["id"], charged_nano=10))
+    writing = asyncio.create_task(store.ledger.flush())
+    for _ in range(2):  # (its transaction begun, its pieces on their way to the driver)
+        await asyncio.sleep(0)
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert store.ledger.pending == n  # (held, not lost)
+    await store.ledger.close()
+    assert [r.output_tokens for r in await rows_in(store.engine)] == list(range(n))
+    assert await accounts.credits(("user", ada["id"])) == 1_000_000 - n * 10  # charged once

@@ -173,7 +173,12 @@ class Ledger:
             else:
                 batch = self._take(min(self.batch, left, len(self._rows)))
                 left -= len(batch.rows)
-            if not await self._write(batch):
+            try:
+                written = await self._write(batch)
+            except BaseException:  # (the writer cancelled mid-write, at shutdown: held for close(), which
+                self._hold(batch)  # writes or spills it; written already, its mark keeps it from counting twice)
+                raise
+            if not written:
                 self._hold(batch)  # back at the front, under its id
                 return False
         return True
