@@ -103,21 +103,29 @@ async def test_insert_writes_what_sqlalchemy_reads_back(store_url: str) -> None:
         await store.close()
 
 
+def another_writer(path: Path, seconds: float, *statements: str) -> asyncio.Task[None]:
+    """Another connection writing the SQLite file `path` (`statements`, in its transaction) for `seconds`:
+    it holds the write lock from now, and commits in a thread (the task)."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    for statement in statements:
+        other.execute(statement)
+
+    def release() -> None:
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    return asyncio.create_task(asyncio.to_thread(release))
+
+
 @pytest.mark.parametrize("way", ["run", "insert"])
 async def test_sqlite_work_waits_for_a_short_write_on_the_loop(tmp_path: Path, way: str) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     try:
-        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock for 5 ms
-
-        async def release() -> None:
-            await asyncio.sleep(0.005)
-            other.execute("COMMIT")
-
-        releasing = asyncio.create_task(release())
+        releasing = another_writer(tmp_path / "store.db", 0.005)
         await add_work(way, store.trips, "ada")
         await releasing
-        other.close()
         assert store.trips.busy >= 1 and store.trips.handed_over == 0 and store.trips.ran_on_loop == 1
     finally:
         await store.close()
@@ -130,23 +138,17 @@ async def test_sqlite_work_waits_for_a_long_write_off_the_loop(tmp_path: Path) -
         await trips.run(lambda conn: conn.execute(users.insert(), row("ada")))
         assert (trips.ran_on_loop, trips.busy, trips.handed_over) == (1, 0, 0)
 
-        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock for 0.5 s
-        other.execute("INSERT INTO users (id, name, admin, blocked, metadata, created_at) "
-                      "VALUES ('u_eve', 'eve', 0, 0, '{}', '2026-01-01 00:00:00')")
         loop_free = asyncio.Event()
 
         async def beat() -> None:  # the loop runs while the work waits
             await asyncio.sleep(0.1)
             loop_free.set()
 
-        def release() -> None:
-            time.sleep(0.5)
-            other.execute("COMMIT")
-
         t0 = time.monotonic()
+        releasing = another_writer(tmp_path / "store.db", 0.5,
+                                   "INSERT INTO users (id, name, admin, blocked, metadata, created_at) "
+                                   "VALUES ('u_eve', 'eve', 0, 0, '{}', '2026-01-01 00:00:00')")
         beating = asyncio.create_task(beat())
-        releasing = asyncio.create_task(asyncio.to_thread(release))
         count = await trips.run(lambda conn: (conn.execute(users.insert(), row("bob")),
                                               conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())[1])
         await releasing
@@ -154,7 +156,6 @@ async def test_sqlite_work_waits_for_a_long_write_off_the_loop(tmp_path: Path) -
         assert time.monotonic() - t0 >= 0.45 and loop_free.is_set()
         assert count == 3 and trips.handed_over == 1  # (rolled back on the loop, done once in the thread)
         assert trips.busy == len(PAUSES)
-        other.close()
         async with store.engine.connect() as conn:
             assert sorted((await conn.execute(sa.select(users.c.name))).scalars().all()) == ["ada", "bob", "eve"]
     finally:
@@ -164,17 +165,9 @@ async def test_sqlite_work_waits_for_a_long_write_off_the_loop(tmp_path: Path) -
 async def test_sqlite_insert_waits_for_a_long_write_off_the_loop(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     try:
-        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock for 0.3 s
-
-        def release() -> None:
-            time.sleep(0.3)
-            other.execute("COMMIT")
-
-        releasing = asyncio.create_task(asyncio.to_thread(release))
+        releasing = another_writer(tmp_path / "store.db", 0.3)
         await store.trips.insert(users, full_row("ada"))
         await releasing
-        other.close()
         assert (store.trips.ran_on_loop, store.trips.busy, store.trips.handed_over) == (0, len(PAUSES), 1)
         async with store.engine.connect() as conn:
             assert (await conn.execute(sa.select(users.c.metadata))).scalar_one() == {"team": "ada", "n": [1, 2]}
