@@ -14,7 +14,7 @@ same file (the same schema, types and pragmas):
   another connection is writing (the ledger's batch) its write fails at once, is rolled back and is
   tried again after a short pause (`PAUSES`: the loop serves other requests meanwhile); and it never
   checkpoints the WAL (a checkpoint syncs the database file to disk, which must not stall the
-  loop): a worker thread does, after about `CHECKPOINT_BYTES` written, so the WAL stays bounded. A short
+  loop): a worker thread does, after about `CHECKPOINT_BYTES` added, so the WAL stays bounded. A short
   write in WAL mode with `synchronous=NORMAL` is an append to the WAL in the page cache: tens of
   microseconds, where a worker thread's trip costs a wake-up of each thread;
 - in a worker thread, waiting as long as SQLite's `busy_timeout` allows, when the other writer
@@ -48,11 +48,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: a worker thread checkpoints the WAL (RESTART: writers wait for it, so that the next one starts the
-#: WAL over) once the work on the loop has written about this many bytes since the last checkpoint:
-#: an insert counts its values' text, any other work `RUN_BYTES`. Checkpointing every few writes
-#: copies each hot page (an index's, a table's last) once for those few: its cost per write is then
-#: several times that of the write itself
-CHECKPOINT_BYTES = 1 << 20
+#: WAL over) once the work on the loop has added about this many bytes to it since the last
+#: checkpoint (half SQLite's own automatic checkpoint, 1,000 pages). Each commit appends a copy of
+#: every page it changed: an insert, its table's last page and one page of each index (`PAGE` each),
+#: and its values' text; any other work counts `RUN_BYTES`. Checkpointing every few writes copies
+#: each hot page once for those few: its cost per write is then several times the write's own
+CHECKPOINT_BYTES = 2 << 20
+PAGE = 4096
 RUN_BYTES = 16 << 10
 #: the pauses between tries on the loop while another connection writes (about 0.1 s in all), before
 #: the work goes to a worker thread that waits as long as it takes. SQLite's own wait sleeps 1, 2, 5,
@@ -78,6 +80,10 @@ class _Insert:
         self.sql = compiled.string
         self.columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
                         for name in compiled.positiontup]
+        #: the pages an insert changes besides its values': the table's, and one for each index (the
+        #: primary key's and unique constraints' included)
+        keys = sum(isinstance(c, sa.PrimaryKeyConstraint | sa.UniqueConstraint) for c in table.constraints)
+        self.pages = 1 + len(table.indexes) + keys
 
     def params(self, row: dict[str, Any]) -> list[Any]:
         return [row[name] if convert is None else convert(row[name]) for name, convert in self.columns]
@@ -150,7 +156,8 @@ class Trips:
                     raise
                 raise sa.exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
 
-        ran, _ = await self._on_loop(attempt, sum(len(p) for p in params if isinstance(p, str | bytes)))
+        size = PAGE * prepared.pages + sum(len(p) for p in params if isinstance(p, str | bytes))
+        ran, _ = await self._on_loop(attempt, size)
         if not ran:
             await asyncio.to_thread(self._in_transaction, lambda conn: conn.execute(table.insert(), row))
 
