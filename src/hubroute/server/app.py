@@ -38,7 +38,7 @@ from hubroute.routing.upstreams import Upstreams
 from hubroute.server.admission import admit
 from hubroute.server.asgi import Scope, send_json
 from hubroute.server.auth import Authenticator, MasterKeyAuth, StoredKeyAuth
-from hubroute.server.billing import Billing
+from hubroute.server.billing import Billing, default_org
 from hubroute.server.byok import OwnKeys, use_own_keys
 from hubroute.server.limits import LocalLimits
 from hubroute.server.logs import access_log
@@ -219,11 +219,13 @@ class App:
             ctx.planned(plan)
         else:
             keys = await self.bill(ctx)  # (its own provider keys reach providers this deployment cannot)
-            plan = await self.router.plan(model, task, frozenset(keys))
+            plan = await self.router.plan(model, task, frozenset(keys) if keys else _NO_KEYS)
             ctx.planned(plan)
             admit(ctx.principal, plan)
-            byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)
-            ctx.byok_providers = frozenset(t.name for t, own in zip(plan.targets, byok, strict=True) if own)
+            byok = None
+            if keys:
+                byok = use_own_keys(plan.targets, keys, self.upstreams.direct_base)
+                ctx.byok_providers = frozenset(t.name for t, own in zip(plan.targets, byok, strict=True) if own)
             await self.hold(ctx, [t.pricing for t in plan.targets], body, byok, seconds)
         return plan
 
@@ -234,11 +236,16 @@ class App:
             return {}
         asked = ctx.headers.get(b"x-hf-bill-to")
         principal = ctx.principal
-        named = asked.decode(errors="replace") if asked else None
-        ctx.billed_org, limits = await self.billing.billed_org(principal, named)
-        if limits is not None and ctx.billed_org != (principal.org or principal.bill_to):
-            await self.admit(ctx, (ctx.billed_org, limits))  # under the limits of the organisation it bills instead
-        return await self.own_keys.for_request(ctx.principal, ctx.billed_org) if self.own_keys else {}
+        if asked:
+            ctx.billed_org, limits = await self.billing.billed_org(principal, asked.decode(errors="replace"))
+            if limits is not None and ctx.billed_org != (principal.org or principal.bill_to):
+                await self.admit(ctx, (ctx.billed_org, limits))  # under the limits of the organisation it bills instead
+        else:
+            ctx.billed_org = default_org(principal)
+        if self.own_keys is None:
+            return {}
+        found = self.own_keys.known(principal, ctx.billed_org)
+        return found if found is not None else await self.own_keys.for_request(principal, ctx.billed_org)
 
     async def admit(self, ctx: RequestRecord, org: tuple[str | None, Mapping[str, int]] | None = None) -> None:
         """Count a stored key's request under its rate limits, and those of its user and of the
@@ -284,7 +291,8 @@ class App:
             if ctx.hold is not None and ctx.hold.admission is not None:  # (it went with the holds)
                 ctx.asking = None
                 self._admission(ctx, ctx.hold.admission)
-        await self.admitted(ctx)
+        if ctx.asking is not None:
+            await self.admitted(ctx)
 
     # --- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -399,6 +407,9 @@ class App:
         err.status = 404
         return err
 
+
+#: the providers a request without provider keys of its own has keys for
+_NO_KEYS: frozenset[str] = frozenset()
 
 _CREDENTIALS = (b"authorization", b"x-api-key")
 

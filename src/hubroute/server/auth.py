@@ -62,6 +62,9 @@ class Principal:
     bill_to: str | None = None
     budget: Mapping[str, Any] | None = None
     key_name: str = ""
+    #: what the modules that check a request work out from the fields above, once for the principal
+    #: rather than at each request (each module under keys of its own)
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def anonymous(self) -> bool:
@@ -145,7 +148,11 @@ class StoredKeyAuth:
                 return ANONYMOUS
             return await self._master.authenticate(headers)
         assert token is not None
-        known = await self._known(key_id)
+        cached = self._cache.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < self.fresh:
+            known = cached[1]
+        else:
+            known = await self._known(key_id)
         if known is None or not keys.matches(token, known[0].hash):
             raise AuthError("Invalid API key")
         record, principal = known

@@ -85,6 +85,12 @@ class _Spend:
     start: datetime | None
     spent: int
     reserved: int = 0
+    #: the UTC day `start` was last checked on (`Billing._current`)
+    day: int = -1
+
+
+#: the request fields that bound its output, in the order they are looked for
+_OUTPUT_BOUNDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, default_max_tokens: int,
@@ -97,8 +103,12 @@ def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, defaul
     body = body or {}
     text = prompt_text(body) or (orjson.dumps(body.get("input")).decode() if "input" in body else "")
     tokens_in = estimate_tokens(text)
-    tokens_out: int = next((v for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
-                            if isinstance(v := body.get(k), int) and v > 0), default_max_tokens)
+    tokens_out = default_max_tokens
+    for name in _OUTPUT_BOUNDS:
+        bound = body.get(name)
+        if isinstance(bound, int) and bound > 0:
+            tokens_out = bound
+            break
     n = body.get("n")
     images: int = n if isinstance(n, int) and n > 0 else 1
     scale = 1000 * (1 + markup)  # $/1M tokens -> nano-dollars a token
@@ -144,7 +154,7 @@ class Billing:
         answer is the same, so that names cannot be probed), with its rate limits; else the key's
         default, or its owner (whose limits the key carries: None)."""
         if asked is None:
-            return principal.bill_to or principal.org, None
+            return default_org(principal), None
         named = await self._named.get(asked)
         allowed = False
         if named is not None:
@@ -189,7 +199,7 @@ class Billing:
         for budget, _ in holds:
             if budget.scope not in self._spend:
                 await self._load_spend(budget.scope)
-        if account is not None:
+        if account is not None and account not in self._balance:
             await self._load_balance(account)
         today = _today()
         spends: list[_Spend] = []
@@ -263,18 +273,18 @@ class Billing:
         return balance
 
     async def _budgets_of(self, principal: Principal, account: Account | None) -> list[Budget]:
-        found: list[Budget] = []
-        if principal.budget is not None and principal.key_id is not None:
-            found.append(Budget(("key", principal.key_id, principal.budget["period"]),
-                                round(principal.budget["usd"] * 1e9)))
-        owners: list[Account] = []
+        """The budgets a request of `principal` billed to `account` counts in: its key's, its user's,
+        the organisation's it bills."""
+        found = _key_budgets(principal)
         if principal.user is not None:
-            owners.append(("user", principal.user))
+            found = found + await self._owned(("user", principal.user))
         if account is not None and account[0] == "org":
-            owners.append(account)
-        for owner in owners:
-            found.extend(await self._budgets.get(owner))
+            found = found + await self._owned(account)
         return found
+
+    async def _owned(self, owner: Account) -> list[Budget]:
+        found = self._budgets.known(owner, None)
+        return found if found is not None else await self._budgets.get(owner)
 
     async def _read_budgets(self, owner: Account) -> list[Budget]:
         rows = await self.accounts.budgets_of(owner)
@@ -294,10 +304,28 @@ class Billing:
 
     def _current(self, scope: Scope, today: int) -> _Spend:
         spend = self._spend[scope]
-        start = _started(scope[2], today)
-        if start != spend.start:  # a new period: nothing spent in it yet but what is in flight
-            spend.start, spend.spent = start, 0
+        if spend.day != today:
+            spend.day = today
+            start = _started(scope[2], today)
+            if start != spend.start:  # a new period: nothing spent in it yet but what is in flight
+                spend.start, spend.spent = start, 0
         return spend
+
+
+def default_org(principal: Principal) -> str | None:
+    """The organisation a request of `principal` bills when it names none: the key's default, or
+    the organisation that owns it."""
+    return principal.bill_to or principal.org
+
+
+def _key_budgets(principal: Principal) -> list[Budget]:
+    """A key's own budget, as a list of one (none: empty), made once for each principal."""
+    found: list[Budget] | None = principal.memo.get("budgets")
+    if found is None:
+        budget = principal.budget
+        found = principal.memo["budgets"] = [] if budget is None or principal.key_id is None else [
+            Budget(("key", principal.key_id, budget["period"]), round(budget["usd"] * 1e9))]
+    return found
 
 
 def _today() -> int:

@@ -37,17 +37,33 @@ class OwnKeys:
         self._keys: Recent[Account, dict[str, str]] = Recent(store.of, ttl=ttl)
 
     async def for_request(self, principal: Principal, billed_org: str | None) -> dict[str, str]:
-        """The keys a request may use: the organisation's it bills (or owns it), then its user's over them."""
-        keys: dict[str, str] = {}
-        org = billed_org or principal.org
-        if org is not None:
-            keys.update(await self._keys.get(("org", org)))
-        if principal.user is not None:
-            keys.update(await self._keys.get(("user", principal.user)))
-        return keys
+        """The keys a request may use: the organisation's it bills (or owns it), then its user's over them
+        (a dict not to be changed: it may be the one kept here)."""
+        org, user = _accounts(principal, billed_org)
+        return _merged(await self._keys.get(org) if org else _NONE, await self._keys.get(user) if user else _NONE)
+
+    def known(self, principal: Principal, billed_org: str | None) -> dict[str, str] | None:
+        """`for_request` without waiting, when both accounts' keys were read before (None otherwise)."""
+        org, user = _accounts(principal, billed_org)
+        org_keys = self._keys.known(org, None) if org else _NONE
+        user_keys = self._keys.known(user, None) if user else _NONE
+        return None if org_keys is None or user_keys is None else _merged(org_keys, user_keys)
 
     def forget(self) -> None:
         self._keys.clear()
+
+
+_NONE: dict[str, str] = {}
+
+
+def _accounts(principal: Principal, billed_org: str | None) -> tuple[Account | None, Account | None]:
+    """Whose keys a request may use: the organisation it bills (or that owns its key), its user."""
+    org = billed_org or principal.org
+    return ("org", org) if org is not None else None, ("user", principal.user) if principal.user is not None else None
+
+
+def _merged(org_keys: dict[str, str], user_keys: dict[str, str]) -> dict[str, str]:
+    return {**org_keys, **user_keys} if org_keys and user_keys else user_keys or org_keys
 
 
 def own_endpoint(endpoint: Endpoint, key: str, base_url: str | None) -> Endpoint | None:

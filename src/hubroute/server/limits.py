@@ -117,16 +117,26 @@ Scope = tuple[str, Mapping[str, Any], str]
 
 
 def limit_scopes(principal: Principal,
-                 org: tuple[str | None, Mapping[str, int]] | None = None) -> tuple[str | None, list[Scope]]:
+                 org: tuple[str | None, Mapping[str, int]] | None = None) -> tuple[str | None, tuple[Scope, ...]]:
     """The organisation a request of `principal` counts under (`org` when given: X-HF-Bill-To), and
     the scopes whose limits it must fit: (`key:<id>` | `user:<id>` | `org:<id>`, their limits, kind),
-    the key's first; none for a request without a stored key, or when none of them has limits."""
+    the key's first; none for a request without a stored key, or when none of them has limits.
+    (Without `org`, worked out once for the principal.)"""
     if principal.key_id is None:
-        return None, []
-    org_id, org_limits = org if org is not None else (principal.org or principal.bill_to, principal.org_limits)
-    return org_id, [(f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
+        return None, ()
+    if org is not None:
+        return _scopes(principal, *org)
+    found: tuple[str | None, tuple[Scope, ...]] | None = principal.memo.get("limits")
+    if found is None:
+        found = principal.memo["limits"] = _scopes(principal, principal.org or principal.bill_to, principal.org_limits)
+    return found
+
+
+def _scopes(principal: Principal, org_id: str | None,
+            org_limits: Mapping[str, int]) -> tuple[str | None, tuple[Scope, ...]]:
+    return org_id, tuple((f"{kind}:{ident}", limits, kind) for kind, ident, limits in (
         ("key", principal.key_id, principal.limits), ("user", principal.user, principal.user_limits),
-        ("org", org_id, org_limits)) if limits and ident]
+        ("org", org_id, org_limits)) if limits and ident)
 
 
 def whose(kind: str) -> str:
@@ -157,30 +167,35 @@ class Limiter:
         now = time.monotonic()
         checked = []
         for name, limits, kind in scopes:
-            rpm, tpm, concurrency = limits.get("rpm"), limits.get("tpm"), limits.get("concurrency")
+            rpm: int = limits.get("rpm") or 0
+            tpm: int = limits.get("tpm") or 0
+            concurrency = limits.get("concurrency")
             requests = self._window(self._requests, name) if rpm else None
             tokens = self._window(self._tokens, name) if tpm else None
             refusal = None
-            if requests is not None and rpm is not None and (wait := requests.room_in(now, rpm)) > 0:
-                refusal = f"{rpm} requests per minute", wait
-            elif tokens is not None and tpm is not None and (wait := tokens.room_in(now, tpm)) > 0:
-                refusal = f"{tpm} tokens per minute", wait
+            if requests is not None and requests.used(now) >= rpm:
+                refusal = f"{rpm} requests per minute", requests.room_in(now, rpm)
+            elif tokens is not None and tokens.used(now) >= tpm:
+                refusal = f"{tpm} tokens per minute", tokens.room_in(now, tpm)
             elif concurrency is not None and self._active.get(name, 0) >= concurrency:
                 refusal = f"{concurrency} requests at once", 1.0
             if refusal is not None:
                 raise _refused(whose(kind), *refusal, self._headers(now, limits, requests, tokens))
-            checked.append((name, limits, requests, tokens, concurrency))
-        concurrent, counted = [], []
-        for name, _, requests, _, concurrency in checked:  # all fit: counted in each
+            checked.append((name, requests, concurrency))
+        names, concurrent, counted = [], [], []
+        active = self._active
+        for name, requests, concurrency in checked:  # all fit: counted in each
+            names.append(name)
             if requests is not None:
                 requests.add(now, 1)
                 counted.append(name)
             if concurrency is not None:
-                self._active[name] = self._active.get(name, 0) + 1
+                active[name] = active.get(name, 0) + 1
                 concurrent.append(name)
-        name, limits, requests, tokens, _ = checked[0]
-        return Admission(tuple(c[0] for c in checked), tuple(concurrent),
-                         self._headers(now, limits, requests, tokens), tuple(counted), now, org_id)
+        name, limits, _ = scopes[0]
+        return Admission(tuple(names), tuple(concurrent),
+                         self._headers(now, limits, self._requests.get(name), self._tokens.get(name)),
+                         tuple(counted), now, org_id)
 
     def cancel(self, admission: Admission) -> None:
         """Undo an admission, as if its request had not come (it is to be admitted under other limits)."""

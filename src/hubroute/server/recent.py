@@ -2,6 +2,7 @@
 
     budgets = Recent(accounts.budgets_of, ttl=1.0)
     found = await budgets.get(owner)      # the last read; past `ttl`, a new read starts behind it
+    found = budgets.known(owner, None)    # the same without waiting: None when never read yet
 
 A value younger than `ttl` is used as it is; an older one is still used while one read in the
 background replaces it (one read per key at a time, however many requests want it), so a change
@@ -22,8 +23,10 @@ from hubroute.errors import Unavailable
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+D = TypeVar("D")
 
 log = logging.getLogger("hubroute.store")
+_MISSING: Any = object()
 
 
 class Recent(Generic[K, V]):
@@ -35,9 +38,17 @@ class Recent(Generic[K, V]):
         self._reading: dict[K, asyncio.Task[V]] = {}
 
     async def get(self, key: K) -> V:
+        found = self.known(key, _MISSING)
+        if found is _MISSING:
+            return await asyncio.shield(self._refresh(key))
+        return found
+
+    def known(self, key: K, default: D) -> V | D:
+        """`get` for a key read before, without a coroutine (a request's hot path calls this first);
+        `default` for one never read, which the caller then awaits with `get`."""
         found = self._values.get(key)
         if found is None:
-            return await asyncio.shield(self._refresh(key))
+            return default
         if time.monotonic() - found[0] > self.ttl:
             self._refresh(key)
         return found[1]

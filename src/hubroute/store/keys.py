@@ -27,6 +27,7 @@ SECRET_ALPHABET = string.ascii_letters + string.digits
 ID_LENGTH = 12
 SECRET_LENGTH = 32
 _SHAPE = re.compile(rf"hf_hr_([a-z0-9]{{{ID_LENGTH}}})_([A-Za-z0-9]{{{SECRET_LENGTH}}})")
+_SHAPE_BYTES = re.compile(_SHAPE.pattern.encode())
 
 
 def new_id(length: int = ID_LENGTH) -> str:
@@ -41,8 +42,10 @@ def new_key(key_id: str) -> str:
 
 def parse(key: str | bytes) -> str | None:
     """The id of a key of ours, or None for anything else (a real HF token, another router's key)."""
-    text = key.decode("ascii", "replace") if isinstance(key, bytes) else key
-    match = _SHAPE.fullmatch(text)
+    if isinstance(key, bytes):  # (as a request carries it)
+        found = _SHAPE_BYTES.fullmatch(key)
+        return found.group(1).decode() if found else None
+    match = _SHAPE.fullmatch(key)
     return match.group(1) if match else None
 
 

@@ -232,7 +232,7 @@ class Asking:
 
     keys: list[str]
     args: list[Any]
-    scopes: list[Scope]
+    scopes: tuple[Scope, ...]
     org: str | None
     #: the scopes whose concurrency set's expiry its script renews
     renewing: list[str] = field(default_factory=list)
