@@ -91,3 +91,20 @@ async def test_responses_older_than_the_retention_are_deleted(kept: tuple[Store,
     assert await responses_.purge() == 1
     async with store.engine.connect() as conn:
         assert [r.id for r in await conn.execute(sa.select(responses.c.id))] == ["new"]
+
+
+async def test_a_failed_write_is_told_without_what_it_wrote(kept: tuple[Store, Responses]) -> None:
+    """A store error as the log says it (`store.reason`): the driver's message, not SQLAlchemy's, which
+    quotes the statement's parameters (here, a user's conversation)."""
+    from hubroute.store import reason
+
+    store, responses_ = kept
+    who = await ids(store)
+    ada = Owner(user=who["ada"])
+    await responses_.put(made("twice", "the first answer"), said("a private question"), ada, None)
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        await responses_.put(made("twice", "a private answer"), said("a private question"), ada, None)
+    assert "private" in str(caught.value)  # (what SQLAlchemy's message holds)
+    told = reason(caught.value)
+    assert "private" not in told and "INSERT" not in told
+    assert told.startswith(("IntegrityError", "UniqueViolationError")) and ("UNIQUE" in told or "unique" in told)

@@ -82,14 +82,28 @@ async def stop(task: asyncio.Task[Any] | None) -> None:
 
 
 def reason(exc: BaseException) -> str:
-    """Why the database could not be used, as a person reads it."""
+    """Why the database could not be used, as a person reads it (and as a log may keep it: the
+    driver's own message, never SQLAlchemy's, which quotes the statement and its parameters: a
+    stored response's text, a ledger row)."""
     if isinstance(exc, OSError):
         from hubroute.h1 import os_reason
 
         return os_reason(exc).lower()
     if isinstance(exc, TimeoutError):
         return "no answer in time"
+    driver = getattr(exc, "orig", None)  # (sqlalchemy.exc.DBAPIError: what the driver raised)
+    if isinstance(driver, BaseException):
+        return reason(driver)
+    if _quotes_statement(exc):
+        return type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
+
+
+def _quotes_statement(exc: BaseException) -> bool:
+    """A SQLAlchemy error that quotes its statement, without the driver's error under it."""
+    from sqlalchemy.exc import StatementError
+
+    return isinstance(exc, StatementError)
 
 
 def create_engine(url: str) -> AsyncEngine:
