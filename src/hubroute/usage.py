@@ -160,11 +160,26 @@ def total(usages: Iterable[Usage | None]) -> Usage | None:
 def estimate_tokens(text: str) -> int:
     """hubroute's count of the tokens in `text`: about four characters a token, at least one for any
     text (a tokenizer is not worth loading to meter what the provider did not report)."""
-    return math.ceil(len(text) / 4) if text else 0
+    return tokens_in(len(text))
+
+
+def tokens_in(characters: int) -> int:
+    """`estimate_tokens` of a text of this many characters."""
+    return math.ceil(characters / 4) if characters else 0
 
 
 def prompt_text(body: dict[str, Any]) -> str:
     """The text of a chat or completions request (messages' text parts, or `prompt`), for counting."""
+    return "\n".join(_prompt_parts(body))
+
+
+def prompt_length(body: dict[str, Any]) -> int:
+    """`len(prompt_text(body))`, without joining the text."""
+    parts = _prompt_parts(body)
+    return sum(map(len, parts)) + len(parts) - 1 if parts else 0
+
+
+def _prompt_parts(body: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     messages = body.get("messages")
     if isinstance(messages, list):
@@ -184,12 +199,12 @@ def prompt_text(body: dict[str, Any]) -> str:
         parts.append(inputs)
     elif isinstance(inputs, list):
         parts.extend(p for p in inputs if isinstance(p, str))
-    return "\n".join(parts)
+    return parts
 
 
 def counted(body: dict[str, Any], output_tokens: int | None) -> Usage:
     """Usage counted by hubroute for a text request the provider did not report on."""
-    return Usage(estimate_tokens(prompt_text(body)), output_tokens, source="hubroute")
+    return Usage(tokens_in(prompt_length(body)), output_tokens, source="hubroute")
 
 
 def task_usage(task: str, inputs: Any, output: Any, *, count: int = 1, seconds: float | None = None) -> Usage:

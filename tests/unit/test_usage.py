@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubroute.catalog import Pricing
-from hubroute.usage import Usage, estimate_tokens, prompt_text, task_usage
+from hubroute.usage import Usage, estimate_tokens, prompt_length, prompt_text, task_usage
 
 
 def test_openai_usage_with_details() -> None:
@@ -50,6 +50,16 @@ def test_counting_text() -> None:
                                                       {"type": "image_url", "image_url": {"url": "data:"}}]}]}
     assert prompt_text(body) == "hello\nworld"
     assert prompt_text({"prompt": ["a", "b"]}) == "a\nb" and prompt_text({"input": "emb"}) == "emb"
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"messages": []}, {"messages": [{"content": ""}]}, {"messages": [{"content": ""}, {"content": ""}]},
+    {"messages": [{"content": "héllo"}, {"content": [{"type": "text", "text": "wörld"}, {"type": "image_url"}]}]},
+    {"prompt": ["a", "bb", 3]}, {"input": ["x", "yz"]}, {"messages": [{"content": "q"}], "prompt": "p", "input": "i"},
+])
+def test_a_prompts_length_is_counted_without_joining_it(body: dict[str, object]) -> None:
+    """What a request's worst case is priced on (its characters, then its tokens): the joined text's."""
+    assert prompt_length(body) == len(prompt_text(body))
 
 
 def test_task_units() -> None:

@@ -40,7 +40,7 @@ from hubroute.errors import PaymentRequired, PermissionDenied, Unavailable
 from hubroute.money import usd
 from hubroute.server.recent import Recent
 from hubroute.store.reports import period_end, period_start
-from hubroute.usage import estimate_tokens, prompt_text
+from hubroute.usage import prompt_length, tokens_in
 
 if TYPE_CHECKING:
     from hubroute.catalog import Pricing
@@ -101,8 +101,8 @@ def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, defaul
     worst = worst_input = 0
     out_price = 0.0
     body = body or {}
-    text = prompt_text(body) or (orjson.dumps(body.get("input")).decode() if "input" in body else "")
-    tokens_in = estimate_tokens(text)
+    characters = prompt_length(body) or (len(orjson.dumps(body.get("input")).decode()) if "input" in body else 0)
+    input_tokens = tokens_in(characters)
     tokens_out = default_max_tokens
     for name in _OUTPUT_BOUNDS:
         bound = body.get(name)
@@ -115,11 +115,11 @@ def worst_case(prices: list[Pricing | None], body: dict[str, Any] | None, defaul
     for p in prices:
         if p is None:
             continue
-        cost_in = tokens_in * (p.input or 0) * scale
+        cost_in = input_tokens * (p.input or 0) * scale
         per_out = (p.output or 0) * scale
         cost = cost_in + tokens_out * per_out + (images * (p.image or 0) + (p.request or 0)) * 1e6 * scale
         if p.characters:
-            cost += len(text) * p.characters * scale
+            cost += characters * p.characters * scale
         if p.second and seconds:
             cost += seconds * p.second * 1e6 * scale
         if cost > worst:

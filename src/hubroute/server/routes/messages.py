@@ -26,7 +26,7 @@ from hubroute.routing.session import StreamSession
 from hubroute.server.asgi import Scope, parse_json_object, read_body, send_bytes
 from hubroute.server.routes.chat import Translated, relay_stream
 from hubroute.server.routes.validate import validate_chat
-from hubroute.usage import estimate_tokens, prompt_text
+from hubroute.usage import prompt_length, tokens_in
 
 if TYPE_CHECKING:
     from hubroute.server.app import App
@@ -62,7 +62,7 @@ async def messages(app: App, ctx: RequestRecord, scope: Scope, receive: Any, sen
     if chat.get("stream"):
         session = await openai.stream(app.router, plan, openai.CHAT_API, chat)
         signed = replayed.signature(session.target.name, session.target.provider_model)
-        shape = _Events(model, estimate_tokens(prompt_text(chat)), signed, messages_api.thinks(body))
+        shape = _Events(model, tokens_in(prompt_length(chat)), signed, messages_api.thinks(body))
         await relay_stream(ctx, session, receive, send, shape)
         return
     answer = await openai.send(app.router, plan, openai.CHAT_API, chat)
