@@ -195,7 +195,7 @@ def stored_key(port: int) -> str:
 
     admin("/admin/v1/users", {"name": "bench"})
     key = admin("/admin/v1/keys", {"user": "bench", "name": "bench", "limits": {
-        "rpm": 1_000_000_000, "tpm": 1_000_000_000_000, "concurrency": 100_000},
+        "rpm": 2_000_000_000, "tpm": 2_000_000_000, "concurrency": 100_000},
         "budget": {"usd": 1_000_000, "period": "month"}})
     return str(key["key"])
 

@@ -148,6 +148,22 @@ async def test_a_patch_changes_the_limits_it_names_and_keeps_the_others(mocks: M
         assert refused.json()["error"]["param"] == "limits.rpm", path
 
 
+async def test_a_limit_beyond_what_the_store_keeps_is_refused(mocks: Mocks, router: RouterFactory,
+                                                               store_url: str) -> None:
+    """Limits are 32-bit integers in the store (PostgreSQL's INTEGER): a larger one is a 400 naming
+    it, on every kind of owner, and the largest that fits is kept as given."""
+    r, _ = await started(mocks, router, store=store_url)
+    await admin(r, "POST", "/admin/v1/orgs", {"name": "acme"}, status=201)
+    largest = 2**31 - 1
+    for method, path in (("POST", "/admin/v1/keys"), ("PATCH", "/admin/v1/users/ada"),
+                         ("PATCH", "/admin/v1/orgs/acme")):
+        body: dict[str, Any] = {"user": "ada"} if path.endswith("keys") else {}
+        refused = await admin(r, method, path, {**body, "limits": {"tpm": 10**12}}, status=400)
+        assert refused.json()["error"]["param"] == "limits.tpm", path
+        kept = (await admin(r, method, path, {**body, "limits": {"tpm": largest}})).json()
+        assert kept["limits"]["tpm"] == largest, path
+
+
 async def test_a_patch_of_null_removes_a_keys_restriction_budget_or_expiry(
         mocks: Mocks, router: RouterFactory) -> None:
     r, _ = await started(mocks, router)

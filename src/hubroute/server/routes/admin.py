@@ -45,23 +45,25 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True):
 
 
 Metadata = dict[str, Any]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+#: the largest limit the store keeps (its columns are 32-bit integers on PostgreSQL)
+MAX_LIMIT = 2**31 - 1
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class Limits(_Body):
     #: requests and tokens per minute, requests in progress at once
-    rpm: Positive | None = None
-    tpm: Positive | None = None
-    concurrency: Positive | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    concurrency: Limit | None = None
 
 
 class LimitsChange(_Body):
     """Limits to change: those named are set (null: removed), the others kept."""
 
-    rpm: Positive | msgspec.UnsetType | None = msgspec.UNSET
-    tpm: Positive | msgspec.UnsetType | None = msgspec.UNSET
-    concurrency: Positive | msgspec.UnsetType | None = msgspec.UNSET
+    rpm: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    tpm: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    concurrency: Limit | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class NewUser(_Body):
@@ -398,7 +400,8 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 _NAMES = {"type": ["array", "null"], "items": {"type": "string"}}
 _LIMITS = {"type": "object", "description": "requests and tokens per minute, requests at once (null: no limit)",
            "required": ["rpm", "tpm", "concurrency"], "properties": {
-               name: {"type": ["integer", "null"], "minimum": 1} for name in ("rpm", "tpm", "concurrency")}}
+               name: {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_LIMIT}
+               for name in ("rpm", "tpm", "concurrency")}}
 USER = {"type": "object", "required": ["id", "name", "admin", "blocked", "limits", "metadata", "created_at"],
         "properties": {
     "id": {"type": "string"}, "name": {"type": "string"}, "admin": {"type": "boolean"}, "blocked": {"type": "boolean"},
