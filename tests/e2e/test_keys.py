@@ -164,6 +164,29 @@ async def test_a_limit_beyond_what_the_store_keeps_is_refused(mocks: Mocks, rout
         assert kept["limits"]["tpm"] == largest, path
 
 
+async def test_an_amount_beyond_what_the_store_keeps_is_refused(mocks: Mocks, router: RouterFactory,
+                                                                 store_url: str) -> None:
+    """Amounts are kept in nano-dollars, 64-bit integers: a grant, a budget or a key's budget of more
+    than a billion dollars is a 400 naming it (it overflowed the column: a 500); a billion is kept."""
+    r, _ = await started(mocks, router, store=store_url)
+    for method, path, body, param in (
+            ("POST", "/admin/v1/credits", {"user": "ada"}, "usd"),
+            ("POST", "/admin/v1/credits", {"user": "ada", "note": "a deduction"}, "usd"),
+            ("PUT", "/admin/v1/budgets", {"user": "ada", "period": "day"}, "usd"),
+            ("POST", "/admin/v1/keys", {"user": "ada", "budget": {"period": "day"}}, "budget.usd")):
+        deduction = "note" in body
+        def amount(usd: float, body: dict[str, Any] = body) -> dict[str, Any]:
+            if "budget" in body:
+                return {**body, "budget": {**body["budget"], "usd": usd}}
+            return {**body, "usd": usd}
+        refused = await admin(r, method, path, amount(-1e12 if deduction else 1e12), status=400)
+        assert refused.json()["error"]["param"] == param, (path, refused.text)
+        kept = await admin(r, method, path, amount(-1e9 if deduction else 1e9))
+        assert kept.status_code in (200, 201), (path, kept.text)
+    balance = (await admin(r, "GET", "/admin/v1/credits?user=ada", status=200)).json()
+    assert balance["balance_usd"] == 0.0
+
+
 async def test_a_patch_of_null_removes_a_keys_restriction_budget_or_expiry(
         mocks: Mocks, router: RouterFactory) -> None:
     r, _ = await started(mocks, router)

@@ -48,6 +48,10 @@ Metadata = dict[str, Any]
 #: the largest limit the store keeps (its columns are 32-bit integers on PostgreSQL)
 MAX_LIMIT = 2**31 - 1
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+#: the largest amount a grant or a budget may be, in dollars (amounts are kept in nano-dollars, as
+#: 64-bit integers: a billion dollars is 10^18 of them, with room left for the sums of several)
+MAX_USD = 1e9
+Dollars = Annotated[float, msgspec.Meta(ge=0, le=MAX_USD)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -103,14 +107,14 @@ Period = Literal["day", "week", "month", "total"]
 
 
 class Budget(_Body):
-    usd: Annotated[float, msgspec.Meta(ge=0)]
+    usd: Dollars
     period: Period = "month"
 
 
 class BudgetChange(_Body):
     """A key's new budget: its period, if not named, the one it had (a month for a key that had none)."""
 
-    usd: Annotated[float, msgspec.Meta(ge=0)]
+    usd: Dollars
     period: Period | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -521,14 +525,15 @@ USAGE = listing({"type": "object"})
 
 # --- credits and budgets -------------------------------------------------------------------------------
 class Grant(_Body):
-    usd: float
+    #: credits granted (negative: deducted)
+    usd: Annotated[float, msgspec.Meta(ge=-MAX_USD, le=MAX_USD)]
     user: str | None = None
     org: str | None = None
     note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
 
 
 class NewBudget(_Body):
-    usd: Annotated[float, msgspec.Meta(ge=0)]
+    usd: Dollars
     period: Literal["day", "week", "month", "total"] = "month"
     user: str | None = None
     org: str | None = None
