@@ -123,11 +123,11 @@ def create_engine(url: str) -> AsyncEngine:
         # one connection for a memory database (each would otherwise have its own); for a file, a
         # few (aiosqlite gives each a thread of its own)
         kw: dict[str, Any] = {"poolclass": StaticPool} if memory else _SQLITE_POOL
-        engine = create_async_engine(target, connect_args={"timeout": _SQLITE_TIMEOUT}, **kw, **_JSON)
+        engine = create_async_engine(target, connect_args={"timeout": _SQLITE_TIMEOUT}, **kw, **_EVERY_ENGINE)
 
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, memory))
         return engine
-    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
+    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True, **_EVERY_ENGINE)
 
 
 def create_blocking_engine(engine: AsyncEngine, *, waits: bool = True) -> sa.Engine | None:
@@ -142,10 +142,10 @@ def create_blocking_engine(engine: AsyncEngine, *, waits: bool = True) -> sa.Eng
         return None
     url = url.set(drivername="sqlite+pysqlite")
     if not waits:
-        loop = sa.create_engine(url, poolclass=sa.pool.StaticPool, connect_args={"timeout": 0}, **_JSON)
+        loop = sa.create_engine(url, poolclass=sa.pool.StaticPool, connect_args={"timeout": 0}, **_EVERY_ENGINE)
         sa.event.listen(loop, "connect", lambda dbapi, _: sqlite_pragmas(dbapi, waits=False))
         return loop
-    blocking = sa.create_engine(url, **_SQLITE_POOL, **_JSON,
+    blocking = sa.create_engine(url, **_SQLITE_POOL, **_EVERY_ENGINE,
                                 connect_args={"timeout": _SQLITE_TIMEOUT, "check_same_thread": False})
     sa.event.listen(blocking, "connect", lambda dbapi, _: sqlite_pragmas(dbapi))
     return blocking
@@ -163,8 +163,10 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-#: how every engine writes and reads JSON columns
-_JSON: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+#: what every engine is made with: how it writes and reads JSON columns, and errors that never quote
+#: a statement's parameters (a stored response's text, a key's digest), whoever logs them
+_EVERY_ENGINE: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads,
+                                 "hide_parameters": True}
 
 #: a SQLite file's connections: a few (aiosqlite gives each a thread of its own), each waiting up to
 #: this many seconds for another's write

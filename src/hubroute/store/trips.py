@@ -154,7 +154,8 @@ class Trips:
                 driver.rollback()
                 if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
                     raise
-                raise sa.exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
+                raise sa.exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error,
+                                                 hide_parameters=True) from exc
 
         size = PAGE * prepared.pages + sum(len(p) for p in params if isinstance(p, str | bytes))
         ran, _ = await self._on_loop(attempt, size)
