@@ -304,3 +304,32 @@ async def test_a_router_can_run_without_a_store(mocks: Mocks, router: RouterFact
     assert_error(await admin(r, "GET", "/admin/v1/users"), 503)
     async with httpx.AsyncClient(base_url=r.url) as c:
         assert (await c.get("/health")).status_code == 200
+
+
+async def test_a_nul_character_in_a_url_or_an_admin_body_is_a_400(mocks: Mocks, router: RouterFactory,
+                                                                   store_url: str) -> None:
+    """PostgreSQL's text cannot hold a NUL: a name, an id or a note holding one is refused where the
+    request is read (a 400 naming it), never sent to the database (which answered 500)."""
+    r, _ = await started(mocks, router, store=store_url)
+    for target in ("/admin/v1/users/%00", "/admin/v1/keys?user=%00", "/admin/v1/orgs/a%00/members",
+                   "/admin/v1/usage?user=%00", "/admin/v1/credits?org=%00", "/v1/responses/resp_%00"):
+        got = await admin(r, "GET", target, status=400)
+        assert got.json()["error"]["code"] == "invalid_url", target
+    for path, body, param in (("/admin/v1/keys", {"user": "ada", "name": "n\u0000"}, "name"),
+                              ("/admin/v1/keys", {"user": "a\u0000da"}, "user"),
+                              ("/admin/v1/keys", {"user": "ada", "models": ["m\u0000"]}, "models[0]"),
+                              ("/admin/v1/credits", {"user": "ada", "usd": 1, "note": "x\u0000"}, "note"),
+                              ("/admin/v1/users", {"name": "bob", "metadata": {"k\u0000": 1}}, "metadata.k\u0000")):
+        got = await admin(r, "POST", path, body, status=400)
+        assert got.json()["error"]["param"] == param, got.text
+
+
+async def test_times_past_the_last_year_are_a_400(mocks: Mocks, router: RouterFactory, store_url: str) -> None:
+    r, _ = await started(mocks, router, store=store_url)
+    refused = await admin(r, "POST", "/admin/v1/keys", {"user": "ada", "expires_at": "9999-12-31T23:59:59-23:59"},
+                          status=400)
+    assert refused.json()["error"]["param"] == "expires_at"
+    for query in ("from=9999-12-31T23:59:59-23:59", "to=9999-12-31", "to=0001-01-01T00:00:00%2B23:59"):
+        got = await admin(r, "GET", f"/admin/v1/usage?{query}", status=400)
+        assert got.json()["error"]["param"] == query.split("=")[0], query
+    assert (await admin(r, "GET", "/admin/v1/usage?from=2026-01-01&to=9999-12-30", status=200)).json()["data"] == []

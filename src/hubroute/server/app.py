@@ -330,6 +330,9 @@ class App:
                 _one_credential_each(scope["headers"])
             if route is None:
                 raise self._no_route(method, path)
+            if "\x00" in path or b"%00" in rec.query:
+                raise InvalidRequest("the URL holds a NUL character (%00), which names nothing here",
+                                     code="invalid_url")
             if route.auth and not self.auth.open:
                 rec.principal = principal = await self.auth.authenticate(headers)
                 if route.scope not in principal.scopes:

@@ -93,6 +93,8 @@ class Responses:
 
     async def get(self, response_id: str, viewer: Owner) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The response and its input items, if `viewer` may see it."""
+        if "\x00" in response_id:  # (no id holds one, and PostgreSQL's text refuses it)
+            return None
         query = (sa.select(responses.c.body, responses.c.input, responses.c.user_id, responses.c.org_id)
                  .where(responses.c.id == response_id))
         async with _reached():
@@ -102,6 +104,9 @@ class Responses:
         return row.body, row.input
 
     async def delete(self, response_id: str, viewer: Owner) -> bool:
+        if "\x00" in response_id:
+            return False
+
         def delete(conn: sa.Connection) -> bool:
             row = conn.execute(sa.select(responses.c.user_id, responses.c.org_id)
                                .where(responses.c.id == response_id)).first()
@@ -116,6 +121,8 @@ class Responses:
     async def conversation(self, response_id: str, viewer: Owner) -> list[dict[str, Any]] | None:
         """The items of the conversation `response_id` ends, oldest first: each response's input
         items then its output; None if there is no such response for `viewer`."""
+        if "\x00" in response_id:
+            return None
         chain = (sa.select(responses.c.id, responses.c.previous_id, responses.c.user_id, responses.c.org_id,
                            responses.c.body, responses.c.input, sa.literal(0).label("depth"))
                  .where(responses.c.id == response_id).cte("chain", recursive=True))

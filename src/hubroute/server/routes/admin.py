@@ -157,6 +157,7 @@ T = TypeVar("T")
 def _decode(raw: bytes, kind: type[T]) -> T:
     """The request body as `kind`, or a 400 naming the field at fault."""
     body = parse_json_object(raw)
+    _no_nul(body, "")
     try:
         return msgspec.convert(body, kind)
     except msgspec.ValidationError as exc:
@@ -167,6 +168,22 @@ def _decode(raw: bytes, kind: type[T]) -> T:
             field = problem.split("`")[1]
             problem = "unknown field"
         raise InvalidRequest(f"'{field}': {problem}" if field else problem, param=field) from None
+
+
+def _no_nul(value: Any, at: str) -> None:
+    """Refuse (400) a NUL character anywhere in a body's text, keys included: the store's text
+    cannot hold one on PostgreSQL, and no name, note or pattern needs it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRequest(f"'{at or 'body'}': text may not hold a NUL character (\\u0000)", param=at or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{at}.{key}" if at else str(key)
+            _no_nul(key, where)
+            _no_nul(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_nul(item, f"{at}[{i}]")
 
 
 async def _limits(app: App, body: Any) -> dict[str, Any] | None:
@@ -215,7 +232,10 @@ def _query(ctx: RequestRecord) -> dict[str, str]:
 def _moment(value: datetime | None, param: str) -> datetime | None:
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # (9999-12-31T23:00:00-05:00: past the last year a datetime holds)
+        raise InvalidRequest(f"'{param}' is past the year 9999", param=param) from None
     if value <= datetime.now(UTC):
         raise InvalidRequest(f"'{param}' is in the past", param=param)
     return value
@@ -463,9 +483,11 @@ def _date(value: str | None, param: str, *, end: bool = False) -> datetime | Non
             day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
             return day + timedelta(days=1) if end else day
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise InvalidRequest(f"'{param}': expected a date (2026-12-01) or an ISO date-time", param=param) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    except OverflowError:  # (9999-12-31 as `to`, or a time whose offset takes it past a year a datetime holds)
+        raise InvalidRequest(f"'{param}': outside the years 1 to 9999", param=param) from None
 
 
 async def get_usage(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
