@@ -176,3 +176,18 @@ async def test_usage_reports_and_a_keys_own_totals(mocks: Mocks, router: RouterF
     for period in ("day", "week", "month"):
         assert mine["usage"][period]["requests"] == 4
         assert mine["usage"][period]["cost_usd"] == pytest.approx(3 * cost_a + cost_b)
+
+
+async def test_a_model_id_with_nul_never_stops_the_ledger(mocks: Mocks, router: RouterFactory,
+                                                          store_url: str) -> None:
+    """Any id pinned to an OpenAI-compatible server goes to it as given, NUL included, which
+    PostgreSQL's text refuses: its row keeps it as U+FFFD, and the rows after it are written (one
+    such request used to stop the ledger until the router restarted)."""
+    a = await mocks.start("a")
+    r = await router.start(config(a, server={"master_key": MASTER}, store={"url": store_url,
+                                                                             "flush_interval": 0.05}))
+    weird = await chat(r, "weird\u0000id:a", headers=ADMIN)
+    assert weird.status_code == 200, weird.text
+    assert (await chat(r, headers=ADMIN)).status_code == 200
+    rows = await until_rows(store_url, 2)
+    assert sorted(str(row["provider_model"]) for row in rows) == ["a-model", "weird\ufffdid"]

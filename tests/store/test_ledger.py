@@ -14,8 +14,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from hubroute.server.record import RequestRecord
 from hubroute.store import Store, create_engine
-from hubroute.store.ledger import CHUNK, Batch, Ledger, as_row
+from hubroute.store import ledger as ledger_module
+from hubroute.store.ledger import CHUNK, Batch, Ledger, as_row, row_of
 from hubroute.store.migrate import ensure_latest
 from hubroute.store.schema import usage
 from tests.proxy import TcpProxy
@@ -62,7 +64,8 @@ async def test_a_batch_longer_than_a_piece_is_written_whole_or_not_at_all(store:
     # last piece leaves neither the pieces before it nor the batch's mark
     n = 2 * CHUNK + 1
     bad = Batch.of([row(i) for i in range(n - 1)] + [row(n - 1, request_id=None)])
-    assert not await store.ledger._write(bad)
+    with pytest.raises(ledger_module._Refused):
+        await store.ledger._write(bad)
     assert await rows_in(store.engine) == []
     good = Batch.of([row(i) for i in range(n)])
     assert await store.ledger._write(good)
@@ -198,3 +201,64 @@ async def test_a_writer_stopped_mid_batch_loses_no_row(store: Store) -> None:
     await store.ledger.close()
     assert [r.output_tokens for r in await rows_in(store.engine)] == list(range(n))
     assert await accounts.credits(("user", ada["id"])) == 1_000_000 - n * 10  # charged once
+
+
+async def until(condition: Any, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+def rejected(ledger: Ledger) -> list[list[Any]]:
+    path = ledger.spill_dir / f"ledger-rejected-{ledger.tag}.jsonl"
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+
+
+async def test_a_row_the_database_refuses_is_set_aside_and_the_others_written(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """A row the database cannot take (here a count beyond 64 bits, as a broken upstream may report)
+    does not hold back its batch, nor the rows after it: the batch is written in halves down to that
+    row, which is set aside in the rejected file with the reason, once, and the rest go in once."""
+    ledger = store.ledger
+    ledger.start()
+    for i in range(300):
+        ledger.add(row(i, input_tokens=10**20) if i == 123 else row(i))
+    await until(lambda: ledger.written + ledger.rejected == 300)
+    assert ledger.rejected == 1 and not ledger._down
+    got = [r.output_tokens for r in await rows_in(store.engine)]
+    assert got == [i for i in range(300) if i != 123]
+    [(batch_id, why, request_id, *_)] = rejected(ledger)
+    assert request_id == "req-123" and why and len(batch_id) == 16
+    told = [r for r in caplog.records if "set aside" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelname == "ERROR"
+    ledger.add(row(300))  # and the ledger goes on
+    await until(lambda: ledger.written == 300)
+
+
+async def test_a_spill_files_refused_row_is_set_aside_and_the_file_written_back(store: Store) -> None:
+    spill = store.ledger.spill_dir
+    spill.mkdir(parents=True, exist_ok=True)
+    ended = spill / f"ledger-{store.ledger.tag}-999999-1.jsonl"
+    rows = [row(i, request_id=None) if i == 5 else row(i) for i in range(8)]  # (refused by both: NOT NULL)
+    ended.write_bytes(b"".join(ledger_module._line(("b1" * 8, *r)) for r in rows))
+    assert await store.ledger._drain_spills()
+    assert not ended.exists()
+    assert [r.output_tokens for r in await rows_in(store.engine)] == [0, 1, 2, 3, 4, 6, 7]
+    [(_, why, request_id, *_)] = rejected(store.ledger)
+    assert request_id is None and why
+    ended.write_bytes(b"".join(ledger_module._line(("b1" * 8, *r)) for r in rows))  # read again: found by
+    assert await store.ledger._drain_spills()                                       # the halves' marks
+    assert len(await rows_in(store.engine)) == 7
+
+
+async def test_a_model_id_with_nul_is_kept_with_a_replacement_character(store: Store) -> None:
+    """A client may pin any id to an OpenAI-compatible server, NUL included, which PostgreSQL's text
+    refuses: the row keeps it as U+FFFD."""
+    record = RequestRecord("req-nul", "POST", "/v1/chat/completions", None)
+    record.model = record.provider_model = "weird\x00id"
+    record.status = 502
+    assert await store.ledger._write(Batch.of([row_of(record)]))
+    async with store.engine.connect() as conn:
+        got = (await conn.execute(sa.select(usage.c.model, usage.c.provider_model))).one()
+    assert tuple(got) == ("weird\ufffdid", "weird\ufffdid")

@@ -147,7 +147,8 @@ class Metrics:
 
     def watch_store(self, store: Any) -> None:
         """The store's (`store.Store`) usage ledger: rows waiting to be written, rows written, rows
-        spilled to a local file while the database could not take them; and the writes a request
+        spilled to a local file while the database could not take them, rows it refused for their
+        values (set aside); and the writes a request
         makes itself (a stored response): done on the event loop, found another connection writing
         (tried again after a pause), handed to a worker thread."""
         ledger, trips = store.ledger, store.trips
@@ -158,6 +159,8 @@ class Metrics:
             ("hubroute_ledger_rows_written", "Usage ledger rows written to the store", lambda: ledger.written),
             ("hubroute_ledger_rows_spilled", "Usage ledger rows spilled to a local file while the store could "
              "not take them (written back when it can)", lambda: ledger.spilled),
+            ("hubroute_ledger_rows_rejected", "Usage ledger rows the store refused for their values, set aside "
+             "in a local file (ledger-rejected-*.jsonl), never retried", lambda: ledger.rejected),
             ("hubroute_store_loop_writes", "Writes on a request's path done on the event loop (SQLite)",
              lambda: trips.ran_on_loop),
             ("hubroute_store_loop_busy", "Writes on a request's path that found another connection writing "

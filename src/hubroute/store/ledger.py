@@ -19,6 +19,12 @@ beyond `max_buffer` rows, the oldest go to a spill file of this process and data
 values; `<database>` a digest of its URL), as does everything still waiting at shutdown. Spill files
 are written back as soon as the database answers again, and at start (those of processes that ended:
 a living process holds a lock on its own), into the database they were meant for only.
+
+A batch the database refuses for what it holds (a value its column cannot take: not the database
+being down) is written in halves, each under an id made from its batch's (so that a half written
+before, by this process or by one that read the same spill file, is found by its mark), down to the
+rows it refuses: those are set aside in `ledger-rejected-<database>.jsonl` (with the reason, one log
+line each), never retried, so that one bad row never holds back the others.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import fcntl
 import functools
 import hashlib
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -65,6 +72,24 @@ CHUNK = 100
 _FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
              TimeoutError)
 
+def _refuses(exc: BaseException) -> bool:
+    """Whether a write failed for the batch's values (a text with NUL on PostgreSQL, an integer its
+    column cannot hold), which would fail again, rather than for the database being away: SQLAlchemy's
+    DataError or IntegrityError, the driver's refusal to encode a value (a ValueError: asyncpg's
+    DataError, sqlite3's OverflowError), or PostgreSQL's SQLSTATE classes 22 and 23, through the
+    chain of causes."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, sa_exc.DataError | sa_exc.IntegrityError | ValueError | OverflowError):
+            return True
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in ("22", "23"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
 
 @dataclass(slots=True)
 class Batch:
@@ -76,6 +101,19 @@ class Batch:
     @classmethod
     def of(cls, rows: list[Row]) -> Batch:
         return cls(secrets.token_hex(8), rows)
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """Its rows in two batches, whose ids are made from its own (the same halves each time)."""
+        half = len(self.rows) // 2
+        return (Batch(_piece_id(self.id, 0), self.rows[:half]), Batch(_piece_id(self.id, 1), self.rows[half:]))
+
+
+def _piece_id(batch_id: str, piece: int) -> str:
+    return hashlib.sha256(f"{batch_id}/{piece}".encode()).hexdigest()[:16]
+
+
+class _Refused(Exception):
+    """The database refused a batch for its values (`_refuses`)."""
 
 
 class Ledger:
@@ -97,9 +135,10 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._spill: TextIO | None = None
         self._down = False
-        #: rows written to the database, and sent to a spill file, since start
+        #: rows written to the database, sent to a spill file, and set aside as refused, since start
         self.written = 0
         self.spilled = 0
+        self.rejected = 0
 
     # --- the request path ---------------------------------------------------------------------------
     def add(self, row: Row) -> None:
@@ -175,6 +214,9 @@ class Ledger:
                 left -= len(batch.rows)
             try:
                 written = await self._write(batch)
+            except _Refused as refused:
+                self._set_apart(batch, refused)
+                continue
             except BaseException:  # (the writer cancelled mid-write, at shutdown: held for close(), which
                 self._hold(batch)  # writes or spills it; written already, its mark keeps it from counting twice)
                 raise
@@ -183,11 +225,31 @@ class Ledger:
                 return False
         return True
 
+    def _set_apart(self, batch: Batch, refused: _Refused) -> None:
+        """A batch the database refused: its halves held, to be written first; a row alone, rejected."""
+        if len(batch.rows) > 1:
+            first, second = batch.halves()
+            self._hold(second)
+            self._hold(first)
+            return
+        reason_ = reason(refused.__cause__ or refused)
+        log.error("usage ledger: a row the database refuses (%s) is set aside in %s (request %s)",
+                  reason_, self._rejected_path().name, batch.rows[0][0] if batch.rows else "?")
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        with self._rejected_path().open("ab") as out:
+            out.write(b"".join(_line((batch.id, reason_, *r)) for r in batch.rows))
+        self.rejected += len(batch.rows)
+
+    def _rejected_path(self) -> Path:
+        return self.spill_dir / f"ledger-rejected-{self.tag}.jsonl"
+
     async def _write(self, batch: Batch) -> bool:
         try:
             async with asyncio.timeout(self.write_timeout), self.engine.begin() as conn:
                 await _insert(conn, batch)
-        except _FAILURES as exc:
+        except (*_FAILURES, ValueError, OverflowError) as exc:
+            if _refuses(exc):
+                raise _Refused() from exc
             if not self._down:
                 self._down = True
                 log.error("the usage ledger cannot be written (%s): rows wait in memory (up to %d, then in %s) "
@@ -224,7 +286,7 @@ class Ledger:
             self._spill = path.open("a", encoding="utf-8")
             fcntl.flock(self._spill, fcntl.LOCK_EX)  # ours while we live: no other process reads it
         mark = (batch.id,)
-        self._spill.write(b"".join(orjson.dumps(mark + r) + b"\n" for r in batch.rows).decode())
+        self._spill.write(b"".join(_line(mark + r) for r in batch.rows).decode())
         self._spill.flush()
         self.spilled += len(batch.rows)
 
@@ -241,8 +303,17 @@ class Ledger:
                 if handle is None:  # a living process's own
                     continue
                 for batch in _read_batches(handle):
-                    if not await self._write(batch):
-                        return False
+                    pieces = deque([batch])
+                    while pieces:
+                        piece = pieces.popleft()
+                        try:
+                            if not await self._write(piece):
+                                return False  # (the file stays: read again, what went in is found by its marks)
+                        except _Refused as refused:
+                            if len(piece.rows) > 1:
+                                pieces.extendleft(reversed(piece.halves()))
+                            else:
+                                self._set_apart(piece, refused)
                 path.unlink()
             log.info("usage ledger: rows spilled to %s written back", path.name)
         return True
@@ -334,7 +405,11 @@ def as_row(fields: dict[str, Any]) -> Row:
 
 
 def _cut(value: str | None) -> str | None:
-    return value[:256] if value is not None else None
+    """A model id as a row keeps it: its first 256 characters, a NUL (which a client may pin to an
+    OpenAI-compatible server, and PostgreSQL's text refuses, with the whole batch) as U+FFFD."""
+    if value is None:
+        return None
+    return value[:256] if "\x00" not in value else value[:256].replace("\x00", "\ufffd")
 
 
 @contextlib.contextmanager
@@ -354,6 +429,15 @@ def _locked(path: Path) -> Iterator[TextIO | None]:
         yield handle
     finally:
         handle.close()
+
+
+def _line(values: tuple[Any, ...]) -> bytes:
+    """A spill file's line: the values as a JSON array (an integer beyond 64 bits, which orjson does
+    not write, by the standard library: a row must reach its file whatever it holds)."""
+    try:
+        return orjson.dumps(values) + b"\n"
+    except TypeError:
+        return json.dumps(values, default=str).encode() + b"\n"
 
 
 def _read_batches(handle: TextIO) -> Iterator[Batch]:
