@@ -333,3 +333,12 @@ async def test_times_past_the_last_year_are_a_400(mocks: Mocks, router: RouterFa
         got = await admin(r, "GET", f"/admin/v1/usage?{query}", status=400)
         assert got.json()["error"]["param"] == query.split("=")[0], query
     assert (await admin(r, "GET", "/admin/v1/usage?from=2026-01-01&to=9999-12-30", status=200)).json()["data"] == []
+
+
+async def test_a_name_is_read_from_the_url_decoded_once(mocks: Mocks, router: RouterFactory) -> None:
+    """`/admin/v1/users/a%2541` names the user `a%41` (its URL decoded once, by the server), not `aA`."""
+    r, _ = await started(mocks, router)
+    await admin(r, "POST", "/admin/v1/users", {"name": "a%41"}, status=201)
+    assert (await admin(r, "GET", "/admin/v1/users/a%2541", status=200)).json()["name"] == "a%41"
+    await admin(r, "GET", "/admin/v1/users/aA", status=404)
+    assert (await admin(r, "PATCH", "/admin/v1/users/a%2541", {"blocked": True}, status=200)).json()["blocked"]

@@ -17,7 +17,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from hubroute.errors import HubrouteError
 
@@ -88,9 +87,10 @@ class Route:
             object.__setattr__(self, "template", re.compile(regex))
 
     def params(self, path: str) -> dict[str, str]:
-        """The values of a template route's parameters in `path` (URL-decoded)."""
+        """The values of a template route's parameters in `path` (decoded once already, by the HTTP
+        server, as ASGI has it: decoding it again would read a name's own `%41` as `A`)."""
         found = self.template.fullmatch(path) if self.template is not None else None
-        return {k: unquote(v) for k, v in found.groupdict().items()} if found else {}
+        return found.groupdict() if found else {}
 
 
 class RouteTable:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from hubroute.catalog import ModelEntry
 from hubroute.errors import InvalidRequest, ModelNotFound
@@ -159,7 +159,7 @@ async def list_models(app: App, ctx: RequestRecord, scope: Scope, receive: Any, 
 
 async def get_model(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
     prefix = "/v1/models/" if ctx.path.startswith("/v1/") else "/models/"
-    model_id = unquote(ctx.path[len(prefix):])
+    model_id = ctx.path[len(prefix):]  # (decoded by the HTTP server)
     ups = app.upstreams
     await ups.ready()
     aliased = ups.aliases.get(model_id)

@@ -16,7 +16,7 @@ content type, relayed as they arrive from the provider or its result URL.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -68,7 +68,7 @@ def _is_json(content_type: str, body: SpooledBody) -> bool:
 
 
 async def run_task(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
-    path = unquote(ctx.path[len(PREFIX):])
+    path = ctx.path[len(PREFIX):]  # (decoded by the HTTP server)
     model, _, task = path.partition("/pipeline/")
     query = parse_qs(ctx.query.decode(errors="replace"))
     task = task or (query.get("task") or [""])[0]
