@@ -89,6 +89,8 @@ def check(body: dict[str, Any]) -> None:
         typed = _TYPED.get(name)
         if typed is not None and value is not None and not isinstance(value, typed[0]):
             raise InvalidRequest(f"{name}: {typed[1]} is required", param=name)
+    if body.get("metadata"):
+        _check_metadata(body["metadata"])
     for name in ("max_output_tokens", "max_tool_calls"):
         value = body.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -103,6 +105,24 @@ def check(body: dict[str, Any]) -> None:
             raise InvalidRequest(f"{name}: this router does not keep {what}; send the input itself", param=name)
     if body.get("input") is None:
         raise InvalidRequest("input: a string or a list of input items is required", param="input")
+
+
+#: `metadata`, as the API bounds it: pairs, a key's characters, a value's
+METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512
+
+
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    """At most 16 pairs of strings, keys of 64 characters at most and values of 512 (kept with a
+    stored response: the bounds keep it small)."""
+    if len(metadata) > METADATA_PAIRS:
+        raise InvalidRequest(f"metadata: at most {METADATA_PAIRS} pairs ({len(metadata)} given)", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > METADATA_KEY:
+            raise InvalidRequest(f"metadata: a key of at most {METADATA_KEY} characters ({len(key)} given)",
+                                 param="metadata")
+        if not isinstance(value, str) or len(value) > METADATA_VALUE:
+            raise InvalidRequest(f"metadata.{key[:METADATA_KEY]}: a string of at most {METADATA_VALUE} characters",
+                                 param="metadata")
 
 
 def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:

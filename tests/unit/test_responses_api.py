@@ -49,6 +49,15 @@ def test_each_wrong_field_is_refused_by_name(field: str, value: Any) -> None:
     assert refused(api.check, {"model": "m", "input": "hi", field: value}).param == field
 
 
+@pytest.mark.parametrize("metadata", [
+    {f"k{i}": "v" for i in range(17)}, {"k" * 65: "v"}, {"k": "v" * 513}, {"k": 5}, {"k": None},
+])
+def test_metadata_beyond_the_apis_bounds_is_refused(metadata: dict[str, Any]) -> None:
+    """16 pairs of strings at most, keys of 64 characters, values of 512: OpenAI's bounds."""
+    assert refused(api.check, {"model": "m", "input": "hi", "metadata": metadata}).param == "metadata"
+    api.check({"model": "m", "input": "hi", "metadata": {f"{i:064d}": "v" * 512 for i in range(16)}})
+
+
 # --- input_items ----------------------------------------------------------------------------------------
 def items(*given: Any) -> list[dict[str, Any]]:
     return api.input_items({"input": list(given)})
