@@ -262,3 +262,26 @@ async def test_a_model_id_with_nul_is_kept_with_a_replacement_character(store: S
     async with store.engine.connect() as conn:
         got = (await conn.execute(sa.select(usage.c.model, usage.c.provider_model))).one()
     assert tuple(got) == ("weird\ufffdid", "weird\ufffdid")
+
+
+async def test_the_writer_goes_on_after_an_error_it_did_not_foresee(
+        store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An error the writer has no case for (here raised by its first write, as a bug would) is
+    logged, its batch held, and the writer goes on: every row is written, once."""
+    real, calls = ledger_module._insert, []
+
+    async def failing_once(conn: Any, batch: Batch) -> None:
+        calls.append(batch.id)
+        if len(calls) == 1:
+            raise RuntimeError("not foreseen")
+        await real(conn, batch)
+
+    monkeypatch.setattr(ledger_module, "_insert", failing_once)
+    ledger = store.ledger
+    ledger.start()
+    for i in range(50):
+        ledger.add(row(i))
+    await until(lambda: ledger.written == 50)
+    assert [r.output_tokens for r in await rows_in(store.engine)] == list(range(50))
+    assert calls[0] == calls[1]  # (the same batch, held, then written)
+    assert any("the writer failed" in r.getMessage() for r in caplog.records)

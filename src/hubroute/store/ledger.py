@@ -41,7 +41,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,18 +184,27 @@ class Ledger:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="hubroute-ledger")
 
     async def _run(self) -> None:
-        await self._drain_spills()
+        await self._step(self._drain_spills)
         delay = self.flush_interval
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             self._wake.clear()
-            ok = await self._flush()
+            ok = await self._step(self._flush)
             if ok and self._spills():
-                ok = await self._drain_spills()
+                ok = await self._step(self._drain_spills)
             # while the database is down, try again less often (at most every 5 s), then as usual
             delay = self.flush_interval if ok else min(max(delay * 2, self.flush_interval), 5.0)
+
+    async def _step(self, step: Callable[[], Awaitable[bool]]) -> bool:
+        """A step of the writer; an error it did not foresee is logged and the writer goes on (the
+        batch it was writing is held, its rows wait with the others): it never stops for good."""
+        try:
+            return await step()
+        except Exception:
+            log.exception("usage ledger: the writer failed; its rows wait and it tries again")
+            return False
 
     async def flush(self) -> bool:
         """Write what is waiting now; whether the database took it all."""
@@ -235,9 +244,13 @@ class Ledger:
         reason_ = reason(refused.__cause__ or refused)
         log.error("usage ledger: a row the database refuses (%s) is set aside in %s (request %s)",
                   reason_, self._rejected_path().name, batch.rows[0][0] if batch.rows else "?")
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        with self._rejected_path().open("ab") as out:
-            out.write(b"".join(_line((batch.id, reason_, *r)) for r in batch.rows))
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            with self._rejected_path().open("ab") as out:
+                out.write(b"".join(_line((batch.id, reason_, *r)) for r in batch.rows))
+        except OSError as exc:
+            log.error("usage ledger: the refused row could not be set aside (%s): it is lost (request %s)",
+                      exc, batch.rows[0][0] if batch.rows else "?")
         self.rejected += len(batch.rows)
 
     def _rejected_path(self) -> Path:
