@@ -96,6 +96,36 @@ async def test_a_long_request_keeps_its_place(redis: SharedRedis, link: RedisLin
         await limits.close()
 
 
+async def test_the_renewals_go_on_after_an_error_they_did_not_foresee(
+        redis: SharedRedis, link: RedisLink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An error the lease renewal has no case for (raised by its first renewal, as a bug would) is
+    logged, and the renewals go on: the long request keeps its place."""
+    limits = SharedLimits(link, prefix=redis.prefix, lease=0.3)
+    real, renewals = link.run, []
+
+    async def failing_once(script: Any, keys: Any, args: Any) -> Any:
+        if script is shared_limits.RENEW:
+            renewals.append(script)
+            if len(renewals) == 1:
+                raise RuntimeError("not foreseen")
+        return await real(script, keys, args)
+
+    monkeypatch.setattr(link, "run", failing_once)
+    limits.start()
+    try:
+        admission = await limits.admit(KEY)
+        assert admission is not None
+        places = f"{redis.prefix}l:key:k1:c"
+        await asyncio.sleep(0.25)  # (the first renewal, at lease / 3, fails)
+        await link.call("PEXPIRE", places, 200)
+        await asyncio.sleep(0.35)
+        assert len(renewals) >= 2 and await link.call("ZSCORE", places, admission.member) is not None
+        assert any("could not renew" in r.getMessage() for r in caplog.records)
+        limits.release(admission, 0)
+    finally:
+        await limits.close()
+
+
 async def test_a_dead_routers_holds_are_taken_back_when_they_would_refuse(redis: SharedRedis,
                                                                         link: RedisLink) -> None:
     credits = pot(redis, "u2")

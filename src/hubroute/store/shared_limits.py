@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import logging
 import math
 import os
 import time
@@ -55,6 +56,8 @@ from hubroute.store.redislink import RedisError, RedisLink, RedisUnavailable, Sc
 
 if TYPE_CHECKING:
     from hubroute.server.auth import Principal
+
+log = logging.getLogger("hubroute.limits")
 
 #: Redis's clock, in ms: every router shares it
 _NOW = """
@@ -394,8 +397,12 @@ class SharedLimits:
                 continue
             keys = [f"{self.prefix}l:{name}:c" for a in held for name, _, place, _ in a.scopes if place]
             members = [a.member for a in held for _, _, place, _ in a.scopes if place]
-            with contextlib.suppress(RedisUnavailable, RedisError):
+            try:
                 await self.link.run(RENEW, keys, [int(self.lease * 1000), int((self.lease + WINDOW) * 1000), *members])
+            except (RedisUnavailable, RedisError):  # (the link says it once; the next round renews them)
+                continue
+            except Exception:  # a bug: said, and the renewals go on (ended, every place would lapse)
+                log.exception("could not renew the requests' places under the shared rate limits")
 
 
 @functools.lru_cache(maxsize=4096)

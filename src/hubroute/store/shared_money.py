@@ -301,12 +301,15 @@ class SharedBilling(Billing):
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            await self._send_unsent()
-            if self._held:
-                keys = [k for sets in self._held.values() for k in sets]
-                members = [m for m, sets in self._held.items() for _ in sets]
-                with contextlib.suppress(RedisUnavailable, RedisError):
-                    await self.link.run(RENEW, keys, [int(self.lease * 1000), 0, *members])
+            try:
+                await self._send_unsent()
+                if self._held:
+                    keys = [k for sets in self._held.values() for k in sets]
+                    members = [m for m, sets in self._held.items() for _ in sets]
+                    with contextlib.suppress(RedisUnavailable, RedisError):
+                        await self.link.run(RENEW, keys, [int(self.lease * 1000), 0, *members])
+            except Exception:  # a bug: said, and the renewals go on (ended, every hold would lapse)
+                log.exception("could not renew the requests' holds on the shared credits and budgets")
 
     async def _send_unsent(self) -> None:
         while self._unsent:
