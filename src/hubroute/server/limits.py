@@ -181,10 +181,10 @@ class Limiter:
                 refusal = f"{concurrency} requests at once", 1.0
             if refusal is not None:
                 raise _refused(whose(kind), *refusal, self._headers(now, limits, requests, tokens))
-            checked.append((name, requests, concurrency))
+            checked.append((name, requests, tokens, concurrency))
         names, concurrent, counted = [], [], []
         active = self._active
-        for name, requests, concurrency in checked:  # all fit: counted in each
+        for name, requests, _, concurrency in checked:  # all fit: counted in each
             names.append(name)
             if requests is not None:
                 requests.add(now, 1)
@@ -192,9 +192,8 @@ class Limiter:
             if concurrency is not None:
                 active[name] = active.get(name, 0) + 1
                 concurrent.append(name)
-        name, limits, _ = scopes[0]
-        return Admission(tuple(names), tuple(concurrent),
-                         self._headers(now, limits, self._requests.get(name), self._tokens.get(name)),
+        _, requests, tokens, _ = checked[0]
+        return Admission(tuple(names), tuple(concurrent), self._headers(now, scopes[0][1], requests, tokens),
                          tuple(counted), now, org_id)
 
     def cancel(self, admission: Admission) -> None:

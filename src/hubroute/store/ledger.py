@@ -72,6 +72,7 @@ CHUNK = 100
 _FAILURES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, OSError, ConnectionError,
              TimeoutError)
 
+
 def _refuses(exc: BaseException) -> bool:
     """Whether a write failed for the batch's values (a text with NUL on PostgreSQL, an integer its
     column cannot hold), which would fail again, rather than for the database being away: SQLAlchemy's
@@ -224,7 +225,7 @@ class Ledger:
             try:
                 written = await self._write(batch)
             except _Refused as refused:
-                self._set_apart(batch, refused)
+                self._set_apart(batch, refused, self._hold)
                 continue
             except BaseException:  # (the writer cancelled mid-write, at shutdown: held for close(), which
                 self._hold(batch)  # writes or spills it; written already, its mark keeps it from counting twice)
@@ -234,12 +235,13 @@ class Ledger:
                 return False
         return True
 
-    def _set_apart(self, batch: Batch, refused: _Refused) -> None:
-        """A batch the database refused: its halves held, to be written first; a row alone, rejected."""
+    def _set_apart(self, batch: Batch, refused: _Refused, put_back: Callable[[Batch], None]) -> None:
+        """A batch the database refused: its halves put back in front (`put_back`), to be written
+        first; a row alone, rejected."""
         if len(batch.rows) > 1:
             first, second = batch.halves()
-            self._hold(second)
-            self._hold(first)
+            put_back(second)
+            put_back(first)
             return
         reason_ = reason(refused.__cause__ or refused)
         log.error("usage ledger: a row the database refuses (%s) is set aside in %s (request %s)",
@@ -323,10 +325,7 @@ class Ledger:
                             if not await self._write(piece):
                                 return False  # (the file stays: read again, what went in is found by its marks)
                         except _Refused as refused:
-                            if len(piece.rows) > 1:
-                                pieces.extendleft(reversed(piece.halves()))
-                            else:
-                                self._set_apart(piece, refused)
+                            self._set_apart(piece, refused, pieces.appendleft)
                 path.unlink()
             log.info("usage ledger: rows spilled to %s written back", path.name)
         return True

@@ -229,13 +229,19 @@ def _query(ctx: RequestRecord) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(ctx.query.decode(errors="replace")).items()}
 
 
+def _in_utc(moment: datetime, param: str) -> datetime:
+    """`moment` in UTC (a naive one is UTC already); a 400 when that takes it past the years a
+    datetime holds (9999-12-31T23:00:00-05:00)."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(f"'{param}': outside the years 1 to 9999", param=param) from None
+
+
 def _moment(value: datetime | None, param: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:  # (9999-12-31T23:00:00-05:00: past the last year a datetime holds)
-        raise InvalidRequest(f"'{param}' is past the year 9999", param=param) from None
+    value = _in_utc(value, param)
     if value <= datetime.now(UTC):
         raise InvalidRequest(f"'{param}' is in the past", param=param)
     return value
@@ -483,11 +489,11 @@ def _date(value: str | None, param: str, *, end: bool = False) -> datetime | Non
             day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
             return day + timedelta(days=1) if end else day
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise InvalidRequest(f"'{param}': expected a date (2026-12-01) or an ISO date-time", param=param) from None
-    except OverflowError:  # (9999-12-31 as `to`, or a time whose offset takes it past a year a datetime holds)
+    except OverflowError:  # (9999-12-31 as `to`: its next day is past the years a datetime holds)
         raise InvalidRequest(f"'{param}': outside the years 1 to 9999", param=param) from None
+    return _in_utc(moment, param)
 
 
 async def get_usage(app: App, ctx: RequestRecord, scope: Scope, receive: Any, send: Any) -> None:
